@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest'
+import { Partitioners, type Kafka, type Producer } from 'kafkajs'
+import { createTopics, consumeUntil, newKafka, uniqueName } from '../support/kafka.ts'
+
+// Proves zombie fencing with kafkajs 2.2.4 against the real broker: when a second producer initialises the same
+// transactionalId (a new worker taking over a partition), the first one's open transaction is aborted and its
+// commit fails with a fencing error, so a zombie can never commit.
+
+function transactionalProducer(kafka: Kafka, transactionalId: string): Producer {
+  return kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { initialRetryTime: 20, maxRetryTime: 500, retries: 15 },
+  })
+}
+
+/** Error types kafkajs reports for a fenced producer (PRODUCER_FENCED is error code 90, newer protocol versions). */
+const FENCING_ERRORS = ['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']
+
+function errorType(err: unknown): string | undefined {
+  // kafkajs throws KafkaJSProtocolError { type } directly, or wraps it (KafkaJSNonRetriableError { cause }).
+  let e = err as { type?: string; cause?: unknown; name?: string } | undefined
+  for (let i = 0; i < 5 && e; i++) {
+    if (e.type) return e.type
+    e = e.cause as typeof e
+  }
+  return undefined
+}
+
+describe('transactional fencing', () => {
+  it('fences producer A when producer B initialises the same transactionalId; A’s record is never visible', async () => {
+    const kafka = newKafka('proof-fencing')
+    const topic = uniqueName('proof-fence')
+    const transactionalId = uniqueName('proof-fence-txid')
+    const admin = kafka.admin()
+    await admin.connect()
+    await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }])
+    await admin.disconnect()
+
+    const a = transactionalProducer(kafka, transactionalId)
+    const b = transactionalProducer(kafka, transactionalId)
+    await a.connect()
+    await b.connect()
+    try {
+      const txA = await a.transaction()
+      await txA.send({ topic, messages: [{ key: 'k', value: 'from-A' }] })
+
+      // B's first transaction() runs InitProducerId for the same id: the coordinator bumps the epoch and aborts A's
+      // open transaction.
+      const txB = await b.transaction()
+
+      const commitA = await txA.commit().then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+      expect(commitA, 'the zombie producer A must not be able to commit').toBeInstanceOf(Error)
+      // Observed with Apache Kafka 4.3.1 + kafkajs 2.2.4: INVALID_PRODUCER_EPOCH (kafkajs speaks EndTxn v0/v1, for
+      // which the broker reports fencing as INVALID_PRODUCER_EPOCH rather than PRODUCER_FENCED).
+      expect(FENCING_ERRORS).toContain(errorType(commitA))
+
+      await txB.send({ topic, messages: [{ key: 'k', value: 'from-B' }] })
+      await txB.commit()
+    } finally {
+      await a.disconnect().catch(() => undefined)
+      await b.disconnect()
+    }
+
+    const got = await consumeUntil(kafka, {
+      topics: [topic],
+      until: (r) => r.some((m) => m.value === 'from-B'),
+      settleMs: 300,
+    })
+    expect(got.map((r) => r.value)).toEqual(['from-B'])
+  })
+})
