@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs'
+import { loadWorkerConfig } from '../config/worker-config.ts'
+import { ConfigError } from '../domain/errors.ts'
+import { Worker } from '../runtime/worker.ts'
+import { loadTopology } from '../topology/loader.ts'
+
+const DEFAULT_CONFIG = 'config/worker.yaml'
+
+export async function runCommand(files: string[], configFile: string | undefined): Promise<number> {
+  let worker: Worker
+  try {
+    const file = configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
+    const config = await loadWorkerConfig(file)
+    const topologies = await Promise.all(files.map((f) => loadTopology(f)))
+    worker = new Worker({ topologies, config })
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`error: ${e.message}`)
+      return 2
+    }
+    throw e
+  }
+  let signals = 0
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++
+    if (signals > 1) {
+      worker.logger.warn({ signal: sig }, 'second signal: exiting now')
+      process.exit(1)
+    }
+    worker.logger.info({ signal: sig }, 'shutting down (send the signal again to force)')
+    void worker.stop()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  try {
+    await worker.start()
+  } catch (e) {
+    worker.logger.fatal({ err: e }, 'worker failed to start')
+    await worker.stop()
+    return e instanceof ConfigError ? 2 : 1
+  }
+  const code = await worker.done
+  // kafkajs may keep sockets alive briefly; the work is done, so leave.
+  setTimeout(() => process.exit(code), 200).unref()
+  return code
+}

@@ -1,0 +1,118 @@
+/**
+ * CommandClient: for other Node services. send() writes a command envelope keyed by aggregateId with
+ * kafkajs' default (Java-compatible murmur2) partitioner, so every client routes an aggregate to the same
+ * partition. sendAndWait() also awaits the reply, read read_committed from the replies topic.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs'
+import { CONTENT_TYPES, decode, encode, type Serialization } from '../domain/codec.ts'
+import { HEADERS, type CommandEnvelope, type ReplyEnvelope } from '../domain/envelopes.ts'
+
+export interface CommandClientOptions {
+  kafka: Kafka
+  commandsTopic: string
+  repliesTopic: string
+  serialization?: Serialization
+  /** Default for sendAndWait. */
+  timeoutMs?: number
+}
+
+export interface SendOptions {
+  aggregateId: string
+  type: string
+  payload: unknown
+  commandId?: string
+  expectedVersion?: number
+  metadata?: CommandEnvelope['metadata']
+}
+
+export class ReplyTimeoutError extends Error {}
+
+export class CommandClient {
+  private producer: Producer | undefined
+  private consumer: Consumer | undefined
+  private admin: Admin | undefined
+  private readonly waiting = new Map<string, (r: ReplyEnvelope) => void>()
+  private repliesReady: Promise<void> | undefined
+
+  constructor(private readonly o: CommandClientOptions) {}
+
+  /** Sends one command; returns its commandId. */
+  async send(cmd: SendOptions): Promise<string> {
+    const commandId = cmd.commandId ?? randomUUID()
+    const serialization = this.o.serialization ?? 'msgpack'
+    const envelope: CommandEnvelope = {
+      commandId,
+      type: cmd.type,
+      payload: cmd.payload,
+      ...(cmd.expectedVersion !== undefined ? { expectedVersion: cmd.expectedVersion } : {}),
+      metadata: { issuedAt: new Date().toISOString(), ...cmd.metadata },
+    }
+    await this.sendRaw([{ key: cmd.aggregateId, value: encode(envelope, serialization), headers: { [HEADERS.contentType]: CONTENT_TYPES[serialization] } }])
+    return commandId
+  }
+
+  /** Sends pre-encoded records to the commands topic (bulk loads, tests of malformed input). */
+  async sendRaw(messages: { key: string | Buffer | null; value: Buffer | null; headers?: Record<string, string | Buffer> }[]): Promise<void> {
+    if (!this.producer) {
+      this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+      await this.producer.connect()
+    }
+    await this.producer.send({ topic: this.o.commandsTopic, messages })
+  }
+
+  /** Sends one command and resolves with its reply; rejects with ReplyTimeoutError after timeoutMs. */
+  async sendAndWait(cmd: SendOptions, timeoutMs = this.o.timeoutMs ?? 30_000): Promise<ReplyEnvelope> {
+    await this.listenForReplies()
+    const commandId = cmd.commandId ?? randomUUID()
+    const reply = new Promise<ReplyEnvelope>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(commandId)
+        reject(new ReplyTimeoutError(`no reply to command ${commandId} within ${timeoutMs} ms: is a worker running for ${this.o.commandsTopic}?`))
+      }, timeoutMs)
+      this.waiting.set(commandId, (r) => {
+        clearTimeout(timer)
+        resolve(r)
+      })
+    })
+    await this.send({ ...cmd, commandId })
+    return reply
+  }
+
+  private listenForReplies(): Promise<void> {
+    this.repliesReady ??= (async () => {
+      const { kafka, repliesTopic } = this.o
+      this.admin = kafka.admin()
+      await this.admin.connect()
+      // Replies written from now on: start at today's end of every partition, not at whatever "latest" means later.
+      const ends = await this.admin.fetchTopicOffsets(repliesTopic)
+      const consumer = kafka.consumer({ groupId: `kafka-decider-client-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 50 })
+      this.consumer = consumer
+      let joined!: () => void
+      const joinedP = new Promise<void>((r) => (joined = r))
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        for (const e of ends) consumer.seek({ topic: repliesTopic, partition: e.partition, offset: e.high })
+        joined()
+      })
+      await consumer.connect()
+      await consumer.subscribe({ topic: repliesTopic })
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          if (message.value === null) return
+          const ct = message.headers?.[HEADERS.contentType]
+          const reply = decode(message.value, ct === undefined ? undefined : String(ct)) as ReplyEnvelope
+          this.waiting.get(reply.commandId)?.(reply)
+          this.waiting.delete(reply.commandId)
+        },
+      })
+      await joinedP
+    })()
+    return this.repliesReady
+  }
+
+  async close(): Promise<void> {
+    await this.producer?.disconnect().catch(() => undefined)
+    await this.consumer?.disconnect().catch(() => undefined)
+    await this.admin?.disconnect().catch(() => undefined)
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Worker configuration: the environment a topology runs in (brokers, credentials, state dir, HTTP bind,
+ * logging). Read from a YAML file (config/worker.yaml by default) and overridden by environment variables:
+ *   KAFKA_BROKERS (comma separated), KAFKA_CLIENT_ID, KAFKA_SSL=true, KAFKA_SASL_MECHANISM,
+ *   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, DECIDER_STATE_DIR, DECIDER_HTTP_HOST, DECIDER_HTTP_PORT,
+ *   DECIDER_LOG_LEVEL, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS
+ * Secrets belong in the environment, never in the file.
+ */
+import { readFile } from 'node:fs/promises'
+import { parse } from 'yaml'
+import { z } from 'zod'
+import { ConfigError } from '../domain/errors.ts'
+
+const sslSchema = z.union([
+  z.boolean(),
+  z.object({ rejectUnauthorized: z.boolean().optional(), ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() }),
+])
+
+const saslSchema = z.object({
+  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+  username: z.string().min(1),
+  password: z.string().min(1),
+})
+
+export const workerConfigSchema = z
+  .object({
+    kafka: z
+      .object({
+        brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
+        clientId: z.string().min(1).default('kafka-decider'),
+        ssl: sslSchema.optional(),
+        sasl: saslSchema.optional(),
+        connectionTimeoutMs: z.number().int().positive().default(3000),
+        requestTimeoutMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .default({ brokers: ['127.0.0.1:9092'], clientId: 'kafka-decider', connectionTimeoutMs: 3000, requestTimeoutMs: 30_000 }),
+    stateDir: z.string().min(1).default('.state'),
+    topics: z
+      .object({
+        create: z.boolean().default(true),
+        replicationFactor: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .default({ create: true }),
+    http: z
+      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464), enabled: z.boolean().default(true) })
+      .strict()
+      .default({ host: '127.0.0.1', port: 9464, enabled: true }),
+    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    shutdownTimeoutMs: z.number().int().positive().default(30_000),
+  })
+  .strict()
+
+export type WorkerConfig = z.infer<typeof workerConfigSchema>
+export type KafkaClientConfig = WorkerConfig['kafka']
+
+export async function loadWorkerConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<WorkerConfig> {
+  let raw: unknown = {}
+  if (file !== undefined) {
+    try {
+      raw = parse(await readFile(file, 'utf8')) ?? {}
+    } catch (e) {
+      throw new ConfigError(`${file}: cannot read the worker config: ${(e as Error).message}`)
+    }
+  }
+  return resolveWorkerConfig(raw, env, file ?? '<defaults>')
+}
+
+export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source = '<config>'): WorkerConfig {
+  const base = workerConfigSchema.safeParse(raw)
+  if (!base.success) {
+    throw new ConfigError(
+      `${source}: invalid worker config:\n` +
+        base.error.issues.map((i) => `  ${i.path.map(String).join('.') || '(top level)'}: ${i.message}`).join('\n'),
+    )
+  }
+  const c = base.data
+  if (env.KAFKA_BROKERS) c.kafka.brokers = env.KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean)
+  if (env.KAFKA_CLIENT_ID) c.kafka.clientId = env.KAFKA_CLIENT_ID
+  if (env.KAFKA_SSL) c.kafka.ssl = env.KAFKA_SSL === 'true'
+  if (env.KAFKA_SASL_USERNAME || env.KAFKA_SASL_PASSWORD) {
+    const sasl = saslSchema.safeParse({
+      mechanism: env.KAFKA_SASL_MECHANISM ?? c.kafka.sasl?.mechanism ?? 'plain',
+      username: env.KAFKA_SASL_USERNAME ?? c.kafka.sasl?.username,
+      password: env.KAFKA_SASL_PASSWORD ?? c.kafka.sasl?.password,
+    })
+    if (!sasl.success) throw new ConfigError(`KAFKA_SASL_*: ${sasl.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+    c.kafka.sasl = sasl.data
+  }
+  if (env.DECIDER_STATE_DIR) c.stateDir = env.DECIDER_STATE_DIR
+  if (env.DECIDER_HTTP_HOST) c.http.host = env.DECIDER_HTTP_HOST
+  if (env.DECIDER_HTTP_PORT) c.http.port = intEnv(env, 'DECIDER_HTTP_PORT')
+  if (env.DECIDER_LOG_LEVEL) c.log.level = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).parse(env.DECIDER_LOG_LEVEL)
+  if (env.DECIDER_SHUTDOWN_TIMEOUT_MS) c.shutdownTimeoutMs = intEnv(env, 'DECIDER_SHUTDOWN_TIMEOUT_MS')
+  if (env.DECIDER_CREATE_TOPICS) c.topics.create = env.DECIDER_CREATE_TOPICS === 'true'
+  return c
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string): number {
+  const n = Number(env[name])
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name}=${env[name]} is not a non-negative integer`)
+  return n
+}

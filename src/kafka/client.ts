@@ -1,0 +1,25 @@
+/** Builds kafkajs clients from the worker config, with logs bridged into pino. */
+import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type SASLOptions } from 'kafkajs'
+import type { Logger } from 'pino'
+import type { KafkaClientConfig } from '../config/worker-config.ts'
+
+export function createKafka(cfg: KafkaClientConfig, clientId: string, logger: Logger): Kafka {
+  const config: KafkaConfig = {
+    clientId,
+    brokers: cfg.brokers,
+    connectionTimeout: cfg.connectionTimeoutMs,
+    requestTimeout: cfg.requestTimeoutMs,
+    logLevel: KafkaLogLevel.INFO,
+    logCreator: () => (entry) => {
+      const { message, ...extra } = entry.log
+      const lg = logger.child({ component: 'kafkajs', namespace: entry.namespace })
+      // kafkajs logs expected events of a rebalance or a fenced producer at ERROR; keep them at warn.
+      if (entry.level <= KafkaLogLevel.WARN) lg.warn(extra, message)
+      else lg.debug(extra, message)
+    },
+    retry: { initialRetryTime: 100, retries: 8 },
+  }
+  if (cfg.ssl) config.ssl = cfg.ssl === true ? true : cfg.ssl
+  if (cfg.sasl) config.sasl = cfg.sasl as SASLOptions
+  return new Kafka(config)
+}

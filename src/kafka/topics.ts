@@ -1,0 +1,97 @@
+/**
+ * Topic check and creation at start-up (ARCHITECTURE.md section 6). Commands, events and changelog must be
+ * co-partitioned (same count); the changelog must be compacted; the events topic keeps records forever.
+ */
+import type { Admin } from 'kafkajs'
+import { ConfigError } from '../domain/errors.ts'
+import type { Topology } from '../topology/loader.ts'
+
+export interface TopicSpec {
+  topic: string
+  role: 'commands' | 'events' | 'changelog' | 'replies' | 'deadLetters'
+  numPartitions: number
+  configs: Record<string, string>
+  /** Must the partition count equal the topology's? */
+  coPartitioned: boolean
+}
+
+export function topicSpecs(t: Topology): TopicSpec[] {
+  const n = t.definition.partitions
+  return [
+    { topic: t.topics.commands, role: 'commands', numPartitions: n, configs: {}, coPartitioned: true },
+    { topic: t.topics.events, role: 'events', numPartitions: n, configs: { 'retention.ms': '-1', 'retention.bytes': '-1' }, coPartitioned: true },
+    { topic: t.topics.changelog, role: 'changelog', numPartitions: n, configs: { 'cleanup.policy': 'compact', 'retention.ms': '-1' }, coPartitioned: true },
+    { topic: t.topics.replies, role: 'replies', numPartitions: n, configs: {}, coPartitioned: false },
+    { topic: t.topics.deadLetters, role: 'deadLetters', numPartitions: 1, configs: {}, coPartitioned: false },
+  ]
+}
+
+export interface TopicCheck {
+  created: string[]
+  problems: string[]
+}
+
+/** Creates missing topics when allowed, then verifies partitions and configs. Throws ConfigError with every problem. */
+export async function ensureTopics(admin: Admin, t: Topology, opts: { create: boolean; replicationFactor?: number }): Promise<TopicCheck> {
+  const specs = topicSpecs(t)
+  const existing = new Set(await admin.listTopics())
+  const missing = specs.filter((s) => !existing.has(s.topic))
+  const created: string[] = []
+  if (missing.length > 0 && opts.create) {
+    const rf = t.definition.replicationFactor ?? opts.replicationFactor
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.topic,
+        numPartitions: s.numPartitions,
+        ...(rf !== undefined ? { replicationFactor: rf } : {}),
+        configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
+      })),
+    })
+    created.push(...missing.map((s) => s.topic))
+  } else if (missing.length > 0) {
+    throw new ConfigError(
+      `topology ${t.definition.name}: missing topics ${missing.map((s) => s.topic).join(', ')} and topic creation is disabled ` +
+        `(topics.create=false). Create them with \`decider topics create ${t.file}\` or enable creation.`,
+    )
+  }
+  const problems = await checkTopics(admin, specs)
+  if (problems.length > 0) {
+    throw new ConfigError(`topology ${t.definition.name}: the topics do not fit:\n  ${problems.join('\n  ')}`)
+  }
+  return { created, problems }
+}
+
+export async function checkTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
+  const problems: string[] = []
+  const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) })
+  const counts = new Map(meta.topics.map((m) => [m.name, m.partitions.length]))
+  for (const s of specs) {
+    const count = counts.get(s.topic)
+    if (count === undefined) problems.push(`${s.role} topic ${s.topic} does not exist`)
+    else if (s.coPartitioned && count !== s.numPartitions) {
+      problems.push(
+        `${s.role} topic ${s.topic} has ${count} partitions, the topology needs ${s.numPartitions} (commands, events and changelog must be co-partitioned); set partitions: ${count} or recreate the topic`,
+      )
+    }
+  }
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: specs.filter((s) => Object.keys(s.configs).length > 0).map((s) => ({ type: 2, name: s.topic })),
+  })
+  for (const r of described.resources) {
+    const spec = specs.find((s) => s.topic === r.resourceName)
+    if (!spec) continue
+    const value = (name: string) => r.configEntries.find((c) => c.configName === name)?.configValue
+    if (spec.role === 'changelog' && !String(value('cleanup.policy')).includes('compact')) {
+      problems.push(`changelog topic ${spec.topic} has cleanup.policy=${value('cleanup.policy')}; it must be compact`)
+    }
+    if (spec.role === 'changelog' && String(value('cleanup.policy')).includes('delete') && value('retention.ms') !== '-1') {
+      problems.push(`changelog topic ${spec.topic} deletes by time (retention.ms=${value('retention.ms')}); use cleanup.policy=compact only`)
+    }
+    if (spec.role === 'events' && value('retention.ms') !== '-1') {
+      problems.push(`events topic ${spec.topic} has retention.ms=${value('retention.ms')}; the event store must keep events forever (retention.ms=-1)`)
+    }
+  }
+  return problems
+}

@@ -1,0 +1,131 @@
+/**
+ * A task's transactional producer over kafkajs, with the workarounds of KAFKAJS-EOS-NOTES.md:
+ * - transactionalId = <application>-<commands topic>-<partition>: the new owner's InitProducerId fences the
+ *   old one (kafkajs cannot do KIP-447 group-metadata fencing);
+ * - idempotent, maxInFlightRequests 1, transactionTimeout ~10 s (an open transaction blocks read_committed
+ *   readers, so a dead owner must not hold it for the default 60 s);
+ * - low initial retry backoff: kafkajs backs off 300 ms on CONCURRENT_TRANSACTIONS otherwise;
+ * - AddOffsetsToTxn is not retried by kafkajs on CONCURRENT_TRANSACTIONS: retried here, bounded.
+ */
+import type { Kafka, Producer, Transaction } from 'kafkajs'
+import { TaskFencedError } from '../domain/errors.ts'
+import type { OutputRecord } from '../runtime/processor.ts'
+import type { OpenTransaction, TransactionalProducer } from '../runtime/ports.ts'
+import { isConcurrentTransactions, isFencingError } from './errors.ts'
+
+export interface TransactionalProducerOptions {
+  transactionalId: string
+  groupId: string
+  inputTopic: string
+  inputPartition: number
+  transactionTimeoutMs: number
+}
+
+export class KafkaTransactionalProducer implements TransactionalProducer {
+  private readonly producer: Producer
+  private connected = false
+
+  constructor(
+    kafka: Kafka,
+    private readonly o: TransactionalProducerOptions,
+  ) {
+    this.producer = kafka.producer({
+      transactionalId: o.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: o.transactionTimeoutMs,
+      // 10 ms first backoff: CONCURRENT_TRANSACTIONS clears within a few ms on a healthy broker.
+      retry: { initialRetryTime: 10, maxRetryTime: 1000, retries: 10 },
+    })
+  }
+
+  async init(): Promise<void> {
+    if (!this.connected) {
+      await this.producer.connect()
+      this.connected = true
+    }
+    // kafkajs sends InitProducerId on the first transaction(); an empty abort sends no EndTxn.
+    try {
+      const t = await this.producer.transaction()
+      await t.abort()
+    } catch (e) {
+      throw wrapFencing(e, this.o.transactionalId)
+    }
+  }
+
+  async begin(): Promise<OpenTransaction> {
+    const txn = await this.producer.transaction()
+    return new KafkaOpenTransaction(txn, this.o)
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await this.producer.disconnect().catch(() => undefined)
+    this.connected = false
+  }
+}
+
+class KafkaOpenTransaction implements OpenTransaction {
+  constructor(
+    private readonly txn: Transaction,
+    private readonly o: TransactionalProducerOptions,
+  ) {}
+
+  async send(records: OutputRecord[], baseOffsetOf: { topic: string; partition: number }): Promise<string | undefined> {
+    const byTopic = new Map<string, { key: string | Buffer | null; value: Buffer | null; partition?: number; headers: Record<string, string | Buffer> }[]>()
+    for (const r of records) {
+      let list = byTopic.get(r.topic)
+      if (!list) byTopic.set(r.topic, (list = []))
+      list.push(r.partition === undefined ? { key: r.key, value: r.value, headers: r.headers } : { key: r.key, value: r.value, partition: r.partition, headers: r.headers })
+    }
+    try {
+      const meta = await this.txn.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+      const m = meta.find((x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition)
+      return m?.baseOffset
+    } catch (e) {
+      throw wrapFencing(e, this.o.transactionalId)
+    }
+  }
+
+  async sendOffsets(nextInputOffset: string): Promise<void> {
+    const args = {
+      consumerGroupId: this.o.groupId,
+      topics: [{ topic: this.o.inputTopic, partitions: [{ partition: this.o.inputPartition, offset: nextInputOffset }] }],
+    }
+    // Bounded: 12 tries, 10 ms doubling to 500 ms (~3 s) — longer than a commit marker write takes.
+    for (let attempt = 0, delay = 10; ; attempt++, delay = Math.min(delay * 2, 500)) {
+      try {
+        await this.txn.sendOffsets(args)
+        return
+      } catch (e) {
+        if (!isConcurrentTransactions(e) || attempt >= 11) throw wrapFencing(e, this.o.transactionalId)
+        await sleep(delay)
+      }
+    }
+  }
+
+  async commit(): Promise<void> {
+    try {
+      await this.txn.commit()
+    } catch (e) {
+      throw wrapFencing(e, this.o.transactionalId)
+    }
+  }
+
+  async abort(): Promise<void> {
+    try {
+      await this.txn.abort()
+    } catch (e) {
+      throw wrapFencing(e, this.o.transactionalId)
+    }
+  }
+}
+
+function wrapFencing(e: unknown, transactionalId: string): unknown {
+  if (!isFencingError(e)) return e
+  return new TaskFencedError(
+    `producer ${transactionalId} was fenced: a newer owner of this partition initialised the same transactional id`,
+    { cause: e },
+  )
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -1,0 +1,101 @@
+/**
+ * The commit sequence of one batch: read top to bottom, it explains exactly-once.
+ *
+ * Everything a batch causes — events, replies, dead letters, snapshots, the offset marker, and the
+ * consumer offset — is written in ONE Kafka transaction, so a read_committed reader sees all of it or
+ * none of it. The local LevelDB store is written only after the commit returned, so it is always a prefix
+ * of the committed changelog: a crash at any point needs no wipe, only a replay of the changelog tail.
+ */
+import { CONTENT_TYPES, encode, type Serialization } from '../domain/codec.ts'
+import { HEADERS, OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../domain/envelopes.ts'
+import { TaskCommitUnknownError, TaskFencedError } from '../domain/errors.ts'
+import type { Checkpoint, SnapshotStore } from '../state/store.ts'
+import type { TransactionalProducer } from './ports.ts'
+import type { BatchResult, OutputRecord } from './processor.ts'
+
+export interface CommitContext {
+  producer: TransactionalProducer
+  store: SnapshotStore
+  changelogTopic: string
+  partition: number
+  serialization: Serialization
+  /** The checkpoint before this batch: kept when the changelog position cannot be known. */
+  previous: Checkpoint
+}
+
+/** Thrown when the transaction failed before commit and was aborted: retry the batch. */
+export class BatchAbortedError extends Error {
+  constructor(
+    message: string,
+    readonly abortFailed: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
+}
+
+/** Thrown when Kafka committed but LevelDB could not be written: the task must restore before going on. */
+export class StoreBehindError extends Error {}
+
+export async function commitBatch(c: CommitContext, batch: BatchResult): Promise<Checkpoint> {
+  const changelog = changelogRecords(c, batch)
+
+  // 1. Begin a transaction on the task's own producer (transactional.id = <app>-<commands>-<partition>).
+  const txn = await c.producer.begin()
+  let changelogBase: string | undefined
+  try {
+    // 2. One send with everything: fewer round trips, and one produce request per partition leader.
+    changelogBase = await txn.send([...batch.records, ...changelog], { topic: c.changelogTopic, partition: c.partition })
+    // 3. The input offset (last + 1) joins the same transaction: input is consumed iff the output exists.
+    await txn.sendOffsets((BigInt(batch.lastOffset) + 1n).toString())
+  } catch (e) {
+    // Not committed: abort so read_committed readers never see the partial output. A fenced producer
+    // cannot abort (and need not: the new owner's InitProducerId aborted it already).
+    if (e instanceof TaskFencedError) throw e
+    let abortFailed = false
+    await txn.abort().catch(() => (abortFailed = true))
+    throw new BatchAbortedError(`transaction aborted: ${(e as Error).message}`, abortFailed, { cause: e })
+  }
+
+  // 4. Commit. If this throws without a fencing error, the outcome is unknown: the caller re-initialises
+  //    the producer (InitProducerId completes or aborts it) and re-reads offsets and changelog.
+  try {
+    await txn.commit()
+  } catch (e) {
+    if (e instanceof TaskFencedError) throw e
+    throw new TaskCommitUnknownError(`commit outcome unknown: ${(e as Error).message}`, { cause: e })
+  }
+
+  // 5. Only now the local store: the batch's snapshots and the checkpoint, in one atomic LevelDB batch.
+  //    The changelog position after this batch is its base offset + the records we wrote to it.
+  const checkpoint: Checkpoint = {
+    changelogOffset: changelogBase === undefined ? c.previous.changelogOffset : (BigInt(changelogBase) + BigInt(changelog.length)).toString(),
+    inputOffset: batch.lastOffset,
+  }
+  try {
+    await c.store.write(batch.snapshots.values(), checkpoint)
+  } catch (e) {
+    throw new StoreBehindError(`committed to Kafka but the local store write failed: ${(e as Error).message}`, { cause: e })
+  }
+  // 6. The caller now moves the consumer position on (resolveOffset) and the cache takes the snapshots.
+  return checkpoint
+}
+
+function changelogRecords(c: CommitContext, batch: BatchResult): OutputRecord[] {
+  const headers = { [HEADERS.contentType]: CONTENT_TYPES[c.serialization] }
+  const out: OutputRecord[] = []
+  for (const s of batch.snapshots.values()) {
+    out.push({
+      topic: c.changelogTopic,
+      partition: c.partition,
+      key: s.aggregateId,
+      value: encode(s satisfies SnapshotRecord, c.serialization),
+      headers: { ...headers, [HEADERS.sourceOffset]: s.sourceOffset },
+    })
+  }
+  // The offset marker: the last input offset of this transaction, so a new owner can resume after it even
+  // when the group's committed offset it reads is stale (OffsetFetch without require_stable).
+  const marker: OffsetMarker = { marker: 'input-offset', inputOffset: batch.lastOffset }
+  out.push({ topic: c.changelogTopic, partition: c.partition, key: OFFSET_MARKER_KEY, value: encode(marker, c.serialization), headers })
+  return out
+}

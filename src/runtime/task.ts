@@ -1,0 +1,271 @@
+/**
+ * StreamTask equivalent: owns one input partition — its producer, its snapshot store, its cache.
+ * Lifecycle in task-state.ts; the commit sequence in commit.ts.
+ */
+import type { Logger } from 'pino'
+import { decode } from '../domain/codec.ts'
+import { OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../domain/envelopes.ts'
+import { DecideFailedError, TaskCommitUnknownError, TaskFencedError } from '../domain/errors.ts'
+import type { Topology } from '../topology/loader.ts'
+import type { Checkpoint, SnapshotStore } from '../state/store.ts'
+import { BatchAbortedError, commitBatch, StoreBehindError } from './commit.ts'
+import type { TaskPorts, TransactionalProducer } from './ports.ts'
+import { CommandProcessor, type BatchResult, type InputRecord } from './processor.ts'
+import { SnapshotCache } from './snapshot-cache.ts'
+import { checkTransition, TaskState } from './task-state.ts'
+
+export interface TaskListener {
+  stateChanged?(task: Task, from: TaskState, to: TaskState): void
+  committed?(task: Task, batch: BatchResult, seconds: number): void
+  aborted?(task: Task, error: unknown): void
+  restored?(task: Task, records: number, seconds: number): void
+  fenced?(task: Task): void
+}
+
+/** What the caller (the consumer loop) must do after process(). */
+export type ProcessOutcome =
+  | { kind: 'done' }
+  /** Re-position the consumer at `offset` (records after it were not committed). */
+  | { kind: 'seek'; offset: string; backoffMs: number }
+  /** Fenced: this task is closed and must not be used again. */
+  | { kind: 'fenced' }
+
+export interface TaskOptions {
+  topology: Topology
+  partition: number
+  ports: TaskPorts
+  logger: Logger
+  now?: () => number
+  listener?: TaskListener
+  /** Bound on one restore (changelog read). */
+  restoreTimeoutMs?: number
+}
+
+export class Task {
+  readonly id: string
+  readonly partition: number
+  private _state: TaskState = TaskState.CREATED
+  private store: SnapshotStore | undefined
+  private producer: TransactionalProducer | undefined
+  private checkpoint: Checkpoint = { changelogOffset: '0', inputOffset: '-1' }
+  private readonly cache: SnapshotCache
+  private readonly processor: CommandProcessor
+  private failures = 0
+  /** Next input offset to process; records below it are already committed and are skipped. */
+  nextOffset = '0'
+  /** Changelog records replayed by the last restore (0 after a clean restart). */
+  lastRestoreRecords = 0
+  committedBatches = 0
+
+  constructor(private readonly o: TaskOptions) {
+    this.partition = o.partition
+    this.id = `${o.topology.definition.name}[${o.partition}]`
+    this.cache = new SnapshotCache(o.topology.definition.processing.snapshotCacheSize)
+    const d = o.topology.definition
+    this.processor = new CommandProcessor({
+      decider: o.topology.decider,
+      topics: o.topology.topics,
+      topologyName: d.name,
+      serialization: d.serialization,
+      dedupeWindow: d.dedupe.perAggregate,
+      onDecideError: d.errors.onDecideError,
+      now: o.now ?? Date.now,
+    })
+  }
+
+  get state(): TaskState {
+    return this._state
+  }
+
+  private transition(to: TaskState): void {
+    checkTransition(this._state, to, this.id)
+    const from = this._state
+    this._state = to
+    this.o.logger.debug({ from, to }, 'task state')
+    this.o.listener?.stateChanged?.(this, from, to)
+  }
+
+  /** INITIALIZING -> RESTORING -> RUNNING. Returns the input offset to resume at. */
+  async initialize(): Promise<string> {
+    if (this._state !== TaskState.INITIALIZING) this.transition(TaskState.INITIALIZING)
+    this.cache.clear()
+    this.store ??= await this.o.ports.openStore()
+    if (this.producer) await this.producer.close()
+    this.producer = this.o.ports.createProducer()
+    // InitProducerId first: fences the previous owner and ends its open transaction, so the committed
+    // offset and the changelog end read below are final.
+    await this.producer.init()
+    const committed = await this.o.ports.readCommittedOffset()
+
+    this.transition(TaskState.RESTORING)
+    await this.restore()
+
+    // Resume at max(committed, marker + 1): the committed offset read above may be stale.
+    const fromMarker = BigInt(this.checkpoint.inputOffset) + 1n
+    const fromGroup = committed === undefined ? 0n : BigInt(committed)
+    this.nextOffset = (fromMarker > fromGroup ? fromMarker : fromGroup).toString()
+    this.transition(TaskState.RUNNING)
+    this.o.logger.info({ resumeAt: this.nextOffset, committed, restored: this.lastRestoreRecords }, 'task running')
+    return this.nextOffset
+  }
+
+  private async restore(): Promise<void> {
+    const started = performance.now()
+    const store = this.store!
+    this.checkpoint = (await store.readCheckpoint()) ?? { changelogOffset: '0', inputOffset: '-1' }
+    const end = await this.o.ports.changelog.endOffset()
+    let records = 0
+    // The checkpoint points just after our last data record; the transaction marker after it is not data.
+    if (BigInt(end) > BigInt(this.checkpoint.changelogOffset) + 1n) {
+      let inputOffset = BigInt(this.checkpoint.inputOffset)
+      await this.o.ports.changelog.read(
+        this.checkpoint.changelogOffset,
+        end,
+        async (chunk) => {
+          const snapshots: SnapshotRecord[] = []
+          for (const r of chunk) {
+            if (r.value === null) continue
+            if (r.key === OFFSET_MARKER_KEY) {
+              const m = decode(r.value) as OffsetMarker
+              if (BigInt(m.inputOffset) > inputOffset) inputOffset = BigInt(m.inputOffset)
+            } else {
+              snapshots.push(decode(r.value) as SnapshotRecord)
+            }
+          }
+          records += chunk.length
+          const last = chunk[chunk.length - 1]!
+          this.checkpoint = { changelogOffset: (BigInt(last.offset) + 1n).toString(), inputOffset: inputOffset.toString() }
+          await store.write(snapshots, this.checkpoint)
+        },
+        this.o.restoreTimeoutMs ?? 600_000,
+      )
+    }
+    this.lastRestoreRecords = records
+    this.o.listener?.restored?.(this, records, (performance.now() - started) / 1000)
+  }
+
+  /**
+   * Processes records of this partition (in offset order), one transaction per chunk of at most
+   * maxBatchCommands. `onCommitted(lastOffset)` is called after each commit (resolve offset, heartbeat).
+   */
+  async process(records: readonly InputRecord[], onCommitted: (lastOffset: string) => Promise<void> | void): Promise<ProcessOutcome> {
+    if (this._state !== TaskState.RUNNING) throw new Error(`task ${this.id} is ${this._state}, not RUNNING`)
+    const next = BigInt(this.nextOffset)
+    const fresh = records.filter((r) => BigInt(r.offset) >= next)
+    if (fresh.length === 0) return { kind: 'done' }
+    const max = this.o.topology.definition.processing.maxBatchCommands
+    for (let i = 0; i < fresh.length; i += max) {
+      const chunk = fresh.slice(i, i + max)
+      const outcome = await this.processChunk(chunk)
+      if (outcome.kind !== 'done') return outcome
+      await onCommitted(chunk[chunk.length - 1]!.offset)
+    }
+    return { kind: 'done' }
+  }
+
+  private async processChunk(chunk: readonly InputRecord[]): Promise<ProcessOutcome> {
+    const started = performance.now()
+    const { decoded, aggregateIds } = this.processor.decodeBatch(chunk)
+    let batch: BatchResult
+    try {
+      const overlay = await this.loadSnapshots(aggregateIds)
+      batch = this.processor.processDecoded(decoded, overlay)
+    } catch (e) {
+      if (e instanceof DecideFailedError) throw e
+      return this.retryLater(chunk[0]!.offset, e)
+    }
+    try {
+      this.checkpoint = await commitBatch(
+        {
+          producer: this.producer!,
+          store: this.store!,
+          changelogTopic: this.o.topology.topics.changelog,
+          partition: this.partition,
+          serialization: this.o.topology.definition.serialization,
+          previous: this.checkpoint,
+        },
+        batch,
+      )
+    } catch (e) {
+      if (e instanceof TaskFencedError) {
+        this.o.logger.warn({ err: e }, 'task fenced: another owner has this partition; closing it')
+        this.o.listener?.fenced?.(this)
+        await this.close()
+        return { kind: 'fenced' }
+      }
+      if (e instanceof BatchAbortedError && !e.abortFailed) return this.retryLater(chunk[0]!.offset, e)
+      // Commit outcome unknown, abort failed, or LevelDB behind Kafka: start over from what Kafka holds.
+      this.o.listener?.aborted?.(this, e)
+      this.o.logger.warn({ err: e }, 're-initialising the task')
+      return this.reinitialize(e)
+    }
+    for (const s of batch.snapshots.values()) this.cache.set(s)
+    this.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
+    this.failures = 0
+    this.committedBatches++
+    this.o.listener?.committed?.(this, batch, (performance.now() - started) / 1000)
+    return { kind: 'done' }
+  }
+
+  private async reinitialize(cause: unknown): Promise<ProcessOutcome> {
+    const kind = cause instanceof TaskCommitUnknownError ? 'commit unknown' : cause instanceof StoreBehindError ? 'store behind' : 'abort failed'
+    try {
+      this.transition(TaskState.INITIALIZING)
+      const offset = await this.initialize()
+      return { kind: 'seek', offset, backoffMs: 0 }
+    } catch (e) {
+      if (e instanceof TaskFencedError) {
+        this.o.listener?.fenced?.(this)
+        await this.close()
+        return { kind: 'fenced' }
+      }
+      this.o.logger.error({ err: e, kind }, 're-initialisation failed; closing the task')
+      await this.close()
+      throw e
+    }
+  }
+
+  private retryLater(offset: string, e: unknown): ProcessOutcome {
+    this.failures++
+    const backoffMs = Math.min(100 * 2 ** Math.min(this.failures - 1, 6), 5000)
+    this.o.listener?.aborted?.(this, e)
+    this.o.logger.warn({ err: e, offset, backoffMs }, 'batch aborted; will retry from its first offset')
+    return { kind: 'seek', offset, backoffMs }
+  }
+
+  /** Overlay for one batch: cache -> LevelDB (one getMany) -> undefined (initial state). */
+  private async loadSnapshots(ids: Set<string>): Promise<Map<string, SnapshotRecord | undefined>> {
+    const overlay = new Map<string, SnapshotRecord | undefined>()
+    const missing: string[] = []
+    for (const id of ids) {
+      const s = this.cache.get(id)
+      if (s !== undefined) overlay.set(id, s)
+      else missing.push(id)
+    }
+    if (missing.length > 0) {
+      const loaded = await this.store!.getMany(missing)
+      for (let i = 0; i < missing.length; i++) {
+        const s = loaded[i]
+        overlay.set(missing[i]!, s)
+        if (s !== undefined) this.cache.set(s)
+      }
+    }
+    return overlay
+  }
+
+  /** Snapshot of one aggregate as committed (for queries and tests). */
+  async committedSnapshot(aggregateId: string): Promise<SnapshotRecord | undefined> {
+    return this.cache.get(aggregateId) ?? (await this.store?.getMany([aggregateId]))?.[0]
+  }
+
+  async close(): Promise<void> {
+    if (this._state === TaskState.CLOSED || this._state === TaskState.CLOSING) return
+    this.transition(TaskState.CLOSING)
+    await this.producer?.close().catch(() => undefined)
+    await this.store?.close().catch(() => undefined)
+    this.producer = undefined
+    this.store = undefined
+    this.cache.clear()
+    this.transition(TaskState.CLOSED)
+  }
+}

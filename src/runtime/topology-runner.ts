@@ -1,0 +1,238 @@
+/**
+ * TopologyRunner (StreamThread + TaskManager): one consumer group per topology, one Task per assigned
+ * input partition. kafkajs has no revoke callback and no manual assign, so assignment changes are derived
+ * from GROUP_JOIN (which carries the whole assignment; in-flight eachBatch calls finish before a rejoin):
+ * new partitions are paused until their task is RUNNING, then sought to the task's resume offset.
+ */
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
+import type { Logger } from 'pino'
+import type { WorkerConfig } from '../config/worker-config.ts'
+import { DecideFailedError } from '../domain/errors.ts'
+import { KafkaChangelogReader, readCommittedOffset } from '../kafka/changelog-reader.ts'
+import { ensureTopics } from '../kafka/topics.ts'
+import { KafkaTransactionalProducer } from '../kafka/transactional-producer.ts'
+import { LevelSnapshotStore } from '../state/level-store.ts'
+import type { Topology } from '../topology/loader.ts'
+import path from 'node:path'
+import type { InputRecord } from './processor.ts'
+import { Task, type TaskListener } from './task.ts'
+import { TaskState } from './task-state.ts'
+
+export interface TopologyRunnerOptions {
+  topology: Topology
+  config: WorkerConfig
+  kafka: Kafka
+  logger: Logger
+  listener?: TaskListener & { rebalanced?(assigned: number[]): void }
+  /** Called when the worker must stop (decide threw under the `stop` policy). */
+  onFatal: (e: Error) => void
+}
+
+export class TopologyRunner {
+  readonly tasks = new Map<number, Task>()
+  private assigned = new Set<number>()
+  private admin: Admin | undefined
+  private consumer: Consumer | undefined
+  private joined = false
+  private stopping = false
+  private readonly pending = new Set<Promise<unknown>>()
+  private readonly topic: string
+  private readonly log: Logger
+
+  constructor(private readonly o: TopologyRunnerOptions) {
+    this.topic = o.topology.topics.commands
+    this.log = o.logger.child({ topology: o.topology.definition.name })
+  }
+
+  get name(): string {
+    return this.o.topology.definition.name
+  }
+
+  /** Ready = joined the group and every assigned partition's task is RUNNING. */
+  isReady(): boolean {
+    if (!this.joined || this.stopping) return false
+    for (const p of this.assigned) if (this.tasks.get(p)?.state !== TaskState.RUNNING) return false
+    return true
+  }
+
+  async start(): Promise<void> {
+    const { topology, config, kafka } = this.o
+    this.admin = kafka.admin()
+    await this.admin.connect()
+    const check = await ensureTopics(this.admin, topology, {
+      create: config.topics.create,
+      ...(config.topics.replicationFactor !== undefined ? { replicationFactor: config.topics.replicationFactor } : {}),
+    })
+    if (check.created.length > 0) this.log.info({ created: check.created }, 'created topics')
+
+    const consumer = kafka.consumer({
+      groupId: topology.applicationId,
+      readUncommitted: false,
+      maxBytesPerPartition: topology.definition.processing.maxBytesPerPartition,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 100,
+    })
+    this.consumer = consumer
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[this.topic] ?? []))
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.joined = false
+      this.log.warn({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed')
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true })
+    await consumer.run({
+      autoCommit: false, // offsets are committed only inside transactions (sendOffsets)
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, Math.min(topology.definition.partitions, 32)),
+      eachBatch: (payload) => this.eachBatch(payload),
+    })
+  }
+
+  private onAssignment(partitions: number[]): void {
+    const consumer = this.consumer!
+    this.joined = true
+    this.assigned = new Set(partitions)
+    this.log.info({ partitions }, 'assignment')
+    this.o.listener?.rebalanced?.(partitions)
+    for (const [p, task] of this.tasks) {
+      if (!this.assigned.has(p)) {
+        this.tasks.delete(p)
+        this.track(task.close())
+      } else if (task.state === TaskState.RUNNING) {
+        // The rejoin reset the fetch position to the committed offset, which may be stale: go on from ours.
+        consumer.seek({ topic: this.topic, partition: p, offset: task.nextOffset })
+      }
+    }
+    const fresh = partitions.filter((p) => !this.tasks.has(p))
+    if (fresh.length > 0) consumer.pause([{ topic: this.topic, partitions: fresh }])
+    for (const p of fresh) this.startTask(p)
+  }
+
+  private startTask(p: number): void {
+    const task = this.createTask(p)
+    this.tasks.set(p, task)
+    this.track(this.initializeTask(task))
+  }
+
+  private async initializeTask(task: Task): Promise<void> {
+    const p = task.partition
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const offset = await task.initialize()
+        if (this.tasks.get(p) !== task || this.stopping) return
+        this.consumer!.seek({ topic: this.topic, partition: p, offset })
+        this.consumer!.resume([{ topic: this.topic, partitions: [p] }])
+        return
+      } catch (e) {
+        await task.close().catch(() => undefined)
+        if (this.tasks.get(p) !== task || this.stopping) return
+        const delay = Math.min(500 * attempt, 5000)
+        this.log.warn({ err: e, partition: p, attempt, delay }, 'task initialisation failed; retrying')
+        await sleep(delay)
+        if (this.tasks.get(p) !== task || this.stopping) return
+        // A closed task cannot be reused: replace it.
+        this.tasks.delete(p)
+        if (this.assigned.has(p)) this.startTask(p)
+        return
+      }
+    }
+  }
+
+  private createTask(p: number): Task {
+    const { topology, kafka, config } = this.o
+    const name = topology.definition.name
+    const log = this.log.child({ partition: p, task: `${name}[${p}]` })
+    return new Task({
+      topology,
+      partition: p,
+      logger: log,
+      ...(this.o.listener ? { listener: this.o.listener } : {}),
+      ports: {
+        createProducer: () =>
+          new KafkaTransactionalProducer(kafka, {
+            transactionalId: `${topology.applicationId}-${this.topic}-${p}`,
+            groupId: topology.applicationId,
+            inputTopic: this.topic,
+            inputPartition: p,
+            transactionTimeoutMs: topology.definition.processing.transactionTimeoutMs,
+          }),
+        readCommittedOffset: () => readCommittedOffset(this.admin!, topology.applicationId, this.topic, p),
+        changelog: new KafkaChangelogReader(kafka, this.admin!, topology.topics.changelog, p, topology.applicationId, log),
+        openStore: () =>
+          LevelSnapshotStore.open(path.join(config.stateDir, name, String(p)), {
+            topology: name,
+            changelogTopic: topology.topics.changelog,
+            partition: p,
+          }),
+      },
+    })
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const p = batch.partition
+    const task = this.tasks.get(p)
+    if (task === undefined || task.state !== TaskState.RUNNING) {
+      // Not ours yet (restoring) or any more: the task seeks and resumes when it is RUNNING.
+      this.consumer!.pause([{ topic: this.topic, partitions: [p] }])
+      return
+    }
+    if (!isRunning() || isStale() || batch.messages.length === 0) return
+    const records: InputRecord[] = batch.messages.map((m) => ({
+      partition: p,
+      offset: m.offset,
+      key: m.key ?? null,
+      value: m.value ?? null,
+      headers: m.headers as InputRecord['headers'],
+      timestamp: m.timestamp,
+    }))
+    let outcome
+    try {
+      outcome = await task.process(records, async (last) => {
+        resolveOffset(last)
+        await heartbeat()
+      })
+    } catch (e) {
+      if (e instanceof DecideFailedError) {
+        this.consumer!.pause([{ topic: this.topic, partitions: [p] }])
+        this.o.onFatal(e)
+        return
+      }
+      // Re-initialisation failed: the task closed itself; start a fresh one while still assigned.
+      this.log.error({ err: e, partition: p }, 'task failed; restarting it')
+      this.consumer!.pause([{ topic: this.topic, partitions: [p] }])
+      if (this.tasks.get(p) === task) this.tasks.delete(p)
+      this.track(sleep(1000).then(() => this.assigned.has(p) && !this.tasks.has(p) && !this.stopping && this.startTask(p)))
+      return
+    }
+    if (outcome.kind === 'seek') {
+      if (outcome.backoffMs > 0) await sleep(outcome.backoffMs)
+      if (this.tasks.get(p) === task && task.state === TaskState.RUNNING) {
+        this.consumer!.seek({ topic: this.topic, partition: p, offset: outcome.offset })
+      }
+    } else if (outcome.kind === 'fenced') {
+      // Another owner initialised our transactional id. A rebalance normally follows and tells us the truth;
+      // if we are still assigned after it had time to happen, a fresh task takes the partition back.
+      this.consumer!.pause([{ topic: this.topic, partitions: [p] }])
+      if (this.tasks.get(p) === task) this.tasks.delete(p)
+      this.track(sleep(5000).then(() => this.assigned.has(p) && !this.tasks.has(p) && !this.stopping && this.startTask(p)))
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    const wrapped = p.catch((e: unknown) => this.log.error({ err: e }, 'background task error'))
+    this.pending.add(wrapped)
+    void wrapped.finally(() => this.pending.delete(wrapped))
+  }
+
+  /** Stops fetching, lets the batch in flight finish (its transaction commits or aborts), closes tasks, leaves the group. */
+  async stop(): Promise<void> {
+    this.stopping = true
+    await this.consumer?.disconnect().catch((e: unknown) => this.log.warn({ err: e }, 'consumer disconnect failed'))
+    await Promise.allSettled([...this.pending])
+    await Promise.allSettled([...this.tasks.values()].map((t) => t.close()))
+    this.tasks.clear()
+    await this.admin?.disconnect().catch(() => undefined)
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

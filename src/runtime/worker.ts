@@ -1,0 +1,89 @@
+/**
+ * Worker: one process running one or more topologies, each with its own consumer group and tasks.
+ * Shutdown: stop fetching, let the batch in flight commit or abort, close stores, leave the group.
+ */
+import type { Server } from 'node:http'
+import { createRequire } from 'node:module'
+import pino, { type Logger } from 'pino'
+import type { WorkerConfig } from '../config/worker-config.ts'
+import { startHttp } from '../http/server.ts'
+import { createKafka } from '../kafka/client.ts'
+import { createMetrics, metricsListener, type Metrics } from '../metrics/metrics.ts'
+import type { Topology } from '../topology/loader.ts'
+import { TopologyRunner } from './topology-runner.ts'
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
+
+export interface WorkerOptions {
+  topologies: Topology[]
+  config: WorkerConfig
+  logger?: Logger
+}
+
+export class Worker {
+  readonly runners: TopologyRunner[] = []
+  readonly metrics: Metrics
+  readonly logger: Logger
+  private http: Server | undefined
+  private stopping: Promise<void> | undefined
+  private fatal: Error | undefined
+  private resolveDone!: (code: number) => void
+  /** Resolves with the exit code once the worker has stopped. */
+  readonly done = new Promise<number>((r) => (this.resolveDone = r))
+
+  constructor(private readonly o: WorkerOptions) {
+    this.logger = o.logger ?? pino({ level: o.config.log.level, base: { service: 'kafka-decider' } })
+    this.metrics = createMetrics()
+    this.metrics.buildInfo.set({ version: pkg.version, node: process.version }, 1)
+  }
+
+  get httpAddress(): string | undefined {
+    const a = this.http?.address()
+    return a && typeof a === 'object' ? `http://${a.address}:${a.port}` : undefined
+  }
+
+  isReady(): boolean {
+    return this.stopping === undefined && this.runners.length > 0 && this.runners.every((r) => r.isReady())
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.o
+    if (config.http.enabled) {
+      this.http = await startHttp({ host: config.http.host, port: config.http.port, registry: this.metrics.registry, ready: () => this.isReady() })
+      this.logger.info({ url: this.httpAddress }, 'http listening (/metrics, /livez, /readyz)')
+    }
+    for (const topology of this.o.topologies) {
+      const name = topology.definition.name
+      const runner = new TopologyRunner({
+        topology,
+        config,
+        kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger),
+        logger: this.logger,
+        listener: metricsListener(this.metrics, name),
+        onFatal: (e) => {
+          this.fatal = e
+          this.logger.fatal({ err: e }, 'stopping the worker')
+          void this.stop()
+        },
+      })
+      this.runners.push(runner)
+      await runner.start()
+      this.logger.info({ topology: name, commands: topology.topics.commands, brokers: config.kafka.brokers }, 'topology started')
+    }
+  }
+
+  /** Graceful stop, bounded by config.shutdownTimeoutMs. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const deadline = this.o.config.shutdownTimeoutMs
+      let timedOut = false
+      const timer = new Promise<void>((r) => setTimeout(() => ((timedOut = true), r()), deadline).unref())
+      await Promise.race([Promise.allSettled(this.runners.map((r) => r.stop())), timer])
+      await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()))
+      if (timedOut) this.logger.warn({ deadlineMs: deadline }, 'shutdown deadline passed; exiting anyway')
+      this.logger.info('worker stopped')
+      this.resolveDone(this.fatal || timedOut ? 1 : 0)
+    })()
+    return this.stopping
+  }
+}

@@ -1,0 +1,70 @@
+/** The topology definition file (topologies/*.yaml): wiring only; the logic lives in the decider module. */
+import { z } from 'zod'
+
+const topicName = z
+  .string()
+  .regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, ".", "_" or "-", at most 249 characters')
+
+export const topologySchema = z
+  .object({
+    $schema: z.string().optional(),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'lowercase letters, digits, ".", "_" or "-" (it names the group, the transactional ids and the state folder)'),
+    decider: z.string().min(1).describe('path of the decider module, relative to this file'),
+    topics: z
+      .object({
+        commands: topicName.optional(),
+        events: topicName.optional(),
+        changelog: topicName.optional(),
+        replies: topicName.optional(),
+        deadLetters: topicName.optional(),
+      })
+      .strict()
+      .default({}),
+    partitions: z.number().int().min(1).max(10_000).default(6),
+    replicationFactor: z.number().int().min(1).max(16).optional(),
+    serialization: z.enum(['msgpack', 'json']).default('msgpack'),
+    processing: z
+      .object({
+        maxBatchCommands: z.number().int().min(1).max(100_000).default(1000),
+        maxBytesPerPartition: z.number().int().min(1024).default(1_048_576),
+        transactionTimeoutMs: z.number().int().min(1000).max(900_000).default(10_000),
+        snapshotCacheSize: z.number().int().min(0).default(100_000),
+      })
+      .strict()
+      .default({ maxBatchCommands: 1000, maxBytesPerPartition: 1_048_576, transactionTimeoutMs: 10_000, snapshotCacheSize: 100_000 }),
+    errors: z
+      .object({
+        onDecideError: z.enum(['fail-command', 'stop']).default('fail-command'),
+      })
+      .strict()
+      .default({ onDecideError: 'fail-command' }),
+    dedupe: z
+      .object({
+        perAggregate: z.number().int().min(0).max(10_000).default(32),
+      })
+      .strict()
+      .default({ perAggregate: 32 }),
+  })
+  .strict()
+
+export type TopologyFile = z.infer<typeof topologySchema>
+
+export interface TopicNames {
+  commands: string
+  events: string
+  changelog: string
+  replies: string
+  deadLetters: string
+}
+
+export function topicNames(t: Pick<TopologyFile, 'name' | 'topics'>): TopicNames {
+  return {
+    commands: t.topics.commands ?? `${t.name}.commands`,
+    events: t.topics.events ?? `${t.name}.events`,
+    changelog: t.topics.changelog ?? `${t.name}-snapshots-changelog`,
+    replies: t.topics.replies ?? `${t.name}.replies`,
+    deadLetters: t.topics.deadLetters ?? `${t.name}.dlq`,
+  }
+}
