@@ -15,14 +15,17 @@ import { ensureKafkaJars } from './resolve.ts'
 function intArg(name: string, min: number, max: number) {
   return (v: string): number => {
     const n = Number(v)
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`)
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`)
     return n
   }
 }
 
 const log = (msg: string): void => console.error(msg)
 
-const program = new Command('devkafka').description('Local Apache Kafka (KRaft) from Maven Central jars').showHelpAfterError()
+const program = new Command('devkafka')
+  .description('Local Apache Kafka (KRaft) from Maven Central jars')
+  .showHelpAfterError()
 
 program
   .command('fetch')
@@ -35,16 +38,27 @@ program
 program
   .command('start')
   .description('start a detached local broker (or 3-node cluster) and wait until it answers')
-  .option('--port <port>', 'broker port of node 1 (env KAFKA_PORT, default 9092; 0 = any free port)', intArg('--port', 0, 65535))
+  .option(
+    '--port <port>',
+    'broker port of node 1 (env KAFKA_PORT, default 9092; 0 = any free port)',
+    intArg('--port', 0, 65535),
+  )
   .option('--nodes <n>', '1 or 3 nodes', intArg('--nodes', 1, 3), 1)
   .option('--dir <dir>', 'data/config/log directory', defaultDaemonDir())
   .option('--heap <mb>', 'JVM heap per node in MB', intArg('--heap', 128, 65536), 512)
   .action(async (o: { port?: number; nodes: number; dir: string; heap: number }) => {
     if (o.nodes !== 1 && o.nodes !== 3) throw new InvalidArgumentError('--nodes must be 1 or 3')
-    const r = await startDaemon({ dir: o.dir, port: o.port ?? defaultPort(), nodes: o.nodes, heapMb: o.heap, log })
+    const r = await startDaemon({
+      dir: o.dir,
+      port: o.port ?? defaultPort(),
+      nodes: o.nodes,
+      heapMb: o.heap,
+      log,
+    })
     const pids = r.state.nodes.map((n) => n.pid).join(',')
     const logs = r.state.nodes.map((n) => n.logFile).join(', ')
-    if (r.alreadyRunning) console.log(`Kafka already running at ${r.state.bootstrap} (pid ${pids}); log: ${logs}`)
+    if (r.alreadyRunning)
+      console.log(`Kafka already running at ${r.state.bootstrap} (pid ${pids}); log: ${logs}`)
     else console.log(`Kafka started at ${r.state.bootstrap} (pid ${pids}); log: ${logs}`)
     console.log(`KAFKA_BROKERS=${r.state.bootstrap}`)
   })
@@ -71,7 +85,9 @@ program
           `${s.cluster.brokers.length} broker(s); log: ${s.info.nodes.map((n) => n.logFile).join(', ')}`,
       )
     } else if (s.state === 'unhealthy') {
-      console.log(`Kafka unhealthy at ${s.info.bootstrap}: ${s.error} (alive nodes: ${s.alive.join(',') || 'none'})`)
+      console.log(
+        `Kafka unhealthy at ${s.info.bootstrap}: ${s.error} (alive nodes: ${s.alive.join(',') || 'none'})`,
+      )
       process.exitCode = 1
     } else {
       console.log(`Kafka not running (${s.dir})`)

@@ -127,7 +127,12 @@ export async function pickPorts(count: NodeCount, port: number | undefined): Pro
 }
 
 /** Reads or creates the cluster id of a directory; formats every node that is not formatted yet. */
-export async function prepareCluster(jars: KafkaJars, dir: string, layouts: NodeLayout[], all: NodeAddress[]): Promise<string> {
+export async function prepareCluster(
+  jars: KafkaJars,
+  dir: string,
+  layouts: NodeLayout[],
+  all: NodeAddress[],
+): Promise<string> {
   const metaFile = join(dir, 'cluster.json')
   let meta: ClusterMeta | undefined
   if (existsSync(metaFile)) meta = JSON.parse(readFileSync(metaFile, 'utf8')) as ClusterMeta
@@ -137,7 +142,8 @@ export async function prepareCluster(jars: KafkaJars, dir: string, layouts: Node
     )
   }
   if (!meta) {
-    if (layouts.some(isFormatted)) throw new Error(`devkafka: ${dir} has formatted data but no cluster.json; delete it`)
+    if (layouts.some(isFormatted))
+      throw new Error(`devkafka: ${dir} has formatted data but no cluster.json; delete it`)
     meta = { clusterId: await randomClusterId(jars), nodes: layouts.length }
   }
   for (const l of layouts) writeNodeConfig(l, all)
@@ -177,7 +183,8 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHan
     return () => {
       for (const s of which) {
         const how = s.child ? exitOf(s.child) : undefined
-        if (how) return `Kafka node ${s.layout.nodeId} (pid ${s.child?.pid}) exited with ${how} before it answered`
+        if (how)
+          return `Kafka node ${s.layout.nodeId} (pid ${s.child?.pid}) exited with ${how} before it answered`
       }
       return undefined
     }
@@ -190,7 +197,12 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHan
 
   for (const s of states) s.child = spawnNode(jars, s.layout, { heapMb, detached: false })
   try {
-    await waitForCluster({ brokers, nodeIds: all.map((a) => a.nodeId), timeoutMs, failed: startFailure(states) })
+    await waitForCluster({
+      brokers,
+      nodeIds: all.map((a) => a.nodeId),
+      timeoutMs,
+      failed: startFailure(states),
+    })
   } catch (err) {
     await Promise.all(states.map((s) => (s.child ? stopChild(s.child, 5_000) : undefined)))
     await failWith(err, states)
@@ -239,7 +251,8 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHan
       const s = nodeAt(index)
       if (!s.child || exitOf(s.child)) return
       s.child.kill('SIGKILL')
-      if (!(await waitExit(s.child, 10_000))) throw new Error(`devkafka: node ${s.layout.nodeId} did not die after SIGKILL`)
+      if (!(await waitExit(s.child, 10_000)))
+        throw new Error(`devkafka: node ${s.layout.nodeId} did not die after SIGKILL`)
     },
     async restartNode(index) {
       if (stopped) throw new Error('devkafka: cluster already stopped')

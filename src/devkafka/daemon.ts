@@ -49,7 +49,8 @@ export function defaultPort(): number {
   const env = process.env.KAFKA_PORT
   if (env !== undefined && env !== '') {
     const n = Number(env)
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`devkafka: KAFKA_PORT=${env} is not a port number`)
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new Error(`devkafka: KAFKA_PORT=${env} is not a port number`)
     return n
   }
   return 9092

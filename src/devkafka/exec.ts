@@ -10,7 +10,11 @@ export interface ExecResult {
 }
 
 /** Runs a command to completion (bounded by timeoutMs), capturing its combined output. Never throws. */
-export function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<ExecResult> {
   return new Promise((resolvePromise) => {
     let output = ''
     let settled = false
@@ -27,7 +31,9 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs
       child.kill('SIGKILL')
       output += `\n[devkafka] ${cmd} timed out after ${opts.timeoutMs} ms and was killed\n`
     }, opts.timeoutMs ?? 120_000)
-    child.on('error', (err: NodeJS.ErrnoException) => finish({ code: null, signal: null, output, spawnError: err }))
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      finish({ code: null, signal: null, output, spawnError: err }),
+    )
     child.on('close', (code, signal) => finish({ code, signal, output }))
   })
 }

@@ -1,4 +1,10 @@
-export { ensureKafkaJars, checkJava, checkMaven, type KafkaJars, type EnsureKafkaJarsOptions } from './resolve.ts'
+export {
+  ensureKafkaJars,
+  checkJava,
+  checkMaven,
+  type KafkaJars,
+  type EnsureKafkaJarsOptions,
+} from './resolve.ts'
 export {
   startKafka,
   type KafkaHandle,

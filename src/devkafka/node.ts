@@ -50,19 +50,34 @@ export const FORMAT_FEATURES: readonly string[] = []
 
 export async function formatNode(jars: KafkaJars, node: NodeLayout, clusterId: string): Promise<void> {
   if (isFormatted(node)) return
-  const args = ['-cp', jars.classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', node.propertiesFile]
+  const args = [
+    '-cp',
+    jars.classpath,
+    'kafka.tools.StorageTool',
+    'format',
+    '-t',
+    clusterId,
+    '-c',
+    node.propertiesFile,
+  ]
   for (const f of FORMAT_FEATURES) args.push('--feature', f)
   const r = await run('java', args, { cwd: node.dir, timeoutMs: 120_000 })
   if (r.code !== 0) {
-    throw new Error(`devkafka: formatting ${node.dataDir} failed (exit ${r.code ?? r.signal}):\n${tailLines(r.output, 40)}`)
+    throw new Error(
+      `devkafka: formatting ${node.dataDir} failed (exit ${r.code ?? r.signal}):\n${tailLines(r.output, 40)}`,
+    )
   }
 }
 
 export async function randomClusterId(jars: KafkaJars): Promise<string> {
-  const r = await run('java', ['-cp', jars.classpath, 'kafka.tools.StorageTool', 'random-uuid'], { timeoutMs: 60_000 })
+  const r = await run('java', ['-cp', jars.classpath, 'kafka.tools.StorageTool', 'random-uuid'], {
+    timeoutMs: 60_000,
+  })
   const id = r.output.trim().split('\n').pop()?.trim() ?? ''
   if (r.code !== 0 || !/^[A-Za-z0-9_-]{22}$/.test(id)) {
-    throw new Error(`devkafka: kafka-storage random-uuid failed (exit ${r.code ?? r.signal}):\n${tailLines(r.output, 20)}`)
+    throw new Error(
+      `devkafka: kafka-storage random-uuid failed (exit ${r.code ?? r.signal}):\n${tailLines(r.output, 20)}`,
+    )
   }
   return id
 }
@@ -87,7 +102,11 @@ export function javaArgs(jars: KafkaJars, node: NodeLayout, heapMb: number): str
  * Spawns the broker JVM of a node. `detached` (daemon mode) leaves it running after this process exits;
  * otherwise it is tracked and SIGKILLed if this process exits without stopping it.
  */
-export function spawnNode(jars: KafkaJars, node: NodeLayout, opts: { heapMb: number; detached: boolean }): ChildProcess {
+export function spawnNode(
+  jars: KafkaJars,
+  node: NodeLayout,
+  opts: { heapMb: number; detached: boolean },
+): ChildProcess {
   const out = openSync(node.stdoutFile, 'a')
   try {
     const child = spawn('java', javaArgs(jars, node, opts.heapMb), {

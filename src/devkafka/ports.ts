@@ -10,7 +10,9 @@ export function freePort(host: string = BIND_HOST): Promise<number> {
     srv.listen(0, host, () => {
       const addr = srv.address()
       const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => (port > 0 ? resolvePromise(port) : reject(new Error('devkafka: could not pick a free port'))))
+      srv.close(() =>
+        port > 0 ? resolvePromise(port) : reject(new Error('devkafka: could not pick a free port')),
+      )
     })
   })
 }

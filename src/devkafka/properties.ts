@@ -49,7 +49,11 @@ export interface NodeAddress {
 }
 
 /** Full server.properties content of one node of a cluster made of `all` (1 or 3 nodes). */
-export function serverProperties(node: NodeAddress, all: readonly NodeAddress[], logDir: string): Record<string, string> {
+export function serverProperties(
+  node: NodeAddress,
+  all: readonly NodeAddress[],
+  logDir: string,
+): Record<string, string> {
   const base: BrokerSettings = all.length === 1 ? SINGLE_NODE_BROKER_SETTINGS : THREE_NODE_BROKER_SETTINGS
   return {
     ...base,

@@ -34,7 +34,9 @@ export async function checkJava(): Promise<void> {
   const m = /version "(\d+)/.exec(r.output)
   const major = m?.[1] ? Number(m[1]) : NaN
   if (Number.isFinite(major) && major < 17) {
-    throw new Error(`devkafka: Apache Kafka 4 needs Java 17 or newer, but \`java -version\` reports:\n${tailLines(r.output, 5)}`)
+    throw new Error(
+      `devkafka: Apache Kafka 4 needs Java 17 or newer, but \`java -version\` reports:\n${tailLines(r.output, 5)}`,
+    )
   }
 }
 
@@ -72,7 +74,15 @@ export async function ensureKafkaJars(opts: EnsureKafkaJarsOptions = {}): Promis
   const pom = join(root, POM_RELATIVE_PATH)
   const r = await run(
     'mvn',
-    ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${tmpDir}`, '-DincludeScope=runtime'],
+    [
+      '-q',
+      '-B',
+      '-f',
+      pom,
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${tmpDir}`,
+      '-DincludeScope=runtime',
+    ],
     { cwd: root, timeoutMs: 10 * 60_000 },
   )
   const jars = existsSync(tmpDir) ? readdirSync(tmpDir).filter((f) => f.endsWith('.jar')) : []

@@ -59,5 +59,7 @@ export async function waitForCluster(opts: WaitForClusterOptions): Promise<Clust
   }
   const failure = opts.failed?.()
   if (failure) throw new Error(failure)
-  throw new Error(`timed out after ${opts.timeoutMs ?? 60_000} ms waiting for ${opts.brokers.join(',')} (${last})`)
+  throw new Error(
+    `timed out after ${opts.timeoutMs ?? 60_000} ms waiting for ${opts.brokers.join(',')} (${last})`,
+  )
 }
