@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 
 /**
  * Broker processes started attached to this Node process. If this process exits without stopping them (a crashed
@@ -40,6 +40,23 @@ export function track(child: ChildProcess): void {
   install()
   live.add(child)
   child.once('exit', () => live.delete(child))
+  watchdog(child)
+}
+
+/**
+ * The 'exit' handler cannot run when this process is SIGKILLed (or crashes hard), so a tiny detached shell watches
+ * both pids and SIGKILLs the broker once this process is gone. It ends by itself when the broker exits (polls 1/s).
+ */
+function watchdog(child: ChildProcess): void {
+  if (process.platform === 'win32' || child.pid === undefined) return
+  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null; exit 0`
+  try {
+    const w = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' })
+    w.on('error', () => undefined)
+    w.unref()
+  } catch {
+    // best effort: the 'exit' handler still covers normal exits
+  }
 }
 
 export function untrack(child: ChildProcess): void {
