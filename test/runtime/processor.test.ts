@@ -1,0 +1,456 @@
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { encode } from '../../src/domain/codec.ts'
+import { defineDecider, reject, type AnyDecider } from '../../src/domain/decider.ts'
+import { HEADERS, type ReplyEnvelope, type SnapshotRecord } from '../../src/domain/envelopes.ts'
+import { DecideFailedError } from '../../src/domain/errors.ts'
+import { CommandProcessor, type InputRecord, type ProcessorOptions } from '../../src/runtime/processor.ts'
+import {
+  commandRecord,
+  decodeRecord,
+  events,
+  rawRecord,
+  replies,
+  type CommandSpec,
+} from '../../src/testing/records.ts'
+import { topicNames } from '../../src/topology/schema.ts'
+import bank from '../../topologies/bank-account.ts'
+
+const topics = topicNames({ name: 'bank', topics: {} })
+const NOW = Date.parse('2024-05-01T12:00:00.000Z')
+
+function processor(o: Partial<ProcessorOptions> = {}): CommandProcessor {
+  return new CommandProcessor({
+    decider: bank as AnyDecider,
+    topics,
+    topologyName: 'bank',
+    serialization: 'msgpack',
+    dedupeWindow: 32,
+    onDecideError: 'fail-command',
+    now: () => NOW,
+    ...o,
+  })
+}
+
+/** Runs one batch the way the task does; `snapshots` carries state across batches. */
+function run(
+  p: CommandProcessor,
+  records: InputRecord[],
+  snapshots = new Map<string, SnapshotRecord | undefined>(),
+) {
+  const { decoded, aggregateIds } = p.decodeBatch(records)
+  for (const id of aggregateIds) if (!snapshots.has(id)) snapshots.set(id, undefined)
+  const result = p.processDecoded(decoded, snapshots)
+  return {
+    ...result,
+    replies: replies(result.records, topics.replies),
+    events: events(result.records, topics.events),
+    dlq: result.records.filter((r) => r.topic === topics.deadLetters),
+    snapshots,
+    dirty: result.snapshots,
+  }
+}
+
+const cmds = (specs: CommandSpec[], first = 0) => specs.map((c, i) => commandRecord(c, first + i))
+const create = (id: string, commandId = `create-${id}`): CommandSpec => ({
+  aggregateId: id,
+  commandId,
+  type: 'CreateAccount',
+  payload: { owner: 'Ada' },
+})
+const deposit = (
+  id: string,
+  commandId: string,
+  amount: number,
+  extra: Partial<CommandSpec> = {},
+): CommandSpec => ({
+  aggregateId: id,
+  commandId,
+  type: 'Deposit',
+  payload: { amount },
+  ...extra,
+})
+
+describe('CommandProcessor: invalid input', () => {
+  it('undecodable bytes -> dead letter with the original bytes and headers, no reply (no commandId)', () => {
+    const bytes = Buffer.from([0xc1, 0xff, 0x00]) // 0xc1 is never used in msgpack
+    const r = run(processor(), [
+      rawRecord('acc-1', bytes, 7, { 'trace-id': 'abc', 'kd-error-code': 'spoofed' }),
+    ])
+    expect(r.replies).toEqual([])
+    expect(r.dlq).toHaveLength(1)
+    const dl = r.dlq[0]!
+    expect(dl.value).toEqual(bytes)
+    expect(dl.key).toEqual(Buffer.from('acc-1'))
+    expect(dl.headers[HEADERS.errorCode]).toBe('undecodable')
+    expect(String(dl.headers[HEADERS.errorMessage])).toMatch(/neither valid msgpack nor JSON/)
+    expect(dl.headers[HEADERS.sourceTopic]).toBe(topics.commands)
+    expect(dl.headers[HEADERS.sourcePartition]).toBe('0')
+    expect(dl.headers[HEADERS.sourceOffsetDlq]).toBe('7')
+    expect(dl.headers[HEADERS.topology]).toBe('bank')
+    expect(dl.headers['trace-id']).toBe('abc')
+    expect(r.outcomes.byStatus.invalid).toBe(1)
+    expect(r.outcomes.deadLetters).toEqual({ undecodable: 1 })
+    expect(r.events).toEqual([])
+    expect(r.dirty.size).toBe(0)
+  })
+
+  it('invalid JSON (sniffed by its "{") -> undecodable', () => {
+    const r = run(processor(), [rawRecord('acc-1', Buffer.from('{"commandId": '), 0)])
+    expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('undecodable')
+  })
+
+  it('null value and empty value -> undecodable dead letter', () => {
+    const r = run(processor(), [rawRecord('acc-1', null, 0), rawRecord('acc-1', Buffer.alloc(0), 1)])
+    expect(r.dlq.map((d) => d.headers[HEADERS.errorCode])).toEqual(['undecodable', 'undecodable'])
+    expect(r.dlq[0]!.value).toBeNull()
+    expect(r.replies).toEqual([])
+  })
+
+  it('missing key -> invalid reply (commandId known) and missing_key dead letter', () => {
+    const r = run(processor(), cmds([{ ...create('x'), aggregateId: null }]))
+    expect(r.replies).toEqual([
+      expect.objectContaining({
+        commandId: 'create-x',
+        status: 'invalid',
+        error: expect.objectContaining({ code: 'missing_key' }),
+      }),
+    ])
+    expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('missing_key')
+    expect(r.dlq[0]!.key).toBeNull()
+  })
+
+  it('unknown command type -> invalid reply listing the known types, unknown_type dead letter', () => {
+    const r = run(
+      processor(),
+      cmds([{ aggregateId: 'a', commandId: 'c1', type: 'CloseAccount', payload: {} }]),
+    )
+    expect(r.replies[0]!.status).toBe('invalid')
+    expect(r.replies[0]!.error!.code).toBe('unknown_type')
+    expect(r.replies[0]!.error!.message).toContain('CreateAccount')
+    expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('unknown_type')
+  })
+
+  it('inherited property names are not command types (e.g. "toString", "constructor")', () => {
+    const r = run(
+      processor(),
+      cmds([
+        { aggregateId: 'a', commandId: 'c1', type: 'toString', payload: {} },
+        { aggregateId: 'a', commandId: 'c2', type: 'constructor', payload: {} },
+      ]),
+    )
+    expect(r.replies.map((x) => x.error?.code)).toEqual(['unknown_type', 'unknown_type'])
+  })
+
+  it('invalid payload -> invalid reply naming the field, invalid_payload dead letter', () => {
+    const r = run(processor(), cmds([deposit('a', 'c1', -5)]))
+    expect(r.replies[0]).toMatchObject({
+      commandId: 'c1',
+      aggregateId: 'a',
+      status: 'invalid',
+      version: 0,
+      events: [],
+    })
+    expect(r.replies[0]!.error!.code).toBe('invalid_payload')
+    expect(r.replies[0]!.error!.message).toContain('amount')
+    expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('invalid_payload')
+  })
+
+  it('invalid envelope with a recoverable commandId -> invalid reply + dead letter', () => {
+    const value = encode(
+      { commandId: 'c9', type: 'Deposit', payload: { amount: 1 }, expectedVersion: 'one' },
+      'msgpack',
+    )
+    const r = run(processor(), [rawRecord('a', value, 3)])
+    expect(r.replies).toEqual([
+      expect.objectContaining({
+        commandId: 'c9',
+        status: 'invalid',
+        error: expect.objectContaining({ code: 'invalid_envelope' }),
+      }),
+    ])
+    expect(r.replies[0]!.error!.message).toContain('expectedVersion')
+    expect(r.dlq).toHaveLength(1)
+    expect(r.dlq[0]!.value).toEqual(value)
+    expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('invalid_envelope')
+  })
+
+  it('invalid envelope without a commandId -> dead letter only', () => {
+    const r = run(processor(), [rawRecord('a', encode({ hello: 'world' }, 'json'), 0)])
+    expect(r.replies).toEqual([])
+    expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('invalid_envelope')
+    expect(r.outcomes.byStatus.invalid).toBe(1)
+  })
+
+  it('commands after a bad one in the same batch are still processed', () => {
+    const r = run(processor(), [
+      rawRecord('a', Buffer.from([0xc1]), 0),
+      ...cmds([create('a'), deposit('a', 'd1', 10)], 1),
+    ])
+    expect(r.replies.map((x) => x.status)).toEqual(['accepted', 'accepted'])
+    expect(r.snapshots.get('a')!.state).toEqual({ status: 'open', owner: 'Ada', balance: 10 })
+    expect(r.firstOffset).toBe('0')
+    expect(r.lastOffset).toBe('2')
+  })
+
+  it('outputs are in input order', () => {
+    const r = run(processor(), [
+      ...cmds([create('a')]),
+      rawRecord('a', null, 1),
+      ...cmds([deposit('a', 'd1', 1)], 2),
+    ])
+    expect(r.records.map((x) => x.topic)).toEqual([
+      topics.events,
+      topics.replies,
+      topics.deadLetters,
+      topics.events,
+      topics.replies,
+    ])
+  })
+})
+
+describe('CommandProcessor: decisions', () => {
+  it('accepted: events carry versions 1..n, eventId, correlation/causation defaults, times', () => {
+    const r = run(processor(), cmds([create('a'), deposit('a', 'd1', 10), deposit('a', 'd2', 5)]))
+    expect(r.events.map((e) => [e.type, e.version, e.eventId])).toEqual([
+      ['AccountCreated', 1, 'a@1'],
+      ['MoneyDeposited', 2, 'a@2'],
+      ['MoneyDeposited', 3, 'a@3'],
+    ])
+    const e = r.events[1]!
+    expect(e).toMatchObject({
+      aggregateId: 'a',
+      commandId: 'd1',
+      correlationId: 'd1',
+      causationId: 'd1',
+      schemaVersion: 1,
+    })
+    expect(e.recordedAt).toBe(new Date(NOW).toISOString())
+    expect(e.eventTime).toBe(new Date(1_700_000_000_000).toISOString()) // record timestamp when no issuedAt
+    expect(r.replies[2]).toEqual({
+      commandId: 'd2',
+      aggregateId: 'a',
+      status: 'accepted',
+      version: 3,
+      events: [['MoneyDeposited', 3]],
+    })
+    // events go to the input partition, keyed by aggregate id
+    const rec = r.records.find((x) => x.topic === topics.events)!
+    expect(rec.partition).toBe(0)
+    expect(rec.key).toBe('a')
+  })
+
+  it('metadata correlationId/causationId/issuedAt are carried into events and the decide context', () => {
+    const seen: unknown[] = []
+    const spy = defineDecider({
+      ...bank,
+      decide: (c, s, ctx) => {
+        seen.push(ctx)
+        return bank.decide(c, s, ctx)
+      },
+    })
+    const r = run(
+      processor({ decider: spy as AnyDecider }),
+      cmds([
+        {
+          ...create('a'),
+          metadata: {
+            correlationId: 'corr',
+            causationId: 'cause',
+            issuedAt: '2020-02-02T00:00:00Z',
+            tenant: 't1',
+          },
+        },
+      ]),
+    )
+    expect(r.events[0]).toMatchObject({
+      correlationId: 'corr',
+      causationId: 'cause',
+      eventTime: '2020-02-02T00:00:00.000Z',
+    })
+    expect(seen[0]).toMatchObject({
+      aggregateId: 'a',
+      commandId: 'create-a',
+      version: 0,
+      issuedAt: '2020-02-02T00:00:00.000Z',
+      metadata: { tenant: 't1' },
+    })
+  })
+
+  it('several commands on one aggregate within a batch see each other', () => {
+    const r = run(
+      processor(),
+      cmds([
+        create('a'),
+        deposit('a', 'd1', 10),
+        { aggregateId: 'a', commandId: 'w1', type: 'Withdraw', payload: { amount: 15 } },
+        deposit('a', 'd2', 10),
+        { aggregateId: 'a', commandId: 'w2', type: 'Withdraw', payload: { amount: 15 } },
+      ]),
+    )
+    expect(r.replies.map((x) => x.status)).toEqual([
+      'accepted',
+      'accepted',
+      'rejected',
+      'accepted',
+      'accepted',
+    ])
+    expect(r.dirty.get('a')).toMatchObject({ version: 4, state: { balance: 5 }, sourceOffset: '4' })
+  })
+
+  it('rejected -> reply with the code, no events, version unchanged, remembered', () => {
+    const r = run(processor(), cmds([deposit('a', 'd1', 10)]))
+    expect(r.replies[0]).toMatchObject({
+      status: 'rejected',
+      version: 0,
+      events: [],
+      error: { code: 'account_not_found' },
+    })
+    expect(r.events).toEqual([])
+    expect(r.dirty.get('a')!.recent[0]).toMatchObject({ commandId: 'd1', status: 'rejected' })
+    expect(r.outcomes.byStatus.rejected).toBe(1)
+  })
+
+  it('duplicate commandId -> duplicate with originalStatus and the original version/events, no new events', () => {
+    const snaps = new Map<string, SnapshotRecord | undefined>()
+    run(processor(), cmds([create('a'), deposit('a', 'd1', 10), deposit('a', 'd2', 10)]), snaps)
+    const r = run(
+      processor(),
+      cmds(
+        [
+          deposit('a', 'd1', 10),
+          { ...create('a'), commandId: 'again' },
+          { ...create('a'), commandId: 'again' },
+        ],
+        3,
+      ),
+      snaps,
+    )
+    expect(r.replies[0]).toEqual({
+      commandId: 'd1',
+      aggregateId: 'a',
+      status: 'duplicate',
+      version: 2,
+      events: [['MoneyDeposited', 2]],
+      originalStatus: 'accepted',
+    })
+    expect(r.replies[1]!.status).toBe('rejected')
+    expect(r.replies[2]).toMatchObject({
+      status: 'duplicate',
+      originalStatus: 'rejected',
+      error: { code: 'account_exists' },
+    })
+    expect(r.events).toEqual([])
+    expect(snaps.get('a')!.state).toEqual({ status: 'open', owner: 'Ada', balance: 20 })
+    expect(r.outcomes.byStatus.duplicate).toBe(2)
+  })
+
+  it('stale expectedVersion -> conflict with the current version; matching one is accepted', () => {
+    const r = run(
+      processor(),
+      cmds([
+        create('a'),
+        deposit('a', 'd1', 10, { expectedVersion: 0 }),
+        deposit('a', 'd2', 10, { expectedVersion: 1 }),
+      ]),
+    )
+    expect(r.replies[1]).toMatchObject({
+      commandId: 'd1',
+      status: 'conflict',
+      version: 1,
+      events: [],
+      error: { code: 'version_conflict' },
+    })
+    expect(r.replies[2]).toMatchObject({ commandId: 'd2', status: 'accepted', version: 2 })
+    // a conflict is not remembered: the same commandId with the right version goes through
+    const again = run(
+      processor(),
+      cmds([
+        create('b'),
+        deposit('b', 'x', 1, { expectedVersion: 5 }),
+        deposit('b', 'x', 1, { expectedVersion: 1 }),
+      ]),
+    )
+    expect(again.replies.map((x) => x.status)).toEqual(['accepted', 'conflict', 'accepted'])
+  })
+
+  it('the dedupe window keeps the newest perAggregate outcomes and evicts the oldest', () => {
+    const p = processor({ dedupeWindow: 2 })
+    const snaps = new Map<string, SnapshotRecord | undefined>()
+    run(p, cmds([create('a'), deposit('a', 'd1', 1), deposit('a', 'd2', 1)]), snaps)
+    expect(snaps.get('a')!.recent.map((o) => o.commandId)).toEqual(['d2', 'd1'])
+    const r = run(p, cmds([deposit('a', 'd2', 1), create('a')], 3), snaps)
+    expect(r.replies[0]!.status).toBe('duplicate')
+    // create-a fell out of the window: it is decided again (and rejected, the account exists)
+    expect(r.replies[1]!.status).toBe('rejected')
+  })
+
+  it('a dedupe window of 0 remembers nothing', () => {
+    const r = run(
+      processor({ dedupeWindow: 0 }),
+      cmds([create('a'), deposit('a', 'd1', 1), deposit('a', 'd1', 1)]),
+    )
+    expect(r.replies.map((x) => x.status)).toEqual(['accepted', 'accepted', 'accepted'])
+    expect(r.dirty.get('a')!.recent).toEqual([])
+  })
+
+  it('JSON serialization: outputs are JSON with the JSON content-type', () => {
+    const r = run(processor({ serialization: 'json' }), [
+      commandRecord(create('a'), 0, { serialization: 'json' }),
+    ])
+    const reply = r.records.find((x) => x.topic === topics.replies)!
+    expect(reply.headers[HEADERS.contentType]).toBe('application/json')
+    expect(JSON.parse(reply.value!.toString()).status).toBe('accepted')
+    expect(decodeRecord<ReplyEnvelope>(reply).version).toBe(1)
+  })
+})
+
+describe('CommandProcessor: decide errors', () => {
+  const boom = defineDecider({
+    initialState: () => ({ n: 0 }),
+    commands: { Inc: z.object({}), Boom: z.object({}), Bad: z.object({}), Refuse: z.object({}) },
+    events: { Incremented: z.object({}) },
+    decide: (c) => {
+      if (c.type === 'Boom') throw new Error('kaboom')
+      if (c.type === 'Bad') return [{ type: 'Nope', payload: {} }] as never
+      if (c.type === 'Refuse') return reject('no', 'refused')
+      return { type: 'Incremented', payload: {} }
+    },
+    evolve: (s) => ({ n: s.n + 1 }),
+  }) as AnyDecider
+  const spec = (commandId: string, type: string): CommandSpec => ({
+    aggregateId: 'x',
+    commandId,
+    type,
+    payload: {},
+  })
+
+  it("decide throws under 'fail-command' -> failed reply + decide_threw dead letter; the batch goes on", () => {
+    const r = run(
+      processor({ decider: boom }),
+      cmds([spec('c1', 'Inc'), spec('c2', 'Boom'), spec('c3', 'Inc')]),
+    )
+    expect(r.replies.map((x) => x.status)).toEqual(['accepted', 'failed', 'accepted'])
+    expect(r.replies[1]).toMatchObject({ version: 1, error: { code: 'decide_threw' } })
+    expect(r.replies[1]!.error!.message).toContain('kaboom')
+    expect(r.dlq).toHaveLength(1)
+    expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('decide_threw')
+    expect(r.dlq[0]!.headers[HEADERS.sourceOffsetDlq]).toBe('1')
+    expect(r.events.map((e) => e.version)).toEqual([1, 2])
+    // a failed command is not remembered: re-sending it decides again
+    expect(r.snapshots.get('x')!.recent.map((o) => o.commandId)).toEqual(['c3', 'c1'])
+  })
+
+  it('decide returning an undeclared event type -> failed with invalid_decision', () => {
+    const r = run(processor({ decider: boom }), cmds([spec('c1', 'Bad')]))
+    expect(r.replies[0]).toMatchObject({ status: 'failed', error: { code: 'invalid_decision' } })
+    expect(r.outcomes.deadLetters).toEqual({ invalid_decision: 1 })
+    expect(r.events).toEqual([])
+  })
+
+  it("decide throws under 'stop' -> DecideFailedError naming the command and offset", () => {
+    const p = processor({ decider: boom, onDecideError: 'stop' })
+    expect(() => run(p, cmds([spec('c1', 'Inc'), spec('c2', 'Boom')]))).toThrow(DecideFailedError)
+    expect(() => run(p, cmds([spec('c2', 'Boom')], 41))).toThrow(/c2.*offset 41/)
+  })
+})
