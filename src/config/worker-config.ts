@@ -3,7 +3,7 @@
  * logging). Read from a YAML file (config/worker.yaml by default) and overridden by environment variables:
  *   KAFKA_BROKERS (comma separated), KAFKA_CLIENT_ID, KAFKA_SSL=true, KAFKA_SASL_MECHANISM,
  *   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, DECIDER_STATE_DIR, DECIDER_HTTP_HOST, DECIDER_HTTP_PORT,
- *   DECIDER_LOG_LEVEL, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS
+ *   DECIDER_LOG_LEVEL, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS, DECIDER_SESSION_TIMEOUT_MS
  * Secrets belong in the environment, never in the file.
  */
 import { readFile } from 'node:fs/promises'
@@ -35,6 +35,14 @@ export const workerConfigSchema = z
       })
       .strict()
       .default({ brokers: ['127.0.0.1:9092'], clientId: 'kafka-decider', connectionTimeoutMs: 3000, requestTimeoutMs: 30_000 }),
+    consumer: z
+      .object({
+        sessionTimeoutMs: z.number().int().min(1000).default(30_000),
+        heartbeatIntervalMs: z.number().int().min(100).default(3000),
+        rebalanceTimeoutMs: z.number().int().min(1000).default(60_000),
+      })
+      .strict()
+      .default({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3000, rebalanceTimeoutMs: 60_000 }),
     stateDir: z.string().min(1).default('.state'),
     topics: z
       .object({
@@ -87,6 +95,10 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
     })
     if (!sasl.success) throw new ConfigError(`KAFKA_SASL_*: ${sasl.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
     c.kafka.sasl = sasl.data
+  }
+  if (env.DECIDER_SESSION_TIMEOUT_MS) {
+    c.consumer.sessionTimeoutMs = intEnv(env, 'DECIDER_SESSION_TIMEOUT_MS')
+    c.consumer.heartbeatIntervalMs = Math.min(c.consumer.heartbeatIntervalMs, Math.floor(c.consumer.sessionTimeoutMs / 3))
   }
   if (env.DECIDER_STATE_DIR) c.stateDir = env.DECIDER_STATE_DIR
   if (env.DECIDER_HTTP_HOST) c.http.host = env.DECIDER_HTTP_HOST

@@ -13,8 +13,9 @@ export function createKafka(cfg: KafkaClientConfig, clientId: string, logger: Lo
     logCreator: () => (entry) => {
       const { message, ...extra } = entry.log
       const lg = logger.child({ component: 'kafkajs', namespace: entry.namespace })
-      // kafkajs logs expected events of a rebalance or a fenced producer at ERROR; keep them at warn.
-      if (entry.level <= KafkaLogLevel.WARN) lg.warn(extra, message)
+      // kafkajs logs expected, retried conditions (coordinator moves, rebalances, a fenced producer) at
+      // ERROR/WARN; the worker reports what matters itself, so they go to warn/debug.
+      if (entry.level <= KafkaLogLevel.ERROR) lg.warn(extra, message)
       else lg.debug(extra, message)
     },
     retry: { initialRetryTime: 100, retries: 8 },

@@ -23,7 +23,21 @@ export function isFencingError(e: unknown): boolean {
   return false
 }
 
-export function isConcurrentTransactions(e: unknown): boolean {
-  for (const c of causes(e)) if (c.type === 'CONCURRENT_TRANSACTIONS') return true
+/**
+ * Errors of AddOffsetsToTxn / TxnOffsetCommit that kafkajs does not retry although a retry is safe (the
+ * transaction stays open): its retry list names error types it never produces (e.g. NOT_COORDINATOR
+ * instead of NOT_COORDINATOR_FOR_GROUP). Seen on every fresh broker while __consumer_offsets loads.
+ */
+const SEND_OFFSETS_RETRIABLE = new Set([
+  'CONCURRENT_TRANSACTIONS',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_NOT_AVAILABLE',
+  'REQUEST_TIMED_OUT',
+])
+
+export function isSendOffsetsRetriable(e: unknown): boolean {
+  for (const c of causes(e)) if (typeof c.type === 'string' && SEND_OFFSETS_RETRIABLE.has(c.type)) return true
   return false
 }

@@ -39,8 +39,10 @@ export async function ensureTopics(admin: Admin, t: Topology, opts: { create: bo
   const created: string[] = []
   if (missing.length > 0 && opts.create) {
     const rf = t.definition.replicationFactor ?? opts.replicationFactor
+    // Not waitForLeaders: kafkajs then fails intermittently with UNKNOWN_TOPIC_OR_PARTITION (it retries only
+    // LEADER_NOT_AVAILABLE). Wait for leaders ourselves below.
     await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: missing.map((s) => ({
         topic: s.topic,
         numPartitions: s.numPartitions,
@@ -49,6 +51,7 @@ export async function ensureTopics(admin: Admin, t: Topology, opts: { create: bo
       })),
     })
     created.push(...missing.map((s) => s.topic))
+    await waitForLeaders(admin, missing.map((s) => s.topic))
   } else if (missing.length > 0) {
     throw new ConfigError(
       `topology ${t.definition.name}: missing topics ${missing.map((s) => s.topic).join(', ')} and topic creation is disabled ` +
@@ -94,4 +97,18 @@ export async function checkTopics(admin: Admin, specs: TopicSpec[]): Promise<str
     }
   }
   return problems
+}
+
+async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  // Bounded: 30 s, the time a healthy cluster needs many times over.
+  for (let i = 0; i < 150; i++) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics })
+      if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return
+    } catch {
+      // not known yet: retry
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`topics ${topics.join(', ')} have no leaders after 30 s`)
 }

@@ -5,13 +5,13 @@
  * - idempotent, maxInFlightRequests 1, transactionTimeout ~10 s (an open transaction blocks read_committed
  *   readers, so a dead owner must not hold it for the default 60 s);
  * - low initial retry backoff: kafkajs backs off 300 ms on CONCURRENT_TRANSACTIONS otherwise;
- * - AddOffsetsToTxn is not retried by kafkajs on CONCURRENT_TRANSACTIONS: retried here, bounded.
+ * - sendOffsets is not retried by kafkajs on CONCURRENT_TRANSACTIONS or coordinator moves: retried here, bounded.
  */
 import type { Kafka, Producer, Transaction } from 'kafkajs'
 import { TaskFencedError } from '../domain/errors.ts'
 import type { OutputRecord } from '../runtime/processor.ts'
 import type { OpenTransaction, TransactionalProducer } from '../runtime/ports.ts'
-import { isConcurrentTransactions, isFencingError } from './errors.ts'
+import { isFencingError, isSendOffsetsRetriable } from './errors.ts'
 
 export interface TransactionalProducerOptions {
   transactionalId: string
@@ -97,7 +97,7 @@ class KafkaOpenTransaction implements OpenTransaction {
         await this.txn.sendOffsets(args)
         return
       } catch (e) {
-        if (!isConcurrentTransactions(e) || attempt >= 11) throw wrapFencing(e, this.o.transactionalId)
+        if (!isSendOffsetsRetriable(e) || attempt >= 11) throw wrapFencing(e, this.o.transactionalId)
         await sleep(delay)
       }
     }

@@ -8,12 +8,9 @@ import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { DecideFailedError } from '../domain/errors.ts'
-import { KafkaChangelogReader, readCommittedOffset } from '../kafka/changelog-reader.ts'
+import { kafkaTaskPorts } from '../kafka/task-ports.ts'
 import { ensureTopics } from '../kafka/topics.ts'
-import { KafkaTransactionalProducer } from '../kafka/transactional-producer.ts'
-import { LevelSnapshotStore } from '../state/level-store.ts'
 import type { Topology } from '../topology/loader.ts'
-import path from 'node:path'
 import type { InputRecord } from './processor.ts'
 import { Task, type TaskListener } from './task.ts'
 import { TaskState } from './task-state.ts'
@@ -71,6 +68,9 @@ export class TopologyRunner {
       maxBytesPerPartition: topology.definition.processing.maxBytesPerPartition,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 100,
+      sessionTimeout: config.consumer.sessionTimeoutMs,
+      heartbeatInterval: config.consumer.heartbeatIntervalMs,
+      rebalanceTimeout: config.consumer.rebalanceTimeoutMs,
     })
     this.consumer = consumer
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[this.topic] ?? []))
@@ -140,31 +140,13 @@ export class TopologyRunner {
 
   private createTask(p: number): Task {
     const { topology, kafka, config } = this.o
-    const name = topology.definition.name
-    const log = this.log.child({ partition: p, task: `${name}[${p}]` })
+    const log = this.log.child({ partition: p, task: `${topology.definition.name}[${p}]` })
     return new Task({
       topology,
       partition: p,
       logger: log,
       ...(this.o.listener ? { listener: this.o.listener } : {}),
-      ports: {
-        createProducer: () =>
-          new KafkaTransactionalProducer(kafka, {
-            transactionalId: `${topology.applicationId}-${this.topic}-${p}`,
-            groupId: topology.applicationId,
-            inputTopic: this.topic,
-            inputPartition: p,
-            transactionTimeoutMs: topology.definition.processing.transactionTimeoutMs,
-          }),
-        readCommittedOffset: () => readCommittedOffset(this.admin!, topology.applicationId, this.topic, p),
-        changelog: new KafkaChangelogReader(kafka, this.admin!, topology.topics.changelog, p, topology.applicationId, log),
-        openStore: () =>
-          LevelSnapshotStore.open(path.join(config.stateDir, name, String(p)), {
-            topology: name,
-            changelogTopic: topology.topics.changelog,
-            partition: p,
-          }),
-      },
+      ports: kafkaTaskPorts({ kafka, admin: this.admin!, topology, partition: p, stateDir: config.stateDir, logger: log }),
     })
   }
 

@@ -1,0 +1,37 @@
+/** The Kafka + LevelDB implementations of a task's ports (see runtime/ports.ts). */
+import path from 'node:path'
+import type { Admin, Kafka } from 'kafkajs'
+import type { Logger } from 'pino'
+import type { TaskPorts } from '../runtime/ports.ts'
+import { LevelSnapshotStore } from '../state/level-store.ts'
+import type { Topology } from '../topology/loader.ts'
+import { KafkaChangelogReader, readCommittedOffset } from './changelog-reader.ts'
+import { KafkaTransactionalProducer } from './transactional-producer.ts'
+
+export interface KafkaTaskPortsOptions {
+  kafka: Kafka
+  admin: Admin
+  topology: Topology
+  partition: number
+  stateDir: string
+  logger: Logger
+}
+
+export function kafkaTaskPorts({ kafka, admin, topology, partition: p, stateDir, logger }: KafkaTaskPortsOptions): TaskPorts {
+  const name = topology.definition.name
+  const input = topology.topics.commands
+  return {
+    createProducer: () =>
+      new KafkaTransactionalProducer(kafka, {
+        transactionalId: `${topology.applicationId}-${input}-${p}`,
+        groupId: topology.applicationId,
+        inputTopic: input,
+        inputPartition: p,
+        transactionTimeoutMs: topology.definition.processing.transactionTimeoutMs,
+      }),
+    readCommittedOffset: () => readCommittedOffset(admin, topology.applicationId, input, p),
+    changelog: new KafkaChangelogReader(kafka, admin, topology.topics.changelog, p, topology.applicationId, logger),
+    openStore: () =>
+      LevelSnapshotStore.open(path.join(stateDir, name, String(p)), { topology: name, changelogTopic: topology.topics.changelog, partition: p }),
+  }
+}
