@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import type { Admin, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ChangelogReader, ChangelogRecord } from '../runtime/ports.ts'
+import { retryMetadata } from './errors.ts'
 
 export class KafkaChangelogReader implements ChangelogReader {
   constructor(
@@ -20,7 +21,7 @@ export class KafkaChangelogReader implements ChangelogReader {
   ) {}
 
   async endOffset(): Promise<string> {
-    const offsets = await this.admin.fetchTopicOffsets(this.topic)
+    const offsets = await retryMetadata(() => this.admin.fetchTopicOffsets(this.topic))
     const p = offsets.find((o) => o.partition === this.partition)
     if (!p) throw new Error(`changelog ${this.topic} has no partition ${this.partition}`)
     return p.high
@@ -87,7 +88,7 @@ export class KafkaChangelogReader implements ChangelogReader {
 
 /** The group's committed offset (next to read) for one partition. Read only AFTER the producer's init. */
 export async function readCommittedOffset(admin: Admin, groupId: string, topic: string, partition: number): Promise<string | undefined> {
-  const res = await admin.fetchOffsets({ groupId, topics: [topic] })
+  const res = await retryMetadata(() => admin.fetchOffsets({ groupId, topics: [topic] }))
   const p = res.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition)
   if (!p || p.offset === '-1' || p.offset === '') return undefined
   return p.offset

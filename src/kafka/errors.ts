@@ -41,3 +41,29 @@ export function isSendOffsetsRetriable(e: unknown): boolean {
   for (const c of causes(e)) if (typeof c.type === 'string' && SEND_OFFSETS_RETRIABLE.has(c.type)) return true
   return false
 }
+
+const METADATA_RETRIABLE = new Set([
+  'NOT_LEADER_FOR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'REQUEST_TIMED_OUT',
+])
+
+/**
+ * Retries admin reads that fail while metadata catches up (fresh topics, leader moves); kafkajs' admin
+ * gives up on some of these at once. Bounded: 10 tries, 100 ms doubling to 1 s.
+ */
+export async function retryMetadata<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0, delay = 100; ; attempt++, delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await fn()
+    } catch (e) {
+      const type = kafkaErrorType(e)
+      if (attempt >= 9 || type === undefined || !METADATA_RETRIABLE.has(type)) throw e
+      await new Promise((r) => setTimeout(r, delay))
+    }
+  }
+}
