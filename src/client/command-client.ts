@@ -26,7 +26,9 @@ export interface SendOptions {
   metadata?: CommandEnvelope['metadata']
 }
 
-export class ReplyTimeoutError extends Error {}
+export class ReplyTimeoutError extends Error {
+  override name = 'ReplyTimeoutError'
+}
 
 export class CommandClient {
   private producer: Producer | undefined
