@@ -407,15 +407,37 @@ describe('CommandProcessor: decisions', () => {
   })
 })
 
+describe('CommandProcessor: mixed serializations', () => {
+  it('a msgpack topology accepts JSON commands, by content-type or by sniffing', () => {
+    const withCt = commandRecord(create('a'), 0, { serialization: 'json' })
+    const sniffed = { ...commandRecord(deposit('a', 'd1', 5), 1, { serialization: 'json' }), headers: {} }
+    const r = run(processor(), [withCt, sniffed])
+    expect(r.replies.map((x) => x.status)).toEqual(['accepted', 'accepted'])
+    // outputs stay in the topology's serialization
+    expect(
+      r.records.every(
+        (x) => x.topic === topics.deadLetters || x.headers[HEADERS.contentType] === 'application/msgpack',
+      ),
+    ).toBe(true)
+  })
+})
+
 describe('CommandProcessor: decide errors', () => {
   const boom = defineDecider({
     initialState: () => ({ n: 0 }),
-    commands: { Inc: z.object({}), Boom: z.object({}), Bad: z.object({}), Refuse: z.object({}) },
+    commands: {
+      Inc: z.object({}),
+      Boom: z.object({}),
+      Bad: z.object({}),
+      Refuse: z.object({}),
+      Nothing: z.object({}),
+    },
     events: { Incremented: z.object({}) },
     decide: (c) => {
       if (c.type === 'Boom') throw new Error('kaboom')
       if (c.type === 'Bad') return [{ type: 'Nope' as 'Incremented', payload: {} }]
       if (c.type === 'Refuse') return reject('no', 'refused')
+      if (c.type === 'Nothing') return undefined as never
       return { type: 'Incremented', payload: {} }
     },
     evolve: (s) => ({ n: s.n + 1 }),
@@ -448,6 +470,17 @@ describe('CommandProcessor: decide errors', () => {
     expect(r.replies[0]).toMatchObject({ status: 'failed', error: { code: 'invalid_decision' } })
     expect(r.outcomes.deadLetters).toEqual({ invalid_decision: 1 })
     expect(r.events).toEqual([])
+  })
+
+  it('decide returning undefined (a forgotten return) -> failed with invalid_decision, not a crash', () => {
+    const r = run(
+      processor({ decider: anyDecider(boom) }),
+      cmds([spec('c1', 'Nothing'), spec('c2', 'Refuse')]),
+    )
+    expect(r.replies.map((x) => [x.status, x.error?.code])).toEqual([
+      ['failed', 'invalid_decision'],
+      ['rejected', 'no'],
+    ])
   })
 
   it("decide throws under 'stop' -> DecideFailedError naming the command and offset", () => {

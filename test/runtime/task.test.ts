@@ -315,6 +315,22 @@ describe('Task over in-memory ports', () => {
     expectContiguous(visibleEvents(h))
   })
 
+  it('a changelog ending in an aborted transaction restores correctly into an empty store and resumes after the last commit', async () => {
+    const h = harness(bankTopology(2))
+    await h.task.initialize()
+    send(h, [create('a'), deposit('a', 1), deposit('a', 2)])
+    await h.task.process(input(h).slice(0, 2), () => undefined)
+    h.ports.faults.failNextSend()
+    expect(await h.task.process(input(h, '2'), () => undefined)).toMatchObject({ kind: 'seek', offset: '2' })
+    await h.task.close()
+    const empty = new MemorySnapshotStore()
+    const { task } = newTask(h.log, h.topology, empty)
+    expect(await task.initialize()).toBe('2')
+    expect(await snapshotsOf(empty)).toEqual(await snapshotsOf(h.store))
+    await drive(h, task)
+    expect(expectContiguous(visibleEvents(h)).get('a')).toHaveLength(3)
+  })
+
   it('a failure in sendOffsets -> aborted and retried exactly once', async () => {
     const h = harness()
     await h.task.initialize()
