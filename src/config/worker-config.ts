@@ -11,6 +11,8 @@ import { parse } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../domain/errors.ts'
 
+const LOG_LEVELS = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+
 const sslSchema = z.union([
   z.boolean(),
   z.object({ rejectUnauthorized: z.boolean().optional(), ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() }),
@@ -86,7 +88,10 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
   const c = base.data
   if (env.KAFKA_BROKERS) c.kafka.brokers = env.KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean)
   if (env.KAFKA_CLIENT_ID) c.kafka.clientId = env.KAFKA_CLIENT_ID
-  if (env.KAFKA_SSL) c.kafka.ssl = env.KAFKA_SSL === 'true'
+  if (env.KAFKA_SSL) {
+    if (env.KAFKA_SSL !== 'true' && env.KAFKA_SSL !== 'false') throw new ConfigError(`KAFKA_SSL=${env.KAFKA_SSL}: use true or false`)
+    c.kafka.ssl = env.KAFKA_SSL === 'true'
+  }
   if (env.KAFKA_SASL_USERNAME || env.KAFKA_SASL_PASSWORD) {
     const sasl = saslSchema.safeParse({
       mechanism: env.KAFKA_SASL_MECHANISM ?? c.kafka.sasl?.mechanism ?? 'plain',
@@ -97,20 +102,24 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
     c.kafka.sasl = sasl.data
   }
   if (env.DECIDER_SESSION_TIMEOUT_MS) {
-    c.consumer.sessionTimeoutMs = intEnv(env, 'DECIDER_SESSION_TIMEOUT_MS')
+    c.consumer.sessionTimeoutMs = intEnv(env, 'DECIDER_SESSION_TIMEOUT_MS', 1000)
     c.consumer.heartbeatIntervalMs = Math.min(c.consumer.heartbeatIntervalMs, Math.floor(c.consumer.sessionTimeoutMs / 3))
   }
   if (env.DECIDER_STATE_DIR) c.stateDir = env.DECIDER_STATE_DIR
   if (env.DECIDER_HTTP_HOST) c.http.host = env.DECIDER_HTTP_HOST
-  if (env.DECIDER_HTTP_PORT) c.http.port = intEnv(env, 'DECIDER_HTTP_PORT')
-  if (env.DECIDER_LOG_LEVEL) c.log.level = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).parse(env.DECIDER_LOG_LEVEL)
-  if (env.DECIDER_SHUTDOWN_TIMEOUT_MS) c.shutdownTimeoutMs = intEnv(env, 'DECIDER_SHUTDOWN_TIMEOUT_MS')
+  if (env.DECIDER_HTTP_PORT) c.http.port = intEnv(env, 'DECIDER_HTTP_PORT', 0, 65535)
+  if (env.DECIDER_LOG_LEVEL) {
+    const level = LOG_LEVELS.safeParse(env.DECIDER_LOG_LEVEL)
+    if (!level.success) throw new ConfigError(`DECIDER_LOG_LEVEL=${env.DECIDER_LOG_LEVEL} is not a log level; use one of ${LOG_LEVELS.options.join(', ')}`)
+    c.log.level = level.data
+  }
+  if (env.DECIDER_SHUTDOWN_TIMEOUT_MS) c.shutdownTimeoutMs = intEnv(env, 'DECIDER_SHUTDOWN_TIMEOUT_MS', 1)
   if (env.DECIDER_CREATE_TOPICS) c.topics.create = env.DECIDER_CREATE_TOPICS === 'true'
   return c
 }
 
-function intEnv(env: NodeJS.ProcessEnv, name: string): number {
+function intEnv(env: NodeJS.ProcessEnv, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(env[name])
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name}=${env[name]} is not a non-negative integer`)
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${env[name]} must be an integer in ${min}..${max}`)
   return n
 }

@@ -59,7 +59,7 @@ export interface Decider<S = unknown, CM extends SchemaMap = SchemaMap, EM exten
   readonly schemaVersion: number
 }
 
-export type AnyDecider = Decider<any, SchemaMap, SchemaMap>
+export type AnyDecider = Decider<any, any, any>
 export type StateOf<D> = D extends Decider<infer S, any, any> ? S : never
 export type CommandOf<D> = D extends Decider<any, infer CM, any> ? MessageOf<CM> : never
 export type EventOf<D> = D extends Decider<any, any, infer EM> ? MessageOf<EM> : never

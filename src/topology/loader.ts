@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml'
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError } from '../domain/errors.ts'
 import { deciderShapeProblems, type AnyDecider } from '../domain/decider.ts'
@@ -46,11 +46,19 @@ export function parseTopology(text: string, file = '<topology>'): TopologyFile {
 
 function describeIssue(issue: z.core.$ZodIssue, doc: Document, lc: LineCounter, file: string): string {
   const p = issue.path.map(String)
-  const line = lineOf(doc, lc, p)
+  // For unknown keys, point at the first unknown key itself, not at the map holding it.
+  const line = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? keyLine(doc, lc, p, issue.keys[0]) ?? lineOf(doc, lc, p) : lineOf(doc, lc, p)
   const where = p.length > 0 ? p.join('.') : '(top level)'
   let what = issue.message
   if (issue.code === 'unrecognized_keys') what = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; remove or fix the spelling`
   return `${file}:${line ?? '?'}: ${where}: ${what}`
+}
+
+function keyLine(doc: Document, lc: LineCounter, mapPath: string[], key: string): number | undefined {
+  const map = mapPath.length === 0 ? doc.contents : doc.getIn(mapPath, true)
+  if (!isMap(map)) return undefined
+  const pair = map.items.find((it) => isScalar(it.key) && String(it.key.value) === key)
+  return isNode(pair?.key) && pair.key.range ? lc.linePos(pair.key.range[0]).line : undefined
 }
 
 function lineOf(doc: Document, lc: LineCounter, p: string[]): number | undefined {

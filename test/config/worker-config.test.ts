@@ -90,7 +90,7 @@ describe('worker config', () => {
 
   it('a bad integer in the environment names the variable', () => {
     expect(configError(() => resolveWorkerConfig({}, { DECIDER_HTTP_PORT: 'eighty' }))).toBe(
-      'DECIDER_HTTP_PORT=eighty is not a non-negative integer',
+      'DECIDER_HTTP_PORT=eighty must be an integer in 0..65535',
     )
     expect(configError(() => resolveWorkerConfig({}, { DECIDER_HTTP_PORT: '-1' }))).toContain(
       'DECIDER_HTTP_PORT',
@@ -102,7 +102,7 @@ describe('worker config', () => {
 
   // BUG: src/config/worker-config.ts intEnv only checks "non-negative integer": DECIDER_HTTP_PORT=70000 is accepted
   // although the file schema limits http.port to 0..65535 (and DECIDER_SHUTDOWN_TIMEOUT_MS=0 although it must be positive).
-  it.fails('DECIDER_HTTP_PORT out of the port range is rejected', () => {
+  it('DECIDER_HTTP_PORT out of the port range is rejected', () => {
     expect(configError(() => resolveWorkerConfig({}, { DECIDER_HTTP_PORT: '70000' }))).toContain(
       'DECIDER_HTTP_PORT',
     )
@@ -110,7 +110,7 @@ describe('worker config', () => {
 
   // BUG: DECIDER_LOG_LEVEL is parsed with z.enum(...).parse, which throws a raw ZodError (JSON text, no variable name)
   // instead of a ConfigError naming DECIDER_LOG_LEVEL and the allowed levels.
-  it.fails('a bad DECIDER_LOG_LEVEL is a ConfigError naming the variable', () => {
+  it('a bad DECIDER_LOG_LEVEL is a ConfigError naming the variable', () => {
     expect(configError(() => resolveWorkerConfig({}, { DECIDER_LOG_LEVEL: 'loud' }))).toContain(
       'DECIDER_LOG_LEVEL',
     )
