@@ -51,6 +51,7 @@ export class Task {
   private readonly cache: SnapshotCache
   private readonly processor: CommandProcessor
   private failures = 0
+  private closing: Promise<void> | undefined
   /** Next input offset to process; records below it are already committed and are skipped. */
   nextOffset = '0'
   /** Changelog records replayed by the last restore (0 after a clean restart). */
@@ -89,9 +90,18 @@ export class Task {
   async initialize(): Promise<string> {
     if (this._state !== TaskState.INITIALIZING) this.transition(TaskState.INITIALIZING)
     this.cache.clear()
-    this.store ??= await this.o.ports.openStore()
+    if (this.store === undefined) {
+      const store = await this.o.ports.openStore()
+      // close() may have run while the store was opening: never leak an open LevelDB (it holds a file lock).
+      if (this.isClosingOrClosed()) {
+        await store.close()
+        throw new Error(`task ${this.id} was closed while initialising`)
+      }
+      this.store = store
+    }
     if (this.producer) await this.producer.close()
     this.producer = this.o.ports.createProducer()
+    if (this.isClosingOrClosed()) throw new Error(`task ${this.id} was closed while initialising`)
     // InitProducerId first: fences the previous owner and ends its open transaction, so the committed
     // offset and the changelog end read below are final.
     await this.producer.init()
@@ -258,8 +268,18 @@ export class Task {
     return this.cache.get(aggregateId) ?? (await this.store?.getMany([aggregateId]))?.[0]
   }
 
-  async close(): Promise<void> {
-    if (this._state === TaskState.CLOSED || this._state === TaskState.CLOSING) return
+  private isClosingOrClosed(): boolean {
+    return this._state === TaskState.CLOSING || this._state === TaskState.CLOSED
+  }
+
+  /** Resolves when the task is CLOSED (its store and producer released), also when called during a close. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose()
+    return this.closing
+  }
+
+  private async doClose(): Promise<void> {
+    if (this._state === TaskState.CLOSED) return
     this.transition(TaskState.CLOSING)
     await this.producer?.close().catch(() => undefined)
     await this.store?.close().catch(() => undefined)

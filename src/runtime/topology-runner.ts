@@ -27,6 +27,8 @@ export interface TopologyRunnerOptions {
 
 export class TopologyRunner {
   readonly tasks = new Map<number, Task>()
+  /** Close of the previous task per partition: a new task waits for it (its LevelDB lock must be released). */
+  private readonly closingTasks = new Map<number, Promise<void>>()
   private assigned = new Set<number>()
   private admin: Admin | undefined
   private consumer: Consumer | undefined
@@ -97,7 +99,7 @@ export class TopologyRunner {
     for (const [p, task] of this.tasks) {
       if (!this.assigned.has(p)) {
         this.tasks.delete(p)
-        this.track(task.close())
+        this.closeTask(task)
       } else if (task.state === TaskState.RUNNING) {
         // The rejoin reset the fetch position to the committed offset, which may be stale: go on from ours.
         consumer.seek({ topic: this.topic, partition: p, offset: task.nextOffset })
@@ -114,8 +116,15 @@ export class TopologyRunner {
     this.track(this.initializeTask(task))
   }
 
+  private closeTask(task: Task): void {
+    const closed = task.close()
+    this.closingTasks.set(task.partition, closed)
+    this.track(closed)
+  }
+
   private async initializeTask(task: Task): Promise<void> {
     const p = task.partition
+    await this.closingTasks.get(p)?.catch(() => undefined)
     for (let attempt = 1; ; attempt++) {
       try {
         const offset = await task.initialize()
@@ -124,7 +133,8 @@ export class TopologyRunner {
         this.consumer!.resume([{ topic: this.topic, partitions: [p] }])
         return
       } catch (e) {
-        await task.close().catch(() => undefined)
+        this.closeTask(task)
+        await this.closingTasks.get(p)?.catch(() => undefined)
         if (this.tasks.get(p) !== task || this.stopping) return
         const delay = Math.min(500 * attempt, 5000)
         this.log.warn({ err: e, partition: p, attempt, delay }, 'task initialisation failed; retrying')
