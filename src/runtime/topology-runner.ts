@@ -181,7 +181,9 @@ export class TopologyRunner {
     try {
       outcome = await task.process(records, async (last) => {
         resolveOffset(last)
-        await heartbeat()
+        // A failed heartbeat means a rebalance is under way; kafkajs sees it again after this batch and
+        // rejoins. The batch's commits stand, and a partition that moved fences our producer anyway.
+        await heartbeat().catch((e: unknown) => this.log.debug({ err: e }, 'heartbeat failed during a batch'))
       })
     } catch (e) {
       if (e instanceof DecideFailedError) {
@@ -189,9 +191,13 @@ export class TopologyRunner {
         this.o.onFatal(e)
         return
       }
-      // Re-initialisation failed: the task closed itself; start a fresh one while still assigned.
+      // A consumer-level error (e.g. heartbeat: "the group is rebalancing"): the task is fine and its
+      // commits stand; let kafkajs rejoin, GROUP_JOIN keeps or closes the task.
+      if (task.state === TaskState.RUNNING) throw e
+      // Re-initialisation failed: close the task (idempotent) and start a fresh one while still assigned.
       this.log.error({ err: e, partition: p }, 'task failed; restarting it')
       this.consumer!.pause([{ topic: this.topic, partitions: [p] }])
+      this.closeTask(task)
       if (this.tasks.get(p) === task) this.tasks.delete(p)
       this.track(sleep(1000).then(() => this.assigned.has(p) && !this.tasks.has(p) && !this.stopping && this.startTask(p)))
       return
