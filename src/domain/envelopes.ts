@@ -89,6 +89,5 @@ export const HEADERS = {
   errorMessage: 'kd-error-message',
   sourceTopic: 'kd-source-topic',
   sourcePartition: 'kd-source-partition',
-  sourceOffsetDlq: 'kd-source-offset',
   topology: 'kd-topology',
 } as const

@@ -174,8 +174,8 @@ export class CommandProcessor {
         aggregateId,
       }
     }
-    const schema = this.o.decider.commands[envelope.type]
-    if (schema === undefined || !Object.hasOwn(this.o.decider.commands, envelope.type)) {
+    const schema = Object.hasOwn(this.o.decider.commands, envelope.type) ? this.o.decider.commands[envelope.type] : undefined
+    if (schema === undefined) {
       return {
         ok: false,
         record: r,
@@ -405,7 +405,7 @@ export class CommandProcessor {
     headers[HEADERS.errorMessage] = message
     headers[HEADERS.sourceTopic] = this.o.topics.commands
     headers[HEADERS.sourcePartition] = String(r.partition)
-    headers[HEADERS.sourceOffsetDlq] = r.offset
+    headers[HEADERS.sourceOffset] = r.offset
     headers[HEADERS.topology] = this.o.topologyName
     records.push({ topic: this.o.topics.deadLetters, key: r.key, value: r.value, headers })
   }

@@ -56,7 +56,6 @@ export class Task {
   nextOffset = '0'
   /** Changelog records replayed by the last restore (0 after a clean restart). */
   lastRestoreRecords = 0
-  committedBatches = 0
 
   constructor(private readonly o: TaskOptions) {
     this.partition = o.partition
@@ -212,7 +211,6 @@ export class Task {
     for (const s of batch.snapshots.values()) this.cache.set(s)
     this.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
     this.failures = 0
-    this.committedBatches++
     this.o.listener?.committed?.(this, batch, (performance.now() - started) / 1000)
     return { kind: 'done' }
   }

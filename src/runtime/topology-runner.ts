@@ -110,10 +110,19 @@ export class TopologyRunner {
     for (const p of fresh) this.startTask(p)
   }
 
-  private startTask(p: number): void {
+  private startTask(p: number, attempt = 1): void {
     const task = this.createTask(p)
     this.tasks.set(p, task)
-    this.track(this.initializeTask(task))
+    this.track(this.initializeTask(task, attempt))
+  }
+
+  /** Starts a fresh task for `p` after `delayMs`, if `p` is still ours and has no task by then. */
+  private restartLater(p: number, delayMs: number, attempt = 1): void {
+    this.track(
+      sleep(delayMs).then(() => {
+        if (this.assigned.has(p) && !this.tasks.has(p) && !this.stopping) this.startTask(p, attempt)
+      }),
+    )
   }
 
   private closeTask(task: Task): void {
@@ -122,29 +131,22 @@ export class TopologyRunner {
     this.track(closed)
   }
 
-  private async initializeTask(task: Task): Promise<void> {
+  private async initializeTask(task: Task, attempt: number): Promise<void> {
     const p = task.partition
     await this.closingTasks.get(p)?.catch(() => undefined)
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const offset = await task.initialize()
-        if (this.tasks.get(p) !== task || this.stopping) return
-        this.consumer!.seek({ topic: this.topic, partition: p, offset })
-        this.consumer!.resume([{ topic: this.topic, partitions: [p] }])
-        return
-      } catch (e) {
-        this.closeTask(task)
-        await this.closingTasks.get(p)?.catch(() => undefined)
-        if (this.tasks.get(p) !== task || this.stopping) return
-        const delay = Math.min(500 * attempt, 5000)
-        this.log.warn({ err: e, partition: p, attempt, delay }, 'task initialisation failed; retrying')
-        await sleep(delay)
-        if (this.tasks.get(p) !== task || this.stopping) return
-        // A closed task cannot be reused: replace it.
-        this.tasks.delete(p)
-        if (this.assigned.has(p)) this.startTask(p)
-        return
-      }
+    try {
+      const offset = await task.initialize()
+      if (this.tasks.get(p) !== task || this.stopping) return
+      this.consumer!.seek({ topic: this.topic, partition: p, offset })
+      this.consumer!.resume([{ topic: this.topic, partitions: [p] }])
+    } catch (e) {
+      // A closed task cannot be reused: close it and replace it, with a growing delay.
+      this.closeTask(task)
+      if (this.tasks.get(p) !== task || this.stopping) return
+      this.tasks.delete(p)
+      const delay = Math.min(500 * attempt, 5000)
+      this.log.warn({ err: e, partition: p, attempt, delay }, 'task initialisation failed; retrying')
+      this.restartLater(p, delay, attempt + 1)
     }
   }
 
@@ -199,7 +201,7 @@ export class TopologyRunner {
       this.consumer!.pause([{ topic: this.topic, partitions: [p] }])
       this.closeTask(task)
       if (this.tasks.get(p) === task) this.tasks.delete(p)
-      this.track(sleep(1000).then(() => this.assigned.has(p) && !this.tasks.has(p) && !this.stopping && this.startTask(p)))
+      this.restartLater(p, 1000)
       return
     }
     if (outcome.kind === 'seek') {
@@ -212,7 +214,7 @@ export class TopologyRunner {
       // if we are still assigned after it had time to happen, a fresh task takes the partition back.
       this.consumer!.pause([{ topic: this.topic, partitions: [p] }])
       if (this.tasks.get(p) === task) this.tasks.delete(p)
-      this.track(sleep(5000).then(() => this.assigned.has(p) && !this.tasks.has(p) && !this.stopping && this.startTask(p)))
+      this.restartLater(p, 5000)
     }
   }
 

@@ -50,11 +50,11 @@ function checkInvalidHandling(p: CommandProcessor, records: InputRecord[]) {
   const invalid = decoded.filter((d) => !d.ok)
   expect(result.outcomes.byStatus.invalid).toBe(invalid.length)
   const dlqForInvalid = dlq.filter((r) =>
-    invalid.some((d) => String(d.record.offset) === r.headers[HEADERS.sourceOffsetDlq]),
+    invalid.some((d) => String(d.record.offset) === r.headers[HEADERS.sourceOffset]),
   )
   expect(dlqForInvalid).toHaveLength(invalid.length)
   for (const d of invalid) {
-    const dl = dlq.find((r) => r.headers[HEADERS.sourceOffsetDlq] === d.record.offset)!
+    const dl = dlq.find((r) => r.headers[HEADERS.sourceOffset] === d.record.offset)!
     expect(dl.value).toEqual(d.record.value)
     expect(typeof dl.headers[HEADERS.errorCode]).toBe('string')
   }

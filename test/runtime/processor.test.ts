@@ -88,7 +88,7 @@ describe('CommandProcessor: invalid input', () => {
     expect(String(dl.headers[HEADERS.errorMessage])).toMatch(/neither valid msgpack nor JSON/)
     expect(dl.headers[HEADERS.sourceTopic]).toBe(topics.commands)
     expect(dl.headers[HEADERS.sourcePartition]).toBe('0')
-    expect(dl.headers[HEADERS.sourceOffsetDlq]).toBe('7')
+    expect(dl.headers[HEADERS.sourceOffset]).toBe('7')
     expect(dl.headers[HEADERS.topology]).toBe('bank')
     expect(dl.headers['trace-id']).toBe('abc')
     expect(r.outcomes.byStatus.invalid).toBe(1)
@@ -459,7 +459,7 @@ describe('CommandProcessor: decide errors', () => {
     expect(r.replies[1]!.error!.message).toContain('kaboom')
     expect(r.dlq).toHaveLength(1)
     expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('decide_threw')
-    expect(r.dlq[0]!.headers[HEADERS.sourceOffsetDlq]).toBe('1')
+    expect(r.dlq[0]!.headers[HEADERS.sourceOffset]).toBe('1')
     expect(r.events.map((e) => e.version)).toEqual([1, 2])
     // a failed command is not remembered: re-sending it decides again
     expect(r.snapshots.get('x')!.recent.map((o) => o.commandId)).toEqual(['c3', 'c1'])

@@ -1,25 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import {
   fold,
-  isRejection,
   type CommandOf,
-  type DecideContext,
   type EventOf,
   type StateOf,
 } from '../../src/index.ts'
+import { decideAfter } from '../../src/testing/decide.ts'
 import bank from '../../topologies/bank-account.ts'
 
 type Cmd = CommandOf<typeof bank>
 type Evt = EventOf<typeof bank>
 type State = StateOf<typeof bank>
-
-const ctx = (version = 0): DecideContext => ({
-  aggregateId: 'acc-1',
-  commandId: 'c',
-  version,
-  issuedAt: '2024-01-01T00:00:00.000Z',
-  metadata: {},
-})
 
 /** given events, when command, then: the events or the rejection decide returns. */
 function given(events: Evt[]) {
@@ -27,16 +18,16 @@ function given(events: Evt[]) {
   return {
     state,
     when(command: Cmd) {
-      const decision = bank.decide(command, state, ctx(events.length))
+      const { decision } = decideAfter(bank, events, command, { aggregateId: 'acc-1', commandId: 'c' })
       return {
         thenEvents: (expected: Evt[]) => {
-          expect(isRejection(decision)).toBe(false)
-          expect(Array.isArray(decision) ? decision : [decision]).toEqual(expected)
+          expect('rejected' in decision).toBe(false)
+          if ('events' in decision) expect(decision.events).toEqual(expected)
         },
         thenRejected: (code: string) => {
-          expect(isRejection(decision)).toBe(true)
-          if (isRejection(decision)) {
-            expect(decision.code).toBe(code)
+          expect('rejected' in decision).toBe(true)
+          if ('rejected' in decision) {
+            expect(decision.rejected).toBe(code)
             expect(decision.message.length).toBeGreaterThan(0)
           }
         },
@@ -112,7 +103,13 @@ describe('bank-account decider', () => {
   it('decide does not mutate the state it is given', () => {
     const state = fold(bank, [created])
     const copy = structuredClone(state)
-    bank.decide({ type: 'Deposit', payload: { amount: 5 } }, state, ctx(1))
+    bank.decide({ type: 'Deposit', payload: { amount: 5 } }, state, {
+      aggregateId: 'acc-1',
+      commandId: 'c',
+      version: 1,
+      issuedAt: '2024-01-01T00:00:00.000Z',
+      metadata: {},
+    })
     expect(state).toEqual(copy)
   })
 })

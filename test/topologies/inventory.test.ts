@@ -1,30 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import {
   fold,
-  isRejection,
   type CommandOf,
-  type DecideContext,
   type EventOf,
-  type StateOf,
 } from '../../src/index.ts'
+import { decideAfter } from '../../src/testing/decide.ts'
 import inventory from '../../topologies/inventory.ts'
 
 type Cmd = CommandOf<typeof inventory>
 type Evt = EventOf<typeof inventory>
-type State = StateOf<typeof inventory>
 
-const ctx = (version: number): DecideContext => ({
-  aggregateId: 'sku-1',
-  commandId: 'c',
-  version,
-  issuedAt: '2024-01-01T00:00:00.000Z',
-  metadata: {},
-})
-
-function decide(history: Evt[], command: Cmd) {
-  const state: State = fold(inventory, history)
-  const d = inventory.decide(command, state, ctx(history.length))
-  return isRejection(d) ? { rejected: d.code } : { events: Array.isArray(d) ? d : [d] }
+function decide(history: Evt[], command: Cmd): { events?: Evt[]; rejected?: string } {
+  const { decision } = decideAfter(inventory, history, command, { aggregateId: 'sku-1', commandId: 'c' })
+  return 'rejected' in decision ? { rejected: decision.rejected } : decision
 }
 
 const received = (quantity: number): Evt => ({ type: 'StockReceived', payload: { quantity } })
