@@ -162,7 +162,13 @@ export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommi
       for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v)
       const ct = headers['content-type'] ?? ''
       let value: unknown = message.value
-      if (!opts.raw && message.value) value = ct.includes('json') ? JSON.parse(message.value.toString()) : packr.unpack(message.value)
+      if (!opts.raw && message.value) {
+        try {
+          value = ct.includes('json') ? JSON.parse(message.value.toString()) : packr.unpack(message.value)
+        } catch {
+          value = message.value // not decodable (e.g. a malformed command): keep the bytes
+        }
+      }
       out.push({ partition, offset: message.offset, key: message.key?.toString() ?? null, value, headers })
     },
   })
@@ -190,6 +196,25 @@ export interface Verification {
   problems: string[]
   replies: number
   events: number
+  /** Command records the producer wrote more than once (its retries): judged as input like any other. */
+  producerDuplicates: number
+}
+
+/**
+ * The commands as they are on the commands topic (only ids of `cmds`), in offset order per partition — so
+ * the model judges every input RECORD, including any the test's producer wrote twice.
+ */
+export async function inputCommands(kafka: Kafka, topic: string, cmds: Cmd[]): Promise<Cmd[]> {
+  const ids = new Set(cmds.map((c) => c.commandId))
+  const records = await readTopic(kafka, topic)
+  records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
+  const out: Cmd[] = []
+  for (const r of records) {
+    const v = r.value as { commandId: string; type: Cmd['type']; payload: Record<string, unknown>; expectedVersion?: number }
+    if (typeof v !== 'object' || v === null || Buffer.isBuffer(v) || !ids.has(v.commandId) || r.key === null) continue
+    out.push({ aggregateId: r.key, commandId: v.commandId, type: v.type, payload: v.payload, ...(v.expectedVersion !== undefined ? { expectedVersion: v.expectedVersion } : {}) })
+  }
+  return out
 }
 
 /**
@@ -197,9 +222,24 @@ export interface Verification {
  * matched in order), contiguous event versions 1..n per aggregate with no duplicate eventId, the last
  * changelog snapshot equal to the model and to the fold of the events.
  */
-export async function verifyBankRun(kafka: Kafka, topics: { replies: string; events: string; changelog: string }, cmds: Cmd[]): Promise<Verification> {
-  const expected = referenceModel(cmds)
+export async function verifyBankRun(
+  kafka: Kafka,
+  topics: { commands: string; replies: string; events: string; changelog: string },
+  cmds: Cmd[],
+): Promise<Verification> {
   const problems: string[] = []
+  const input = await inputCommands(kafka, topics.commands, cmds)
+  const sentCount = new Map<string, number>()
+  for (const c of cmds) sentCount.set(c.commandId, (sentCount.get(c.commandId) ?? 0) + 1)
+  const inputCount = new Map<string, number>()
+  for (const c of input) inputCount.set(c.commandId, (inputCount.get(c.commandId) ?? 0) + 1)
+  let producerDuplicates = 0
+  for (const [id, n] of sentCount) {
+    const got = inputCount.get(id) ?? 0
+    if (got < n) problems.push(`command ${id}: sent ${n} times but ${got} on the commands topic`)
+    else producerDuplicates += got - n
+  }
+  const expected = referenceModel(input)
   const replies = await readTopic(kafka, topics.replies)
   const byId = new Map<string, string[]>()
   for (const r of replies) {
@@ -209,7 +249,7 @@ export async function verifyBankRun(kafka: Kafka, topics: { replies: string; eve
     byId.set(v.commandId, list)
   }
   const expectedById = new Map<string, string[]>()
-  cmds.forEach((c, i) => {
+  input.forEach((c, i) => {
     const list = expectedById.get(c.commandId) ?? []
     list.push(expected.statuses[i]!)
     expectedById.set(c.commandId, list)
@@ -253,7 +293,7 @@ export async function verifyBankRun(kafka: Kafka, topics: { replies: string; eve
       problems.push(`aggregate ${agg}: snapshot v${s.version} balance ${s.state.balance}, model v${version} balance ${expected.balances.get(agg)}`)
     }
   }
-  return { problems, replies: replies.length, events: events.length }
+  return { problems, replies: replies.length, events: events.length, producerDuplicates }
 }
 
 export interface WorkerProcess {
