@@ -20,6 +20,11 @@ export class KafkaChangelogReader implements ChangelogReader {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * The high watermark: kafkajs' admin sends ListOffsets without an isolation level (0 = read_uncommitted),
+   * so this is not the last stable offset. It is called after InitProducerId, when no transaction of the
+   * only writer of this partition (this task's transactional id) can be open, so both are the same.
+   */
   async endOffset(): Promise<string> {
     const offsets = await retryMetadata(() => this.admin.fetchTopicOffsets(this.topic))
     const p = offsets.find((o) => o.partition === this.partition)

@@ -28,7 +28,7 @@ export interface ChangelogRecord {
 }
 
 export interface ChangelogReader {
-  /** The last stable offset (read_committed end) of the partition. */
+  /** The end of the partition; called only when no transaction can be open on it (see KafkaChangelogReader). */
   endOffset(): Promise<string>
   /** Reads [from, to) in order, calling onRecords per fetched chunk. Bounded by `timeoutMs`. */
   read(from: string, to: string, onRecords: (records: ChangelogRecord[]) => Promise<void>, timeoutMs: number): Promise<void>
