@@ -1,69 +1,210 @@
-/** Every metric and label name, in one place. The registry is owned by the worker (never the global one). */
+/**
+ * Every metric and label name, in one place. The registry is owned by the worker (never the global one).
+ * Base units (seconds, bytes), counters end in `_total`, labels are low-cardinality only: topology,
+ * partition, outcome/result/reason/state — never aggregate or command ids.
+ */
+import { readdir, stat } from 'node:fs/promises'
+import path from 'node:path'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { TaskListener } from '../runtime/task.ts'
 import type { ReplyStatus } from '../domain/envelopes.ts'
+import type { RunnerListener } from '../runtime/topology-runner.ts'
+import type { Task } from '../runtime/task.ts'
+import { TaskState } from '../runtime/task-state.ts'
 
 export const METRIC = {
   commands: 'decider_commands_processed_total',
+  commandSeconds: 'decider_command_processing_seconds',
+  commandLatency: 'decider_command_latency_seconds',
   events: 'decider_events_written_total',
   deadLetters: 'decider_dead_letters_total',
   transactions: 'decider_transactions_total',
-  commitSeconds: 'decider_batch_commit_seconds',
+  commitSeconds: 'decider_transaction_commit_seconds',
+  batchSeconds: 'decider_batch_seconds',
   batchSize: 'decider_batch_commands',
   fenced: 'decider_producers_fenced_total',
   rebalances: 'decider_rebalances_total',
   assigned: 'decider_assigned_partitions',
   taskState: 'decider_task_state',
   restoredRecords: 'decider_restore_records_total',
+  restoreRemaining: 'decider_restore_records_remaining',
   restoreSeconds: 'decider_restore_seconds',
+  lag: 'decider_consumer_lag_records',
+  highWatermark: 'decider_input_high_watermark',
+  position: 'decider_input_position',
+  snapshotsWritten: 'decider_snapshots_written_total',
+  storeBytes: 'decider_state_store_bytes',
   buildInfo: 'decider_build_info',
 } as const
 
+export const LABEL = {
+  topology: 'topology',
+  partition: 'partition',
+  outcome: 'outcome',
+  result: 'result',
+  reason: 'reason',
+  state: 'state',
+} as const
+
+const TP = [LABEL.topology, LABEL.partition] as const
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
 export type Metrics = ReturnType<typeof createMetrics>
+
+/** One LevelDB folder per (topology, partition) whose size `decider_state_store_bytes` reports at scrape time. */
+type StoreDirs = Map<string, { topology: string; partition: string; dir: string }>
 
 export function createMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry })
-  const labels = ['topology', 'partition'] as const
+  const storeDirs: StoreDirs = new Map()
+  const registers = [registry]
   const m = {
     registry,
-    commands: new Counter({ name: METRIC.commands, help: 'Commands processed, by outcome (reply status)', labelNames: ['topology', 'partition', 'outcome'], registers: [registry] }),
-    events: new Counter({ name: METRIC.events, help: 'Events written', labelNames: labels, registers: [registry] }),
-    deadLetters: new Counter({ name: METRIC.deadLetters, help: 'Records dead-lettered, by reason', labelNames: ['topology', 'reason'], registers: [registry] }),
-    transactions: new Counter({ name: METRIC.transactions, help: 'Transactions, by result (committed | aborted)', labelNames: ['topology', 'partition', 'result'], registers: [registry] }),
-    commitSeconds: new Histogram({ name: METRIC.commitSeconds, help: 'Time to process and commit one batch', labelNames: ['topology'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
-    batchSize: new Histogram({ name: METRIC.batchSize, help: 'Commands per transaction', labelNames: ['topology'], buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 5000], registers: [registry] }),
-    fenced: new Counter({ name: METRIC.fenced, help: 'Producers fenced by a newer owner', labelNames: labels, registers: [registry] }),
-    rebalances: new Counter({ name: METRIC.rebalances, help: 'Group joins (rebalances) seen', labelNames: ['topology'], registers: [registry] }),
-    assigned: new Gauge({ name: METRIC.assigned, help: 'Input partitions assigned to this worker', labelNames: ['topology'], registers: [registry] }),
-    taskState: new Gauge({ name: METRIC.taskState, help: '1 for the current state of each task', labelNames: ['topology', 'partition', 'state'], registers: [registry] }),
-    restoredRecords: new Counter({ name: METRIC.restoredRecords, help: 'Changelog records replayed into the local store', labelNames: labels, registers: [registry] }),
-    restoreSeconds: new Histogram({ name: METRIC.restoreSeconds, help: 'Duration of task restores', labelNames: ['topology'], buckets: [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers: [registry] }),
-    buildInfo: new Gauge({ name: METRIC.buildInfo, help: 'Build information', labelNames: ['version', 'node'], registers: [registry] }),
+    storeDirs,
+    commands: new Counter({ name: METRIC.commands, help: 'Commands processed (committed), by outcome (the reply status)', labelNames: [...TP, LABEL.outcome], registers }),
+    commandSeconds: new Histogram({
+      name: METRIC.commandSeconds,
+      help: 'Per command: time from the start of its batch (snapshot load, decide) to the commit of its transaction',
+      labelNames: [LABEL.topology],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    commandLatency: new Histogram({
+      name: METRIC.commandLatency,
+      help: 'Per command: end-to-end latency from the command record timestamp to the commit of its transaction',
+      labelNames: [LABEL.topology],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    events: new Counter({ name: METRIC.events, help: 'Events written (committed)', labelNames: TP, registers }),
+    deadLetters: new Counter({ name: METRIC.deadLetters, help: 'Input records dead-lettered (committed), by reason', labelNames: [LABEL.topology, LABEL.reason], registers }),
+    transactions: new Counter({ name: METRIC.transactions, help: 'Batch transactions, by result (committed | aborted)', labelNames: [...TP, LABEL.result], registers }),
+    commitSeconds: new Histogram({ name: METRIC.commitSeconds, help: 'Duration of one transaction commit (produce, sendOffsets, commit)', labelNames: [LABEL.topology], buckets: LATENCY_BUCKETS, registers }),
+    batchSeconds: new Histogram({ name: METRIC.batchSeconds, help: 'Duration of one batch: snapshot load, decide and commit', labelNames: [LABEL.topology], buckets: LATENCY_BUCKETS, registers }),
+    batchSize: new Histogram({ name: METRIC.batchSize, help: 'Commands per transaction', labelNames: [LABEL.topology], buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 5000], registers }),
+    fenced: new Counter({ name: METRIC.fenced, help: 'Producers fenced by a newer owner of their transactional id', labelNames: TP, registers }),
+    rebalances: new Counter({ name: METRIC.rebalances, help: 'Group joins (rebalances) this worker took part in', labelNames: [LABEL.topology], registers }),
+    assigned: new Gauge({ name: METRIC.assigned, help: 'Input partitions assigned to this worker', labelNames: [LABEL.topology], registers }),
+    taskState: new Gauge({ name: METRIC.taskState, help: '1 for the current state of the task of each assigned partition, 0 for the other states', labelNames: [...TP, LABEL.state], registers }),
+    restoredRecords: new Counter({ name: METRIC.restoredRecords, help: 'Changelog records replayed into the local store', labelNames: TP, registers }),
+    restoreRemaining: new Gauge({ name: METRIC.restoreRemaining, help: 'Changelog offsets still to replay by the restore under way (0 when none)', labelNames: TP, registers }),
+    restoreSeconds: new Histogram({ name: METRIC.restoreSeconds, help: 'Duration of task restores (0 records on a clean restart)', labelNames: [LABEL.topology], buckets: [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers }),
+    lag: new Gauge({ name: METRIC.lag, help: 'Input offsets not yet processed: high watermark minus position (from offsets, not record counts)', labelNames: TP, registers }),
+    highWatermark: new Gauge({ name: METRIC.highWatermark, help: 'High watermark of the input partition at the last fetched batch', labelNames: TP, registers }),
+    position: new Gauge({ name: METRIC.position, help: 'Next input offset the task will process (committed position)', labelNames: TP, registers }),
+    snapshotsWritten: new Counter({ name: METRIC.snapshotsWritten, help: 'Aggregate snapshots written (changelog + local store)', labelNames: TP, registers }),
+    storeBytes: new Gauge({
+      name: METRIC.storeBytes,
+      help: 'Approximate size on disk of the local snapshot store (LevelDB files) of each task of this worker',
+      labelNames: TP,
+      registers,
+      async collect() {
+        this.reset()
+        for (const { topology, partition, dir } of storeDirs.values()) {
+          const bytes = await dirSize(dir)
+          if (bytes !== undefined) this.set({ topology, partition }, bytes)
+        }
+      },
+    }),
+    buildInfo: new Gauge({ name: METRIC.buildInfo, help: 'Build information (always 1)', labelNames: ['version', 'node'], registers }),
   }
   return m
 }
 
-export function metricsListener(m: Metrics, topology: string): TaskListener & { rebalanced(assigned: number[]): void } {
+async function dirSize(dir: string): Promise<number | undefined> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return undefined
+  }
+  let total = 0
+  for (const n of names) {
+    try {
+      const s = await stat(path.join(dir, n))
+      if (s.isFile()) total += s.size
+    } catch {
+      // a LevelDB file compacted away between readdir and stat
+    }
+  }
+  return total
+}
+
+export interface MetricsListenerOptions {
+  /** The worker's stateDir: task stores live in `<stateDir>/<topology>/<partition>`. */
+  stateDir?: string
+  now?: () => number
+}
+
+/** Task and group hooks of one topology -> metrics. */
+export function metricsListener(m: Metrics, topology: string, o: MetricsListenerOptions = {}): RunnerListener {
+  const now = o.now ?? Date.now
+  // The newest task of each partition owns its state series (an old task may still be closing).
+  const seq = new WeakMap<Task, number>()
+  let nextSeq = 0
+  const owner = new Map<number, Task>()
+  const lagPartitions = new Set<number>()
+  const seqOf = (t: Task) => {
+    let s = seq.get(t)
+    if (s === undefined) seq.set(t, (s = nextSeq++))
+    return s
+  }
+  const key = (p: number | string) => `${topology}\u0000${p}`
+  const forgetPartition = (p: number) => {
+    const partition = String(p)
+    for (const g of [m.lag, m.highWatermark, m.position, m.restoreRemaining]) g.remove({ topology, partition })
+    lagPartitions.delete(p)
+    for (const state of Object.values(TaskState)) m.taskState.remove({ topology, partition, state })
+    m.storeDirs.delete(key(p))
+    owner.delete(p)
+  }
+
   return {
-    stateChanged(task, from, to) {
+    stateChanged(task, _from, to) {
+      const current = owner.get(task.partition)
+      if (current !== undefined && current !== task && seqOf(task) < seqOf(current)) return
+      if (to === TaskState.CLOSED) {
+        // Revoked, fenced or shut down: its series go (a new task of the partition starts them again).
+        const partition = String(task.partition)
+        for (const state of Object.values(TaskState)) m.taskState.remove({ topology, partition, state })
+        m.restoreRemaining.remove({ topology, partition })
+        m.storeDirs.delete(key(task.partition))
+        owner.delete(task.partition)
+        return
+      }
+      owner.set(task.partition, task)
       const partition = String(task.partition)
-      m.taskState.set({ topology, partition, state: from }, 0)
-      m.taskState.set({ topology, partition, state: to }, 1)
+      for (const state of Object.values(TaskState)) m.taskState.set({ topology, partition, state }, state === to ? 1 : 0)
+      if (to === TaskState.RUNNING && o.stateDir !== undefined) {
+        m.storeDirs.set(key(task.partition), { topology, partition, dir: path.join(o.stateDir, topology, partition) })
+      }
     },
-    committed(task, batch, seconds) {
+    committed(task, batch, seconds, detail) {
       const partition = String(task.partition)
+      let size = 0
       for (const [outcome, n] of Object.entries(batch.outcomes.byStatus) as [ReplyStatus, number][]) {
         if (n > 0) m.commands.inc({ topology, partition, outcome }, n)
+        size += n
       }
       for (const [reason, n] of Object.entries(batch.outcomes.deadLetters)) if (n) m.deadLetters.inc({ topology, reason }, n)
       if (batch.outcomes.events > 0) m.events.inc({ topology, partition }, batch.outcomes.events)
+      if (batch.snapshots.size > 0) m.snapshotsWritten.inc({ topology, partition }, batch.snapshots.size)
       m.transactions.inc({ topology, partition, result: 'committed' })
-      m.commitSeconds.observe({ topology }, seconds)
-      const size = Object.values(batch.outcomes.byStatus).reduce((a, b) => a + b, 0)
+      m.batchSeconds.observe({ topology }, seconds)
       m.batchSize.observe({ topology }, size)
+      if (detail === undefined) return
+      m.commitSeconds.observe({ topology }, detail.commitSeconds)
+      const committedAt = now()
+      for (const r of detail.inputs) {
+        m.commandSeconds.observe({ topology }, seconds)
+        const ts = Number(r.timestamp)
+        if (Number.isFinite(ts) && ts > 0) m.commandLatency.observe({ topology }, Math.max(0, committedAt - ts) / 1000)
+      }
     },
     aborted(task) {
       m.transactions.inc({ topology, partition: String(task.partition), result: 'aborted' })
+    },
+    restoreProgress(task, remaining) {
+      m.restoreRemaining.set({ topology, partition: String(task.partition) }, remaining)
     },
     restored(task, records, seconds) {
       m.restoredRecords.inc({ topology, partition: String(task.partition) }, records)
@@ -75,6 +216,19 @@ export function metricsListener(m: Metrics, topology: string): TaskListener & { 
     rebalanced(assigned) {
       m.rebalances.inc({ topology })
       m.assigned.set({ topology }, assigned.length)
+      const mine = new Set(assigned)
+      for (const p of [...owner.keys()]) if (!mine.has(p)) forgetPartition(p)
+      // Offsets of partitions that moved away are someone else's to report now.
+      for (const p of [...lagPartitions]) if (!mine.has(p)) forgetPartition(p)
+    },
+    positionAfterBatch(partition, highWatermark, position) {
+      const labels = { topology, partition: String(partition) }
+      const hw = Number(highWatermark)
+      const pos = Number(position)
+      lagPartitions.add(partition)
+      m.highWatermark.set(labels, hw)
+      m.position.set(labels, pos)
+      m.lag.set(labels, Math.max(0, hw - pos))
     },
   }
 }

@@ -16,10 +16,19 @@ import { checkTransition, TaskState } from './task-state.ts'
 
 export interface TaskListener {
   stateChanged?(task: Task, from: TaskState, to: TaskState): void
-  committed?(task: Task, batch: BatchResult, seconds: number): void
+  /** `seconds`: the whole batch (snapshots, decide, commit); `detail.commitSeconds`: the commit alone. */
+  committed?(task: Task, batch: BatchResult, seconds: number, detail: CommitDetail): void
   aborted?(task: Task, error: unknown): void
   restored?(task: Task, records: number, seconds: number): void
+  /** Restore progress: changelog offsets still to replay (at the start, after each chunk, 0 at the end). */
+  restoreProgress?(task: Task, remaining: number): void
   fenced?(task: Task): void
+}
+
+/** For metrics: what a committed batch consumed, and how long its commit (the transaction) took. */
+export interface CommitDetail {
+  commitSeconds: number
+  inputs: readonly InputRecord[]
 }
 
 /** What the caller (the consumer loop) must do after process(). */
@@ -124,6 +133,7 @@ export class Task {
     this.checkpoint = (await store.readCheckpoint()) ?? { changelogOffset: '0', inputOffset: '-1' }
     const end = await this.o.ports.changelog.endOffset()
     let records = 0
+    this.o.listener?.restoreProgress?.(this, Math.max(0, Number(BigInt(end) - BigInt(this.checkpoint.changelogOffset))))
     // The checkpoint points just after our last data record; the transaction marker after it is not data.
     if (BigInt(end) > BigInt(this.checkpoint.changelogOffset) + 1n) {
       let inputOffset = BigInt(this.checkpoint.inputOffset)
@@ -145,11 +155,13 @@ export class Task {
           const last = chunk[chunk.length - 1]!
           this.checkpoint = { changelogOffset: (BigInt(last.offset) + 1n).toString(), inputOffset: inputOffset.toString() }
           await store.write(snapshots, this.checkpoint)
+          this.o.listener?.restoreProgress?.(this, Math.max(0, Number(BigInt(end) - BigInt(this.checkpoint.changelogOffset))))
         },
         this.o.restoreTimeoutMs ?? 600_000,
       )
     }
     this.lastRestoreRecords = records
+    this.o.listener?.restoreProgress?.(this, 0)
     this.o.listener?.restored?.(this, records, (performance.now() - started) / 1000)
   }
 
@@ -183,6 +195,7 @@ export class Task {
       if (e instanceof DecideFailedError) throw e
       return this.retryLater(chunk[0]!.offset, e)
     }
+    const commitStarted = performance.now()
     try {
       this.checkpoint = await commitBatch(
         {
@@ -211,7 +224,8 @@ export class Task {
     for (const s of batch.snapshots.values()) this.cache.set(s)
     this.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
     this.failures = 0
-    this.o.listener?.committed?.(this, batch, (performance.now() - started) / 1000)
+    const ended = performance.now()
+    this.o.listener?.committed?.(this, batch, (ended - started) / 1000, { commitSeconds: (ended - commitStarted) / 1000, inputs: chunk })
     return { kind: 'done' }
   }
 

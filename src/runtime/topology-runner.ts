@@ -20,9 +20,22 @@ export interface TopologyRunnerOptions {
   config: WorkerConfig
   kafka: Kafka
   logger: Logger
-  listener?: TaskListener & { rebalanced?(assigned: number[]): void }
+  listener?: RunnerListener
   /** Called when the worker must stop (decide threw under the `stop` policy). */
   onFatal: (e: Error) => void
+}
+
+/** Task hooks plus group-level ones (observation only: metrics and readiness). */
+export interface RunnerListener extends TaskListener {
+  /** A group join delivered this assignment. */
+  rebalanced?(assigned: number[]): void
+  /** kafkajs saw the group rebalancing and is rejoining (a `rebalanced` follows). */
+  rebalancing?(): void
+  /**
+   * After a fetched batch of a RUNNING task: the partition's high watermark and our position (the next
+   * offset to process, past any transaction markers the batch ended with), both offsets.
+   */
+  positionAfterBatch?(partition: number, highWatermark: string, position: string): void
 }
 
 export class TopologyRunner {
@@ -76,6 +89,16 @@ export class TopologyRunner {
     })
     this.consumer = consumer
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[this.topic] ?? []))
+    consumer.on(consumer.events.REBALANCING, () => this.o.listener?.rebalancing?.())
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      const { partition, highWatermark, lastOffset, batchSize } = e.payload
+      const task = this.tasks.get(partition)
+      if (task === undefined || task.state !== TaskState.RUNNING || !this.o.listener?.positionAfterBatch) return
+      // A batch of only markers / aborted records (batchSize 0) moves the position past them.
+      const next = BigInt(task.nextOffset)
+      const past = batchSize === 0 ? BigInt(lastOffset) + 1n : next
+      this.o.listener.positionAfterBatch(partition, highWatermark, (past > next ? past : next).toString())
+    })
     consumer.on(consumer.events.CRASH, (e) => {
       this.joined = false
       this.log.warn({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed')

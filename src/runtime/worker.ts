@@ -10,7 +10,8 @@ import { startHttp } from '../http/server.ts'
 import { createKafka } from '../kafka/client.ts'
 import { createMetrics, metricsListener, type Metrics } from '../metrics/metrics.ts'
 import type { Topology } from '../topology/loader.ts'
-import { TopologyRunner } from './topology-runner.ts'
+import { TaskState } from './task-state.ts'
+import { TopologyRunner, type RunnerListener } from './topology-runner.ts'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
 
@@ -27,6 +28,8 @@ export class Worker {
   private http: Server | undefined
   private stopping: Promise<void> | undefined
   private fatal: Error | undefined
+  /** Topologies whose group is rebalancing (between kafkajs' REBALANCING and the next GROUP_JOIN). */
+  private readonly rebalancing = new Set<string>()
   private resolveDone!: (code: number) => void
   /** Resolves with the exit code once the worker has stopped. */
   readonly done = new Promise<number>((r) => (this.resolveDone = r))
@@ -42,14 +45,45 @@ export class Worker {
     return a && typeof a === 'object' ? `http://${a.address}:${a.port}` : undefined
   }
 
+  /** /readyz: every topology joined its group and all its tasks are RUNNING; not while rebalancing or stopping. */
   isReady(): boolean {
-    return this.stopping === undefined && this.runners.length > 0 && this.runners.every((r) => r.isReady())
+    return this.readiness().ready
+  }
+
+  /** Readiness with the reason it is not ready (the /readyz body). */
+  readiness(): { ready: boolean; reason?: string } {
+    if (this.stopping !== undefined) return { ready: false, reason: 'shutting down' }
+    if (this.runners.length === 0 || this.runners.length < this.o.topologies.length) return { ready: false, reason: 'starting' }
+    for (const r of this.runners) {
+      if (this.rebalancing.has(r.name)) return { ready: false, reason: `${r.name}: rebalancing` }
+      if (!r.isReady()) {
+        const waiting = [...r.tasks.values()].filter((t) => t.state !== TaskState.RUNNING).map((t) => `${t.partition}:${t.state}`)
+        return { ready: false, reason: `${r.name}: ${waiting.length > 0 ? `tasks ${waiting.join(' ')}` : 'joining the group'}` }
+      }
+    }
+    return { ready: true }
+  }
+
+  /** The metrics listener, plus the rebalancing flag readiness needs. */
+  private listenerFor(name: string): RunnerListener {
+    const metrics = metricsListener(this.metrics, name, { stateDir: this.o.config.stateDir })
+    return {
+      ...metrics,
+      rebalancing: () => {
+        this.rebalancing.add(name)
+        this.logger.info({ topology: name }, 'group rebalancing')
+      },
+      rebalanced: (assigned) => {
+        this.rebalancing.delete(name)
+        metrics.rebalanced?.(assigned)
+      },
+    }
   }
 
   async start(): Promise<void> {
     const { config } = this.o
     if (config.http.enabled) {
-      this.http = await startHttp({ host: config.http.host, port: config.http.port, registry: this.metrics.registry, ready: () => this.isReady() })
+      this.http = await startHttp({ host: config.http.host, port: config.http.port, registry: this.metrics.registry, readiness: () => this.readiness() })
       this.logger.info({ url: this.httpAddress }, 'http listening (/metrics, /livez, /readyz)')
     }
     for (const topology of this.o.topologies) {
@@ -59,7 +93,7 @@ export class Worker {
         config,
         kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger),
         logger: this.logger,
-        listener: metricsListener(this.metrics, name),
+        listener: this.listenerFor(name),
         onFatal: (e) => {
           this.fatal = e
           this.logger.fatal({ err: e }, 'stopping the worker')
@@ -79,7 +113,11 @@ export class Worker {
       let timedOut = false
       const timer = new Promise<void>((r) => setTimeout(() => ((timedOut = true), r()), deadline).unref())
       await Promise.race([Promise.allSettled(this.runners.map((r) => r.stop())), timer])
-      await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()))
+      await new Promise<void>((r) => {
+        if (!this.http) return r()
+        this.http.close(() => r())
+        this.http.closeIdleConnections() // keep-alive scrapers must not hold the shutdown
+      })
       if (timedOut) this.logger.warn({ deadlineMs: deadline }, 'shutdown deadline passed; exiting anyway')
       this.logger.info('worker stopped')
       this.resolveDone(this.fatal || timedOut ? 1 : 0)
