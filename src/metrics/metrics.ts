@@ -160,8 +160,9 @@ export function metricsListener(m: Metrics, topology: string, o: MetricsListener
 
   return {
     stateChanged(task, _from, to) {
+      const mine = seqOf(task) // first seen = created; tasks of a partition are created one after the other
       const current = owner.get(task.partition)
-      if (current !== undefined && current !== task && seqOf(task) < seqOf(current)) return
+      if (current !== undefined && current !== task && mine < seqOf(current)) return
       if (to === TaskState.CLOSED) {
         // Revoked, fenced or shut down: its series go (a new task of the partition starts them again).
         const partition = String(task.partition)
