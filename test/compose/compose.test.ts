@@ -74,14 +74,8 @@ function bindMountSources(s: ComposeService): string[] {
  * Repository files docker-compose.yml references that later issues add; listed explicitly instead of faking them.
  * When one of them is added, this test fails until it is removed from here (so the list stays honest).
  */
-const pendingPaths = [
-  // Issue 5 (metrics & dashboards):
-  'config/prometheus/prometheus.yml',
-  'config/grafana/provisioning',
-  'config/grafana/dashboards',
-  // Container image of the worker and its docker config (worker packaging issue):
-  'Dockerfile',
-  'config/worker.docker.yaml',
+const pendingPaths: string[] = [
+  // (none: issue 5 added config/prometheus, config/grafana, the Dockerfile and config/worker.docker.yaml)
 ]
 
 describe('docker-compose.yml', () => {
@@ -164,6 +158,62 @@ describe('docker-compose.yml', () => {
       expect(referenced.has(p), `pending path ${p} is not referenced by docker-compose.yml`).toBe(true)
       expect(existsSync(join(root, p)), `${p} exists now: remove it from pendingPaths`).toBe(false)
     }
+  })
+
+  it('the worker image: slim Node 20 base, non-root, exec-form CMD = the compose command, HEALTHCHECK on /readyz with node', () => {
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+    const instructions = dockerfile
+      .replace(/\\\n\s*/g, ' ')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'))
+    const from = instructions.filter((l) => l.startsWith('FROM '))
+    expect(from.at(-1)).toMatch(/^FROM node:20-slim\b/)
+    const final = instructions.slice(instructions.lastIndexOf(from.at(-1)!))
+    const user = final.filter((l) => l.startsWith('USER ')).at(-1)
+    expect(user).toBeDefined()
+    expect(user).not.toMatch(/^USER (root|0)\b/)
+    const cmd = final.filter((l) => l.startsWith('CMD ')).at(-1)!
+    const argv = JSON.parse(cmd.slice(4)) as string[] // exec form: a JSON array, no shell between Docker and node
+    expect(argv.join(' ')).toBe([service('worker').command].flat().join(' '))
+    const health = final.find((l) => l.startsWith('HEALTHCHECK '))!
+    expect(health).toContain('/readyz')
+    expect(health).toMatch(/CMD \["node",/)
+    expect(health).not.toMatch(/curl|wget/)
+    // Every COPY source is in the repository.
+    for (const l of final.filter((x) => x.startsWith('COPY ') && !x.includes('--from='))) {
+      const parts = l.split(/\s+/).slice(1, -1)
+      for (const src of parts) expect(existsSync(join(root, src)), `Dockerfile: ${l}`).toBe(true)
+    }
+  })
+
+  it('workers listen on 0.0.0.0, Prometheus scrapes them on that port, Grafana gets its datasource and the dashboards', () => {
+    const workerConfig = parse(readFileSync(join(root, 'config/worker.docker.yaml'), 'utf8')) as { http: { host: string; port: number } }
+    expect(workerConfig.http.host).toBe('0.0.0.0')
+    const prom = parse(readFileSync(join(root, 'config/prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: { job_name: string; metrics_path?: string; dns_sd_configs?: { names: string[]; port: number }[] }[]
+    }
+    const job = prom.scrape_configs.find((j) => j.dns_sd_configs?.some((d) => d.names.includes('worker')))
+    expect(job, 'a scrape job for the worker service').toBeDefined()
+    expect(job!.metrics_path ?? '/metrics').toBe('/metrics')
+    expect(job!.dns_sd_configs![0]!.port).toBe(workerConfig.http.port)
+
+    const grafana = service('grafana')
+    const mountTarget = (host: string) =>
+      (grafana.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [])).find(([h]) => h === host)?.[1]
+    const provider = parse(readFileSync(join(root, 'config/grafana/provisioning/dashboards/kafka-decider.yml'), 'utf8')) as {
+      providers: { options: { path: string } }[]
+    }
+    expect(provider.providers[0]!.options.path).toBe(mountTarget('./config/grafana/dashboards'))
+    expect(mountTarget('./config/grafana/provisioning')).toBe('/etc/grafana/provisioning')
+    const ds = parse(readFileSync(join(root, 'config/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+      datasources: { uid: string; type: string; url: string }[]
+    }
+    expect(ds.datasources[0]).toMatchObject({ type: 'prometheus', url: 'http://prometheus:9090' })
+    const dashboard = readFileSync(join(root, 'config/grafana/dashboards/kafka-decider.json'), 'utf8')
+    const uids = new Set([...dashboard.matchAll(/"uid":\s*"([^"]+)"/g)].map((m) => m[1]))
+    uids.delete('kafka-decider') // the dashboard's own uid
+    expect([...uids]).toEqual([ds.datasources[0]!.uid])
   })
 
   it('translates image env names like the apache/kafka image does', () => {
