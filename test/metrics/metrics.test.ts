@@ -24,7 +24,7 @@ describe('metrics', () => {
     expect(names).toEqual(expect.arrayContaining(['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']))
     for (const n of names.filter((x) => x.startsWith('decider_'))) {
       const type = (await a.registry.getMetricsAsJSON()).find((x) => x.name === n)!.type
-      if (type === 'counter') expect(n).toMatch(/_total$/)
+      if (String(type) === 'counter') expect(n).toMatch(/_total$/)
       expect(n).not.toMatch(/_(ms|milliseconds|kb|mb)(_|$)/)
     }
   })
