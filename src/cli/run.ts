@@ -20,16 +20,7 @@ export async function runCommand(files: string[], configFile: string | undefined
     }
     throw e
   }
-  let signals = 0
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++
-    if (signals > 1) {
-      worker.logger.warn({ signal: sig }, 'second signal: exiting now')
-      process.exit(1)
-    }
-    worker.logger.info({ signal: sig }, 'shutting down (send the signal again to force)')
-    void worker.stop()
-  }
+  const onSignal = signalHandler(worker, (code) => process.exit(code))
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
   try {
@@ -43,4 +34,19 @@ export async function runCommand(files: string[], configFile: string | undefined
   // kafkajs may keep sockets alive briefly; the work is done, so leave.
   setTimeout(() => process.exit(code), 200).unref()
   return code
+}
+
+/** First SIGTERM/SIGINT: graceful stop. A second one: exit(1) at once. */
+export function signalHandler(worker: Pick<Worker, 'stop' | 'logger'>, exit: (code: number) => void): (sig: NodeJS.Signals) => void {
+  let signals = 0
+  return (sig) => {
+    signals++
+    if (signals > 1) {
+      worker.logger.warn({ signal: sig }, 'second signal: exiting now')
+      exit(1)
+      return
+    }
+    worker.logger.info({ signal: sig }, 'shutting down (send the signal again to force)')
+    void worker.stop()
+  }
 }

@@ -19,6 +19,8 @@ export interface TransactionalProducerOptions {
   inputTopic: string
   inputPartition: number
   transactionTimeoutMs: number
+  /** Bytes of records per produce request (below the broker's message.max.bytes). */
+  maxRequestBytes: number
 }
 
 export class KafkaTransactionalProducer implements TransactionalProducer {
@@ -70,20 +72,28 @@ class KafkaOpenTransaction implements OpenTransaction {
     private readonly o: TransactionalProducerOptions,
   ) {}
 
+  /**
+   * Sends in as few produce requests as the broker accepts: a request's records are cut at
+   * maxRequestBytes (the broker refuses a partition's record batch above message.max.bytes, 1 MB by
+   * default, and would refuse it on every retry). Records of one partition stay in order across requests.
+   */
   async send(records: OutputRecord[], baseOffsetOf: { topic: string; partition: number }): Promise<string | undefined> {
-    const byTopic = new Map<string, { key: string | Buffer | null; value: Buffer | null; partition?: number; headers: Record<string, string | Buffer> }[]>()
-    for (const r of records) {
-      let list = byTopic.get(r.topic)
-      if (!list) byTopic.set(r.topic, (list = []))
-      list.push(r.partition === undefined ? { key: r.key, value: r.value, headers: r.headers } : { key: r.key, value: r.value, partition: r.partition, headers: r.headers })
+    let base: string | undefined
+    for (const request of splitBySize(records, this.o.maxRequestBytes)) {
+      const byTopic = new Map<string, Message[]>()
+      for (const r of request) {
+        let list = byTopic.get(r.topic)
+        if (!list) byTopic.set(r.topic, (list = []))
+        list.push(r.partition === undefined ? { key: r.key, value: r.value, headers: r.headers } : { key: r.key, value: r.value, partition: r.partition, headers: r.headers })
+      }
+      try {
+        const meta = await this.txn.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+        base ??= meta.find((x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition)?.baseOffset
+      } catch (e) {
+        throw wrapFencing(e, this.o.transactionalId)
+      }
     }
-    try {
-      const meta = await this.txn.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
-      const m = meta.find((x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition)
-      return m?.baseOffset
-    } catch (e) {
-      throw wrapFencing(e, this.o.transactionalId)
-    }
+    return base
   }
 
   async sendOffsets(nextInputOffset: string): Promise<void> {
@@ -118,6 +128,28 @@ class KafkaOpenTransaction implements OpenTransaction {
       throw wrapFencing(e, this.o.transactionalId)
     }
   }
+}
+
+type Message = { key: string | Buffer | null; value: Buffer | null; partition?: number; headers: Record<string, string | Buffer> }
+
+/** Cuts records into consecutive groups of at most `maxBytes` (estimated record size; one record may exceed it alone). */
+export function splitBySize(records: OutputRecord[], maxBytes: number): OutputRecord[][] {
+  const groups: OutputRecord[][] = []
+  let current: OutputRecord[] = []
+  let bytes = 0
+  for (const r of records) {
+    let size = 70 + (r.value?.length ?? 0) + (r.key?.length ?? 0)
+    for (const [k, v] of Object.entries(r.headers)) size += k.length + v.length + 2
+    if (current.length > 0 && bytes + size > maxBytes) {
+      groups.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(r)
+    bytes += size
+  }
+  if (current.length > 0) groups.push(current)
+  return groups
 }
 
 function wrapFencing(e: unknown, transactionalId: string): unknown {

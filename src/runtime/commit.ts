@@ -7,7 +7,7 @@
  * of the committed changelog: a crash at any point needs no wipe, only a replay of the changelog tail.
  */
 import { CONTENT_TYPES, encode, type Serialization } from '../domain/codec.ts'
-import { HEADERS, OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../domain/envelopes.ts'
+import { HEADERS, OFFSET_MARKER_KEY, type OffsetMarker } from '../domain/envelopes.ts'
 import { TaskCommitUnknownError, TaskFencedError } from '../domain/errors.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import type { TransactionalProducer } from './ports.ts'
@@ -89,7 +89,7 @@ function changelogRecords(c: CommitContext, batch: BatchResult): OutputRecord[] 
       topic: c.changelogTopic,
       partition: c.partition,
       key: s.aggregateId,
-      value: encode(s satisfies SnapshotRecord, c.serialization),
+      value: batch.snapshotBytes.get(s.aggregateId)!, // encoded (and size-checked) by the processor
       headers: { ...headers, [HEADERS.sourceOffset]: s.sourceOffset },
     })
   }

@@ -52,6 +52,7 @@ export type DeadLetterReason =
   | 'invalid_payload'
   | 'decide_threw'
   | 'invalid_decision'
+  | 'record_too_large'
 
 export interface BatchOutcomes {
   byStatus: Record<ReplyStatus, number>
@@ -64,6 +65,8 @@ export interface BatchResult {
   records: OutputRecord[]
   /** Snapshots changed by this batch (latest per aggregate). */
   snapshots: Map<string, SnapshotRecord>
+  /** Their encoded changelog values, by aggregate id. */
+  snapshotBytes: Map<string, Buffer>
   outcomes: BatchOutcomes
   firstOffset: string
   lastOffset: string
@@ -76,6 +79,8 @@ export interface ProcessorOptions {
   serialization: Serialization
   dedupeWindow: number
   onDecideError: 'fail-command' | 'stop'
+  /** Largest event or snapshot record a command may write (below the broker's message.max.bytes). */
+  maxRecordBytes: number
   /** Wall clock for `recordedAt`; injected so tests are deterministic. */
   now: () => number
 }
@@ -117,17 +122,19 @@ export class CommandProcessor {
   processDecoded(decoded: readonly Decoded[], snapshots: Map<string, SnapshotRecord | undefined>): BatchResult {
     const records: OutputRecord[] = []
     const dirty = new Map<string, SnapshotRecord>()
+    const dirtyBytes = new Map<string, Buffer>()
     const outcomes = emptyOutcomes()
     for (const d of decoded) {
       if (!d.ok) {
         this.stageInvalid(d, records, outcomes)
         continue
       }
-      this.processCommand(d, snapshots, dirty, records, outcomes)
+      this.processCommand(d, snapshots, dirty, dirtyBytes, records, outcomes)
     }
     return {
       records,
       snapshots: dirty,
+      snapshotBytes: dirtyBytes,
       outcomes,
       firstOffset: decoded[0]?.record.offset ?? '-1',
       lastOffset: decoded[decoded.length - 1]?.record.offset ?? '-1',
@@ -203,6 +210,7 @@ export class CommandProcessor {
     d: Extract<Decoded, { ok: true }>,
     snapshots: Map<string, SnapshotRecord | undefined>,
     dirty: Map<string, SnapshotRecord>,
+    dirtyBytes: Map<string, Buffer>,
     records: OutputRecord[],
     outcomes: BatchOutcomes,
   ): void {
@@ -277,6 +285,7 @@ export class CommandProcessor {
     }
 
     const recordedAt = new Date(this.o.now()).toISOString()
+    const eventRecords: OutputRecord[] = []
     const eventRefs: [string, number][] = []
     let v = version
     const correlationId = strOr(envelope.metadata?.correlationId, envelope.commandId)
@@ -297,7 +306,7 @@ export class CommandProcessor {
         recordedAt,
         schemaVersion: decider.schemaVersion,
       }
-      records.push({
+      eventRecords.push({
         topic: this.o.topics.events,
         partition: record.partition,
         key: aggregateId,
@@ -305,10 +314,8 @@ export class CommandProcessor {
         headers: this.contentTypeHeader,
       })
     }
-    outcomes.events += newEvents.length
 
     const status = rejection ? 'rejected' : 'accepted'
-    outcomes.byStatus[status]++
     const outcome: RememberedOutcome = {
       commandId: envelope.commandId,
       status,
@@ -323,8 +330,21 @@ export class CommandProcessor {
       recent: remember(current?.recent ?? [], outcome, this.o.dedupeWindow),
       sourceOffset: record.offset,
     }
+    // Encoded here, not at commit, to refuse a record the broker would refuse (message.max.bytes) for ever:
+    // such a command fails alone instead of blocking the partition.
+    const snapshotBytes = encode(next, this.o.serialization)
+    const tooLarge = [snapshotBytes, ...eventRecords.map((r) => r.value!)].find((b) => b.length > this.o.maxRecordBytes)
+    if (tooLarge !== undefined) {
+      const message = `the command would write a ${tooLarge.length}-byte record (event or snapshot), above processing.maxRecordBytes ${this.o.maxRecordBytes}; keep aggregate state and events smaller`
+      this.handleDecideError(d, new InvalidDecisionError(message), version, records, outcomes, 'record_too_large')
+      return
+    }
+    records.push(...eventRecords)
+    outcomes.events += newEvents.length
+    outcomes.byStatus[status]++
     snapshots.set(aggregateId, next)
     dirty.set(aggregateId, next)
+    dirtyBytes.set(aggregateId, snapshotBytes)
     this.stageReply(records, {
       commandId: envelope.commandId,
       aggregateId,
@@ -341,6 +361,7 @@ export class CommandProcessor {
     version: number,
     records: OutputRecord[],
     outcomes: BatchOutcomes,
+    reasonOverride?: DeadLetterReason,
   ): void {
     const invalidDecision = e instanceof InvalidDecisionError
     const message = `${invalidDecision ? '' : 'decide/evolve threw: '}${truncate(errorMessage(e), 500)}`
@@ -351,7 +372,7 @@ export class CommandProcessor {
         { cause: e },
       )
     }
-    const reason: DeadLetterReason = invalidDecision ? 'invalid_decision' : 'decide_threw'
+    const reason: DeadLetterReason = reasonOverride ?? (invalidDecision ? 'invalid_decision' : 'decide_threw')
     outcomes.byStatus.failed++
     this.stageReply(records, {
       commandId: d.envelope.commandId,

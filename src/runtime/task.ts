@@ -78,6 +78,7 @@ export class Task {
       serialization: d.serialization,
       dedupeWindow: d.dedupe.perAggregate,
       onDecideError: d.errors.onDecideError,
+      maxRecordBytes: d.processing.maxRecordBytes,
       now: o.now ?? Date.now,
     })
   }

@@ -5,7 +5,7 @@ import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } fr
 import type { z } from 'zod'
 import { ConfigError } from '../domain/errors.ts'
 import { deciderShapeProblems, type AnyDecider } from '../domain/decider.ts'
-import { topicNames, topologySchema, type TopicNames, type TopologyFile } from './schema.ts'
+import { topicNames, topologySchema, type TopicNames, type TopologyFile, type TopologyInput } from './schema.ts'
 
 export interface Topology {
   file: string
@@ -88,7 +88,7 @@ export async function loadTopology(file: string): Promise<Topology> {
 }
 
 /** A topology for a decider given in code (tests, TopologyTestDriver). */
-export function fromDecider(decider: AnyDecider, definition: Partial<TopologyFile> & { name: string }, file = '<code>'): Topology {
+export function fromDecider(decider: AnyDecider, definition: Partial<TopologyInput> & { name: string }, file = '<code>'): Topology {
   const full = topologySchema.parse({ decider: '<code>', ...definition })
   return { file, definition: full, topics: topicNames(full), decider, applicationId: full.name }
 }

@@ -31,9 +31,11 @@ export const topologySchema = z
         maxBytesPerPartition: z.number().int().min(1024).default(1_048_576),
         transactionTimeoutMs: z.number().int().min(1000).max(900_000).default(10_000),
         snapshotCacheSize: z.number().int().min(0).default(100_000),
+        maxRecordBytes: z.number().int().min(1024).default(1_000_000),
+        maxRequestBytes: z.number().int().min(1024).default(900_000),
       })
       .strict()
-      .default({ maxBatchCommands: 1000, maxBytesPerPartition: 1_048_576, transactionTimeoutMs: 10_000, snapshotCacheSize: 100_000 }),
+      .default({ maxBatchCommands: 1000, maxBytesPerPartition: 1_048_576, transactionTimeoutMs: 10_000, snapshotCacheSize: 100_000, maxRecordBytes: 1_000_000, maxRequestBytes: 900_000 }),
     errors: z
       .object({
         onDecideError: z.enum(['fail-command', 'stop']).default('fail-command'),
@@ -50,6 +52,8 @@ export const topologySchema = z
   .strict()
 
 export type TopologyFile = z.infer<typeof topologySchema>
+/** What a topology file may contain (defaults not yet applied). */
+export type TopologyInput = z.input<typeof topologySchema>
 
 export interface TopicNames {
   commands: string

@@ -23,6 +23,7 @@ const processor = (dedupeWindow = 32) =>
     topologyName: 'bank',
     serialization: 'msgpack',
     dedupeWindow,
+    maxRecordBytes: 1_000_000,
     onDecideError: 'fail-command',
     now: () => 0,
   })

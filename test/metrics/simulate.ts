@@ -13,7 +13,7 @@ export function input(offset: number, timestamp = Date.now() - 50): InputRecord 
 export function batch(statuses: Partial<Record<keyof ReturnType<typeof emptyOutcomes>['byStatus'], number>>, extra: Partial<BatchResult['outcomes']> = {}): BatchResult {
   const outcomes = { ...emptyOutcomes(), ...extra }
   Object.assign(outcomes.byStatus, statuses)
-  return { records: [], snapshots: new Map([['a', {} as never]]), outcomes, firstOffset: '0', lastOffset: '0' }
+  return { records: [], snapshots: new Map([['a', {} as never]]), snapshotBytes: new Map(), outcomes, firstOffset: '0', lastOffset: '0' }
 }
 
 export async function simulatedRun(m: Metrics, topology = 'sim'): Promise<void> {

@@ -29,6 +29,7 @@ function processor(o: Partial<ProcessorOptions> = {}): CommandProcessor {
     serialization: 'msgpack',
     dedupeWindow: 32,
     onDecideError: 'fail-command',
+    maxRecordBytes: 1_000_000,
     now: () => NOW,
     ...o,
   })
@@ -404,6 +405,24 @@ describe('CommandProcessor: decisions', () => {
     expect(reply.headers[HEADERS.contentType]).toBe('application/json')
     expect(JSON.parse(reply.value!.toString()).status).toBe('accepted')
     expect(decodeRecord<ReplyEnvelope>(reply).version).toBe(1)
+  })
+})
+
+describe('CommandProcessor: record size limit', () => {
+  it('a command whose snapshot would exceed maxRecordBytes fails alone (record_too_large) instead of blocking', () => {
+    const p = processor({ maxRecordBytes: 300 })
+    const big: CommandSpec = { aggregateId: 'big', commandId: 'big-1', type: 'CreateAccount', payload: { owner: 'x'.repeat(190) } }
+    const r = run(p, cmds([big, create('small')]))
+    expect(r.replies.map((x) => [x.commandId, x.status, x.error?.code])).toEqual([
+      ['big-1', 'failed', 'record_too_large'],
+      ['create-small', 'accepted', undefined],
+    ])
+    expect(r.replies[0]!.error!.message).toMatch(/maxRecordBytes 300/)
+    expect(r.outcomes.deadLetters).toEqual({ record_too_large: 1 })
+    expect(r.events.map((e) => e.aggregateId)).toEqual(['small'])
+    expect([...r.dirty.keys()]).toEqual(['small'])
+    expect(r.snapshots.get('big')).toBeUndefined()
+    expect(r.snapshotBytes.get('small')!.length).toBeLessThanOrEqual(300)
   })
 })
 
