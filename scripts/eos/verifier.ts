@@ -180,7 +180,8 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   while (!sendingDone || kills < o.kills || scaleCycles < o.scaleCycles || brokerRestarts < (o.restartBroker ? o.brokerRestarts : 0)) {
     await sleep(200 + random() * 1500)
     const r = random()
-    if (o.restartBroker && brokerRestarts < o.brokerRestarts && r < 0.1) {
+    // Broker restarts mid-stream (after a third of the commands), not while the topics are still empty.
+    if (o.restartBroker && brokerRestarts < o.brokerRestarts && (sent > cmds.length / 3 || sendingDone) && r < 0.3) {
       o.log(`chaos: restarting a broker (sent ${sent})`)
       await o.restartBroker()
       brokerRestarts++
