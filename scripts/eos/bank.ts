@@ -302,6 +302,12 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): void
 }
 
+// Worker processes die with the process that started them, even when it ends on an error.
+const children = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL')
+})
+
 /** Starts `decider run <topology>` as a child process. */
 export function spawnWorker(topologyFile: string, stateDir: string, brokers: string[], env: Record<string, string> = {}): WorkerProcess {
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin/decider.js'), 'run', topologyFile], {
@@ -318,6 +324,8 @@ export function spawnWorker(topologyFile: string, stateDir: string, brokers: str
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  children.add(proc)
+  proc.once('exit', () => children.delete(proc))
   let out = ''
   const keep = (d: Buffer) => {
     out += d.toString()

@@ -149,8 +149,26 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   // Sender: commands interleaved with malformed records, paced.
   let sent = 0
   const sending = (async () => {
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    // Not idempotent: kafkajs' idempotent producer fails for good with OUT_OF_ORDER_SEQUENCE_NUMBER after a
+    // leader moves (seen when a broker restarts). A failed chunk is sent again instead; a record written
+    // twice is just more input, which the checks judge from the commands topic itself.
+    let producer = kafka.producer({ maxInFlightRequests: 1 })
     await producer.connect()
+    const sendChunk = async (messages: { key: string | Buffer | null; value: Buffer | null }[]) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await producer.send({ topic: topology.topics.commands, messages, acks: -1 })
+          return
+        } catch (e) {
+          if (attempt >= 30) throw e
+          o.log(`sender: ${(e as Error).message}; sending the chunk again (attempt ${attempt + 1})`)
+          await producer.disconnect().catch(() => undefined)
+          await sleep(1000)
+          producer = kafka.producer({ maxInFlightRequests: 1 })
+          await producer.connect().catch(() => undefined)
+        }
+      }
+    }
     const chunk = 500
     const every = malformed.length > 0 ? Math.max(1, Math.floor(cmds.length / malformed.length)) : Infinity
     let m = 0
@@ -161,7 +179,7 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
         const bad = malformed[m++]!
         messages.push({ key: bad.key, value: bad.value })
       }
-      await producer.send({ topic: topology.topics.commands, messages })
+      await sendChunk(messages)
       sent = Math.min(i + chunk, cmds.length)
       const wait = (chunk / o.rate) * 1000 - (Date.now() - t0)
       if (wait > 0) await sleep(wait)
