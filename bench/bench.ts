@@ -3,7 +3,7 @@
  * scale-out, against one broker. `runBench(options)` is the entry function (scripts/bench.ts is the CLI, the smoke
  * test calls it with tiny parameters). Every loop and wait here is bounded; every process started is stopped.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -35,8 +35,10 @@ export interface BenchOptions {
   recordSize: number
   /** Records the ProducerPerformance baseline sends. */
   perfRecords: number
-  /** When set, the 1-worker throughput/latency worker runs with `--cpu-prof` into this directory. */
+  /** When set, the 1-worker throughput/latency worker and the restoring worker run with `--cpu-prof` into this directory. */
   profileDir?: string
+  /** dedupe.perAggregate of the bench topologies (undefined: the topology default, 32). It sizes every snapshot. */
+  dedupeWindow?: number
   /** JSON result file directory (null: do not write). */
   resultsDir?: string | null
   /** SVG chart path (null/undefined: do not write). */
@@ -90,6 +92,8 @@ export interface BenchResult {
     throughput: Throughput
     latencyFull: Latency
     latencyHalf: Latency
+    /** At 10% of full load: the latency floor of the path (not a target, for context). */
+    latencyLow: Latency
   }
   scale: {
     aggregates: number
@@ -128,6 +132,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
   const dir = tempDir('bench')
   const workers: WorkerProcess[] = []
   const run = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
+  topologyExtra = o.dedupeWindow !== undefined ? `dedupe:\n  perAggregate: ${o.dedupeWindow}\n` : ''
   try {
     const machine = machineInfo()
 
@@ -153,11 +158,13 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     const latencyFull = await measureLatency(kafka, one.topology, o.accounts, full, o.latencySeconds, 'full')
     log(`bench:    latency at ${Math.round(full / 2)}/s`)
     const latencyHalf = await measureLatency(kafka, one.topology, o.accounts, Math.round(full / 2), o.latencySeconds, 'half')
+    log(`bench:    latency at ${Math.round(full / 10)}/s`)
+    const latencyLow = await measureLatency(kafka, one.topology, o.accounts, Math.max(1, Math.round(full / 10)), o.latencySeconds, 'low')
     await stopWorkers(one.workers)
 
     // 3. Scale: restore, RSS, ready after SIGKILL.
     log(`bench: 3 scale, ${o.aggregates} aggregates`)
-    const scale = await scalePhase(kafka, admin, dir, `bench-scale-${run}`, o.aggregates, workers, log)
+    const scale = await scalePhase(kafka, admin, dir, `bench-scale-${run}`, o.aggregates, workers, log, o.profileDir)
 
     // 4. Scale-out.
     const scaleOut: Throughput[] = []
@@ -176,7 +183,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
       options: { ...o, log: undefined } as Omit<BenchOptions, 'log'>,
       machine,
       baselines: { producerPerformance: pp, kafkajsAtLeastOnce: alo },
-      eos: { throughput: one.result, latencyFull, latencyHalf },
+      eos: { throughput: one.result, latencyFull, latencyHalf, latencyLow },
       scale,
       scaleOut,
       targets: [
@@ -364,11 +371,37 @@ interface RunningWorker {
   port: number
 }
 
-async function startWorker(topologyFile: string, stateDir: string, brokers: string[], all: WorkerProcess[], env: Record<string, string> = {}): Promise<RunningWorker> {
+async function startWorker(topologyFile: string, stateDir: string, brokers: string[], all: WorkerProcess[], profileDir?: string): Promise<RunningWorker> {
   const port = await freePort()
-  const w = spawnWorker(topologyFile, stateDir, brokers, { DECIDER_HTTP_PORT: String(port), DECIDER_LOG_LEVEL: 'warn', ...env })
+  const env = { DECIDER_HTTP_PORT: String(port), DECIDER_LOG_LEVEL: 'warn' }
+  const w = profileDir ? spawnProfiledWorker(topologyFile, stateDir, brokers, env, profileDir) : spawnWorker(topologyFile, stateDir, brokers, env)
   all.push(w)
   return { w, port }
+}
+
+/** Like spawnWorker, with `node --cpu-prof` (not allowed in NODE_OPTIONS); the profile is written when it exits. */
+function spawnProfiledWorker(topologyFile: string, stateDir: string, brokers: string[], env: Record<string, string>, profileDir: string): WorkerProcess {
+  const proc = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(ROOT, 'bin/decider.js'), 'run', topologyFile], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: brokers.join(','),
+      DECIDER_STATE_DIR: stateDir,
+      DECIDER_SESSION_TIMEOUT_MS: '6000',
+      DECIDER_SHUTDOWN_TIMEOUT_MS: '15000',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const keep = (d: Buffer) => {
+    out += d.toString()
+    if (out.length > 2_000_000) out = out.slice(-1_000_000)
+  }
+  proc.stdout.on('data', keep)
+  proc.stderr.on('data', keep)
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
+  return { proc, output: () => out, exited, kill: (signal = 'SIGTERM') => void proc.kill(signal) }
 }
 
 /** Polls until every worker's /readyz answers 200 at the same time (bounded); returns performance.now() then. */
@@ -430,8 +463,10 @@ async function scrape(ws: RunningWorker[]): Promise<{ txns: number; batchSum: nu
 // ---------------------------------------------------------------------------------------------------------------
 // 2. / 4. EOS throughput
 
+let topologyExtra = ''
+
 async function prepareTopology(admin: Admin, dir: string, name: string): Promise<{ file: string; topology: Topology }> {
-  const file = writeBankTopology(dir, name)
+  const file = writeBankTopology(dir, name, topologyExtra)
   const topology = await loadTopology(file)
   await ensureTopics(admin, topology, { create: true })
   return { file, topology }
@@ -459,9 +494,8 @@ async function eosThroughput(
   // group rebalances while the first one already works, so 'after-ready': workers first (group stable), then the
   // backlog is produced and the clock starts when the producing starts.
   if (mode === 'preloaded') await preload()
-  const env: Record<string, string> = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}
   const ws: RunningWorker[] = []
-  for (let i = 0; i < n; i++) ws.push(await startWorker(file, path.join(dir, `${name}-state-${i}`), kafka_brokers(kafka), all, env))
+  for (let i = 0; i < n; i++) ws.push(await startWorker(file, path.join(dir, `${name}-state-${i}`), kafka_brokers(kafka), all, profileDir))
   let t0 = await waitReady(ws, 180_000)
   let c0 = await committedSum(admin, name, topology.topics.commands)
   const m0 = await scrape(ws)
@@ -599,7 +633,7 @@ function vmRssMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
-async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string, aggregates: number, all: WorkerProcess[], log: (m: string) => void) {
+async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string, aggregates: number, all: WorkerProcess[], log: (m: string) => void, profileDir?: string) {
   const { file, topology } = await prepareTopology(admin, dir, name)
   const partitions = topology.definition.partitions
   const producer = kafka.producer()
@@ -636,7 +670,7 @@ async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string,
   log(`bench:    changelog filled at ${changelogFillPerSec.toFixed(0)} records/s`)
 
   const stateDir = path.join(dir, `${name}-state`)
-  const first = await startWorker(file, stateDir, kafka_brokers(kafka), all)
+  const first = await startWorker(file, stateDir, kafka_brokers(kafka), all, profileDir)
   const spawned = now()
   let httpAt = 0
   const readyAt = await waitReady([first], 900_000, () => (httpAt = now()))
@@ -645,8 +679,9 @@ async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string,
   const peakRssMb = vmRssMb(first.w.proc.pid, 'VmHWM')
   log(`bench:    restored in ${restoreSeconds.toFixed(1)} s, RSS ${rssMb.toFixed(0)} MB (peak ${peakRssMb.toFixed(0)} MB)`)
 
-  first.w.kill('SIGKILL')
-  await withTimeout(first.w.exited, 10_000, 'SIGKILL')
+  // SIGKILL (a profiled worker gets SIGTERM instead, or it would write no profile; the restart figure is then a clean one).
+  first.w.kill(profileDir ? 'SIGTERM' : 'SIGKILL')
+  await withTimeout(first.w.exited, 30_000, 'worker exit')
   const second = await startWorker(file, stateDir, kafka_brokers(kafka), all)
   const respawned = now()
   const readyAgain = await waitReady([second], 300_000)

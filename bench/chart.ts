@@ -39,6 +39,8 @@ export function renderChart(r: BenchResult): string {
     { label: 'p50 @50%', value: r.eos.latencyHalf.p50Ms, color: '#7cb342' },
     { label: 'p95 @50%', value: r.eos.latencyHalf.p95Ms, color: '#43a047' },
     { label: 'p99 @50%', value: r.eos.latencyHalf.p99Ms, color: '#2e7d32' },
+    { label: 'p50 @10%', value: r.eos.latencyLow.p50Ms, color: '#90caf9' },
+    { label: 'p99 @10%', value: r.eos.latencyLow.p99Ms, color: '#1565c0' },
   ]
   const m = r.machine
   return [
@@ -46,8 +48,8 @@ export function renderChart(r: BenchResult): string {
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="20" y="24" font-size="16" font-weight="bold">kafka-decider bench — bank-account, 6 partitions, ${esc(r.startedAt.slice(0, 16).replace('T', ' '))} UTC</text>`,
     `<text x="20" y="42" font-size="11" fill="#555">${esc(`${m.nproc} cores (${m.cpuModel}), ${Math.round(m.memTotalMb / 1024)} GB, Node ${m.node}; throughput from a ${r.eos.throughput.commands}-command backlog; latency: command produce -> reply visible read_committed`)}</text>`,
-    bars(40, 90, 470, 270, 'Throughput', 'records or commands / s', tp),
-    bars(560, 90, 320, 270, `Latency (full ${Math.round(r.eos.latencyFull.targetRate)}/s, half ${Math.round(r.eos.latencyHalf.targetRate)}/s)`, 'ms', lat),
+    bars(40, 90, 430, 270, 'Throughput', 'records or commands / s', tp),
+    bars(510, 90, 370, 270, `Latency (100% ${Math.round(r.eos.latencyFull.targetRate)}/s, 50%, 10%)`, 'ms', lat),
     `</svg>`,
     '',
   ].join('\n')

@@ -17,7 +17,7 @@ export function formatTable(r: BenchResult): string {
     ['EOS 1 worker transactions/s', n1(t.transactionsPerSec), '-', '-'],
     ['EOS 1 worker mean batch (commands/txn)', n1(t.meanBatch), 'maxBatchCommands 1000', ratio(t.meanBatch, 1000)],
   ]
-  for (const [name, l] of [['100%', r.eos.latencyFull], ['50%', r.eos.latencyHalf]] as const) {
+  for (const [name, l] of [['100%', r.eos.latencyFull], ['50%', r.eos.latencyHalf], ['10%', r.eos.latencyLow]] as const) {
     rows.push([`latency @${name} load, ${n0(l.targetRate)}/s (sent ${n0(l.achievedRate)}/s, ${l.replied}/${l.sent} replied) p50 ms`, n1(l.p50Ms), '-', '-'])
     rows.push([`latency @${name} load p95 ms`, n1(l.p95Ms), '-', '-'])
     rows.push([`latency @${name} load p99 ms`, n1(l.p99Ms), name === '50%' ? 'target <= 100' : '-', name === '50%' ? ratio(l.p99Ms, 100) : '-'])

@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
- *                   --record-size B --perf-records N --profile-dir DIR --chart FILE|none]
+ *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none]
  * Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg).
  */
 import path from 'node:path'
@@ -19,6 +19,7 @@ const { values } = parseArgs({
     'record-size': { type: 'string' },
     'perf-records': { type: 'string' },
     'profile-dir': { type: 'string' },
+    dedupe: { type: 'string' },
     chart: { type: 'string' },
   },
 })
@@ -42,6 +43,7 @@ const opts: Partial<BenchOptions> = {
   log: (m) => console.error(m),
 }
 if (values.brokers) opts.brokers = values.brokers.split(',').map((b) => b.trim()).filter(Boolean)
+if (values.dedupe !== undefined) opts.dedupeWindow = Number(values.dedupe)
 if (values['profile-dir']) opts.profileDir = path.resolve(values['profile-dir'])
 
 const result = await runBench(opts)

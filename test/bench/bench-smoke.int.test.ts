@@ -25,7 +25,7 @@ describe('bench (smoke)', () => {
     positive(r.eos.throughput.commandsPerSec)
     positive(r.eos.throughput.transactionsPerSec)
     positive(r.eos.throughput.meanBatch)
-    for (const l of [r.eos.latencyFull, r.eos.latencyHalf]) {
+    for (const l of [r.eos.latencyFull, r.eos.latencyHalf, r.eos.latencyLow]) {
       expect(l.sent).toBeGreaterThan(0)
       expect(l.replied).toBe(l.sent)
       for (const v of [l.p50Ms, l.p95Ms, l.p99Ms]) positive(v)
