@@ -104,6 +104,10 @@ export interface BenchResult {
     rssMb: number
     peakRssMb: number
     readyAfterKillSeconds: number
+    /** Of which: until the restarted process answered HTTP (process start, module load); the rest is the group. */
+    httpUpAfterKillSeconds: number
+    /** Changelog records the restarted worker replayed (0: the state dir was complete). */
+    restoredAfterKill: number
     rssAfterRestartMb: number
   }
   scaleOut: Throughput[]
@@ -155,11 +159,12 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     log(`bench:    ${one.result.commandsPerSec.toFixed(0)} commands/s, ${one.result.transactionsPerSec.toFixed(1)} txn/s, batch ${one.result.meanBatch.toFixed(1)}`)
     const full = Math.max(10, Math.round(one.result.commandsPerSec))
     log(`bench:    latency at ${full}/s`)
-    const latencyFull = await measureLatency(kafka, one.topology, o.accounts, full, o.latencySeconds, 'full')
+    const w1 = one.workers[0]!
+    const latencyFull = await measureLatency(kafka, admin, one.topology, w1, o.accounts, full, o.latencySeconds, 'full')
     log(`bench:    latency at ${Math.round(full / 2)}/s`)
-    const latencyHalf = await measureLatency(kafka, one.topology, o.accounts, Math.round(full / 2), o.latencySeconds, 'half')
+    const latencyHalf = await measureLatency(kafka, admin, one.topology, w1, o.accounts, Math.round(full / 2), o.latencySeconds, 'half')
     log(`bench:    latency at ${Math.round(full / 10)}/s`)
-    const latencyLow = await measureLatency(kafka, one.topology, o.accounts, Math.max(1, Math.round(full / 10)), o.latencySeconds, 'low')
+    const latencyLow = await measureLatency(kafka, admin, one.topology, w1, o.accounts, Math.max(1, Math.round(full / 10)), o.latencySeconds, 'low')
     await stopWorkers(one.workers)
 
     // 3. Scale: restore, RSS, ready after SIGKILL.
@@ -548,13 +553,29 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
 }
 
-async function measureLatency(kafka: Kafka, topology: Topology, accounts: number, rate: number, seconds: number, tag: string): Promise<Latency> {
+/** Waits (bounded) until the group's committed offsets reach the end of the commands topic: the worker is idle. */
+async function drained(admin: Admin, topology: Topology, timeoutMs: number): Promise<void> {
+  const deadline = now() + timeoutMs
+  while (now() < deadline) {
+    if ((await committedSum(admin, topology.definition.name, topology.topics.commands)) >= (await topicEnd(admin, topology.topics.commands))) return
+    await sleep(200)
+  }
+  throw new Error(`${topology.definition.name}: the worker did not catch up within ${timeoutMs} ms`)
+}
+
+async function measureLatency(kafka: Kafka, admin: Admin, topology: Topology, worker: WorkerProcess, accounts: number, rate: number, seconds: number, tag: string): Promise<Latency> {
+  const alive = () => {
+    if (worker.proc.exitCode !== null || worker.proc.signalCode !== null) throw new Error(`worker exited during the latency run:\n${worker.output().slice(-3000)}`)
+  }
+  // Each load level starts with an idle worker (the previous level's queue drained).
+  await drained(admin, topology, 300_000)
+  alive()
   const sentAt = new Map<string, number>()
   const latencies: number[] = []
   const consumer = kafka.consumer({ groupId: `bench-replies-${tag}-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 20, readUncommitted: false })
-  let joined!: () => void
-  const join = new Promise<void>((r) => (joined = r))
-  consumer.on(consumer.events.GROUP_JOIN, () => joined())
+  let fetched!: () => void
+  const firstFetch = new Promise<void>((r) => (fetched = r))
+  consumer.on(consumer.events.FETCH, () => fetched())
   await consumer.connect()
   await consumer.subscribe({ topic: topology.topics.replies, fromBeginning: false })
   await consumer.run({
@@ -574,8 +595,9 @@ async function measureLatency(kafka: Kafka, topology: Topology, accounts: number
   })
   const producer = kafka.producer()
   try {
-    await withTimeout(join, 60_000, 'reply consumer join')
-    await sleep(1500) // the consumer has fetched the end offsets before the first command goes out
+    // After its first fetch the consumer's positions are the end offsets: no reply of ours can come before them.
+    await withTimeout(firstFetch, 60_000, 'reply consumer first fetch')
+    await sleep(200)
     await producer.connect()
     const pending = new Set<Promise<unknown>>()
     const started = now()
@@ -601,8 +623,18 @@ async function measureLatency(kafka: Kafka, topology: Topology, accounts: number
     }
     const achievedRate = sent / ((now() - started) / 1000)
     await Promise.all(pending)
-    const deadline = now() + 30_000
-    while (sentAt.size > 0 && now() < deadline) await sleep(100)
+    // Bounded: until every reply is in, or no reply came for 20 s, or 300 s in all.
+    const deadline = now() + 300_000
+    let last = latencies.length
+    let lastProgress = now()
+    while (sentAt.size > 0 && now() < deadline && now() - lastProgress < 20_000) {
+      await sleep(100)
+      alive()
+      if (latencies.length !== last) {
+        last = latencies.length
+        lastProgress = now()
+      }
+    }
     const sorted = [...latencies].sort((a, b) => a - b)
     return {
       targetRate: rate,
@@ -684,8 +716,10 @@ async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string,
   await withTimeout(first.w.exited, 30_000, 'worker exit')
   const second = await startWorker(file, stateDir, kafka_brokers(kafka), all)
   const respawned = now()
-  const readyAgain = await waitReady([second], 300_000)
+  let httpAgain = 0
+  const readyAgain = await waitReady([second], 300_000, () => (httpAgain = now()))
   const rssAfterRestartMb = vmRssMb(second.w.proc.pid, 'VmRSS')
+  const restoredAfterKill = metricSum((await httpGet(second.port, '/metrics'))?.body ?? '', 'decider_restore_records_total')
   await stopWorkers([second.w])
   return {
     aggregates,
@@ -696,6 +730,8 @@ async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string,
     rssMb,
     peakRssMb,
     readyAfterKillSeconds: (readyAgain - respawned) / 1000,
+    httpUpAfterKillSeconds: (httpAgain - respawned) / 1000,
+    restoredAfterKill,
     rssAfterRestartMb,
   }
 }

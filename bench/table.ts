@@ -29,6 +29,8 @@ export function formatTable(r: BenchResult): string {
     ['restore wall time (s)', n1(s.restoreSeconds), '-', '-'],
     ['first start to ready, empty state dir (s)', n1(s.firstReadySeconds), '-', '-'],
     ['ready after SIGKILL, state dir intact (s)', n1(s.readyAfterKillSeconds), 'target <= 5', ratio(s.readyAfterKillSeconds, 5)],
+    ['  of which until HTTP answered (s)', n1(s.httpUpAfterKillSeconds), '-', '-'],
+    ['  changelog records replayed after SIGKILL', n0(s.restoredAfterKill), '-', '-'],
     ['worker RSS after restore (MB)', n0(s.rssMb), 'target <= 256', ratio(s.rssMb, 256)],
     ['worker peak RSS during restore (MB)', n0(s.peakRssMb), 'target <= 256', ratio(s.peakRssMb, 256)],
     ['worker RSS after restart (MB)', n0(s.rssAfterRestartMb), 'target <= 256', ratio(s.rssAfterRestartMb, 256)],

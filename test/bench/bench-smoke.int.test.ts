@@ -33,6 +33,8 @@ describe('bench (smoke)', () => {
     }
     positive(r.scale.restoreSnapshotsPerSec)
     positive(r.scale.readyAfterKillSeconds)
+    positive(r.scale.httpUpAfterKillSeconds)
+    expect(r.scale.restoredAfterKill).toBeGreaterThanOrEqual(0)
     positive(r.scale.rssMb)
     positive(r.scale.changelogFillPerSec)
     expect(r.scaleOut.map((s) => s.workers)).toEqual([1, 2])
