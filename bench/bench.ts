@@ -554,13 +554,22 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** Waits (bounded) until the group's committed offsets reach the end of the commands topic: the worker is idle. */
-async function drained(admin: Admin, topology: Topology, timeoutMs: number): Promise<void> {
+async function drained(admin: Admin, topology: Topology, worker: WorkerProcess, timeoutMs: number): Promise<void> {
   const deadline = now() + timeoutMs
+  let c = 0
+  let end = 0
   while (now() < deadline) {
-    if ((await committedSum(admin, topology.definition.name, topology.topics.commands)) >= (await topicEnd(admin, topology.topics.commands))) return
+    c = await committedSum(admin, topology.definition.name, topology.topics.commands)
+    end = await topicEnd(admin, topology.topics.commands)
+    if (c >= end) return
     await sleep(200)
   }
-  throw new Error(`${topology.definition.name}: the worker did not catch up within ${timeoutMs} ms`)
+  const offsets = await admin.fetchOffsets({ groupId: topology.definition.name, topics: [topology.topics.commands] })
+  const ends = await admin.fetchTopicOffsets(topology.topics.commands)
+  throw new Error(
+    `${topology.definition.name}: the worker did not catch up within ${timeoutMs} ms (committed ${c} of ${end}; ` +
+      `committed ${JSON.stringify(offsets[0]?.partitions.map((p) => [p.partition, p.offset]))}, ends ${JSON.stringify(ends.map((e) => [e.partition, e.high]))}); worker log:\n${worker.output().slice(-6000)}`,
+  )
 }
 
 async function measureLatency(kafka: Kafka, admin: Admin, topology: Topology, worker: WorkerProcess, accounts: number, rate: number, seconds: number, tag: string): Promise<Latency> {
@@ -568,7 +577,7 @@ async function measureLatency(kafka: Kafka, admin: Admin, topology: Topology, wo
     if (worker.proc.exitCode !== null || worker.proc.signalCode !== null) throw new Error(`worker exited during the latency run:\n${worker.output().slice(-3000)}`)
   }
   // Each load level starts with an idle worker (the previous level's queue drained).
-  await drained(admin, topology, 300_000)
+  await drained(admin, topology, worker, 300_000)
   alive()
   const sentAt = new Map<string, number>()
   const latencies: number[] = []
