@@ -143,6 +143,7 @@ export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommi
   await admin.disconnect()
   const pending = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]))
   const out: Rec[] = []
+  const seen = new Set<string>()
   if (pending.size === 0) return out
   const groupId = `reader-${randomUUID()}`
   const consumer = kafka.consumer({ groupId, readUncommitted: opts.readUncommitted ?? false, maxWaitTimeInMs: 100 })
@@ -157,6 +158,11 @@ export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommi
   await consumer.subscribe({ topic, fromBeginning: true })
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
+      // A consumer that restarts (e.g. NOT_COORDINATOR while a broker is down) re-reads from its last
+      // commit: the same record twice. A record is its (partition, offset); keep each once.
+      const id = `${partition}:${message.offset}`
+      if (seen.has(id)) return
+      seen.add(id)
       const headers: Record<string, string> = {}
       for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v)
       const ct = headers['content-type'] ?? ''
@@ -255,7 +261,7 @@ export async function verifyBankRun(
   })
   for (const [id, exp] of expectedById) {
     const got = byId.get(id) ?? []
-    if (got.length !== exp.length) problems.push(`command ${id}: ${got.length} replies, expected ${exp.length} (${exp.join(',')})`)
+    if (got.length !== exp.length) problems.push(`command ${id}: ${got.length} replies (${got.join(',')}), expected ${exp.length} (${exp.join(',')})`)
     else if (got.join(',') !== exp.join(',')) problems.push(`command ${id}: statuses ${got.join(',')}, expected ${exp.join(',')}`)
   }
   // Replies to commands of other tests in the same topology (ids not from bankWorkload) are not ours to judge.

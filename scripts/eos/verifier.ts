@@ -260,16 +260,21 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     replies: v.replies,
     events: v.events,
     lost: count(/: 0 replies|on the commands topic|no snapshot/),
-    duplicated: count(/replies, expected|duplicate eventId/) - count(/: 0 replies/),
+    duplicated: count(/replies \(.*\), expected|duplicate eventId/) - count(/: 0 replies/),
     mismatched: count(/statuses|event versions|fold\(events\)|snapshot v/),
     hangingPartitions: hanging.length,
     deadLetterProblems: dlqProblems.length,
     storeProblems: storeProblems.length,
     maxStallSeconds: Math.round(monitor.maxStallMs / 100) / 10,
     seconds: Math.round((Date.now() - started) / 1000),
-    problems: problems.slice(0, 50),
+    // The rarer kinds first, so a long list of reply problems does not hide them.
+    problems: [...hanging, ...dlqProblems, ...storeProblems.slice(0, 10), ...v.problems].slice(0, 60),
   }
   if (o.summaryFile) writeFileSync(o.summaryFile, JSON.stringify(summary, null, 2) + '\n')
+  if (!summary.ok) {
+    outputs.forEach((out, i) => writeFileSync(path.join(dir, `worker-${i}.log`), out))
+    o.log(`worker logs: ${dir}/worker-*.log`)
+  }
   return summary
 }
 

@@ -210,6 +210,18 @@ describe('Task over in-memory ports', () => {
     expect(visibleEvents(h)).toHaveLength(4)
   })
 
+  it('the same records handed over twice at once (overlapping eachBatch calls) are processed once', async () => {
+    const h = harness()
+    await h.task.initialize()
+    send(h, workload)
+    const records = input(h)
+    const [first, second] = await Promise.all([h.task.process(records, () => undefined), h.task.process(records, () => undefined)])
+    expect(first).toEqual({ kind: 'done' })
+    expect(second).toEqual({ kind: 'done' })
+    expect(visibleEvents(h)).toHaveLength(4)
+    expect(visibleReplies(h).map((r) => r.commandId).sort()).toEqual(workload.map((c) => c.commandId).sort())
+  })
+
   it('restart with the same store restores 0 records and resumes at the right offset', async () => {
     const h = harness()
     await h.task.initialize()
