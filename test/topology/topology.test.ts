@@ -43,6 +43,8 @@ describe('parseTopology', () => {
       maxBytesPerPartition: 1_048_576,
       transactionTimeoutMs: 10_000,
       snapshotCacheSize: 100_000,
+      maxRecordBytes: 1_000_000,
+      maxRequestBytes: 900_000,
     })
   })
 
