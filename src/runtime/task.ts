@@ -60,6 +60,7 @@ export class Task {
   private readonly cache: SnapshotCache
   private readonly processor: CommandProcessor
   private failures = 0
+  private restoreTrace: { storeCheckpoint: Checkpoint; changelogEnd: string } | undefined
   private processing: Promise<unknown> = Promise.resolve()
   private inFlight = 0
   private closing: Promise<void> | undefined
@@ -126,7 +127,11 @@ export class Task {
     const fromGroup = committed === undefined ? 0n : BigInt(committed)
     this.nextOffset = (fromMarker > fromGroup ? fromMarker : fromGroup).toString()
     this.transition(TaskState.RUNNING)
-    this.o.logger.info({ resumeAt: this.nextOffset, committed, restored: this.lastRestoreRecords }, 'task running')
+    // Everything the resume offset was derived from, so a wrong resume can be traced from the log alone.
+    this.o.logger.info(
+      { resumeAt: this.nextOffset, committed, restored: this.lastRestoreRecords, ...this.restoreTrace, checkpoint: this.checkpoint },
+      'task running',
+    )
     return this.nextOffset
   }
 
@@ -135,6 +140,7 @@ export class Task {
     const store = this.store!
     this.checkpoint = (await store.readCheckpoint()) ?? { changelogOffset: '0', inputOffset: '-1' }
     const end = await this.o.ports.changelog.endOffset()
+    this.restoreTrace = { storeCheckpoint: { ...this.checkpoint }, changelogEnd: end }
     let records = 0
     this.o.listener?.restoreProgress?.(this, Math.max(0, Number(BigInt(end) - BigInt(this.checkpoint.changelogOffset))))
     // The checkpoint points just after our last data record; the transaction marker after it is not data.

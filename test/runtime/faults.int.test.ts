@@ -53,6 +53,7 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     const stateDir = `${dir}/state`
     const kafka = newKafka('crash-test')
     let w = start(file, stateDir)
+    const logs: WorkerProcess[] = [w]
     await waitForLog(w, /task running/, 6, 90_000)
 
     const cmds = bankWorkload(7, 150, 5000)
@@ -66,6 +67,7 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
       kills++
       expect(existsSync(`${stateDir}/${topology.definition.name}`)).toBe(true) // the store is never wiped
       w = start(file, stateDir)
+      logs.push(w)
       await waitForLog(w, /task running/, 6, 90_000)
     }
     await sending
@@ -74,6 +76,11 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     await waitForReplies(kafka, topology.topics.replies, inputRecords, 120_000)
     await sleep(1500) // a duplicate would arrive now
     const v = await verifyBankRun(kafka, topology.topics, cmds)
+    if (v.problems.length > 0) {
+      const { writeFileSync } = await import('node:fs')
+      logs.forEach((l, i) => writeFileSync(`${dir}/worker-${i}.log`, l.output()))
+      console.error(`exactly-once violated; worker logs in ${dir}/worker-*.log`)
+    }
     expect(kills).toBe(3)
     expect(v.problems.slice(0, 20)).toEqual([])
     expect(v.replies).toBe(cmds.length + v.producerDuplicates)
