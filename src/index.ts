@@ -4,3 +4,4 @@ export type { Decider, DeciderDefinition, DecideContext, Rejection, MessageOf, S
 export type { CommandEnvelope, EventEnvelope, ReplyEnvelope, ReplyStatus, SnapshotRecord } from './domain/envelopes.ts'
 export { loadTopology, fromDecider, type Topology } from './topology/loader.ts'
 export { CommandClient, type CommandClientOptions, type SendOptions } from './client/command-client.ts'
+export { TopologyTestDriver, given, type CrashPoint } from './testing/index.ts'

@@ -1,0 +1,13 @@
+/** `kafka-decider/testing`: test a decider without Kafka (given/when/then), or a whole topology (TopologyTestDriver). */
+export { given, SpecFailedError, type ThenStep, type WhenStep } from './given.ts'
+export { decideAfter, type Decision, type DecideResult } from './decide.ts'
+export {
+  TopologyTestDriver,
+  SimulatedCrash,
+  type CrashPoint,
+  type DeadLetter,
+  type DriverCommand,
+  type TypedDriverCommand,
+  type TopologyTestDriverOptions,
+} from './driver.ts'
+export { MemoryLog, MemoryFaults, memoryTaskPorts, silentLogger } from './memory-kafka.ts'
