@@ -4,7 +4,7 @@
  * rejected (account_not_found). Amounts are integer cents.
  */
 import { z } from 'zod'
-import { defineDecider, reject } from '../src/index.ts'
+import { defineDecider, reject, type CommandOf, type EventOf, type StateOf } from '../src/index.ts'
 
 export interface Account {
   status: 'none' | 'open'
@@ -14,7 +14,9 @@ export interface Account {
 
 const cents = z.number().int().positive().max(1_000_000_000_00)
 
-export default defineDecider({
+// Command, event and state types are inferred from the schemas: in decide, `command.payload` has the type of
+// `command.type`'s schema, and returning an event that is not declared (or a wrong payload) does not compile.
+const bankAccount = defineDecider({
   initialState: (): Account => ({ status: 'none', owner: '', balance: 0 }),
   commands: {
     CreateAccount: z.object({ owner: z.string().min(1).max(200) }),
@@ -53,3 +55,10 @@ export default defineDecider({
     }
   },
 })
+
+export default bankAccount
+
+/** The types a client, a projection or a test can use, inferred from the definition above. */
+export type AccountCommand = CommandOf<typeof bankAccount>
+export type AccountEvent = EventOf<typeof bankAccount>
+export type AccountState = StateOf<typeof bankAccount>

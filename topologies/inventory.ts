@@ -4,7 +4,7 @@
  * and the state holds a map of open reservations.
  */
 import { z } from 'zod'
-import { defineDecider, reject } from '../src/index.ts'
+import { defineDecider, reject, type CommandOf, type EventOf, type StateOf } from '../src/index.ts'
 
 export interface Stock {
   onHand: number
@@ -13,7 +13,9 @@ export interface Stock {
 
 const qty = z.number().int().positive().max(1_000_000)
 
-export default defineDecider({
+// Command, event and state types are inferred from the schemas: in decide, `command.payload` has the type of
+// `command.type`'s schema, and returning an event that is not declared (or a wrong payload) does not compile.
+const inventory = defineDecider({
   initialState: (): Stock => ({ onHand: 0, reservations: {} }),
   commands: {
     ReceiveStock: z.object({ quantity: qty }),
@@ -60,3 +62,10 @@ export default defineDecider({
     }
   },
 })
+
+export default inventory
+
+/** The types a client, a projection or a test can use, inferred from the definition above. */
+export type InventoryCommand = CommandOf<typeof inventory>
+export type InventoryEvent = EventOf<typeof inventory>
+export type InventoryState = StateOf<typeof inventory>

@@ -1,7 +1,7 @@
 /** Given/when/then specs of the bank-account sample decider (kafka-decider/testing). */
-import { describe, it } from 'vitest'
+import { describe, expect, expectTypeOf, it } from 'vitest'
 import { given } from '../../src/testing/index.ts'
-import bank from '../../topologies/bank-account.ts'
+import bank, { type AccountCommand, type AccountEvent, type AccountState } from '../../topologies/bank-account.ts'
 
 const created = { type: 'AccountCreated' as const, payload: { owner: 'Ada' } }
 const deposited = (amount: number, balance: number) => ({ type: 'MoneyDeposited' as const, payload: { amount, balance } })
@@ -23,5 +23,13 @@ describe('bank-account spec', () => {
     given(bank, [created, deposited(100, 100)]).when({ type: 'Withdraw', payload: { amount: 101 } }).thenRejected('insufficient_funds', /balance 100/)
     given(bank).when({ type: 'Deposit', payload: { amount: 1 } }).thenRejected('account_not_found')
     given(bank).when({ type: 'Withdraw', payload: { amount: 1 } }).thenRejected('account_not_found')
+  })
+
+  it('command, event and state types are inferred from the decider definition', () => {
+    expectTypeOf<Extract<AccountCommand, { type: 'Deposit' }>['payload']>().toEqualTypeOf<{ amount: number }>()
+    expectTypeOf<AccountEvent['type']>().toEqualTypeOf<'AccountCreated' | 'MoneyDeposited' | 'MoneyWithdrawn'>()
+    expectTypeOf<AccountState['status']>().toEqualTypeOf<'none' | 'open'>()
+    // @ts-expect-error: Deposit's payload has no "owner" (the spec does not compile)
+    expect(() => given(bank).when({ type: 'Deposit', payload: { owner: 'x' } })).toBeDefined()
   })
 })
