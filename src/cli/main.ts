@@ -5,6 +5,9 @@ import { ReplyTimeoutError } from '../client/command-client.ts'
 import { runCommand } from './run.ts'
 import { validateCommand, describeCommand } from './inspect.ts'
 import { sendCommand, type SendCliOptions } from './send.ts'
+import { topicsCheckCommand, topicsCreateCommand } from './topics.ts'
+import { eventsCommand, stateCommand } from './query.ts'
+import { rebuildCommand, type RebuildOptions } from './rebuild.ts'
 
 const program = new Command()
   .name('decider')
@@ -39,18 +42,81 @@ program
 
 program
   .command('send')
-  .description('send one command to a topology (prints its commandId, or the reply with --wait)')
+  .description('send one command (--type, --id) or a file of commands (--file) to a topology; --wait prints the reply')
   .argument('<topology>', 'topology file (YAML)')
-  .requiredOption('-t, --type <type>', 'command type, e.g. Deposit')
-  .requiredOption('-i, --id <aggregateId>', 'aggregate id (the record key)')
+  .option('-t, --type <type>', 'command type, e.g. Deposit')
+  .option('-i, --id <aggregateId>', 'aggregate id (the record key)')
   .option('-p, --payload <json>', 'payload as JSON, or @file.json', '{}')
+  .option('-f, --file <commands.ndjson>', 'send every command of a file, one JSON object per line: {"aggregateId","type","payload","commandId"?,"expectedVersion"?}; shows a progress bar')
   .option('--command-id <id>', 'command id (default: a new UUID)')
   .option('--expected-version <n>', 'optimistic concurrency: the version the aggregate must be at')
-  .option('-w, --wait', 'wait for the reply and print it')
-  .option('--timeout <ms>', 'how long --wait waits', '30000')
+  .option('-w, --wait', 'wait for the reply and print it (with --file: count the replies by status)')
+  .option('--timeout <ms>', 'how long --wait waits for a reply', '30000')
   .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .addHelpText('after', `
+Examples:
+  decider send topologies/bank-account.yaml --type Deposit --id acc-1 --payload '{"amount":100}' --wait
+  decider send topologies/bank-account.yaml --file commands.ndjson --wait
+
+Exit codes: 0 sent (with --wait: every reply accepted or duplicate), 1 otherwise, 2 bad usage.`)
   .action(async (file: string, opts: SendCliOptions) => {
     process.exitCode = await sendCommand(file, opts)
+  })
+
+const topics = program.command('topics').description('create or check the topics of a topology')
+
+topics
+  .command('create')
+  .description('create the missing topics of a topology (partitions and configs as the worker wants them), then check them all')
+  .argument('<topology>', 'topology file (YAML)')
+  .option('--replication-factor <n>', 'for new topics, when the topology does not say (default: the broker\'s)')
+  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .action(async (file: string, opts: { config?: string; replicationFactor?: string }) => {
+    process.exitCode = await topicsCreateCommand(file, opts)
+  })
+
+topics
+  .command('check')
+  .description('check that the topics exist, co-partitioned, the changelog compacted and events kept forever (exit 1 with the problems)')
+  .argument('<topology>', 'topology file (YAML)')
+  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .action(async (file: string, opts: { config?: string }) => {
+    process.exitCode = await topicsCheckCommand(file, opts)
+  })
+
+program
+  .command('state')
+  .description("print an aggregate's committed snapshot from the local LevelDB store (stop the worker that uses it first: LevelDB is locked)")
+  .argument('<topology>', 'topology file (YAML)')
+  .argument('<aggregateId>', 'aggregate id')
+  .option('--state-dir <dir>', 'state dir of the worker (default: the config\'s stateDir / DECIDER_STATE_DIR)')
+  .option('-c, --config <file>', 'worker config file', process.env.DECIDER_CONFIG)
+  .action(async (file: string, id: string, opts: { config?: string; stateDir?: string }) => {
+    process.exitCode = await stateCommand(file, id, opts)
+  })
+
+program
+  .command('events')
+  .description("print an aggregate's events from its events topic partition (read_committed), one JSON per line")
+  .argument('<topology>', 'topology file (YAML)')
+  .argument('<aggregateId>', 'aggregate id')
+  .option('--timeout <ms>', 'bound on the scan', '120000')
+  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .action(async (file: string, id: string, opts: { config?: string; timeout: string }) => {
+    process.exitCode = await eventsCommand(file, id, opts)
+  })
+
+program
+  .command('rebuild')
+  .description('replay the events topic with the current evolve and rewrite the snapshots that differ (changelog and local stores); stop the workers first')
+  .argument('<topology>', 'topology file (YAML)')
+  .option('--dry-run', 'only report the differences between the changelog snapshots and the replayed ones')
+  .option('--force', 'write even while the consumer group has members')
+  .option('--state-dir <dir>', 'local stores to update too (default: the config\'s stateDir / DECIDER_STATE_DIR)')
+  .option('--timeout <ms>', 'bound on the scan of one partition', '120000')
+  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .action(async (file: string, opts: RebuildOptions) => {
+    process.exitCode = await rebuildCommand(file, opts)
   })
 
 try {

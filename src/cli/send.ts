@@ -1,15 +1,16 @@
 import { readFileSync } from 'node:fs'
-import { loadWorkerConfig } from '../config/worker-config.ts'
+import { randomUUID } from 'node:crypto'
 import { ConfigError } from '../domain/errors.ts'
-import { CommandClient } from '../client/command-client.ts'
-import { createKafka } from '../kafka/client.ts'
+import { CommandClient, ReplyTimeoutError, type SendOptions } from '../client/command-client.ts'
+import type { ReplyEnvelope } from '../domain/envelopes.ts'
 import { loadTopology } from '../topology/loader.ts'
-import pino from 'pino'
+import { cliConfig, cliKafka, parseNonNegativeInt, progressBar, UsageError } from './common.ts'
 
 export interface SendCliOptions {
-  type: string
-  id: string
+  type?: string
+  id?: string
   payload: string
+  file?: string
   commandId?: string
   expectedVersion?: string
   wait?: boolean
@@ -17,34 +18,136 @@ export interface SendCliOptions {
   config?: string
 }
 
-/** `decider send`: one command; with --wait, prints the reply. Exit 0 accepted/duplicate, 1 otherwise. */
+/**
+ * `decider send`: one command (--type, --id, --payload) or many (--file commands.ndjson, one command per
+ * line: { aggregateId, type, payload?, commandId?, expectedVersion?, metadata? }). With --wait, prints the
+ * reply (one command) or counts by status (a file). Exit 0 when every reply is accepted/duplicate, 1 otherwise.
+ */
 export async function sendCommand(file: string, o: SendCliOptions): Promise<number> {
+  if (o.file !== undefined) {
+    if (o.type !== undefined || o.id !== undefined || o.commandId !== undefined || o.expectedVersion !== undefined) {
+      throw new UsageError('--file sends the commands of a file: leave out --type, --id, --command-id and --expected-version (put them on each line)')
+    }
+    return sendFile(file, o)
+  }
+  if (o.type === undefined || o.id === undefined) {
+    throw new UsageError(`send needs --type and --id (e.g. decider send ${file} --type Deposit --id acc-1 --payload '{"amount":100}'), or --file commands.ndjson`)
+  }
+  const timeoutMs = parseNonNegativeInt(o.timeout, '--timeout')
   let payload: unknown
   try {
     payload = JSON.parse(o.payload.startsWith('@') ? readFileSync(o.payload.slice(1), 'utf8') : o.payload)
   } catch (e) {
     throw new ConfigError(`--payload is not valid JSON (${(e as Error).message}); e.g. --payload '{"amount": 100}'`)
   }
+  const cmd: SendOptions = {
+    aggregateId: o.id,
+    type: o.type,
+    payload,
+    ...(o.commandId ? { commandId: o.commandId } : {}),
+    ...(o.expectedVersion !== undefined ? { expectedVersion: parseNonNegativeInt(o.expectedVersion, '--expected-version') } : {}),
+  }
   const topology = await loadTopology(file)
-  const config = await loadWorkerConfig(o.config)
-  const kafka = createKafka(config.kafka, `${config.kafka.clientId}-cli`, pino({ level: 'silent' }))
-  const client = new CommandClient({ kafka, commandsTopic: topology.topics.commands, repliesTopic: topology.topics.replies, serialization: topology.definition.serialization })
+  const client = await newClient(topology, o.config)
   try {
-    const cmd = {
-      aggregateId: o.id,
-      type: o.type,
-      payload,
-      ...(o.commandId ? { commandId: o.commandId } : {}),
-      ...(o.expectedVersion !== undefined ? { expectedVersion: Number(o.expectedVersion) } : {}),
-    }
     if (!o.wait) {
       console.log(JSON.stringify({ commandId: await client.send(cmd) }))
       return 0
     }
-    const reply = await client.sendAndWait(cmd, Number(o.timeout))
+    const reply = await client.sendAndWait(cmd, timeoutMs)
     console.log(JSON.stringify(reply, null, 2))
-    return reply.status === 'accepted' || reply.status === 'duplicate' ? 0 : 1
+    return okStatus(reply) ? 0 : 1
   } finally {
+    await client.close()
+  }
+}
+
+const okStatus = (r: ReplyEnvelope) => r.status === 'accepted' || r.status === 'duplicate'
+
+async function newClient(topology: Awaited<ReturnType<typeof loadTopology>>, configFile: string | undefined): Promise<CommandClient> {
+  const config = await cliConfig(configFile)
+  return new CommandClient({ kafka: cliKafka(config), commandsTopic: topology.topics.commands, repliesTopic: topology.topics.replies, serialization: topology.definition.serialization })
+}
+
+/** Parses an NDJSON file of commands; errors name the line. Blank lines and lines starting with # are skipped. */
+export function parseCommandsFile(text: string, file: string): SendOptions[] {
+  const out: SendOptions[] = []
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) return
+    let v: unknown
+    try {
+      v = JSON.parse(line)
+    } catch (e) {
+      throw new ConfigError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`)
+    }
+    const c = v as Record<string, unknown>
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${file}:${i + 1}: a command must be a JSON object`)
+    if (typeof c.aggregateId !== 'string' || c.aggregateId === '') throw new ConfigError(`${file}:${i + 1}: "aggregateId" (a non-empty string) is missing`)
+    if (typeof c.type !== 'string' || c.type === '') throw new ConfigError(`${file}:${i + 1}: "type" (a non-empty string) is missing`)
+    if (c.commandId !== undefined && typeof c.commandId !== 'string') throw new ConfigError(`${file}:${i + 1}: "commandId" must be a string`)
+    if (c.expectedVersion !== undefined && !(Number.isInteger(c.expectedVersion) && (c.expectedVersion as number) >= 0)) {
+      throw new ConfigError(`${file}:${i + 1}: "expectedVersion" must be a non-negative integer`)
+    }
+    out.push({
+      aggregateId: c.aggregateId,
+      type: c.type,
+      payload: c.payload ?? {},
+      commandId: (c.commandId as string | undefined) ?? randomUUID(),
+      ...(c.expectedVersion !== undefined ? { expectedVersion: c.expectedVersion as number } : {}),
+      ...(c.metadata !== undefined ? { metadata: c.metadata as SendOptions['metadata'] } : {}),
+    })
+  })
+  return out
+}
+
+async function sendFile(file: string, o: SendCliOptions): Promise<number> {
+  const path = o.file!
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new UsageError(`--file ${path}: cannot read it (${(e as Error).message})`)
+  }
+  const commands = parseCommandsFile(text, path)
+  const timeoutMs = parseNonNegativeInt(o.timeout, '--timeout')
+  const topology = await loadTopology(file)
+  const client = await newClient(topology, o.config)
+  const bar = progressBar(o.wait ? 'sent+replied' : 'sent', commands.length)
+  try {
+    if (!o.wait) {
+      for (const c of commands) {
+        await client.send(c)
+        bar.increment()
+      }
+      bar.stop()
+      console.log(JSON.stringify({ sent: commands.length }))
+      return 0
+    }
+    // Bounded concurrency: replies arrive as the worker commits its batches.
+    const statuses: Record<string, number> = {}
+    let timedOut = 0
+    let next = 0
+    const worker = async () => {
+      while (next < commands.length) {
+        const c = commands[next++]!
+        try {
+          const r = await client.sendAndWait(c, timeoutMs)
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1
+        } catch (e) {
+          if (!(e instanceof ReplyTimeoutError)) throw e
+          timedOut++
+        }
+        bar.increment()
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(64, commands.length) }, worker))
+    bar.stop()
+    console.log(JSON.stringify({ sent: commands.length, replies: statuses, ...(timedOut > 0 ? { timedOut } : {}) }))
+    const bad = commands.length - (statuses.accepted ?? 0) - (statuses.duplicate ?? 0)
+    return bad === 0 ? 0 : 1
+  } finally {
+    bar.stop()
     await client.close()
   }
 }

@@ -1,0 +1,168 @@
+/**
+ * `decider rebuild <topology> [--dry-run]`: recomputes every aggregate's state from the events topic with
+ * the decider's current evolve (for when evolve changed), compares it with the changelog's latest snapshot,
+ * and (without --dry-run) writes the snapshots that differ to the changelog in one transaction per partition
+ * and into the local stores under the state dir. Version, dedupe window and source offset are kept; only
+ * the state is replayed. The workers of the topology must be stopped (their caches hold the old states).
+ */
+import { existsSync } from 'node:fs'
+import { isDeepStrictEqual } from 'node:util'
+import type { Kafka } from 'kafkajs'
+import { CONTENT_TYPES, decode, encode } from '../domain/codec.ts'
+import { HEADERS, OFFSET_MARKER_KEY, type EventEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
+import { loadTopology, type Topology } from '../topology/loader.ts'
+import { cliConfig, cliKafka, progressBar, UsageError, withAdmin } from './common.ts'
+import { openStore, scanPartition, storeDir } from './query.ts'
+
+export interface RebuildOptions {
+  config?: string
+  stateDir?: string
+  dryRun?: boolean
+  force?: boolean
+  timeout: string
+}
+
+export interface Difference {
+  partition: number
+  aggregateId: string
+  current: { version: number; state: unknown } | undefined
+  replayed: { version: number; state: unknown }
+}
+
+const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v ?? null))
+
+export async function rebuildCommand(file: string, o: RebuildOptions): Promise<number> {
+  const topology = await loadTopology(file)
+  const config = await cliConfig(o.config)
+  const stateDir = o.stateDir ?? config.stateDir
+  const kafka = cliKafka(config)
+  const timeoutMs = Number(o.timeout)
+  const n = topology.definition.partitions
+
+  if (!o.dryRun && !o.force) await refuseWhileRunning(kafka, topology)
+
+  const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topology.topics.events))
+  const total = ends.reduce((a, e) => a + Number(e.high), 0)
+  const bar = progressBar('replaying events', total)
+  const differences: Difference[] = []
+  let aggregates = 0
+  let written = 0
+  try {
+    for (let p = 0; p < n; p++) {
+      // 1. Replay: fold each aggregate's events (in offset order = version order) with the current evolve.
+      const replayed = new Map<string, { version: number; state: unknown }>()
+      await scanPartition(
+        topology,
+        kafka,
+        topology.topics.events,
+        p,
+        (chunk) => {
+          for (const r of chunk) {
+            if (r.key === null || r.value === null) continue
+            const e = decode(r.value) as EventEnvelope
+            const prev = replayed.get(e.aggregateId) ?? { version: 0, state: topology.decider.initialState() }
+            replayed.set(e.aggregateId, { version: e.version, state: topology.decider.evolve(prev.state, e) })
+          }
+          bar.increment(chunk.length)
+        },
+        timeoutMs,
+      )
+      // 2. The changelog's latest snapshot per aggregate.
+      const current = new Map<string, SnapshotRecord>()
+      await scanPartition(
+        topology,
+        kafka,
+        topology.topics.changelog,
+        p,
+        (chunk) => {
+          for (const r of chunk) {
+            if (r.key === null || r.key === OFFSET_MARKER_KEY) continue
+            if (r.value === null) current.delete(r.key)
+            else current.set(r.key, decode(r.value) as SnapshotRecord)
+          }
+        },
+        timeoutMs,
+      )
+      // 3. Compare. Aggregates with a snapshot but no events (only rejections so far) replay to the initial state.
+      const ids = new Set([...replayed.keys(), ...current.keys()])
+      aggregates += ids.size
+      const changed: SnapshotRecord[] = []
+      for (const id of ids) {
+        const r = replayed.get(id) ?? { version: 0, state: topology.decider.initialState() }
+        const c = current.get(id)
+        if (c !== undefined && c.version === r.version && isDeepStrictEqual(plain(c.state), plain(r.state))) continue
+        differences.push({ partition: p, aggregateId: id, current: c && { version: c.version, state: c.state }, replayed: r })
+        changed.push({ aggregateId: id, version: r.version, state: r.state, recent: c?.recent ?? [], sourceOffset: c?.sourceOffset ?? '-1' })
+      }
+      if (!o.dryRun && changed.length > 0) {
+        await writeChangelog(kafka, topology, p, changed)
+        await writeLocalStore(stateDir, topology, p, changed)
+        written += changed.length
+      }
+    }
+  } finally {
+    bar.stop()
+  }
+
+  for (const d of differences) {
+    const cur = d.current === undefined ? 'no snapshot' : `version ${d.current.version} ${JSON.stringify(d.current.state)}`
+    console.log(`partition ${d.partition} ${d.aggregateId}: changelog ${cur} -> replayed version ${d.replayed.version} ${JSON.stringify(d.replayed.state)}`)
+  }
+  const summary = `${aggregates} aggregate(s) checked, ${differences.length === 0 ? 'no differences' : `${differences.length} difference(s)`}`
+  console.log(o.dryRun ? `dry run: ${summary}; nothing written` : `${summary}; ${written} snapshot(s) rewritten`)
+  return 0
+}
+
+/** Refuses while the topology's consumer group has members: a running worker would overwrite the rebuilt snapshots. */
+async function refuseWhileRunning(kafka: Kafka, topology: Topology): Promise<void> {
+  const members = await withAdmin(kafka, async (admin) => {
+    const { groups } = await admin.describeGroups([topology.applicationId])
+    return groups[0]?.members.length ?? 0
+  })
+  if (members > 0) {
+    throw new UsageError(
+      `consumer group ${topology.applicationId} has ${members} member(s): stop the workers of ${topology.definition.name} before a rebuild (or --dry-run; --force to write anyway)`,
+    )
+  }
+}
+
+async function writeChangelog(kafka: Kafka, topology: Topology, partition: number, snapshots: SnapshotRecord[]): Promise<void> {
+  const s = topology.definition.serialization
+  const producer = kafka.producer({ transactionalId: `${topology.applicationId}-rebuild-${partition}`, idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  try {
+    const txn = await producer.transaction()
+    try {
+      await txn.send({
+        topic: topology.topics.changelog,
+        messages: snapshots.map((snap) => ({
+          partition,
+          key: snap.aggregateId,
+          value: encode(snap, s),
+          headers: { [HEADERS.contentType]: CONTENT_TYPES[s], [HEADERS.sourceOffset]: snap.sourceOffset },
+        })),
+      })
+      await txn.commit()
+    } catch (e) {
+      await txn.abort().catch(() => undefined)
+      throw e
+    }
+  } finally {
+    await producer.disconnect().catch(() => undefined)
+  }
+}
+
+/**
+ * The same snapshots into the partition's local store, when this machine has one. Its checkpoint stays: the
+ * next start replays the changelog after it, rebuilt records included, and gets the same values.
+ */
+async function writeLocalStore(stateDir: string, topology: Topology, partition: number, snapshots: SnapshotRecord[]): Promise<void> {
+  if (!existsSync(storeDir(stateDir, topology, partition))) return
+  const store = await openStore(stateDir, topology, partition)
+  try {
+    const checkpoint = await store.readCheckpoint()
+    if (checkpoint !== undefined) await store.write(snapshots, checkpoint)
+  } finally {
+    await store.close()
+  }
+}
