@@ -127,21 +127,23 @@ async function sendFile(file: string, o: SendCliOptions): Promise<number> {
     // Bounded concurrency: replies arrive as the worker commits its batches.
     const statuses: Record<string, number> = {}
     let timedOut = 0
-    let next = 0
-    const worker = async () => {
-      while (next < commands.length) {
-        const c = commands[next++]!
-        try {
-          const r = await client.sendAndWait(c, timeoutMs)
-          statuses[r.status] = (statuses[r.status] ?? 0) + 1
-        } catch (e) {
-          if (!(e instanceof ReplyTimeoutError)) throw e
-          timedOut++
-        }
-        bar.increment()
+    const one = async (c: SendOptions) => {
+      try {
+        const r = await client.sendAndWait(c, timeoutMs)
+        statuses[r.status] = (statuses[r.status] ?? 0) + 1
+      } catch (e) {
+        if (!(e instanceof ReplyTimeoutError)) throw e
+        timedOut++
       }
+      bar.increment()
     }
-    await Promise.all(Array.from({ length: Math.min(64, commands.length) }, worker))
+    // The first command alone: CommandClient connects its producer and reply consumer on first use.
+    if (commands.length > 0) await one(commands[0]!)
+    let next = 1
+    const lane = async () => {
+      while (next < commands.length) await one(commands[next++]!)
+    }
+    await Promise.all(Array.from({ length: 64 }, lane))
     bar.stop()
     console.log(JSON.stringify({ sent: commands.length, replies: statuses, ...(timedOut > 0 ? { timedOut } : {}) }))
     const bad = commands.length - (statuses.accepted ?? 0) - (statuses.duplicate ?? 0)

@@ -1,0 +1,113 @@
+/**
+ * The CLI against the real broker, in order: topics check/create, send --wait to a real worker process,
+ * send --file, events, state (after the worker stopped), rebuild --dry-run (consistent, then with a changed
+ * evolve), rebuild. Each step is a bounded test; they share one topology and worker.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnWorker, waitForLog, type WorkerProcess } from '../support/eos.ts'
+import { kafkaBrokers, uniqueName } from '../support/kafka.ts'
+import { ROOT, runCli } from './run-cli.ts'
+
+const name = uniqueName('cli')
+const dir = mkdtempSync(path.join(tmpdir(), 'decider-cli-int-'))
+const stateDir = path.join(dir, 'state')
+const topology = path.join(dir, 'topology.yaml')
+const topologyV2 = path.join(dir, 'topology-v2.yaml')
+const yaml = (decider: string) => [`name: ${name}`, `decider: ${decider}`, 'partitions: 2', 'serialization: msgpack', ''].join('\n')
+writeFileSync(topology, yaml(path.join(ROOT, 'topologies/bank-account.ts')))
+// Same name and topics, a decider whose evolve counts deposits twice.
+writeFileSync(topologyV2, yaml(path.join(ROOT, 'test/cli/fixtures/bank-account-v2.ts')))
+
+let env: Record<string, string>
+let worker: WorkerProcess | undefined
+
+beforeAll(() => {
+  env = { KAFKA_BROKERS: kafkaBrokers().join(','), DECIDER_STATE_DIR: stateDir }
+})
+
+afterAll(async () => {
+  worker?.kill('SIGKILL')
+  await worker?.exited
+})
+
+describe('decider CLI on a real broker', () => {
+  it('topics check reports missing topics (exit 1); topics create creates them; then check passes', async () => {
+    const missing = await runCli(['topics', 'check', topology], env)
+    expect(missing.code, missing.stderr).toBe(1)
+    expect(missing.stderr).toContain(`commands topic ${name}.commands does not exist (create it: decider topics create`)
+    const created = await runCli(['topics', 'create', topology], env)
+    expect(created.code, created.stderr).toBe(0)
+    expect(created.stdout).toMatch(new RegExp(`created\\s+changelog\\s+${name}-snapshots-changelog`))
+    const ok = await runCli(['topics', 'check', topology], env)
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.stdout).toMatch(/topics ok/)
+  }, 40_000)
+
+  it('send --wait returns the reply from a real worker', async () => {
+    worker = spawnWorker(topology, stateDir)
+    await waitForLog(worker, /task running/, 2, 30_000)
+    const r = await runCli(['send', topology, '--type', 'CreateAccount', '--id', 'acc-1', '--payload', '{"owner":"Ada"}', '--wait', '--timeout', '20000'], env)
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ aggregateId: 'acc-1', status: 'accepted', version: 1, events: [['AccountCreated', 1]] })
+    const refused = await runCli(['send', topology, '-t', 'Withdraw', '-i', 'acc-1', '-p', '{"amount":5}', '-w'], env)
+    expect(refused.code).toBe(1)
+    expect(JSON.parse(refused.stdout)).toMatchObject({ status: 'rejected', error: { code: 'insufficient_funds' } })
+  }, 40_000)
+
+  it('send --file sends every command of an NDJSON file and counts the replies', async () => {
+    const lines = ['{"aggregateId":"acc-2","type":"CreateAccount","payload":{"owner":"Bob"}}']
+    for (let i = 1; i <= 10; i++) lines.push(JSON.stringify({ aggregateId: i % 2 ? 'acc-1' : 'acc-2', type: 'Deposit', payload: { amount: 10 }, commandId: `dep-${i}` }))
+    const file = path.join(dir, 'commands.ndjson')
+    writeFileSync(file, lines.join('\n') + '\n')
+    const r = await runCli(['send', topology, '--file', file, '--wait', '--timeout', '20000'], env)
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual({ sent: 11, replies: { accepted: 11 } })
+    // Without --wait: just sent (these are duplicates of the commandIds above).
+    const again = await runCli(['send', topology, '--file', file], env)
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout)).toEqual({ sent: 11 })
+  }, 40_000)
+
+  it('events prints an aggregate\'s events in version order', async () => {
+    const r = await runCli(['events', topology, 'acc-1', '--timeout', '20000'], env)
+    expect(r.code, r.stderr).toBe(0)
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; version: number; aggregateId: string })
+    expect(events.map((e) => e.version)).toEqual([1, 2, 3, 4, 5, 6])
+    expect(events.every((e) => e.aggregateId === 'acc-1')).toBe(true)
+    const none = await runCli(['events', topology, 'acc-none', '--timeout', '20000'], env)
+    expect(none.code).toBe(1)
+  }, 40_000)
+
+  it('state prints the committed snapshot from the stopped worker\'s store', async () => {
+    worker!.kill('SIGTERM')
+    expect(await worker!.exited).toBe(0)
+    worker = undefined
+    const r = await runCli(['state', topology, 'acc-1'], env)
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ aggregateId: 'acc-1', version: 6, state: { status: 'open', owner: 'Ada', balance: 50 } })
+  }, 40_000)
+
+  it('rebuild --dry-run reports no difference on a consistent store', async () => {
+    const r = await runCli(['rebuild', topology, '--dry-run', '--timeout', '20000'], env)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/dry run: 2 aggregate\(s\) checked, no differences; nothing written/)
+  }, 40_000)
+
+  it('rebuild --dry-run with a changed evolve reports the right differences; rebuild writes them', async () => {
+    const dry = await runCli(['rebuild', topologyV2, '--dry-run', '--timeout', '20000'], env)
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(dry.stdout).toContain('acc-1: changelog version 6 {"status":"open","owner":"Ada","balance":50} -> replayed version 6 {"status":"open","owner":"Ada","balance":100}')
+    expect(dry.stdout).toContain('acc-2: changelog version 6 {"status":"open","owner":"Bob","balance":50} -> replayed version 6 {"status":"open","owner":"Bob","balance":100}')
+    expect(dry.stdout).toMatch(/2 aggregate\(s\) checked, 2 difference\(s\); nothing written/)
+
+    const real = await runCli(['rebuild', topologyV2, '--timeout', '20000'], env)
+    expect(real.code, real.stderr).toBe(0)
+    expect(real.stdout).toMatch(/2 difference\(s\); 2 snapshot\(s\) rewritten/)
+    const [after, state] = await Promise.all([runCli(['rebuild', topologyV2, '--dry-run', '--timeout', '20000'], env), runCli(['state', topologyV2, 'acc-2'], env)])
+    expect(after.stdout).toMatch(/no differences/)
+    expect(JSON.parse(state.stdout)).toMatchObject({ version: 6, state: { balance: 100 } })
+  }, 40_000)
+})
