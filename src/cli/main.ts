@@ -6,7 +6,7 @@ import { runCommand } from './run.ts'
 import { validateCommand, describeCommand } from './inspect.ts'
 import { sendCommand, type SendCliOptions } from './send.ts'
 import { topicsCheckCommand, topicsCreateCommand } from './topics.ts'
-import { eventsCommand, stateCommand } from './query.ts'
+import { eventsCommand, stateCommand, StoreInUseError } from './query.ts'
 import { rebuildCommand, type RebuildOptions } from './rebuild.ts'
 
 const program = new Command()
@@ -86,7 +86,7 @@ topics
 
 program
   .command('state')
-  .description("print an aggregate's committed snapshot from the local LevelDB store (stop the worker that uses it first: LevelDB is locked)")
+  .description("print an aggregate's committed snapshot from the local LevelDB store (waits up to 5 s while another process holds the store: stop the worker that uses it first)")
   .argument('<topology>', 'topology file (YAML)')
   .argument('<aggregateId>', 'aggregate id')
   .option('--state-dir <dir>', 'state dir of the worker (default: the config\'s stateDir / DECIDER_STATE_DIR)')
@@ -127,7 +127,7 @@ try {
   } else if (e instanceof ConfigError) {
     console.error(`error: ${e.message}`)
     process.exitCode = 2
-  } else if (e instanceof ReplyTimeoutError) {
+  } else if (e instanceof ReplyTimeoutError || e instanceof StoreInUseError) {
     console.error(`error: ${e.message}`)
     process.exitCode = 1
   } else {

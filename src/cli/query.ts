@@ -13,12 +13,44 @@ export function storeDir(stateDir: string, topology: Topology, partition: number
   return path.join(stateDir, topology.definition.name, String(partition))
 }
 
-export function openStore(stateDir: string, topology: Topology, partition: number): Promise<LevelSnapshotStore> {
-  return LevelSnapshotStore.open(storeDir(stateDir, topology, partition), {
-    topology: topology.definition.name,
-    changelogTopic: topology.topics.changelog,
-    partition,
-  })
+/**
+ * Opens a partition's store for the CLI. LevelDB allows one process per store: while another process holds it
+ * (a running worker, another CLI) this retries for up to `waitMs`, then fails saying who to stop.
+ */
+export async function openStore(stateDir: string, topology: Topology, partition: number, waitMs = 5_000): Promise<LevelSnapshotStore> {
+  const dir = storeDir(stateDir, topology, partition)
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    try {
+      return await LevelSnapshotStore.open(dir, {
+        topology: topology.definition.name,
+        changelogTopic: topology.topics.changelog,
+        partition,
+      })
+    } catch (e) {
+      if (!isLocked(e)) throw e
+      if (Date.now() >= deadline) {
+        throw new StoreInUseError(
+          `the snapshot store at ${dir} is in use by another process (a worker running with this stateDir?) for more than ${waitMs} ms; ` +
+            `stop it, or read the aggregate with \`decider events\` instead`,
+          { cause: e },
+        )
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}
+
+/** The store stayed locked by another process; printed as a one-line error (exit 1). */
+export class StoreInUseError extends Error {
+  override name = 'StoreInUseError'
+}
+
+function isLocked(e: unknown): boolean {
+  for (let c: unknown = e; c instanceof Error; c = c.cause) {
+    if ((c as { code?: string }).code === 'LEVEL_LOCKED') return true
+  }
+  return false
 }
 
 /** The committed snapshot of an aggregate from the local LevelDB stores under the state dir. */

@@ -101,6 +101,21 @@ describe('decider CLI usage', () => {
     expect(missing.stderr).toMatch(/acc-8: no snapshot/)
     expect(noStore.code).toBe(1)
     expect(noStore.stderr).toMatch(/no snapshot store of topology bank-account/)
+
+    // A store held by another process (a running worker): bounded wait, then a one-line error naming the store.
+    const held = await LevelSnapshotStore.open(path.join(stateDir, 'bank-account', String(p)), {
+      topology: 'bank-account',
+      changelogTopic: 'bank-account-snapshots-changelog',
+      partition: p,
+    })
+    try {
+      const locked = await runCli(['state', BANK, 'acc-7', '--state-dir', stateDir], env)
+      expect(locked.code).toBe(1)
+      expect(locked.stderr).toMatch(/^error: the snapshot store at .*bank-account\/\d+ is in use by another process/)
+      expect(locked.stderr.trim().split('\n')).toHaveLength(1)
+    } finally {
+      await held.close()
+    }
   }, 60_000)
 
   it('send --file: NDJSON errors name the line', () => {
