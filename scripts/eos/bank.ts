@@ -9,6 +9,7 @@ import path from 'node:path'
 import type { Kafka } from 'kafkajs'
 import { Packr } from 'msgpackr'
 import { randomUUID } from 'node:crypto'
+import { logRecordsOf, TransactionFilter, type LogRecord } from '../../src/kafka/transactions.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
@@ -130,58 +131,89 @@ export async function sendCommands(kafka: Kafka, topic: string, cmds: Cmd[], opt
 export interface Rec {
   partition: number
   offset: string
+  producerId?: string
+  epoch?: number
+  control?: 'commit' | 'abort'
   key: string | null
   value: unknown
   headers: Record<string, string>
 }
 
-/** Reads a whole topic up to its current end, read_committed unless told otherwise. Bounded by timeoutMs. */
-export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommitted?: boolean; timeoutMs?: number; raw?: boolean } = {}): Promise<Rec[]> {
+/**
+ * Reads a whole topic up to its current end, bounded by timeoutMs. Committed records only (unless
+ * readUncommitted), decided here from the transaction markers (src/kafka/transactions.ts): kafkajs'
+ * own read_committed filter lets aborted records through when several producers write one partition.
+ * Fails when a transaction is still undecided at the end (a hanging transaction).
+ */
+export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommitted?: boolean; withControl?: boolean; timeoutMs?: number; raw?: boolean } = {}): Promise<Rec[]> {
   const admin = kafka.admin()
   await admin.connect()
   const ends = await admin.fetchTopicOffsets(topic)
   await admin.disconnect()
   const pending = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]))
   const out: Rec[] = []
-  const seen = new Set<string>()
   if (pending.size === 0) return out
+  const filters = new Map<number, TransactionFilter>()
   const groupId = `reader-${randomUUID()}`
-  const consumer = kafka.consumer({ groupId, readUncommitted: opts.readUncommitted ?? false, maxWaitTimeInMs: 100 })
+  const consumer = kafka.consumer({ groupId, readUncommitted: true, maxWaitTimeInMs: 100 })
   let done!: () => void
   const finished = new Promise<void>((r) => (done = r))
-  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-    const target = pending.get(e.payload.partition)
-    if (target !== undefined && BigInt(e.payload.lastOffset) >= target) pending.delete(e.payload.partition)
-    if (pending.size === 0) done()
-  })
+  let crash!: (e: unknown) => void
+  const failed = new Promise<never>((_, rej) => (crash = rej))
+  failed.catch(() => undefined)
+  const decode = (partition: number, m: LogRecord): Rec => {
+    const headers: Record<string, string> = {}
+    for (const [k, v] of Object.entries(m.headers)) if (v !== undefined) headers[k] = String(v)
+    const ct = headers['content-type'] ?? ''
+    let value: unknown = m.value
+    if (!opts.raw && m.value) {
+      try {
+        value = ct.includes('json') ? JSON.parse(m.value.toString()) : packr.unpack(m.value)
+      } catch {
+        value = m.value // not decodable (e.g. a malformed command): keep the bytes
+      }
+    }
+    return { partition, offset: m.offset, key: m.key?.toString() ?? null, value, headers, producerId: m.producerId, epoch: m.producerEpoch, ...(m.control ? { control: m.control } : {}) }
+  }
   await consumer.connect()
   await consumer.subscribe({ topic, fromBeginning: true })
   await consumer.run({
-    eachMessage: async ({ partition, message }) => {
+    eachBatchAutoResolve: true,
+    eachBatch: async ({ batch }) => {
+      const p = batch.partition
+      let f = filters.get(p)
+      if (!f) filters.set(p, (f = new TransactionFilter()))
+      const all = logRecordsOf(batch)
       // A consumer that restarts (e.g. NOT_COORDINATOR while a broker is down) re-reads from its last
-      // commit: the same record twice. A record is its (partition, offset); keep each once.
-      const id = `${partition}:${message.offset}`
-      if (seen.has(id)) return
-      seen.add(id)
-      const headers: Record<string, string> = {}
-      for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v)
-      const ct = headers['content-type'] ?? ''
-      let value: unknown = message.value
-      if (!opts.raw && message.value) {
-        try {
-          value = ct.includes('json') ? JSON.parse(message.value.toString()) : packr.unpack(message.value)
-        } catch {
-          value = message.value // not decodable (e.g. a malformed command): keep the bytes
-        }
+      // commit: the filter ignores offsets it has seen, so a record is kept once.
+      if (opts.readUncommitted) {
+        for (const m of all) if ((m.control === undefined || opts.withControl) && BigInt(m.offset) > f.position) out.push(decode(p, m))
+        f.push(all)
+      } else {
+        for (const m of f.push(all)) out.push(decode(p, m))
       }
-      out.push({ partition, offset: message.offset, key: message.key?.toString() ?? null, value, headers })
+      const target = pending.get(p)
+      if (target !== undefined && f.position >= target) {
+        if (f.undecided > 0 && !opts.readUncommitted) {
+          crash(new Error(`${topic}[${p}]: ${f.undecided} records of an undecided transaction at the end (from offset ${f.firstUndecided})`))
+          return
+        }
+        pending.delete(p)
+      }
+      if (pending.size === 0) done()
     },
   })
   const timeout = opts.timeoutMs ?? 60_000
   let timer: NodeJS.Timeout | undefined
-  await Promise.race([finished, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`reading ${topic} did not finish in ${timeout} ms`)), timeout)))])
-  clearTimeout(timer)
-  await consumer.disconnect()
+  consumer.on(consumer.events.CRASH, (e) => crash(e.payload.error))
+  try {
+    timer = setTimeout(() => crash(new Error(`reading ${topic} did not finish in ${timeout} ms (partitions left: ${[...pending.keys()].join(',')})`)), timeout)
+    await Promise.race([finished, failed])
+  } finally {
+    clearTimeout(timer)
+    await consumer.disconnect()
+  }
+  out.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
   return out
 }
 

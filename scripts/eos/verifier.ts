@@ -272,6 +272,14 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   }
   if (o.summaryFile) writeFileSync(o.summaryFile, JSON.stringify(summary, null, 2) + '\n')
   if (!summary.ok) {
+    for (const t of [topology.topics.replies, topology.topics.events, topology.topics.changelog]) {
+      const all = await readTopic(kafka, t, { readUncommitted: true, withControl: true })
+      const lines = all.map((r) => {
+        const v = r.value as { commandId?: string; eventId?: string; status?: string; version?: number } | null
+        return `${r.partition}\t${r.offset}\t${r.producerId}/${r.epoch}\t${r.control ?? ''}\t${r.key ?? ''}\t${v?.commandId ?? ''}\t${v?.status ?? v?.eventId ?? v?.version ?? ''}`
+      })
+      writeFileSync(path.join(dir, `${t}.tsv`), lines.join('\n') + '\n')
+    }
     outputs.forEach((out, i) => writeFileSync(path.join(dir, `worker-${i}.log`), out))
     o.log(`worker logs: ${dir}/worker-*.log`)
   }

@@ -5,7 +5,14 @@
  * - idempotent, maxInFlightRequests 1, transactionTimeout ~10 s (an open transaction blocks read_committed
  *   readers, so a dead owner must not hold it for the default 60 s);
  * - low initial retry backoff: kafkajs backs off 300 ms on CONCURRENT_TRANSACTIONS otherwise;
- * - sendOffsets is not retried by kafkajs on CONCURRENT_TRANSACTIONS or coordinator moves: retried here, bounded.
+ * - sendOffsets is not retried by kafkajs on CONCURRENT_TRANSACTIONS or coordinator moves: retried here, bounded;
+ * - kafkajs 2.2.4 can DUPLICATE records when it retries a send that spans several brokers: on the first error
+ *   (e.g. CONCURRENT_TRANSACTIONS from AddPartitionsToTxn for broker A) it retries at once, while the request to
+ *   broker B is still in flight, and re-sends B's records with new sequence numbers, so the broker keeps both
+ *   copies in the same transaction (producer/sendMessages.js: Promise.all, then a retry of every broker without
+ *   a response yet). Seen by the verifier on 3 brokers as pairs of identical replies and events. So every send
+ *   counts the Produce requests per broker; more than one to a broker means kafkajs retried, and the send fails
+ *   with ProduceRetriedError: the transaction is aborted and the batch redone, so no copy is ever committed.
  */
 import type { Kafka, Producer, Transaction } from 'kafkajs'
 import { TaskFencedError } from '../domain/errors.ts'
@@ -23,9 +30,16 @@ export interface TransactionalProducerOptions {
   maxRequestBytes: number
 }
 
+/** kafkajs retried a produce request during one send: its records may be duplicated, so abort the transaction. */
+export class ProduceRetriedError extends Error {
+  override name = 'ProduceRetriedError'
+}
+
 export class KafkaTransactionalProducer implements TransactionalProducer {
   private readonly producer: Producer
   private connected = false
+  /** Produce requests per broker during the current send (see ProduceRetriedError); undefined between sends. */
+  private produceRequests: Map<string, number> | undefined
 
   constructor(
     kafka: Kafka,
@@ -39,6 +53,34 @@ export class KafkaTransactionalProducer implements TransactionalProducer {
       // 10 ms first backoff: CONCURRENT_TRANSACTIONS clears within a few ms on a healthy broker.
       retry: { initialRetryTime: 10, maxRetryTime: 1000, retries: 10 },
     })
+    const count = (broker: string) => this.produceRequests?.set(broker, (this.produceRequests.get(broker) ?? 0) + 1)
+    // NETWORK_REQUEST fires when a request completed (error responses included), REQUEST_TIMEOUT when one
+    // timed out; both before kafkajs' retry of it is sent.
+    this.producer.on(this.producer.events.REQUEST, (e) => {
+      if (e.payload.apiName === 'Produce') count(e.payload.broker)
+    })
+    this.producer.on(this.producer.events.REQUEST_TIMEOUT, (e) => {
+      if (e.payload.apiName === 'Produce') count(e.payload.broker)
+    })
+  }
+
+  /** Runs one kafkajs send and fails if kafkajs sent more than one Produce request to any broker for it. */
+  async guardedSend<T>(send: () => Promise<T>): Promise<T> {
+    const requests = new Map<string, number>()
+    this.produceRequests = requests
+    try {
+      const result = await send()
+      const retried = [...requests].filter(([, n]) => n > 1)
+      if (retried.length > 0) {
+        throw new ProduceRetriedError(
+          `kafkajs retried produce requests during one send (${retried.map(([b, n]) => `${n} to ${b}`).join(', ')}); ` +
+            'its records may be duplicated, so this transaction is aborted and the batch processed again',
+        )
+      }
+      return result
+    } finally {
+      this.produceRequests = undefined
+    }
   }
 
   async init(): Promise<void> {
@@ -57,7 +99,7 @@ export class KafkaTransactionalProducer implements TransactionalProducer {
 
   async begin(): Promise<OpenTransaction> {
     const txn = await this.producer.transaction()
-    return new KafkaOpenTransaction(txn, this.o)
+    return new KafkaOpenTransaction(txn, this.o, (send) => this.guardedSend(send))
   }
 
   async close(): Promise<void> {
@@ -70,6 +112,7 @@ class KafkaOpenTransaction implements OpenTransaction {
   constructor(
     private readonly txn: Transaction,
     private readonly o: TransactionalProducerOptions,
+    private readonly guarded: <T>(send: () => Promise<T>) => Promise<T>,
   ) {}
 
   /**
@@ -87,7 +130,8 @@ class KafkaOpenTransaction implements OpenTransaction {
         list.push(r.partition === undefined ? { key: r.key, value: r.value, headers: r.headers } : { key: r.key, value: r.value, partition: r.partition, headers: r.headers })
       }
       try {
-        const meta = await this.txn.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+        const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+        const meta = await this.guarded(() => this.txn.sendBatch({ topicMessages }))
         base ??= meta.find((x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition)?.baseOffset
       } catch (e) {
         throw wrapFencing(e, this.o.transactionalId)

@@ -44,10 +44,12 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
   const txn = await c.producer.begin()
   let changelogBase: string | undefined
   try {
-    // 2. One send with everything: fewer round trips, and one produce request per partition leader.
-    changelogBase = await txn.send([...batch.records, ...changelog], { topic: c.changelogTopic, partition: c.partition })
-    // 3. The input offset (last + 1) joins the same transaction: input is consumed iff the output exists.
+    // 2. The input offset (last + 1) joins the transaction: input is consumed iff the output exists. It goes
+    //    first: AddOffsetsToTxn waits (retried) until the previous transaction's markers are written, so the
+    //    produce requests below do not meet CONCURRENT_TRANSACTIONS (a kafkajs retry there aborts the batch).
     await txn.sendOffsets((BigInt(batch.lastOffset) + 1n).toString())
+    // 3. One send with everything: fewer round trips, and one produce request per partition leader.
+    changelogBase = await txn.send([...batch.records, ...changelog], { topic: c.changelogTopic, partition: c.partition })
   } catch (e) {
     // Not committed: abort so read_committed readers never see the partial output. A fenced producer
     // cannot abort (and need not: the new owner's InitProducerId aborted it already).

@@ -1,0 +1,120 @@
+/**
+ * Transaction semantics done here, not by kafkajs.
+ *
+ * kafkajs 2.2.4's read_committed filter (consumer/filterAbortedMessages.js) moves at most one entry of the
+ * fetch's aborted-transactions list per record, so when several aborted transactions overlap a fetch's start
+ * (many producers writing one partition: replies, or commands from transactional upstreams) records of an
+ * aborted transaction are handed out as if committed. It also hides control records, so a reader cannot
+ * tell "read to the end" from "the end is not stable yet".
+ *
+ * Readers that must be exact read read_uncommitted and pass every record of the log, control records
+ * included, through a TransactionFilter: a transactional record is released when its producer's COMMIT
+ * marker arrives, dropped on ABORT; a non-transactional record is released at once. One filter per partition.
+ */
+import type { Batch, IHeaders } from 'kafkajs'
+
+export interface LogRecord {
+  offset: string
+  key: Buffer | null
+  value: Buffer | null
+  headers: IHeaders
+  producerId: string
+  producerEpoch: number
+  inTransaction: boolean
+  /** Set on a transaction marker (a control record). */
+  control?: 'commit' | 'abort'
+}
+
+interface KafkajsRawMessage {
+  offset: string
+  key: Buffer | null
+  value: Buffer | null
+  headers?: IHeaders
+  isControlRecord?: boolean
+  batchContext?: { producerId: string; producerEpoch: number; inTransaction: boolean }
+}
+
+/**
+ * Every record of a fetched batch at or after the fetch offset, control records included. kafkajs keeps them
+ * in Batch#rawMessages (not in its typings); a missing field fails loudly rather than reading wrongly.
+ */
+export function logRecordsOf(batch: Batch): LogRecord[] {
+  const b = batch as unknown as { rawMessages?: KafkajsRawMessage[]; fetchedOffset?: string }
+  if (!Array.isArray(b.rawMessages) || b.fetchedOffset === undefined) {
+    throw new Error('kafkajs Batch has no rawMessages/fetchedOffset: this kafkajs version is not supported by the transaction reader (pinned: 2.2.4)')
+  }
+  const from = BigInt(b.fetchedOffset)
+  const out: LogRecord[] = []
+  for (const m of b.rawMessages) {
+    if (BigInt(m.offset) < from) continue
+    const ctx = m.batchContext
+    if (ctx === undefined) throw new Error(`kafkajs record ${m.offset} has no batchContext: unsupported kafkajs version`)
+    const r: LogRecord = { offset: m.offset, key: m.key, value: m.value, headers: m.headers ?? {}, producerId: ctx.producerId, producerEpoch: ctx.producerEpoch, inTransaction: ctx.inTransaction }
+    if (m.isControlRecord) r.control = controlType(m.key, m.offset)
+    out.push(r)
+  }
+  return out
+}
+
+/** A control record's key: int16 version, int16 type (0 = ABORT, 1 = COMMIT). */
+function controlType(key: Buffer | null, offset: string): 'commit' | 'abort' {
+  if (key === null || key.length < 4) throw new Error(`control record at offset ${offset} has no valid key`)
+  const type = key.readInt16BE(2)
+  if (type === 0) return 'abort'
+  if (type === 1) return 'commit'
+  throw new Error(`control record at offset ${offset} has unknown type ${type}`)
+}
+
+/** Transaction bookkeeping for one partition, fed in offset order. */
+export class TransactionFilter {
+  private readonly open = new Map<string, LogRecord[]>()
+  private last = -1n
+
+  /** Last offset fed (data or marker); -1 before any. */
+  get position(): bigint {
+    return this.last
+  }
+
+  /** Data records seen whose transaction has no marker yet. */
+  get undecided(): number {
+    let n = 0
+    for (const list of this.open.values()) n += list.length
+    return n
+  }
+
+  /** Offset of the first undecided record, if any: everything before it is decided. */
+  get firstUndecided(): bigint | undefined {
+    let min: bigint | undefined
+    for (const list of this.open.values()) {
+      const o = list[0] && BigInt(list[0].offset)
+      if (o !== undefined && (min === undefined || o < min)) min = o
+    }
+    return min
+  }
+
+  /**
+   * Feeds records (offset order; offsets already fed are ignored, so a re-fetch is harmless). Returns the data
+   * records now known to be committed, in offset order.
+   */
+  push(records: readonly LogRecord[]): LogRecord[] {
+    const released: LogRecord[] = []
+    for (const r of records) {
+      const o = BigInt(r.offset)
+      if (o <= this.last) continue
+      this.last = o
+      if (r.control !== undefined) {
+        const list = this.open.get(r.producerId)
+        this.open.delete(r.producerId)
+        if (r.control === 'commit' && list) released.push(...list)
+      } else if (!r.inTransaction) {
+        released.push(r)
+      } else {
+        let list = this.open.get(r.producerId)
+        if (!list) this.open.set(r.producerId, (list = []))
+        list.push(r)
+      }
+    }
+    if (released.length > 1) released.sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1))
+    return released
+  }
+}
