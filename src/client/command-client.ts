@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs'
 import { CONTENT_TYPES, decode, encode, type Serialization } from '../domain/codec.ts'
 import { HEADERS, type CommandEnvelope, type ReplyEnvelope } from '../domain/envelopes.ts'
+import { logRecordsOf, TransactionFilter } from '../kafka/transactions.ts'
 
 export interface CommandClientOptions {
   kafka: Kafka
@@ -88,8 +89,12 @@ export class CommandClient {
       await this.admin.connect()
       // Replies written from now on: start at today's end of every partition, not at whatever "latest" means later.
       const ends = await this.admin.fetchTopicOffsets(repliesTopic)
-      const consumer = kafka.consumer({ groupId: `kafka-decider-client-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 50 })
+      // read_uncommitted, with the transaction markers applied here: replies partitions are written by every
+      // task's producer, and kafkajs' own read_committed filter then lets aborted replies through
+      // (src/kafka/transactions.ts). A reply is handed out only once its transaction committed.
+      const consumer = kafka.consumer({ groupId: `kafka-decider-client-${randomUUID()}`, readUncommitted: true, maxWaitTimeInMs: 50 })
       this.consumer = consumer
+      const filters = new Map<number, TransactionFilter>()
       let joined!: () => void
       const joinedP = new Promise<void>((r) => (joined = r))
       consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -99,12 +104,16 @@ export class CommandClient {
       await consumer.connect()
       await consumer.subscribe({ topic: repliesTopic })
       await consumer.run({
-        eachMessage: async ({ message }) => {
-          if (message.value === null) return
-          const ct = message.headers?.[HEADERS.contentType]
-          const reply = decode(message.value, ct === undefined ? undefined : String(ct)) as ReplyEnvelope
-          this.waiting.get(reply.commandId)?.(reply)
-          this.waiting.delete(reply.commandId)
+        eachBatch: async ({ batch }) => {
+          let filter = filters.get(batch.partition)
+          if (!filter) filters.set(batch.partition, (filter = new TransactionFilter()))
+          for (const record of filter.push(logRecordsOf(batch))) {
+            if (record.value === null) continue
+            const ct = record.headers[HEADERS.contentType]
+            const reply = decode(record.value, ct === undefined ? undefined : String(ct)) as ReplyEnvelope
+            this.waiting.get(reply.commandId)?.(reply)
+            this.waiting.delete(reply.commandId)
+          }
         },
       })
       await joinedP
