@@ -10,6 +10,8 @@
  *   e. each malformed record is in the dead-letter topic exactly once.
  */
 import { randomUUID } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { ensureKafkaJars } from '../../src/devkafka/index.ts'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
@@ -73,6 +75,8 @@ export interface VerifySummary {
   duplicated: number
   mismatched: number
   hangingPartitions: number
+  /** Longest time a check marker took to become visible read_committed (d). */
+  markerVisibleSeconds: number
   deadLetterProblems: number
   storeProblems: number
   maxStallSeconds: number
@@ -239,7 +243,7 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   const problems = [...v.problems]
   const storeProblems = await verifyStores(kafka, topology, dir, o.workers)
   problems.push(...storeProblems)
-  const hanging = await findHangingTransactions(kafka, admin, topology)
+  const { problems: hanging, slowestSeconds: markerVisibleSeconds } = await findHangingTransactions(kafka, admin, topology, o.brokers)
   problems.push(...hanging)
   const dlqProblems = await verifyDeadLetters(kafka, topology, malformed)
   problems.push(...dlqProblems)
@@ -263,6 +267,7 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     duplicated: count(/replies \(.*\), expected|duplicate eventId/) - count(/: 0 replies/),
     mismatched: count(/statuses|event versions|fold\(events\)|snapshot v/),
     hangingPartitions: hanging.length,
+    markerVisibleSeconds,
     deadLetterProblems: dlqProblems.length,
     storeProblems: storeProblems.length,
     maxStallSeconds: Math.round(monitor.maxStallMs / 100) / 10,
@@ -392,7 +397,13 @@ async function verifyStores(kafka: Kafka, t: Topology, dir: string, workers: num
  * d. A transaction left open would hold the last stable offset back. Write a marker to every output
  * partition (outside any transaction) and require a read_committed reader to see each one.
  */
-async function findHangingTransactions(kafka: Kafka, admin: Admin, t: Topology): Promise<string[]> {
+/**
+ * d. A marker per output partition must become visible read_committed. Bounded at 120 s: after a broker
+ * restart a partition's last stable offset was seen to trail its high watermark for 30-40 s with no open
+ * transaction (Kafka's describe-producers agreed), while a transaction left open by a dead producer is
+ * aborted by the coordinator after transaction.timeout.ms (10 s here); a truly hanging one never resolves.
+ */
+async function findHangingTransactions(kafka: Kafka, admin: Admin, t: Topology, brokers: string[]): Promise<{ problems: string[]; slowestSeconds: number }> {
   const topics = [t.topics.events, t.topics.changelog, t.topics.replies]
   const run = randomUUID()
   const producer = kafka.producer()
@@ -411,24 +422,48 @@ async function findHangingTransactions(kafka: Kafka, admin: Admin, t: Topology):
   }
   await producer.disconnect()
   const seen = new Set<string>()
-  const consumer = kafka.consumer({ groupId: `verifier-${run}`, readUncommitted: false, maxWaitTimeInMs: 200 })
+  const checkStarted = Date.now()
+  let slowestSeconds = 0
+  // The group's offsets are set before it has a member (no seek on GROUP_JOIN: a consumer that missed a
+  // marker that way once was not reproducible with a second consumer).
+  const groupId = `verifier-${run}`
+  for (const topic of topics) {
+    const ends = await admin.fetchTopicOffsets(topic)
+    await admin.setOffsets({ groupId, topic, partitions: ends.map((e) => ({ partition: e.partition, offset: (BigInt(e.high) - 1n).toString() })) })
+  }
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 200 })
   await consumer.connect()
-  for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: false })
-  const ends = new Map<string, { partition: number; offset: string }[]>()
-  for (const topic of topics) ends.set(topic, (await admin.fetchTopicOffsets(topic)).map((e) => ({ partition: e.partition, offset: (BigInt(e.high) - 1n).toString() })))
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    for (const [topic, list] of ends) for (const e of list) consumer.seek({ topic, partition: e.partition, offset: e.offset })
-  })
+  for (const topic of topics) await consumer.subscribe({ topic })
   await consumer.run({
     eachMessage: async ({ message }) => {
       const v = message.value?.toString() ?? ''
-      if (v.startsWith(`${run}:`)) seen.add(v.slice(run.length + 1))
+      if (v.startsWith(`${run}:`) && !seen.has(v.slice(run.length + 1))) {
+        seen.add(v.slice(run.length + 1))
+        slowestSeconds = Math.max(slowestSeconds, Math.round((Date.now() - checkStarted) / 100) / 10)
+      }
     },
   })
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + 120_000
   while (seen.size < expected.size && Date.now() < deadline) await sleep(250)
   await consumer.disconnect()
-  return [...expected].filter((k) => !seen.has(k)).map((k) => `hanging transaction: marker on ${k} not visible read_committed within 30 s`)
+  const missing = [...expected].filter((k) => !seen.has(k))
+  const problems: string[] = []
+  for (const k of missing) {
+    // What the broker says about the partition's producers (open transactions and where they start).
+    const [topic, partition] = [k.slice(0, k.lastIndexOf('/')), k.slice(k.lastIndexOf('/') + 1)]
+    const described = await describeProducers(brokers[0]!, topic, partition).catch((e: unknown) => `describe-producers failed: ${(e as Error).message}`)
+    problems.push(`hanging transaction: marker on ${k} not visible read_committed within 120 s; kafka-transactions describe-producers:\n${described}`)
+  }
+  return { problems, slowestSeconds }
+}
+
+/** Kafka's own TransactionsCommand (kafka-transactions.sh describe-producers) for one partition. */
+async function describeProducers(bootstrap: string, topic: string, partition: string): Promise<string> {
+  const jars = await ensureKafkaJars()
+  const args = ['-cp', jars.classpath, 'org.apache.kafka.tools.TransactionsCommand', '--bootstrap-server', bootstrap, 'describe-producers', '--topic', topic, '--partition', partition]
+  return await new Promise((resolve) => {
+    execFile('java', args, { timeout: 60_000 }, (err, stdout, stderr) => resolve(`${stdout}${stderr}${err ? ` (${err.message.split('\n')[0]})` : ''}`))
+  })
 }
 
 /** e. Each malformed record is in the dead-letter topic exactly once, with its reason. */
