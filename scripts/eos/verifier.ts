@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto'
 import { execFile } from 'node:child_process'
 import { ensureKafkaJars } from '../../src/devkafka/index.ts'
+import { partitionOf } from '../../src/kafka/partitioner.ts'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
@@ -158,10 +159,16 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     // twice is just more input, which the checks judge from the commands topic itself.
     let producer = kafka.producer({ maxInFlightRequests: 1 })
     await producer.connect()
-    const sendChunk = async (messages: { key: string | Buffer | null; value: Buffer | null }[]) => {
+    // kafkajs can also report a send done while it never sent the records of a partition whose leader moved
+    // (src/kafka/transactional-producer.ts): partitions are set here and the response must cover each one.
+    const partitions = topology.definition.partitions
+    const sendChunk = async (chunkMessages: { key: string | Buffer | null; value: Buffer | null }[]) => {
+      const messages = chunkMessages.map((m) => ({ ...m, partition: m.key === null ? 0 : partitionOf(m.key, partitions) }))
       for (let attempt = 1; ; attempt++) {
         try {
-          await producer.send({ topic: topology.topics.commands, messages, acks: -1 })
+          const meta = await producer.send({ topic: topology.topics.commands, messages, acks: -1 })
+          const missing = [...new Set(messages.map((m) => m.partition))].filter((p) => !meta.some((r) => r.partition === p))
+          if (missing.length > 0) throw new Error(`kafkajs returned no response for partitions ${missing.join(',')}`)
           return
         } catch (e) {
           if (attempt >= 30) throw e

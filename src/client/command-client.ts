@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs'
 import { CONTENT_TYPES, decode, encode, type Serialization } from '../domain/codec.ts'
 import { HEADERS, type CommandEnvelope, type ReplyEnvelope } from '../domain/envelopes.ts'
+import { partitionOf } from '../kafka/partitioner.ts'
 import { logRecordsOf, TransactionFilter } from '../kafka/transactions.ts'
 
 export interface CommandClientOptions {
@@ -37,6 +38,7 @@ export class CommandClient {
   private admin: Admin | undefined
   private readonly waiting = new Map<string, (r: ReplyEnvelope) => void>()
   private repliesReady: Promise<void> | undefined
+  private commandPartitions: Promise<number> | undefined
 
   constructor(private readonly o: CommandClientOptions) {}
 
@@ -55,13 +57,43 @@ export class CommandClient {
     return commandId
   }
 
-  /** Sends pre-encoded records to the commands topic (bulk loads, tests of malformed input). */
+  /**
+   * Sends pre-encoded records to the commands topic (bulk loads, tests of malformed input). One kafkajs send
+   * per partition, in parallel: a kafkajs 2.2.4 send that spans several brokers can duplicate or silently
+   * drop records when it retries (see src/kafka/transactional-producer.ts); a one-partition send cannot.
+   */
   async sendRaw(messages: { key: string | Buffer | null; value: Buffer | null; headers?: Record<string, string | Buffer> }[]): Promise<void> {
     if (!this.producer) {
       this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
       await this.producer.connect()
     }
-    await this.producer.send({ topic: this.o.commandsTopic, messages })
+    const producer = this.producer
+    if (messages.length === 1) {
+      await producer.send({ topic: this.o.commandsTopic, messages })
+      return
+    }
+    this.commandPartitions ??= (async () => {
+      const admin = this.o.kafka.admin()
+      await admin.connect()
+      try {
+        const meta = await admin.fetchTopicMetadata({ topics: [this.o.commandsTopic] })
+        return meta.topics[0]!.partitions.length
+      } finally {
+        await admin.disconnect()
+      }
+    })().catch((e: unknown) => {
+      this.commandPartitions = undefined
+      throw e
+    })
+    const count = await this.commandPartitions
+    const byPartition = new Map<number, typeof messages>()
+    for (const m of messages) {
+      const p = m.key === null ? 0 : partitionOf(m.key, count)
+      let list = byPartition.get(p)
+      if (!list) byPartition.set(p, (list = []))
+      list.push(m)
+    }
+    await Promise.all([...byPartition].map(([partition, list]) => producer.send({ topic: this.o.commandsTopic, messages: list.map((m) => ({ ...m, partition })) })))
   }
 
   /** Sends one command and resolves with its reply; rejects with ReplyTimeoutError after timeoutMs. */

@@ -15,9 +15,11 @@ export interface KafkaTaskPortsOptions {
   partition: number
   stateDir: string
   logger: Logger
+  /** Partition count of every output topic (see TransactionalProducerOptions.partitionCounts). */
+  partitionCounts: ReadonlyMap<string, number>
 }
 
-export function kafkaTaskPorts({ kafka, admin, topology, partition: p, stateDir, logger }: KafkaTaskPortsOptions): TaskPorts {
+export function kafkaTaskPorts({ kafka, admin, topology, partition: p, stateDir, logger, partitionCounts }: KafkaTaskPortsOptions): TaskPorts {
   const name = topology.definition.name
   const input = topology.topics.commands
   return {
@@ -29,6 +31,7 @@ export function kafkaTaskPorts({ kafka, admin, topology, partition: p, stateDir,
         inputPartition: p,
         transactionTimeoutMs: topology.definition.processing.transactionTimeoutMs,
         maxRequestBytes: topology.definition.processing.maxRequestBytes,
+        partitionCounts,
       }),
     readCommittedOffset: () => readCommittedOffset(admin, topology.applicationId, input, p),
     changelog: new KafkaChangelogReader(kafka, admin, topology.topics.changelog, p, topology.applicationId, logger),

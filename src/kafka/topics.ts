@@ -5,6 +5,7 @@
 import type { Admin } from 'kafkajs'
 import { ConfigError } from '../domain/errors.ts'
 import type { Topology } from '../topology/loader.ts'
+import { retryMetadata } from './errors.ts'
 
 export interface TopicSpec {
   topic: string
@@ -63,6 +64,13 @@ export async function ensureTopics(admin: Admin, t: Topology, opts: { create: bo
     throw new ConfigError(`topology ${t.definition.name}: the topics do not fit:\n  ${problems.join('\n  ')}`)
   }
   return { created, problems }
+}
+
+/** Partition count of each topic a task writes to (events, changelog, replies, dead letters). */
+export async function outputPartitionCounts(admin: Admin, t: Topology): Promise<Map<string, number>> {
+  const topics = [...new Set([t.topics.events, t.topics.changelog, t.topics.replies, t.topics.deadLetters])]
+  const meta = await retryMetadata(() => admin.fetchTopicMetadata({ topics }))
+  return new Map(meta.topics.map((m) => [m.name, m.partitions.length]))
 }
 
 export async function checkTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {

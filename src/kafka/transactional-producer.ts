@@ -12,13 +12,19 @@
  *   copies in the same transaction (producer/sendMessages.js: Promise.all, then a retry of every broker without
  *   a response yet). Seen by the verifier on 3 brokers as pairs of identical replies and events. So every send
  *   counts the Produce requests per broker; more than one to a broker means kafkajs retried, and the send fails
- *   with ProduceRetriedError: the transaction is aborted and the batch redone, so no copy is ever committed.
+ *   with ProduceRetriedError: the transaction is aborted and the batch redone, so no copy is ever committed;
+ * - kafkajs 2.2.4 can also DROP records silently in such a retry: when a partition's leader moved to a broker
+ *   that already answered the first attempt, that broker is not asked again and the moved partition's records
+ *   are never sent, yet the send succeeds. Seen after a broker restart as a committed transaction whose
+ *   changelog part was missing. So every record gets its partition here (kafkajs' default partitioner for
+ *   keyed records), and a send whose response lacks a partition it carried fails with ProduceIncompleteError.
  */
 import type { Kafka, Producer, Transaction } from 'kafkajs'
 import { TaskFencedError } from '../domain/errors.ts'
 import type { OutputRecord } from '../runtime/processor.ts'
 import type { OpenTransaction, TransactionalProducer } from '../runtime/ports.ts'
 import { isFencingError, isSendOffsetsRetriable } from './errors.ts'
+import { partitionOf } from './partitioner.ts'
 
 export interface TransactionalProducerOptions {
   transactionalId: string
@@ -28,11 +34,18 @@ export interface TransactionalProducerOptions {
   transactionTimeoutMs: number
   /** Bytes of records per produce request (below the broker's message.max.bytes). */
   maxRequestBytes: number
+  /** Partition count of each output topic whose records carry no partition (replies, dead letters). */
+  partitionCounts: ReadonlyMap<string, number>
 }
 
 /** kafkajs retried a produce request during one send: its records may be duplicated, so abort the transaction. */
 export class ProduceRetriedError extends Error {
   override name = 'ProduceRetriedError'
+}
+
+/** kafkajs reported success without a response for some partitions: their records may be missing. */
+export class ProduceIncompleteError extends Error {
+  override name = 'ProduceIncompleteError'
 }
 
 export class KafkaTransactionalProducer implements TransactionalProducer {
@@ -124,20 +137,37 @@ class KafkaOpenTransaction implements OpenTransaction {
     let base: string | undefined
     for (const request of splitBySize(records, this.o.maxRequestBytes)) {
       const byTopic = new Map<string, Message[]>()
+      const expected = new Set<string>()
       for (const r of request) {
         let list = byTopic.get(r.topic)
         if (!list) byTopic.set(r.topic, (list = []))
-        list.push(r.partition === undefined ? { key: r.key, value: r.value, headers: r.headers } : { key: r.key, value: r.value, partition: r.partition, headers: r.headers })
+        const partition = r.partition ?? this.partitionFor(r)
+        expected.add(`${r.topic}:${partition}`)
+        list.push({ key: r.key, value: r.value, partition, headers: r.headers })
       }
       try {
         const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
         const meta = await this.guarded(() => this.txn.sendBatch({ topicMessages }))
+        for (const m of meta) expected.delete(`${m.topicName}:${m.partition}`)
+        if (expected.size > 0) {
+          throw new ProduceIncompleteError(
+            `kafkajs reported the send done without a response for ${[...expected].join(', ')} (records possibly never sent, e.g. after a leader moved); ` +
+              'this transaction is aborted and the batch processed again',
+          )
+        }
         base ??= meta.find((x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition)?.baseOffset
       } catch (e) {
         throw wrapFencing(e, this.o.transactionalId)
       }
     }
     return base
+  }
+
+  /** kafkajs' default partitioner (murmur2 of the key); a record without key goes to partition 0. */
+  private partitionFor(r: OutputRecord): number {
+    const count = this.o.partitionCounts.get(r.topic)
+    if (count === undefined) throw new Error(`no partition count known for output topic ${r.topic}`)
+    return r.key === null ? 0 : partitionOf(r.key, count)
   }
 
   async sendOffsets(nextInputOffset: string): Promise<void> {
@@ -174,7 +204,7 @@ class KafkaOpenTransaction implements OpenTransaction {
   }
 }
 
-type Message = { key: string | Buffer | null; value: Buffer | null; partition?: number; headers: Record<string, string | Buffer> }
+type Message = { key: string | Buffer | null; value: Buffer | null; partition: number; headers: Record<string, string | Buffer> }
 
 /** Cuts records into consecutive groups of at most `maxBytes` (estimated record size; one record may exceed it alone). */
 export function splitBySize(records: OutputRecord[], maxBytes: number): OutputRecord[][] {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { DecideFailedError } from '../domain/errors.ts'
 import { kafkaTaskPorts } from '../kafka/task-ports.ts'
-import { ensureTopics } from '../kafka/topics.ts'
+import { ensureTopics, outputPartitionCounts } from '../kafka/topics.ts'
 import type { Topology } from '../topology/loader.ts'
 import type { InputRecord } from './processor.ts'
 import { Task, type TaskListener } from './task.ts'
@@ -45,6 +45,7 @@ export class TopologyRunner {
   private assigned = new Set<number>()
   private admin: Admin | undefined
   private consumer: Consumer | undefined
+  private partitionCounts: ReadonlyMap<string, number> = new Map()
   private joined = false
   private stopping = false
   private readonly pending = new Set<Promise<unknown>>()
@@ -76,6 +77,7 @@ export class TopologyRunner {
       ...(config.topics.replicationFactor !== undefined ? { replicationFactor: config.topics.replicationFactor } : {}),
     })
     if (check.created.length > 0) this.log.info({ created: check.created }, 'created topics')
+    this.partitionCounts = await outputPartitionCounts(this.admin, topology)
 
     const consumer = kafka.consumer({
       groupId: topology.applicationId,
@@ -181,7 +183,7 @@ export class TopologyRunner {
       partition: p,
       logger: log,
       ...(this.o.listener ? { listener: this.o.listener } : {}),
-      ports: kafkaTaskPorts({ kafka, admin: this.admin!, topology, partition: p, stateDir: config.stateDir, logger: log }),
+      ports: kafkaTaskPorts({ kafka, admin: this.admin!, topology, partition: p, stateDir: config.stateDir, logger: log, partitionCounts: this.partitionCounts }),
     })
   }
 

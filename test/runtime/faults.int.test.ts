@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import pino from 'pino'
 import { Packr } from 'msgpackr'
 import { loadTopology } from '../../src/topology/loader.ts'
-import { ensureTopics } from '../../src/kafka/topics.ts'
+import { ensureTopics, outputPartitionCounts } from '../../src/kafka/topics.ts'
 import { kafkaTaskPorts } from '../../src/kafka/task-ports.ts'
 import { Task } from '../../src/runtime/task.ts'
 import { TaskState } from '../../src/runtime/task-state.ts'
@@ -141,8 +141,9 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
       value: packr.pack({ commandId, type, payload }),
       timestamp: String(Date.now()),
     })
+    const partitionCounts = await outputPartitionCounts(admin, topology)
     const task = (stateDir: string) =>
-      new Task({ topology, partition: 0, logger, ports: kafkaTaskPorts({ kafka, admin, topology, partition: 0, stateDir, logger }) })
+      new Task({ topology, partition: 0, logger, ports: kafkaTaskPorts({ kafka, admin, topology, partition: 0, stateDir, logger, partitionCounts }) })
 
     const oldOwner = task(`${dir}/old`)
     await oldOwner.initialize()
