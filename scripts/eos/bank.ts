@@ -6,10 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type { Kafka } from 'kafkajs'
+import type { EachBatchPayload, Kafka } from 'kafkajs'
 import { Packr } from 'msgpackr'
 import { randomUUID } from 'node:crypto'
-import { logRecordsOf, TransactionFilter, type LogRecord } from '../../src/kafka/transactions.ts'
+import { CommittedRecordsReader, logRecordsOf, TransactionFilter, type LogRecord } from '../../src/kafka/transactions.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
@@ -176,30 +176,37 @@ export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommi
     }
     return { partition, offset: m.offset, key: m.key?.toString() ?? null, value, headers, producerId: m.producerId, epoch: m.producerEpoch, ...(m.control ? { control: m.control } : {}) }
   }
-  await consumer.connect()
-  await consumer.subscribe({ topic, fromBeginning: true })
-  await consumer.run({
-    eachBatchAutoResolve: true,
-    eachBatch: async ({ batch }) => {
+  const reached = (p: number, position: bigint) => {
+    const target = pending.get(p)
+    if (target !== undefined && position >= target) pending.delete(p)
+    if (pending.size === 0) done()
+  }
+  // A consumer that restarts (e.g. NOT_COORDINATOR while a broker is down) re-reads from its last commit:
+  // the filter ignores offsets it has seen, so a record is kept once.
+  let eachBatch: (payload: EachBatchPayload) => Promise<void>
+  if (opts.readUncommitted) {
+    eachBatch = async ({ batch }) => {
       const p = batch.partition
       let f = filters.get(p)
       if (!f) filters.set(p, (f = new TransactionFilter()))
       const all = logRecordsOf(batch)
-      // A consumer that restarts (e.g. NOT_COORDINATOR while a broker is down) re-reads from its last
-      // commit: the filter ignores offsets it has seen, so a record is kept once.
-      if (opts.readUncommitted) {
-        for (const m of all) if ((m.control === undefined || opts.withControl) && BigInt(m.offset) > f.position) out.push(decode(p, m))
-        f.push(all)
-      } else {
-        for (const m of f.push(all)) out.push(decode(p, m))
-      }
-      const target = pending.get(p)
-      if (target !== undefined && f.position >= target) {
-        pending.delete(p)
-      }
-      if (pending.size === 0) done()
-    },
-  })
+      for (const m of all) if ((m.control === undefined || opts.withControl) && BigInt(m.offset) > f.position) out.push(decode(p, m))
+      f.push(all)
+      reached(p, f.position)
+    }
+    // A fetch of markers only never reaches eachBatch (they are left out of the dump then).
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => reached(e.payload.partition, BigInt(e.payload.lastOffset)))
+  } else {
+    const reader = new CommittedRecordsReader(consumer, topic, (p, records, f) => {
+      for (const m of records) out.push(decode(p, m))
+      reached(p, f.position)
+    })
+    reader.listen()
+    eachBatch = reader.eachBatch
+  }
+  await consumer.connect()
+  await consumer.subscribe({ topic, fromBeginning: true })
+  await consumer.run({ eachBatchAutoResolve: true, eachBatch })
   const timeout = opts.timeoutMs ?? 60_000
   let timer: NodeJS.Timeout | undefined
   consumer.on(consumer.events.CRASH, (e) => crash(e.payload.error))

@@ -8,7 +8,7 @@ import type { Admin, Consumer, Kafka, Producer } from 'kafkajs'
 import { CONTENT_TYPES, decode, encode, type Serialization } from '../domain/codec.ts'
 import { HEADERS, type CommandEnvelope, type ReplyEnvelope } from '../domain/envelopes.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
-import { logRecordsOf, TransactionFilter } from '../kafka/transactions.ts'
+import { CommittedRecordsReader } from '../kafka/transactions.ts'
 
 export interface CommandClientOptions {
   kafka: Kafka
@@ -126,7 +126,16 @@ export class CommandClient {
       // (src/kafka/transactions.ts). A reply is handed out only once its transaction committed.
       const consumer = kafka.consumer({ groupId: `kafka-decider-client-${randomUUID()}`, readUncommitted: true, maxWaitTimeInMs: 50 })
       this.consumer = consumer
-      const filters = new Map<number, TransactionFilter>()
+      const reader = new CommittedRecordsReader(consumer, repliesTopic, (_partition, records) => {
+        for (const record of records) {
+          if (record.value === null) continue
+          const ct = record.headers[HEADERS.contentType]
+          const reply = decode(record.value, ct === undefined ? undefined : String(ct)) as ReplyEnvelope
+          this.waiting.get(reply.commandId)?.(reply)
+          this.waiting.delete(reply.commandId)
+        }
+      })
+      reader.listen()
       let joined!: () => void
       const joinedP = new Promise<void>((r) => (joined = r))
       consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -135,19 +144,7 @@ export class CommandClient {
       })
       await consumer.connect()
       await consumer.subscribe({ topic: repliesTopic })
-      await consumer.run({
-        eachBatch: async ({ batch }) => {
-          let filter = filters.get(batch.partition)
-          if (!filter) filters.set(batch.partition, (filter = new TransactionFilter()))
-          for (const record of filter.push(logRecordsOf(batch))) {
-            if (record.value === null) continue
-            const ct = record.headers[HEADERS.contentType]
-            const reply = decode(record.value, ct === undefined ? undefined : String(ct)) as ReplyEnvelope
-            this.waiting.get(reply.commandId)?.(reply)
-            this.waiting.delete(reply.commandId)
-          }
-        },
-      })
+      await consumer.run({ eachBatch: reader.eachBatch })
       await joinedP
     })()
     return this.repliesReady

@@ -11,7 +11,7 @@
  * included, through a TransactionFilter: a transactional record is released when its producer's COMMIT
  * marker arrives, dropped on ABORT; a non-transactional record is released at once. One filter per partition.
  */
-import type { Batch, IHeaders } from 'kafkajs'
+import type { Batch, Consumer, EachBatchPayload, IHeaders } from 'kafkajs'
 
 export interface LogRecord {
   offset: string
@@ -69,6 +69,21 @@ function controlType(key: Buffer | null, offset: string): 'commit' | 'abort' {
 export class TransactionFilter {
   private readonly open = new Map<string, LogRecord[]>()
   private last = -1n
+  private lastData = -1n
+
+  /** Offset of the last data record fed; -1 before any. */
+  get lastDataOffset(): bigint {
+    return this.lastData
+  }
+
+  /**
+   * Moves the position past records that were not fed (transaction markers kafkajs never hands to eachBatch).
+   * Only valid when nothing is undecided: markers can then decide nothing this filter holds.
+   */
+  skipTo(offset: bigint): void {
+    if (this.undecided > 0) throw new Error('skipTo with undecided records would lose their markers')
+    if (offset > this.last) this.last = offset
+  }
 
   /** Last offset fed (data or marker); -1 before any. */
   get position(): bigint {
@@ -102,6 +117,7 @@ export class TransactionFilter {
       const o = BigInt(r.offset)
       if (o <= this.last) continue
       this.last = o
+      if (r.control === undefined) this.lastData = o
       if (r.control !== undefined) {
         const list = this.open.get(r.producerId)
         this.open.delete(r.producerId)
@@ -116,5 +132,51 @@ export class TransactionFilter {
     }
     if (released.length > 1) released.sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1))
     return released
+  }
+}
+
+/**
+ * Committed records of a topic through a kafkajs consumer created with readUncommitted: true.
+ *
+ * kafkajs never calls eachBatch for a fetch that returned only transaction markers (it resolves the offset
+ * and emits END_BATCH_PROCESS with batchSize 0). When such a fetch ends a transaction this reader holds, it
+ * seeks the partition back to its last data record, so the next fetch carries that record and the markers
+ * after it to eachBatch. Wire `eachBatch` into consumer.run and call `listen()` before run.
+ */
+export class CommittedRecordsReader {
+  private readonly filters = new Map<number, TransactionFilter>()
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly topic: string,
+    private readonly onCommitted: (partition: number, records: LogRecord[], filter: TransactionFilter) => Promise<void> | void,
+  ) {}
+
+  filter(partition: number): TransactionFilter {
+    let f = this.filters.get(partition)
+    if (!f) this.filters.set(partition, (f = new TransactionFilter()))
+    return f
+  }
+
+  listen(): void {
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (e) => {
+      const { topic, partition, batchSize, firstOffset, lastOffset } = e.payload
+      if (topic !== this.topic || batchSize !== 0 || firstOffset === null) return
+      const f = this.filter(partition)
+      const last = BigInt(lastOffset)
+      if (last <= f.position) return
+      if (f.undecided === 0) {
+        f.skipTo(last)
+        Promise.resolve(this.onCommitted(partition, [], f)).catch(() => undefined)
+      } else {
+        this.consumer.seek({ topic: this.topic, partition, offset: f.lastDataOffset.toString() })
+      }
+    })
+  }
+
+  readonly eachBatch = async ({ batch }: EachBatchPayload): Promise<void> => {
+    if (batch.topic !== this.topic) return
+    const f = this.filter(batch.partition)
+    await this.onCommitted(batch.partition, f.push(logRecordsOf(batch)), f)
   }
 }

@@ -1,28 +1,24 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka, Producer } from 'kafkajs'
-import { logRecordsOf, TransactionFilter } from '../../src/kafka/transactions.ts'
+import { CommittedRecordsReader } from '../../src/kafka/transactions.ts'
 import { createTopics, newKafka, uniqueName } from '../support/kafka.ts'
 
-/** Reads one partition from `from` to its end with kafkajs; returns the values eachBatch was given, or ours. */
-async function readFrom(kafka: Kafka, topic: string, from: string, end: bigint, mode: 'kafkajs-read-committed' | 'markers'): Promise<string[]> {
-  const consumer = kafka.consumer({ groupId: `t-${randomUUID()}`, readUncommitted: mode === 'markers', maxWaitTimeInMs: 100 })
+/** Reads one partition from `from` to its end, read_uncommitted with the markers applied (CommittedRecordsReader). */
+async function readCommitted(kafka: Kafka, topic: string, from: string, end: bigint): Promise<string[]> {
+  const consumer = kafka.consumer({ groupId: `t-${randomUUID()}`, readUncommitted: true, maxWaitTimeInMs: 100 })
   const out: string[] = []
-  const filter = new TransactionFilter()
   let done!: () => void
   const finished = new Promise<void>((r) => (done = r))
-  consumer.on(consumer.events.GROUP_JOIN, () => consumer.seek({ topic, partition: 0, offset: from }))
-  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-    if (BigInt(e.payload.lastOffset) >= end - 1n) done()
+  const reader = new CommittedRecordsReader(consumer, topic, (_p, records, filter) => {
+    for (const r of records) out.push(r.value!.toString())
+    if (filter.position >= end - 1n && filter.undecided === 0) done()
   })
+  reader.listen()
+  consumer.on(consumer.events.GROUP_JOIN, () => consumer.seek({ topic, partition: 0, offset: from }))
   await consumer.connect()
   await consumer.subscribe({ topic })
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      if (mode === 'markers') for (const r of filter.push(logRecordsOf(batch))) out.push(r.value!.toString())
-      else for (const m of batch.messages) out.push(m.value!.toString())
-    },
-  })
+  await consumer.run({ eachBatch: reader.eachBatch })
   const timer = setTimeout(done, 20_000)
   await finished
   clearTimeout(timer)
@@ -45,7 +41,7 @@ describe('kafkajs read_committed vs the transaction markers, on the real broker'
     await admin?.disconnect()
   })
 
-  it('two interleaved aborted transactions read from their middle: kafkajs hands out an aborted record, the markers do not', async () => {
+  it('two interleaved aborted transactions read from their middle: only the committed record comes out', async () => {
     const topic = uniqueName('proof-interleaved')
     await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }])
     const mk = async (id: string) => {
@@ -67,15 +63,50 @@ describe('kafkajs read_committed vs the transaction markers, on the real broker'
     const tc = await c.transaction()
     await send(tc, 'c-committed-6') // 6
     await tc.commit() // marker 7
-    const [end] = await admin.fetchTopicOffsets(topic)
-    expect(end?.high).toBe('8')
+    // EndTxn returns before the coordinator has written the markers: wait (bounded) for all 8 offsets.
+    let high = '0'
+    for (let i = 0; i < 100 && high !== '8'; i++) {
+      high = (await admin.fetchTopicOffsets(topic))[0]?.high ?? '0'
+      if (high !== '8') await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(high).toBe('8')
 
-    // From offset 2, both aborted transactions started before the fetch: kafkajs moves one of them per record.
-    const byKafkajs = await readFrom(kafka, topic, '2', 8n, 'kafkajs-read-committed')
-    expect(byKafkajs).toContain('b-aborted-2')
-    const byMarkers = await readFrom(kafka, topic, '2', 8n, 'markers')
-    expect(byMarkers).toEqual(['c-committed-6'])
-    // From the start both agree.
-    expect(await readFrom(kafka, topic, '0', 8n, 'markers')).toEqual(['c-committed-6'])
+    // From offset 2 both aborted transactions started before the fetch (kafkajs' filter leaks there, see
+    // transactions.test.ts); the markers leave only the committed record, from there and from the start.
+    expect(await readCommitted(kafka, topic, '2', 8n)).toEqual(['c-committed-6'])
+    expect(await readCommitted(kafka, topic, '0', 8n)).toEqual(['c-committed-6'])
+  }, 60_000)
+
+  it('a commit marker fetched alone (kafkajs skips eachBatch for it) still releases the transaction', async () => {
+    const topic = uniqueName('proof-marker-alone')
+    await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }])
+    const consumer = kafka.consumer({ groupId: `t-${randomUUID()}`, readUncommitted: true, maxWaitTimeInMs: 100 })
+    const got: string[] = []
+    let undecidedSeen = false
+    const reader = new CommittedRecordsReader(consumer, topic, (_p, records, filter) => {
+      for (const r of records) got.push(r.value!.toString())
+      if (filter.undecided > 0) undecidedSeen = true
+    })
+    reader.listen()
+    await consumer.connect()
+    await consumer.subscribe({ topic, fromBeginning: true })
+    await consumer.run({ eachBatch: reader.eachBatch })
+    try {
+      const p = kafka.producer({ transactionalId: `${topic}-p`, idempotent: true, maxInFlightRequests: 1 })
+      producers.push(p)
+      await p.connect()
+      const t = await p.transaction()
+      await t.send({ topic, messages: [{ partition: 0, value: 'committed-later' }] })
+      // The reader has fetched the data record while its transaction is open...
+      for (let i = 0; i < 100 && !undecidedSeen; i++) await new Promise((r) => setTimeout(r, 100))
+      expect(undecidedSeen).toBe(true)
+      expect(got).toEqual([])
+      // ...so the next fetch returns the commit marker alone.
+      await t.commit()
+      for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 100))
+      expect(got).toEqual(['committed-later'])
+    } finally {
+      await consumer.disconnect()
+    }
   }, 60_000)
 })
