@@ -1,9 +1,12 @@
 /**
  * /metrics (Prometheus text format, the worker's own registry), /livez (200 whenever the event loop
- * answers), /readyz (200 only when every topology is ready; 503 with the reason otherwise).
+ * answers), /readyz (200 only when every topology is ready; 503 with the reason otherwise), and, when a
+ * state query is given, /state/<topology>/<aggregateId> (an aggregate's committed snapshot as JSON; see
+ * state.ts).
  */
 import { createServer, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
+import type { StateQuery } from './state.ts'
 
 export interface Readiness {
   ready: boolean
@@ -16,13 +19,19 @@ export interface HttpOptions {
   port: number
   registry: Registry
   readiness: () => Readiness
+  /** Serves GET /state/<topology>/<aggregateId> (both URL-encoded) when given. */
+  state?: StateQuery
 }
 
 export async function startHttp(o: HttpOptions): Promise<Server> {
   const server = createServer((req, res) => {
-    const url = (req.url ?? '/').split('?')[0]
+    const url = (req.url ?? '/').split('?')[0] ?? '/'
     const text = (status: number, body: string) =>
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
+    const json = (status: number, body: unknown) =>
+      res
+        .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+        .end(req.method === 'HEAD' ? undefined : JSON.stringify(body) + '\n')
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       text(405, 'method not allowed\n')
     } else if (url === '/livez') {
@@ -40,8 +49,24 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
         .metrics()
         .then((body) => res.writeHead(200, { 'content-type': o.registry.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body))
         .catch((e: unknown) => text(500, `metrics collection failed: ${String(e)}\n`))
+    } else if (o.state !== undefined && (url === '/state' || url.startsWith('/state/'))) {
+      const m = /^\/state\/([^/]+)\/(.+)$/.exec(url)
+      let name: string | undefined
+      let id: string | undefined
+      try {
+        if (m) [name, id] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)]
+      } catch {
+        // malformed percent-encoding: answered as bad usage below
+      }
+      if (name === undefined || id === undefined || id === '') {
+        json(400, { error: 'use /state/<topology>/<aggregateId> (both URL-encoded)', code: 'bad_request' })
+        return
+      }
+      o.state(name, id)
+        .then((r) => json(r.status, r.body))
+        .catch((e: unknown) => json(500, { error: `state query failed: ${(e as Error).message}`, code: 'internal' }))
     } else {
-      text(404, 'not found: try /metrics, /livez, /readyz\n')
+      text(404, `not found: try /metrics, /livez, /readyz${o.state ? ', /state/<topology>/<aggregateId>' : ''}\n`)
     }
   })
   // Scrapes and probes are short; do not let an idle keep-alive socket hold the shutdown.

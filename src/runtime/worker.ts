@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import pino, { type Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
+import { stateQuery } from '../http/state.ts'
 import { createKafka } from '../kafka/client.ts'
 import { createMetrics, metricsListener, type Metrics } from '../metrics/metrics.ts'
 import type { Topology } from '../topology/loader.ts'
@@ -83,8 +84,14 @@ export class Worker {
   async start(): Promise<void> {
     const { config } = this.o
     if (config.http.enabled) {
-      this.http = await startHttp({ host: config.http.host, port: config.http.port, registry: this.metrics.registry, readiness: () => this.readiness() })
-      this.logger.info({ url: this.httpAddress }, 'http listening (/metrics, /livez, /readyz)')
+      this.http = await startHttp({
+        host: config.http.host,
+        port: config.http.port,
+        registry: this.metrics.registry,
+        readiness: () => this.readiness(),
+        state: stateQuery(this.o.topologies, () => this.runners),
+      })
+      this.logger.info({ url: this.httpAddress }, 'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>)')
     }
     for (const topology of this.o.topologies) {
       const name = topology.definition.name
