@@ -6,7 +6,7 @@ import { runCommand } from './run.ts'
 import { validateCommand, describeCommand } from './inspect.ts'
 import { sendCommand, type SendCliOptions } from './send.ts'
 import { topicsCheckCommand, topicsCreateCommand } from './topics.ts'
-import { eventsCommand, stateCommand, StoreInUseError } from './query.ts'
+import { eventsCommand, stateCommand, StoreInUseError, type StateCliOptions } from './query.ts'
 import { rebuildCommand, type RebuildOptions } from './rebuild.ts'
 
 const program = new Command()
@@ -86,12 +86,25 @@ topics
 
 program
   .command('state')
-  .description("print an aggregate's committed snapshot from the local LevelDB store (waits up to 5 s while another process holds the store: stop the worker that uses it first)")
+  .description(
+    "print an aggregate's committed snapshot: from a running worker (--url or DECIDER_URL), else from the local LevelDB store " +
+      '(which a running worker holds: then this waits up to 5 s and fails)',
+  )
   .argument('<topology>', 'topology file (YAML)')
   .argument('<aggregateId>', 'aggregate id')
-  .option('--state-dir <dir>', 'state dir of the worker (default: the config\'s stateDir / DECIDER_STATE_DIR)')
+  .option('-u, --url <url>', "a running worker's HTTP address (http.host:http.port), e.g. http://127.0.0.1:9464; default DECIDER_URL unless --state-dir is given")
+  .option('--timeout <ms>', 'how long to wait for the worker to answer (with --url)', '10000')
+  .option('--state-dir <dir>', 'read the local store under this state dir (default: the config\'s stateDir / DECIDER_STATE_DIR)')
   .option('-c, --config <file>', 'worker config file', process.env.DECIDER_CONFIG)
-  .action(async (file: string, id: string, opts: { config?: string; stateDir?: string }) => {
+  .addHelpText('after', `
+Examples:
+  decider state topologies/bank-account.yaml acc-1 --url http://127.0.0.1:9464   # ask a running worker
+  decider state topologies/bank-account.yaml acc-1                                # read the local store (worker stopped)
+
+The worker answers for the partitions it owns; with several workers, ask the one that owns the aggregate's
+partition (the error names the partitions the asked worker has).
+Exit codes: 0 printed, 1 no snapshot / not reachable / partition not on that worker, 2 bad usage.`)
+  .action(async (file: string, id: string, opts: StateCliOptions) => {
     process.exitCode = await stateCommand(file, id, opts)
   })
 

@@ -1,4 +1,7 @@
-/** `decider state` (the committed snapshot in the local store) and `decider events` (the events topic). */
+/**
+ * `decider state` (the committed snapshot, from a running worker's HTTP endpoint or the local store) and
+ * `decider events` (the events topic).
+ */
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { decode } from '../domain/codec.ts'
@@ -6,7 +9,7 @@ import type { EventEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
 import { KafkaChangelogReader } from '../kafka/changelog-reader.ts'
 import { LevelSnapshotStore } from '../state/level-store.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, quietLogger, withAdmin } from './common.ts'
+import { cliConfig, cliKafka, parseNonNegativeInt, quietLogger, UsageError, withAdmin } from './common.ts'
 import { partitionOf } from './partitioner.ts'
 
 export function storeDir(stateDir: string, topology: Topology, partition: number): string {
@@ -53,8 +56,24 @@ function isLocked(e: unknown): boolean {
   return false
 }
 
-/** The committed snapshot of an aggregate from the local LevelDB stores under the state dir. */
-export async function stateCommand(file: string, aggregateId: string, o: { config?: string; stateDir?: string }): Promise<number> {
+export interface StateCliOptions {
+  config?: string
+  stateDir?: string
+  /** A running worker's HTTP address (http.host:http.port); default DECIDER_URL unless --state-dir is given. */
+  url?: string
+  timeout: string
+}
+
+/**
+ * The committed snapshot of an aggregate: from the running worker at `url` (GET /state/<topology>/<id>, served
+ * by the task that owns the aggregate's partition), else from the local LevelDB stores under the state dir.
+ */
+export async function stateCommand(file: string, aggregateId: string, o: StateCliOptions): Promise<number> {
+  if (o.url !== undefined && o.stateDir !== undefined) {
+    throw new UsageError('--url asks a running worker, --state-dir reads a local store: give one of them')
+  }
+  const url = o.url ?? (o.stateDir === undefined ? process.env.DECIDER_URL || undefined : undefined)
+  if (url !== undefined) return stateFromWorker(file, aggregateId, url, parseNonNegativeInt(o.timeout, '--timeout'))
   const topology = await loadTopology(file)
   const stateDir = o.stateDir ?? (await cliConfig(o.config)).stateDir
   const n = topology.definition.partitions
@@ -79,6 +98,44 @@ export async function stateCommand(file: string, aggregateId: string, o: { confi
     }
   }
   console.error(`aggregate ${aggregateId}: no snapshot in the stores of partitions ${present.join(', ')} under ${path.resolve(stateDir)} (expected in partition ${home})`)
+  return 1
+}
+
+/** Asks a running worker (GET <url>/state/<topology>/<aggregateId>) and prints its answer. */
+async function stateFromWorker(file: string, aggregateId: string, url: string, timeoutMs: number): Promise<number> {
+  let base: URL
+  try {
+    base = new URL(url)
+  } catch {
+    throw new UsageError(`--url / DECIDER_URL must be the worker's HTTP address, e.g. http://127.0.0.1:9464; got "${url}"`)
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url / DECIDER_URL must be an http(s) address, got "${url}"`)
+  const topology = await loadTopology(file)
+  const target = new URL(`state/${encodeURIComponent(topology.definition.name)}/${encodeURIComponent(aggregateId)}`, base.href.endsWith('/') ? base.href : `${base.href}/`)
+  let status: number
+  let text: string
+  try {
+    const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) })
+    status = res.status
+    text = await res.text()
+  } catch (e) {
+    const err = e as Error & { cause?: { message?: string } }
+    const why = err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
+    console.error(`error: cannot reach the worker at ${base.origin}: ${why} (is it running? is this its http.host:http.port?)`)
+    return 1
+  }
+  let body: { error?: unknown } | undefined
+  try {
+    body = JSON.parse(text) as { error?: unknown }
+  } catch {
+    body = undefined
+  }
+  if (status === 200 && body !== undefined) {
+    console.log(JSON.stringify(body, null, 2))
+    return 0
+  }
+  const error = body !== undefined && typeof body.error === 'string' ? body.error : `HTTP ${status}: ${text.trim().slice(0, 200)} (a worker without /state?)`
+  console.error(`error: worker ${base.origin}: ${error}`)
   return 1
 }
 

@@ -1,7 +1,8 @@
 /**
  * The CLI against the real broker, in order: topics check/create, send --wait to a real worker process,
- * send --file, events, state (after the worker stopped), rebuild --dry-run (consistent, then with a changed
- * evolve), rebuild. Each step is a bounded test; they share one topology and worker.
+ * send --file, events, state (from the running worker over HTTP, then from its store after it stopped),
+ * rebuild --dry-run (consistent, then with a changed evolve), rebuild. Each step is a bounded test; they
+ * share one topology and worker.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -81,14 +82,33 @@ describe('decider CLI on a real broker', () => {
     expect(none.code).toBe(1)
   }, 40_000)
 
-  it('state prints the committed snapshot from the stopped worker\'s store', async () => {
+  it('state asks the running worker (--url, DECIDER_URL); once it stopped, its local store has the same snapshot', async () => {
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(worker!.output())?.[1]
+    expect(url, worker!.output().slice(-2000)).toBeDefined()
+    // The task writes its store a moment after the Kafka commit the replies waited for: ask again (bounded).
+    let live = await runCli(['state', topology, 'acc-1', '--url', url!], env)
+    for (let i = 0; i < 10 && !live.stdout.includes('"version": 6'); i++) {
+      await new Promise((r) => setTimeout(r, 200))
+      live = await runCli(['state', topology, 'acc-1', '--url', url!], env)
+    }
+    expect(live.code, live.stderr).toBe(0)
+    expect(JSON.parse(live.stdout)).toMatchObject({ aggregateId: 'acc-1', version: 6, state: { status: 'open', owner: 'Ada', balance: 50 } })
+    const [viaEnv, none] = await Promise.all([
+      runCli(['state', topology, 'acc-2'], { ...env, DECIDER_URL: url! }),
+      runCli(['state', topology, 'acc-none', '--url', url!], env),
+    ])
+    expect(viaEnv.code, viaEnv.stderr).toBe(0)
+    expect(JSON.parse(viaEnv.stdout)).toMatchObject({ aggregateId: 'acc-2', version: 6, state: { owner: 'Bob', balance: 50 } })
+    expect(none.code).toBe(1)
+    expect(none.stderr).toMatch(/aggregate acc-none has no committed snapshot in partition \d/)
+
     worker!.kill('SIGTERM')
     expect(await worker!.exited).toBe(0)
     worker = undefined
     const r = await runCli(['state', topology, 'acc-1'], env)
     expect(r.code, r.stderr).toBe(0)
-    expect(JSON.parse(r.stdout)).toMatchObject({ aggregateId: 'acc-1', version: 6, state: { status: 'open', owner: 'Ada', balance: 50 } })
-  }, 40_000)
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(live.stdout))
+  }, 60_000)
 
   it('rebuild --dry-run reports no difference on a consistent store', async () => {
     const r = await runCli(['rebuild', topology, '--dry-run', '--timeout', '20000'], env)

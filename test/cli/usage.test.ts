@@ -1,10 +1,15 @@
-/** The CLI without a broker: help, bad usage (exit 2 with a helpful message), validate, state from a local store. */
+/** The CLI without a broker: help, bad usage (exit 2 with a helpful message), validate, state from a local store or a worker's HTTP endpoint. */
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { partitionOf } from '../../src/cli/partitioner.ts'
 import { parseCommandsFile } from '../../src/cli/send.ts'
+import { startHttp } from '../../src/http/server.ts'
+import { stateQuery } from '../../src/http/state.ts'
+import { createMetrics } from '../../src/metrics/metrics.ts'
+import { TaskState } from '../../src/runtime/task-state.ts'
 import { LevelSnapshotStore } from '../../src/state/level-store.ts'
 import { ROOT, runCli } from './run-cli.ts'
 
@@ -115,6 +120,57 @@ describe('decider CLI usage', () => {
       expect(locked.stderr.trim().split('\n')).toHaveLength(1)
     } finally {
       await held.close()
+    }
+  }, 60_000)
+
+  it('state --url / DECIDER_URL asks a running worker\'s HTTP endpoint and prints its answer', async () => {
+    // The worker's HTTP server and state query, over stub tasks owning partitions 0-4 of bank-account (6).
+    const snapshot = { aggregateId: 'acc-7', version: 2, state: { status: 'open', owner: 'Ada', balance: 5 }, recent: [], sourceOffset: '9' }
+    const home = partitionOf('acc-7', 6)
+    const away = ['acc-1', 'acc-2', 'acc-3', 'acc-4', 'acc-5', 'acc-6', 'acc-8', 'acc-9'].find((a) => partitionOf(a, 6) !== home)!
+    const tasks = new Map(
+      [0, 1, 2, 3, 4, 5]
+        .filter((p) => p !== partitionOf(away, 6))
+        .map((p) => [p, { state: TaskState.RUNNING, committedSnapshot: async (id: string) => (id === 'acc-7' ? snapshot : undefined) }] as const),
+    )
+    const server = await startHttp({
+      host: '127.0.0.1',
+      port: 0,
+      registry: createMetrics().registry,
+      readiness: () => ({ ready: true }),
+      state: stateQuery([{ definition: { name: 'bank-account', partitions: 6 } }], () => [{ name: 'bank-account', tasks }]),
+    })
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    // A port nobody listens on (fetch refuses well-known ones such as 1 as "bad port").
+    const spare = await startHttp({ host: '127.0.0.1', port: 0, registry: createMetrics().registry, readiness: () => ({ ready: true }) })
+    const closed = `http://127.0.0.1:${(spare.address() as AddressInfo).port}`
+    await new Promise<void>((r) => spare.close(() => r()))
+    try {
+      const [found, viaEnv, missing, notOurs, unreachable, both, badUrl] = await Promise.all([
+        runCli(['state', BANK, 'acc-7', '--url', url], env),
+        runCli(['state', BANK, 'acc-7'], { ...env, DECIDER_URL: `${url}/` }),
+        runCli(['state', BANK, 'acc-8', '-u', url], env),
+        runCli(['state', BANK, away, '-u', url], env),
+        runCli(['state', BANK, 'acc-7', '--url', closed], env),
+        runCli(['state', BANK, 'acc-7', '--url', url, '--state-dir', '/tmp'], env),
+        runCli(['state', BANK, 'acc-7', '--url', 'localhost:9464'], env),
+      ])
+      expect(found.code, found.stderr).toBe(0)
+      expect(JSON.parse(found.stdout)).toEqual({ partition: home, ...snapshot })
+      expect(viaEnv.code, viaEnv.stderr).toBe(0)
+      expect(JSON.parse(viaEnv.stdout)).toEqual({ partition: home, ...snapshot })
+      expect(missing.code).toBe(1)
+      expect(missing.stderr).toMatch(/^error: worker http:\/\/127.0.0.1:\d+: aggregate acc-8 has no committed snapshot in partition \d of topology bank-account\n$/)
+      expect(notOurs.code).toBe(1)
+      expect(notOurs.stderr).toContain(`partition ${partitionOf(away, 6)} of topology bank-account is not assigned to this worker`)
+      expect(unreachable.code).toBe(1)
+      expect(unreachable.stderr).toMatch(/^error: cannot reach the worker at http:\/\/127.0.0.1:\d+: connect ECONNREFUSED .*\n$/)
+      expect(both.code).toBe(2)
+      expect(both.stderr).toContain('--url asks a running worker, --state-dir reads a local store: give one of them')
+      expect(badUrl.code).toBe(2)
+      expect(badUrl.stderr).toMatch(/--url \/ DECIDER_URL must be an http\(s\) address/)
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()))
     }
   }, 60_000)
 
