@@ -2,8 +2,9 @@
  * `decider rebuild <topology> [--dry-run]`: recomputes every aggregate's state from the events topic with
  * the decider's current evolve (for when evolve changed), compares it with the changelog's latest snapshot,
  * and (without --dry-run) writes the snapshots that differ to the changelog in one transaction per partition
- * and into the local stores under the state dir. Version, dedupe window and source offset are kept; only
- * the state is replayed. The workers of the topology must be stopped (their caches hold the old states).
+ * and into the local stores under the state dir. State and version come from the replay (the version of the
+ * last event); the dedupe window and source offset of the changelog's snapshot are kept. The workers of the
+ * topology must be stopped (their caches hold the old states).
  */
 import { existsSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
