@@ -4,14 +4,11 @@ import cliProgress from 'cli-progress'
 import type { Admin, Kafka } from 'kafkajs'
 import pino from 'pino'
 import { loadWorkerConfig, type WorkerConfig } from '../config/worker-config.ts'
-import { ConfigError } from '../domain/errors.ts'
+import { UsageError } from '../errors.ts'
 import { createKafka } from '../kafka/client.ts'
 
 export const DEFAULT_CONFIG = 'config/worker.yaml'
 export const quietLogger = pino({ level: 'silent' })
-
-/** Bad usage (exit 2), with what to do instead. */
-export class UsageError extends ConfigError {}
 
 /** The worker config the CLI uses: --config, else config/worker.yaml when present (as `run`), else defaults + env. */
 export function cliConfig(file: string | undefined): Promise<WorkerConfig> {

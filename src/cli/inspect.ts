@@ -1,4 +1,4 @@
-import { ConfigError } from '../domain/errors.ts'
+import { ConfigError } from '../errors.ts'
 import { topicSpecs } from '../kafka/topics.ts'
 import { loadTopology } from '../topology/loader.ts'
 

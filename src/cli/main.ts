@@ -1,12 +1,11 @@
 /** The `decider` command line. Exit codes: 0 ok, 1 failure, 2 bad usage or configuration. */
 import { Command, CommanderError } from 'commander'
-import { ConfigError } from '../domain/errors.ts'
-import { ReplyTimeoutError } from '../client/command-client.ts'
+import { ConfigError, KafkaDeciderError } from '../errors.ts'
 import { runCommand } from './run.ts'
 import { validateCommand, describeCommand } from './inspect.ts'
 import { sendCommand, type SendCliOptions } from './send.ts'
 import { topicsCheckCommand, topicsCreateCommand } from './topics.ts'
-import { eventsCommand, stateCommand, StoreInUseError, type StateCliOptions } from './query.ts'
+import { eventsCommand, stateCommand, type StateCliOptions } from './query.ts'
 import { rebuildCommand, type RebuildOptions } from './rebuild.ts'
 
 const program = new Command()
@@ -137,12 +136,10 @@ try {
 } catch (e) {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? 0 : 2
-  } else if (e instanceof ConfigError) {
+  } else if (e instanceof KafkaDeciderError) {
+    // Ours: the message says what to do. Bad usage or configuration exits 2, anything else 1.
     console.error(`error: ${e.message}`)
-    process.exitCode = 2
-  } else if (e instanceof ReplyTimeoutError || e instanceof StoreInUseError) {
-    console.error(`error: ${e.message}`)
-    process.exitCode = 1
+    process.exitCode = e instanceof ConfigError ? 2 : 1
   } else {
     console.error(e)
     process.exitCode = 1

@@ -7,46 +7,30 @@ import path from 'node:path'
 import { decode } from '../domain/codec.ts'
 import type { EventEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
 import { KafkaChangelogReader } from '../kafka/changelog-reader.ts'
-import { LevelSnapshotStore } from '../state/level-store.ts'
+import { StoreInUseError, UsageError } from '../errors.ts'
+import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
+import { retry } from '../util/retry.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, parseNonNegativeInt, quietLogger, UsageError, withAdmin } from './common.ts'
+import { cliConfig, cliKafka, parseNonNegativeInt, quietLogger, withAdmin } from './common.ts'
 import { partitionOf } from './partitioner.ts'
-
-export function storeDir(stateDir: string, topology: Topology, partition: number): string {
-  return path.join(stateDir, topology.definition.name, String(partition))
-}
 
 /**
  * Opens a partition's store for the CLI. LevelDB allows one process per store: while another process holds it
  * (a running worker, another CLI) this retries for up to `waitMs`, then fails saying who to stop.
  */
 export async function openStore(stateDir: string, topology: Topology, partition: number, waitMs = 5_000): Promise<LevelSnapshotStore> {
-  const dir = storeDir(stateDir, topology, partition)
-  const deadline = Date.now() + waitMs
-  for (;;) {
-    try {
-      return await LevelSnapshotStore.open(dir, {
-        topology: topology.definition.name,
-        changelogTopic: topology.topics.changelog,
-        partition,
-      })
-    } catch (e) {
-      if (!isLocked(e)) throw e
-      if (Date.now() >= deadline) {
-        throw new StoreInUseError(
-          `the snapshot store at ${dir} is in use by another process (a worker running with this stateDir?) for more than ${waitMs} ms; ` +
-            `stop it, or read the aggregate with \`decider events\` instead`,
-          { cause: e },
-        )
-      }
-      await new Promise((r) => setTimeout(r, 100))
-    }
+  const dir = storeDir(stateDir, topology.definition.name, partition)
+  const identity = { topology: topology.definition.name, changelogTopic: topology.topics.changelog, partition }
+  try {
+    return await retry(() => LevelSnapshotStore.open(dir, identity), { retriable: isLocked, timeoutMs: waitMs, initialDelayMs: 100, maxDelayMs: 100 })
+  } catch (e) {
+    if (!isLocked(e)) throw e
+    throw new StoreInUseError(
+      `the snapshot store at ${dir} is in use by another process (a worker running with this stateDir?) for more than ${waitMs} ms; ` +
+        `stop it, or read the aggregate with \`decider events\` instead`,
+      { cause: e },
+    )
   }
-}
-
-/** The store stayed locked by another process; printed as a one-line error (exit 1). */
-export class StoreInUseError extends Error {
-  override name = 'StoreInUseError'
 }
 
 function isLocked(e: unknown): boolean {
@@ -80,7 +64,7 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
   const home = partitionOf(aggregateId, n)
   // Its own partition first; then every other partition store present (e.g. the partition count changed).
   const order = [home, ...Array.from({ length: n }, (_, i) => i).filter((p) => p !== home)]
-  const present = order.filter((p) => existsSync(storeDir(stateDir, topology, p)))
+  const present = order.filter((p) => existsSync(storeDir(stateDir, topology.definition.name, p)))
   if (present.length === 0) {
     console.error(`no snapshot store of topology ${topology.definition.name} under ${path.resolve(stateDir)} (run a worker with this stateDir, or pass --state-dir)`)
     return 1

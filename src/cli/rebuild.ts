@@ -11,9 +11,11 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Kafka } from 'kafkajs'
 import { CONTENT_TYPES, decode, encode } from '../domain/codec.ts'
 import { HEADERS, OFFSET_MARKER_KEY, type EventEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
+import { UsageError } from '../errors.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, progressBar, UsageError, withAdmin } from './common.ts'
-import { openStore, scanPartition, storeDir } from './query.ts'
+import { cliConfig, cliKafka, progressBar, withAdmin } from './common.ts'
+import { storeDir } from '../state/level-store.ts'
+import { openStore, scanPartition } from './query.ts'
 
 export interface RebuildOptions {
   config?: string
@@ -158,7 +160,7 @@ async function writeChangelog(kafka: Kafka, topology: Topology, partition: numbe
  * next start replays the changelog after it, rebuilt records included, and gets the same values.
  */
 async function writeLocalStore(stateDir: string, topology: Topology, partition: number, snapshots: SnapshotRecord[]): Promise<void> {
-  if (!existsSync(storeDir(stateDir, topology, partition))) return
+  if (!existsSync(storeDir(stateDir, topology.definition.name, partition))) return
   const store = await openStore(stateDir, topology, partition)
   try {
     const checkpoint = await store.readCheckpoint()

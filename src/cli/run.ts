@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { loadWorkerConfig } from '../config/worker-config.ts'
-import { ConfigError } from '../domain/errors.ts'
+import { ConfigError } from '../errors.ts'
 import { Worker } from '../runtime/worker.ts'
 import { loadTopology } from '../topology/loader.ts'
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
-import { ConfigError } from '../domain/errors.ts'
+import { ConfigError, UsageError } from '../errors.ts'
 import { CommandClient, ReplyTimeoutError, type SendOptions } from '../client/command-client.ts'
 import type { ReplyEnvelope } from '../domain/envelopes.ts'
 import { loadTopology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, parseNonNegativeInt, progressBar, UsageError } from './common.ts'
+import { cliConfig, cliKafka, parseNonNegativeInt, progressBar } from './common.ts'
 
 export interface SendCliOptions {
   type?: string

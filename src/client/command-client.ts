@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs'
 import { CONTENT_TYPES, decode, encode, type Serialization } from '../domain/codec.ts'
 import { HEADERS, type CommandEnvelope, type ReplyEnvelope } from '../domain/envelopes.ts'
+import { ReplyTimeoutError } from '../errors.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
 import { CommittedRecordsReader } from '../kafka/transactions.ts'
 
@@ -28,9 +29,7 @@ export interface SendOptions {
   metadata?: CommandEnvelope['metadata']
 }
 
-export class ReplyTimeoutError extends Error {
-  override name = 'ReplyTimeoutError'
-}
+export { ReplyTimeoutError }
 
 export class CommandClient {
   private producer: Producer | undefined

@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { z } from 'zod'
-import { ConfigError } from '../domain/errors.ts'
+import { ConfigError } from '../errors.ts'
 
 const LOG_LEVELS = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
 

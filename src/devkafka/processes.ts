@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { spawn, type ChildProcess } from 'node:child_process'
 
 /**
@@ -100,6 +101,3 @@ export async function terminatePid(pid: number, graceMs = 30_000): Promise<void>
   await waitPidGone(pid, 10_000)
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
-}

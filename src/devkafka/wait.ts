@@ -1,5 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs'
-import { sleep } from './processes.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface WaitForClusterOptions {
   /** Bootstrap addresses to ask. */

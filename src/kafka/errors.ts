@@ -1,4 +1,5 @@
-/** Classifies kafkajs errors by the recovery they need (see domain/errors.ts). */
+/** Classifies kafkajs errors by the recovery they need (see src/errors.ts). */
+import { retry } from '../util/retry.ts'
 
 const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'])
 
@@ -56,14 +57,7 @@ const METADATA_RETRIABLE = new Set([
  * Retries admin reads that fail while metadata catches up (fresh topics, leader moves); kafkajs' admin
  * gives up on some of these at once. Bounded: 10 tries, 100 ms doubling to 1 s.
  */
-export async function retryMetadata<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0, delay = 100; ; attempt++, delay = Math.min(delay * 2, 1000)) {
-    try {
-      return await fn()
-    } catch (e) {
-      const type = kafkaErrorType(e)
-      if (attempt >= 9 || type === undefined || !METADATA_RETRIABLE.has(type)) throw e
-      await new Promise((r) => setTimeout(r, delay))
-    }
-  }
+export function retryMetadata<T>(fn: () => Promise<T>): Promise<T> {
+  const retriable = (e: unknown) => METADATA_RETRIABLE.has(kafkaErrorType(e) ?? '')
+  return retry(fn, { retriable, tries: 10, initialDelayMs: 100, maxDelayMs: 1000 })
 }

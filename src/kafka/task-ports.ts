@@ -1,9 +1,8 @@
 /** The Kafka + LevelDB implementations of a task's ports (see runtime/ports.ts). */
-import path from 'node:path'
 import type { Admin, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { TaskPorts } from '../runtime/ports.ts'
-import { LevelSnapshotStore } from '../state/level-store.ts'
+import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
 import type { Topology } from '../topology/loader.ts'
 import { KafkaChangelogReader, readCommittedOffset } from './changelog-reader.ts'
 import { KafkaTransactionalProducer } from './transactional-producer.ts'
@@ -36,6 +35,6 @@ export function kafkaTaskPorts({ kafka, admin, topology, partition: p, stateDir,
     readCommittedOffset: () => readCommittedOffset(admin, topology.applicationId, input, p),
     changelog: new KafkaChangelogReader(kafka, admin, topology.topics.changelog, p, topology.applicationId, logger),
     openStore: () =>
-      LevelSnapshotStore.open(path.join(stateDir, name, String(p)), { topology: name, changelogTopic: topology.topics.changelog, partition: p }),
+      LevelSnapshotStore.open(storeDir(stateDir, name, p), { topology: name, changelogTopic: topology.topics.changelog, partition: p }),
   }
 }

@@ -3,8 +3,9 @@
  * co-partitioned (same count); the changelog must be compacted; the events topic keeps records forever.
  */
 import type { Admin } from 'kafkajs'
-import { ConfigError } from '../domain/errors.ts'
+import { ConfigError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
+import { retry } from '../util/retry.ts'
 import { retryMetadata } from './errors.ts'
 
 export interface TopicSpec {
@@ -108,15 +109,13 @@ export async function checkTopics(admin: Admin, specs: TopicSpec[]): Promise<str
 }
 
 async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
-  // Bounded: 30 s, the time a healthy cluster needs many times over.
-  for (let i = 0; i < 150; i++) {
-    try {
+  // Bounded: 30 s, the time a healthy cluster needs many times over. Any error means "not known yet".
+  await retry(
+    async () => {
       const meta = await admin.fetchTopicMetadata({ topics })
       if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return
-    } catch {
-      // not known yet: retry
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`topics ${topics.join(', ')} have no leaders after 30 s`)
+      throw new Error(`topics ${topics.join(', ')} have no leaders after 30 s`)
+    },
+    { retriable: () => true, timeoutMs: 30_000, initialDelayMs: 200, maxDelayMs: 200 },
+  )
 }

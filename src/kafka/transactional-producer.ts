@@ -20,11 +20,12 @@
  *   keyed records), and a send whose response lacks a partition it carried fails with ProduceIncompleteError.
  */
 import type { Kafka, Producer, Transaction } from 'kafkajs'
-import { TaskFencedError } from '../domain/errors.ts'
+import { ProduceIncompleteError, ProduceRetriedError, TaskFencedError } from '../errors.ts'
 import type { OutputRecord } from '../runtime/processor.ts'
 import type { OpenTransaction, TransactionalProducer } from '../runtime/ports.ts'
 import { isFencingError, isSendOffsetsRetriable } from './errors.ts'
 import { partitionOf } from './partitioner.ts'
+import { retry } from '../util/retry.ts'
 
 export interface TransactionalProducerOptions {
   transactionalId: string
@@ -36,16 +37,6 @@ export interface TransactionalProducerOptions {
   maxRequestBytes: number
   /** Partition count of each output topic whose records carry no partition (replies, dead letters). */
   partitionCounts: ReadonlyMap<string, number>
-}
-
-/** kafkajs retried a produce request during one send: its records may be duplicated, so abort the transaction. */
-export class ProduceRetriedError extends Error {
-  override name = 'ProduceRetriedError'
-}
-
-/** kafkajs reported success without a response for some partitions: their records may be missing. */
-export class ProduceIncompleteError extends Error {
-  override name = 'ProduceIncompleteError'
 }
 
 export class KafkaTransactionalProducer implements TransactionalProducer {
@@ -176,14 +167,10 @@ class KafkaOpenTransaction implements OpenTransaction {
       topics: [{ topic: this.o.inputTopic, partitions: [{ partition: this.o.inputPartition, offset: nextInputOffset }] }],
     }
     // Bounded: 12 tries, 10 ms doubling to 500 ms (~3 s) — longer than a commit marker write takes.
-    for (let attempt = 0, delay = 10; ; attempt++, delay = Math.min(delay * 2, 500)) {
-      try {
-        await this.txn.sendOffsets(args)
-        return
-      } catch (e) {
-        if (!isSendOffsetsRetriable(e) || attempt >= 11) throw wrapFencing(e, this.o.transactionalId)
-        await sleep(delay)
-      }
+    try {
+      await retry(() => this.txn.sendOffsets(args), { retriable: isSendOffsetsRetriable, tries: 12, initialDelayMs: 10, maxDelayMs: 500 })
+    } catch (e) {
+      throw wrapFencing(e, this.o.transactionalId)
     }
   }
 
@@ -234,4 +221,3 @@ function wrapFencing(e: unknown, transactionalId: string): unknown {
   )
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

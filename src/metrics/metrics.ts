@@ -10,6 +10,7 @@ import type { ReplyStatus } from '../domain/envelopes.ts'
 import type { RunnerListener } from '../runtime/topology-runner.ts'
 import type { Task } from '../runtime/task.ts'
 import { TaskState } from '../runtime/task-state.ts'
+import { storeDir } from '../state/level-store.ts'
 
 export const METRIC = {
   commands: 'decider_commands_processed_total',
@@ -176,7 +177,7 @@ export function metricsListener(m: Metrics, topology: string, o: MetricsListener
       const partition = String(task.partition)
       for (const state of Object.values(TaskState)) m.taskState.set({ topology, partition, state }, state === to ? 1 : 0)
       if (to === TaskState.RUNNING && o.stateDir !== undefined) {
-        m.storeDirs.set(key(task.partition), { topology, partition, dir: path.join(o.stateDir, topology, partition) })
+        m.storeDirs.set(key(task.partition), { topology, partition, dir: storeDir(o.stateDir, topology, task.partition) })
       }
     },
     committed(task, batch, seconds, detail) {

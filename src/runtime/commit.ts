@@ -8,7 +8,7 @@
  */
 import { CONTENT_TYPES, encode, type Serialization } from '../domain/codec.ts'
 import { HEADERS, OFFSET_MARKER_KEY, type OffsetMarker } from '../domain/envelopes.ts'
-import { TaskCommitUnknownError, TaskFencedError } from '../domain/errors.ts'
+import { AbortFailedError, BatchAbortedError, StoreBehindError, TaskCommitUnknownError, TaskFencedError } from '../errors.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import type { TransactionalProducer } from './ports.ts'
 import type { BatchResult, OutputRecord } from './processor.ts'
@@ -22,20 +22,6 @@ export interface CommitContext {
   /** The checkpoint before this batch: kept when the changelog position cannot be known. */
   previous: Checkpoint
 }
-
-/** Thrown when the transaction failed before commit and was aborted: retry the batch. */
-export class BatchAbortedError extends Error {
-  constructor(
-    message: string,
-    readonly abortFailed: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, options)
-  }
-}
-
-/** Thrown when Kafka committed but LevelDB could not be written: the task must restore before going on. */
-export class StoreBehindError extends Error {}
 
 export async function commitBatch(c: CommitContext, batch: BatchResult): Promise<Checkpoint> {
   const changelog = changelogRecords(c, batch)
@@ -54,9 +40,12 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
     // Not committed: abort so read_committed readers never see the partial output. A fenced producer
     // cannot abort (and need not: the new owner's InitProducerId aborted it already).
     if (e instanceof TaskFencedError) throw e
-    let abortFailed = false
-    await txn.abort().catch(() => (abortFailed = true))
-    throw new BatchAbortedError(`transaction aborted: ${(e as Error).message}`, abortFailed, { cause: e })
+    try {
+      await txn.abort()
+    } catch (abortError) {
+      throw new AbortFailedError(`transaction failed (${(e as Error).message}) and its abort failed too: ${(abortError as Error).message}`, { cause: e })
+    }
+    throw new BatchAbortedError(`transaction aborted: ${(e as Error).message}`, { cause: e })
   }
 
   // 4. Commit. If this throws without a fencing error, the outcome is unknown: the caller re-initialises

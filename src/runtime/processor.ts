@@ -20,7 +20,7 @@ import {
   type ReplyStatus,
   type SnapshotRecord,
 } from '../domain/envelopes.ts'
-import { DecideFailedError } from '../domain/errors.ts'
+import { DecideFailedError, InvalidDecisionError } from '../errors.ts'
 import type { TopicNames } from '../topology/schema.ts'
 
 export type HeaderValue = Buffer | string | (Buffer | string)[] | undefined
@@ -431,8 +431,6 @@ export class CommandProcessor {
     records.push({ topic: this.o.topics.deadLetters, key: r.key, value: r.value, headers })
   }
 }
-
-class InvalidDecisionError extends Error {}
 
 function remember(recent: RememberedOutcome[], outcome: RememberedOutcome, window: number): RememberedOutcome[] {
   if (window === 0) return []

@@ -12,6 +12,8 @@
  * RESTORING:    changelog from the store's checkpoint to the last stable offset.
  * RUNNING:      batches, one transaction each.
  */
+import { IllegalTaskTransitionError } from '../errors.ts'
+
 export const TaskState = {
   CREATED: 'CREATED',
   INITIALIZING: 'INITIALIZING',
@@ -30,8 +32,6 @@ const TRANSITIONS: Record<TaskState, readonly TaskState[]> = {
   CLOSING: ['CLOSED'],
   CLOSED: [],
 }
-
-export class IllegalTaskTransitionError extends Error {}
 
 export function checkTransition(from: TaskState, to: TaskState, task: string): void {
   if (!TRANSITIONS[from].includes(to)) {

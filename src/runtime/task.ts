@@ -5,10 +5,10 @@
 import type { Logger } from 'pino'
 import { decode } from '../domain/codec.ts'
 import { OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../domain/envelopes.ts'
-import { DecideFailedError, TaskCommitUnknownError, TaskFencedError } from '../domain/errors.ts'
+import { DecideFailedError, recoveryOf, TaskClosedError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
-import { BatchAbortedError, commitBatch, StoreBehindError } from './commit.ts'
+import { commitBatch } from './commit.ts'
 import type { TaskPorts, TransactionalProducer } from './ports.ts'
 import { CommandProcessor, type BatchResult, type InputRecord } from './processor.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
@@ -107,13 +107,13 @@ export class Task {
       // close() may have run while the store was opening: never leak an open LevelDB (it holds a file lock).
       if (this.isClosingOrClosed()) {
         await store.close()
-        throw new Error(`task ${this.id} was closed while initialising`)
+        throw new TaskClosedError(`task ${this.id} was closed while initialising`)
       }
       this.store = store
     }
     if (this.producer) await this.producer.close()
     this.producer = this.o.ports.createProducer()
-    if (this.isClosingOrClosed()) throw new Error(`task ${this.id} was closed while initialising`)
+    if (this.isClosingOrClosed()) throw new TaskClosedError(`task ${this.id} was closed while initialising`)
     // InitProducerId first: fences the previous owner and ends its open transaction, so the committed
     // offset and the changelog end read below are final.
     await this.producer.init()
@@ -235,14 +235,16 @@ export class Task {
         batch,
       )
     } catch (e) {
-      if (e instanceof TaskFencedError) {
+      const recovery = recoveryOf(e)
+      if (recovery === 'task-migrated') {
         this.o.logger.warn({ err: e }, 'task fenced: another owner has this partition; closing it')
         this.o.listener?.fenced?.(this)
         await this.close()
         return { kind: 'fenced' }
       }
-      if (e instanceof BatchAbortedError && !e.abortFailed) return this.retryLater(chunk[0]!.offset, e)
-      // Commit outcome unknown, abort failed, or LevelDB behind Kafka: start over from what Kafka holds.
+      if (recovery === 'retriable') return this.retryLater(chunk[0]!.offset, e)
+      // Commit outcome unknown, abort failed, or LevelDB behind Kafka (task-corrupted): start over from what
+      // Kafka holds.
       this.o.listener?.aborted?.(this, e)
       this.o.logger.warn({ err: e }, 're-initialising the task')
       return this.reinitialize(e)
@@ -256,13 +258,13 @@ export class Task {
   }
 
   private async reinitialize(cause: unknown): Promise<ProcessOutcome> {
-    const kind = cause instanceof TaskCommitUnknownError ? 'commit unknown' : cause instanceof StoreBehindError ? 'store behind' : 'abort failed'
+    const kind = (cause as { code?: string }).code ?? 'unexpected'
     try {
       this.transition(TaskState.INITIALIZING)
       const offset = await this.initialize()
       return { kind: 'seek', offset, backoffMs: 0 }
     } catch (e) {
-      if (e instanceof TaskFencedError) {
+      if (recoveryOf(e) === 'task-migrated') {
         this.o.listener?.fenced?.(this)
         await this.close()
         return { kind: 'fenced' }

@@ -7,7 +7,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
-import { DecideFailedError } from '../domain/errors.ts'
+import { DecideFailedError } from '../errors.ts'
 import { kafkaTaskPorts } from '../kafka/task-ports.ts'
 import { ensureTopics, outputPartitionCounts } from '../kafka/topics.ts'
 import type { Topology } from '../topology/loader.ts'

@@ -9,16 +9,22 @@
  * the store holds. Reads of a batch's snapshots use one getMany (one async hop, not one per key).
  */
 import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
-import { FatalError } from '../domain/errors.ts'
+import { StoreMismatchError, StoreOpenError } from '../errors.ts'
 import type { Checkpoint, SnapshotStore } from './store.ts'
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 const SNAPSHOT_PREFIX = 's/'
 const CHECKPOINT_KEY = '#checkpoint'
 const META_KEY = '#meta'
+
+/** Where a task's store lives: `<stateDir>/<topology>/<partition>` (the worker, the CLI and the metrics agree). */
+export function storeDir(stateDir: string, topology: string, partition: number): string {
+  return path.join(stateDir, topology, String(partition))
+}
 
 export interface StoreIdentity {
   topology: string
@@ -35,7 +41,7 @@ export class LevelSnapshotStore implements SnapshotStore {
     try {
       await db.open()
     } catch (e) {
-      throw new FatalError(
+      throw new StoreOpenError(
         `cannot open the snapshot store at ${dir}: ${(e as Error).message}. Is another worker using the same stateDir?`,
         { cause: e },
       )
@@ -48,7 +54,7 @@ export class LevelSnapshotStore implements SnapshotStore {
       const found = packr.unpack(meta) as StoreIdentity
       if (found.changelogTopic !== identity.changelogTopic || found.partition !== identity.partition) {
         await db.close()
-        throw new FatalError(
+        throw new StoreMismatchError(
           `the snapshot store at ${dir} belongs to ${found.changelogTopic}[${found.partition}], not ${identity.changelogTopic}[${identity.partition}]; use another stateDir`,
         )
       }

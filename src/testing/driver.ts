@@ -15,6 +15,7 @@ import { decode, encode } from '../domain/codec.ts'
 import { CONTENT_TYPES } from '../domain/codec.ts'
 import type { AnyDecider, Decider, MessageOf, SchemaMap } from '../domain/decider.ts'
 import { HEADERS, OFFSET_MARKER_KEY, type CommandEnvelope, type EventEnvelope, type ReplyEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
+import { SimulatedCrash } from '../errors.ts'
 import { Task } from '../runtime/task.ts'
 import { MemorySnapshotStore, type Checkpoint } from '../state/store.ts'
 import { fromDecider, loadTopology, type Topology } from '../topology/loader.ts'
@@ -33,10 +34,7 @@ export type CrashPoint =
   /** The transaction committed in Kafka, the local store not written. */
   | 'after-commit'
 
-/** Thrown inside the task to simulate the process dying; the driver swallows it and marks the task down. */
-export class SimulatedCrash extends Error {
-  override name = 'SimulatedCrash'
-}
+export { SimulatedCrash }
 
 export interface DriverCommand<CM extends SchemaMap = SchemaMap> {
   aggregateId: string

@@ -8,11 +8,10 @@
  */
 import { isDeepStrictEqual, inspect } from 'node:util'
 import { fold, type DecideContext, type Decider, type MessageOf, type SchemaMap } from '../domain/decider.ts'
+import { SpecFailedError } from '../errors.ts'
 import { decideAfter, type Decision } from './decide.ts'
 
-export class SpecFailedError extends Error {
-  override name = 'SpecFailedError'
-}
+export { SpecFailedError }
 
 export interface ThenStep<S, EM extends SchemaMap> {
   /** The state the given events fold to (before the command). */

@@ -16,7 +16,7 @@
 import pino from 'pino'
 import { decode } from '../domain/codec.ts'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
-import { TaskFencedError } from '../domain/errors.ts'
+import { TaskFencedError } from '../errors.ts'
 import type {
   ChangelogReader,
   ChangelogRecord,

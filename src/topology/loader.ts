@@ -3,7 +3,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml'
 import type { z } from 'zod'
-import { ConfigError } from '../domain/errors.ts'
+import { ConfigError } from '../errors.ts'
 import { deciderShapeProblems, type AnyDecider } from '../domain/decider.ts'
 import { topicNames, topologySchema, type TopicNames, type TopologyFile, type TopologyInput } from './schema.ts'
 

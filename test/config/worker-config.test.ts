@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadWorkerConfig, resolveWorkerConfig } from '../../src/config/worker-config.ts'
-import { ConfigError } from '../../src/domain/errors.ts'
+import { ConfigError } from '../../src/errors.ts'
 
 const configError = (fn: () => unknown): string => {
   try {

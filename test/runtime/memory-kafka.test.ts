@@ -1,6 +1,6 @@
 /** The in-memory twin must behave like Kafka where exactly-once depends on it, or the task tests prove nothing. */
 import { describe, expect, it } from 'vitest'
-import { TaskFencedError } from '../../src/domain/errors.ts'
+import { TaskFencedError } from '../../src/errors.ts'
 import {
   MemoryChangelogReader,
   MemoryFaults,

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { encode } from '../../src/domain/codec.ts'
 import { defineDecider, reject, type AnyDecider } from '../../src/domain/decider.ts'
 import { HEADERS, type ReplyEnvelope, type SnapshotRecord } from '../../src/domain/envelopes.ts'
-import { DecideFailedError } from '../../src/domain/errors.ts'
+import { DecideFailedError } from '../../src/errors.ts'
 import { CommandProcessor, type InputRecord, type ProcessorOptions } from '../../src/runtime/processor.ts'
 import {
   commandRecord,

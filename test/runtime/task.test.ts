@@ -6,9 +6,9 @@ import {
   type ReplyEnvelope,
   type SnapshotRecord,
 } from '../../src/domain/envelopes.ts'
-import { DecideFailedError, TaskFencedError } from '../../src/domain/errors.ts'
+import { DecideFailedError, IllegalTaskTransitionError, TaskFencedError } from '../../src/errors.ts'
 import { Task, type ProcessOutcome } from '../../src/runtime/task.ts'
-import { checkTransition, IllegalTaskTransitionError, TaskState } from '../../src/runtime/task-state.ts'
+import { checkTransition, TaskState } from '../../src/runtime/task-state.ts'
 import { MemorySnapshotStore, type SnapshotStore } from '../../src/state/store.ts'
 import {
   FaultyMemoryStore,

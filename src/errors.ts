@@ -1,0 +1,157 @@
+/**
+ * The one error model of kafka-decider. Every error class extends KafkaDeciderError and carries:
+ * - `name`: the class name (set once, here);
+ * - `code`: a stable snake_case identifier, safe to match on in code, logs and alerts;
+ * - `recovery`: what the caller must do about it, classified as Kafka Streams classifies its errors:
+ *
+ *   recovery        | meaning                                                  | who acts, how
+ *   ----------------|----------------------------------------------------------|-----------------------------------
+ *   task-migrated   | another owner has the partition (fenced)                 | task manager: drop the task, let
+ *                   |                                                          | the rebalance decide; never retry
+ *   task-corrupted  | the task's view of Kafka or its store is unknown/behind  | task: re-initialise (new producer,
+ *                   |                                                          | restore the changelog tail)
+ *   retriable       | nothing was committed; the same work may simply be redone| task: abort, seek back, back off
+ *   command         | one command failed alone                                 | processor: 'failed' reply + DLQ
+ *   fatal           | configuration or programming error                       | worker: stop (exit 1) with message
+ *   usage           | a CLI or API call is wrong                               | caller: fix the call (CLI exit 2)
+ */
+
+export type Recovery = 'task-migrated' | 'task-corrupted' | 'retriable' | 'command' | 'fatal' | 'usage'
+
+export abstract class KafkaDeciderError extends Error {
+  abstract readonly code: string
+  abstract readonly recovery: Recovery
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+/** The recovery an error needs; errors that are not ours (a bug, a library) are fatal unless wrapped. */
+export function recoveryOf(e: unknown): Recovery {
+  return e instanceof KafkaDeciderError ? e.recovery : 'fatal'
+}
+
+// ---- configuration and usage ------------------------------------------------------------------------------
+
+/** A worker config, topology file or option is invalid. The message says which and what to write instead. */
+export class ConfigError extends KafkaDeciderError {
+  readonly code: string = 'config_invalid'
+  readonly recovery: Recovery = 'fatal'
+}
+
+/** A LevelDB store under the state dir belongs to another topology or partition. */
+export class StoreMismatchError extends ConfigError {
+  override readonly code: string = 'store_mismatch'
+}
+
+/** A CLI call is wrong (exit 2), with what to do instead. */
+export class UsageError extends ConfigError {
+  override readonly code: string = 'usage'
+  override readonly recovery: Recovery = 'usage'
+}
+
+/** A LevelDB store could not be opened (locked by another process, unreadable); the cause says why. */
+export class StoreOpenError extends KafkaDeciderError {
+  readonly code = 'store_open_failed'
+  readonly recovery: Recovery = 'retriable'
+}
+
+/** Another process holds a LevelDB store (LevelDB allows one process per store). */
+export class StoreInUseError extends KafkaDeciderError {
+  readonly code = 'store_in_use'
+  readonly recovery: Recovery = 'retriable'
+}
+
+// ---- task: what the commit sequence and the task lifecycle raise --------------------------------------------
+
+/** Another owner initialised this partition's transactional id: close the task, never retry its commit. */
+export class TaskFencedError extends KafkaDeciderError {
+  readonly code = 'task_fenced'
+  readonly recovery: Recovery = 'task-migrated'
+}
+
+/** The task was closed (revoked, fenced, shut down) while it was still initialising. */
+export class TaskClosedError extends KafkaDeciderError {
+  readonly code = 'task_closed'
+  readonly recovery: Recovery = 'task-migrated'
+}
+
+/** commit() failed without a fencing error: the transaction may or may not have committed. */
+export class TaskCommitUnknownError extends KafkaDeciderError {
+  readonly code = 'commit_unknown'
+  readonly recovery: Recovery = 'task-corrupted'
+}
+
+/** Kafka committed but the local store could not be written: restore the tail before going on. */
+export class StoreBehindError extends KafkaDeciderError {
+  readonly code = 'store_behind'
+  readonly recovery: Recovery = 'task-corrupted'
+}
+
+/** The transaction failed before commit and its abort failed too: the producer is unusable. */
+export class AbortFailedError extends KafkaDeciderError {
+  readonly code = 'abort_failed'
+  readonly recovery: Recovery = 'task-corrupted'
+}
+
+/** The transaction failed before commit and was aborted: nothing is visible, redo the batch. */
+export class BatchAbortedError extends KafkaDeciderError {
+  readonly code = 'batch_aborted'
+  readonly recovery: Recovery = 'retriable'
+}
+
+/** kafkajs retried a produce request during one send: its records may be duplicated, so abort. */
+export class ProduceRetriedError extends KafkaDeciderError {
+  readonly code = 'produce_retried'
+  readonly recovery: Recovery = 'retriable'
+}
+
+/** kafkajs reported a send done without a response for some partitions: their records may be missing. */
+export class ProduceIncompleteError extends KafkaDeciderError {
+  readonly code = 'produce_incomplete'
+  readonly recovery: Recovery = 'retriable'
+}
+
+/** A lifecycle call in a state that does not allow it (a programming error). */
+export class IllegalTaskTransitionError extends KafkaDeciderError {
+  readonly code = 'illegal_transition'
+  readonly recovery: Recovery = 'fatal'
+}
+
+// ---- commands -----------------------------------------------------------------------------------------------
+
+/** decide returned something that is not a declared event, or a result too large to write: the command fails. */
+export class InvalidDecisionError extends KafkaDeciderError {
+  readonly code = 'invalid_decision'
+  readonly recovery: Recovery = 'command'
+}
+
+/** decide/evolve threw and the topology's errors.onDecideError is `stop`. */
+export class DecideFailedError extends KafkaDeciderError {
+  readonly code = 'decide_failed'
+  readonly recovery: Recovery = 'fatal'
+}
+
+// ---- clients ------------------------------------------------------------------------------------------------
+
+/** No reply to a command within the caller's timeout (no worker running, or a worker far behind). */
+export class ReplyTimeoutError extends KafkaDeciderError {
+  readonly code = 'reply_timeout'
+  readonly recovery: Recovery = 'retriable'
+}
+
+// ---- testing ------------------------------------------------------------------------------------------------
+
+/** Thrown inside a task by the TopologyTestDriver to simulate the process dying at a commit step. */
+export class SimulatedCrash extends KafkaDeciderError {
+  readonly code = 'simulated_crash'
+  readonly recovery: Recovery = 'fatal'
+}
+
+/** A given/when/then specification did not hold; the message shows expected and actual. */
+export class SpecFailedError extends KafkaDeciderError {
+  readonly code = 'spec_failed'
+  readonly recovery: Recovery = 'fatal'
+}
