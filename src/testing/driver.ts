@@ -21,7 +21,9 @@ import { MemorySnapshotStore, type Checkpoint } from '../state/store.ts'
 import { fromDecider, loadTopology, type Topology } from '../topology/loader.ts'
 import type { TopologyInput } from '../topology/schema.ts'
 import { partitionOf } from '../cli/partitioner.ts'
-import { MemoryFaults, MemoryLog, memoryTaskPorts, silentLogger, type MemoryTaskPorts, type StoredRecord } from './memory-kafka.ts'
+import { MemoryFaults } from './memory-faults.ts'
+import { MemoryLog, type StoredRecord } from './memory-log.ts'
+import { memoryTaskPorts, silentLogger, type MemoryTaskPorts } from './memory-ports.ts'
 
 /** Where a simulated crash happens, in the order of the commit sequence (src/runtime/commit.ts). */
 export type CrashPoint =

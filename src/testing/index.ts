@@ -10,4 +10,6 @@ export {
   type TypedDriverCommand,
   type TopologyTestDriverOptions,
 } from './driver.ts'
-export { MemoryLog, MemoryFaults, memoryTaskPorts, silentLogger } from './memory-kafka.ts'
+export { MemoryLog } from './memory-log.ts'
+export { MemoryFaults } from './memory-faults.ts'
+export { memoryTaskPorts, silentLogger } from './memory-ports.ts'

@@ -2,7 +2,7 @@
 import { CONTENT_TYPES, decode, encode, type Serialization } from '../domain/codec.ts'
 import { HEADERS, type CommandEnvelope, type EventEnvelope, type ReplyEnvelope } from '../domain/envelopes.ts'
 import type { InputRecord, OutputRecord } from '../runtime/processor.ts'
-import type { MemoryLog } from './memory-kafka.ts'
+import type { MemoryLog } from './memory-log.ts'
 
 export interface CommandSpec {
   aggregateId: string | null

@@ -10,13 +10,13 @@ import { DecideFailedError, IllegalTaskTransitionError, TaskFencedError } from '
 import { Task, type ProcessOutcome } from '../../src/runtime/task.ts'
 import { checkTransition, TaskState } from '../../src/runtime/task-state.ts'
 import { MemorySnapshotStore, type SnapshotStore } from '../../src/state/store.ts'
+import { MemoryLog } from '../../src/testing/memory-log.ts'
 import {
   FaultyMemoryStore,
-  MemoryLog,
   memoryTaskPorts,
   silentLogger,
   type MemoryTaskPorts,
-} from '../../src/testing/memory-kafka.ts'
+} from '../../src/testing/memory-ports.ts'
 import { produceCommands, type CommandSpec } from '../../src/testing/records.ts'
 import { fromDecider, type Topology } from '../../src/topology/loader.ts'
 import { fold } from '../../src/domain/decider.ts'

@@ -1,0 +1,30 @@
+/** A MemoryLog with the topics of the memory twin tests, and a transactional producer over it. */
+import { MemoryFaults } from '../../src/testing/memory-faults.ts'
+import { MemoryLog } from '../../src/testing/memory-log.ts'
+import { MemoryTransactionalProducer } from '../../src/testing/memory-ports.ts'
+import type { OutputRecord } from '../../src/runtime/processor.ts'
+
+export const out = (topic: string, key: string, partition?: number): OutputRecord => ({
+  topic,
+  key,
+  value: Buffer.from(key),
+  headers: {},
+  ...(partition !== undefined ? { partition } : {}),
+})
+
+export function setup() {
+  const log = new MemoryLog()
+  log.createTopic('in', 1)
+  log.createTopic('out', 1)
+  log.createTopic('replies', 4)
+  const faults = new MemoryFaults()
+  const producer = (id = 'tx-0') =>
+    new MemoryTransactionalProducer(log, {
+      transactionalId: id,
+      groupId: 'g',
+      inputTopic: 'in',
+      inputPartition: 0,
+      faults,
+    })
+  return { log, faults, producer }
+}
