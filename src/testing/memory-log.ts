@@ -1,6 +1,7 @@
 /**
  * MemoryLog: the in-memory twin of the Kafka log, modelling just enough of Kafka for exactly-once:
  * - topics -> partitions -> records; every record, data or control, takes one offset;
+ * - keyed records without a partition go where production sends them (partitionOf, murmur2);
  * - transactions: records written in a transaction are invisible to read_committed readers until the
  *   transaction commits (and forever if it aborts); commit/abort writes one control record (the marker)
  *   on every partition the transaction touched; the last stable offset stops at the first open transaction;
@@ -9,6 +10,7 @@
  * - consumer-group offsets, stored when the transaction that carried them commits.
  */
 import { decode } from '../domain/codec.ts'
+import { partitionOf } from '../kafka/partitioner.ts'
 import type { InputRecord } from '../runtime/processor.ts'
 import type { Topology } from '../topology/loader.ts'
 
@@ -104,13 +106,13 @@ export class MemoryLog {
     return p
   }
 
-  /** The key's partition: FNV-1a of the key bytes mod the partition count; null keys go to partition 0. */
+  /**
+   * The key's partition, as production picks it: kafkajs' default (Java-compatible murmur2) partitioner via
+   * partitionOf; keyless records go to partition 0, as the task's transactional producer sends them.
+   */
   partitionFor(topic: string, key: string | Buffer | null): number {
     const k = toBuf(key)
-    if (k === null) return 0
-    let h = 0x811c9dc5
-    for (const b of k) h = Math.imul(h ^ b, 0x01000193) >>> 0
-    return h % this.partitionCount(topic)
+    return k === null ? 0 : partitionOf(k, this.partitionCount(topic))
   }
 
   // ---- writing --------------------------------------------------------------------------------------

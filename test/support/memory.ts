@@ -28,3 +28,10 @@ export function setup() {
     })
   return { log, faults, producer }
 }
+
+/** The partitioner the memory twin used before it called partitionOf (FNV-1a): tests show they differ. */
+export function fnv1aPartition(key: string, partitions: number): number {
+  let h = 0x811c9dc5
+  for (const b of Buffer.from(key)) h = Math.imul(h ^ b, 0x01000193) >>> 0
+  return h % partitions
+}

@@ -1,7 +1,9 @@
 /** The in-memory log must behave like Kafka where exactly-once depends on it, or the task tests prove nothing. */
 import { describe, expect, it } from 'vitest'
 import { TaskFencedError } from '../../src/errors.ts'
-import { out, setup } from '../support/memory.ts'
+import { partitionOf } from '../../src/kafka/partitioner.ts'
+import { MemoryLog } from '../../src/testing/memory-log.ts'
+import { fnv1aPartition, out, setup } from '../support/memory.ts'
 
 describe('MemoryLog (through MemoryTransactionalProducer)', () => {
   it('open transactions are invisible read_committed, visible read_uncommitted; the LSO stops at them', async () => {
@@ -75,5 +77,48 @@ describe('MemoryLog (through MemoryTransactionalProducer)', () => {
     await t2.send([out('out', 'fresh', 0)], { topic: 'out', partition: 0 })
     await t2.commit()
     expect(log.read('out', 0).map((r) => r.key?.toString())).toEqual(['fresh'])
+  })
+})
+
+describe('MemoryLog partitioning', () => {
+  const keys = [
+    ...Array.from({ length: 20 }, (_, i) => `acc-${i + 1}`),
+    'create-a',
+    'dep-a-1',
+    'wd-b-1',
+    'k',
+    '',
+    'compte-é',
+  ]
+
+  it('routes keys exactly as production does (partitionOf: kafkajs murmur2), not as FNV-1a did', () => {
+    const log = new MemoryLog()
+    for (const n of [1, 2, 3, 4, 6, 12]) {
+      log.createTopic(`t${n}`, n)
+      for (const key of keys) {
+        expect(log.partitionFor(`t${n}`, key)).toBe(partitionOf(key, n))
+        expect(log.partitionFor(`t${n}`, Buffer.from(key))).toBe(partitionOf(key, n))
+        expect(log.produce(`t${n}`, { key, value: null }).partition).toBe(partitionOf(key, n))
+      }
+    }
+    // Pinned (kafkajs' default partitioner, as test/cli/usage.test.ts pins partitionOf): acc-1 -> 3, acc-2 -> 2.
+    expect([log.partitionFor('t6', 'acc-1'), log.partitionFor('t6', 'acc-2')]).toEqual([3, 2])
+    // The keys tell the two partitioners apart: with FNV-1a this test fails.
+    expect(keys.filter((k) => fnv1aPartition(k, 6) !== partitionOf(k, 6)).length).toBeGreaterThan(10)
+  })
+
+  it('keyless records go to partition 0, as the transactional producer sends them', async () => {
+    const { log, producer } = setup()
+    expect(log.partitionFor('replies', null)).toBe(0)
+    expect(log.produce('replies', { value: Buffer.from('x') }).partition).toBe(0)
+    const p = producer()
+    await p.init()
+    const txn = await p.begin()
+    await txn.send([{ topic: 'replies', key: null, value: Buffer.from('y'), headers: {} }], {
+      topic: 'replies',
+      partition: 0,
+    })
+    await txn.commit()
+    expect(log.read('replies', 0).map((r) => r.value?.toString())).toEqual(['x', 'y'])
   })
 })

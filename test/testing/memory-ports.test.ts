@@ -1,7 +1,24 @@
-/** The in-memory ports: fault injection, the changelog reader and the store whose next write fails. */
+/**
+ * The in-memory ports: fault injection, the changelog reader, the store whose next write fails, and where a
+ * task's replies and dead letters land (as in production).
+ */
 import { describe, expect, it } from 'vitest'
-import { MemoryChangelogReader, FaultyMemoryStore } from '../../src/testing/memory-ports.ts'
-import { out, setup } from '../support/memory.ts'
+import { decode } from '../../src/domain/codec.ts'
+import type { AnyDecider } from '../../src/domain/decider.ts'
+import type { ReplyEnvelope } from '../../src/domain/envelopes.ts'
+import { partitionOf } from '../../src/kafka/partitioner.ts'
+import { Task } from '../../src/runtime/task.ts'
+import { MemoryLog } from '../../src/testing/memory-log.ts'
+import {
+  MemoryChangelogReader,
+  FaultyMemoryStore,
+  memoryTaskPorts,
+  silentLogger,
+} from '../../src/testing/memory-ports.ts'
+import { produceCommands } from '../../src/testing/records.ts'
+import { fromDecider } from '../../src/topology/loader.ts'
+import bank from '../../topologies/bank-account.ts'
+import { fnv1aPartition, out, setup } from '../support/memory.ts'
 
 describe('MemoryFaults, MemoryChangelogReader, FaultyMemoryStore', () => {
   it('faults: the next send fails after appending, commit-outcome-unknown commits then throws, hooks run first', async () => {
@@ -65,5 +82,52 @@ describe('MemoryFaults, MemoryChangelogReader, FaultyMemoryStore', () => {
     expect(await store.readCheckpoint()).toBeUndefined()
     await store.write([], { changelogOffset: '1', inputOffset: '0' })
     expect(await store.readCheckpoint()).toEqual({ changelogOffset: '1', inputOffset: '0' })
+  })
+})
+
+describe('memoryTaskPorts: where the replies and dead letters of a task land', () => {
+  it('on partitionOf(key, n), as the Kafka transactional producer sends them (not FNV-1a)', async () => {
+    const n = 6
+    const topology = fromDecider(bank as unknown as AnyDecider, { name: 'bank', partitions: n })
+    const { commands, replies, deadLetters } = topology.topics
+    const log = new MemoryLog()
+    const input = 1
+    const ports = memoryTaskPorts({ topology, partition: input, log })
+    const task = new Task({ topology, partition: input, ports, logger: silentLogger })
+    const ids = ['acc-1', 'acc-2', 'acc-3', 'acc-4', 'acc-5', 'acc-6']
+    produceCommands(
+      log,
+      commands,
+      input,
+      ids.map((id) => ({
+        aggregateId: id,
+        commandId: `create-${id}`,
+        type: 'CreateAccount',
+        payload: { owner: id },
+      })),
+    )
+    const garbage = ['bad-1', 'bad-2', 'bad-3']
+    for (const key of garbage)
+      log.produce(commands, { partition: input, key, value: Buffer.from('not msgpack') })
+    log.produce(commands, { partition: input, key: null, value: Buffer.from('not msgpack either') })
+
+    await task.initialize()
+    expect(await task.process(log.inputRecords(commands, input), () => undefined)).toEqual({ kind: 'done' })
+
+    const replyRecords = log.readAll(replies)
+    expect(replyRecords).toHaveLength(ids.length)
+    for (const r of replyRecords) {
+      const reply = decode(r.value!, r.headers['content-type']?.toString()) as ReplyEnvelope
+      expect(r.key?.toString()).toBe(reply.commandId)
+      expect(r.partition).toBe(partitionOf(reply.commandId, n))
+    }
+    const dead = log.readAll(deadLetters)
+    expect(dead.map((r) => [r.key?.toString() ?? null, r.partition])).toEqual(
+      expect.arrayContaining([...garbage.map((k) => [k, partitionOf(k, n)]), [null, 0]]),
+    )
+    expect(dead).toHaveLength(garbage.length + 1)
+    // FNV-1a would have put some of them elsewhere.
+    const keys = [...ids.map((id) => `create-${id}`), ...garbage]
+    expect(keys.some((k) => fnv1aPartition(k, n) !== partitionOf(k, n))).toBe(true)
   })
 })
