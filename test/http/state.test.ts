@@ -55,7 +55,11 @@ describe('GET /state/<topology>/<aggregateId>', async () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())))
   const get = async (path: string) => {
     const r = await fetch(`${base}${path}`)
-    return { status: r.status, type: r.headers.get('content-type'), body: (await r.json()) as Record<string, unknown> }
+    return {
+      status: r.status,
+      type: r.headers.get('content-type'),
+      body: (await r.json()) as Record<string, unknown>,
+    }
   }
   const id = 'acc/1 ü' // slash, space and non-ASCII: URL-encoded by the client
   const path = `/state/bank/${encodeURIComponent(id)}`
@@ -68,7 +72,12 @@ describe('GET /state/<topology>/<aggregateId>', async () => {
     const r = await get(path)
     expect(r.status).toBe(200)
     expect(r.type).toContain('application/json')
-    expect(r.body).toMatchObject({ partition: partitionOf(id, 2), aggregateId: id, version: 2, state: { status: 'open', owner: 'Ada', balance: 30 } })
+    expect(r.body).toMatchObject({
+      partition: partitionOf(id, 2),
+      aggregateId: id,
+      version: 2,
+      state: { status: 'open', owner: 'Ada', balance: 30 },
+    })
     expect(r.body.recent).toHaveLength(2)
   })
 
@@ -84,8 +93,13 @@ describe('GET /state/<topology>/<aggregateId>', async () => {
 
   it('404 when the aggregate has no snapshot', async () => {
     const r = await get('/state/bank/nobody')
-    expect(r).toMatchObject({ status: 404, body: { code: 'no_snapshot', partition: partitionOf('nobody', 2) } })
-    expect(r.body.error).toMatch(/aggregate nobody has no committed snapshot in partition \d of topology bank/)
+    expect(r).toMatchObject({
+      status: 404,
+      body: { code: 'no_snapshot', partition: partitionOf('nobody', 2) },
+    })
+    expect(r.body.error).toMatch(
+      /aggregate nobody has no committed snapshot in partition \d of topology bank/,
+    )
   })
 
   it('404 when the partition is not assigned to this worker, naming the ones that are', async () => {
@@ -94,30 +108,55 @@ describe('GET /state/<topology>/<aggregateId>', async () => {
     tasks.delete(p)
     try {
       const r = await get(path)
-      expect(r).toMatchObject({ status: 404, body: { code: 'not_assigned', partition: p, assigned: [1 - p] } })
-      expect(r.body.error).toContain(`partition ${p} of topology bank is not assigned to this worker (assigned: ${1 - p})`)
+      expect(r).toMatchObject({
+        status: 404,
+        body: { code: 'not_assigned', partition: p, assigned: [1 - p] },
+      })
+      expect(r.body.error).toContain(
+        `partition ${p} of topology bank is not assigned to this worker (assigned: ${1 - p})`,
+      )
     } finally {
       tasks.set(p, task)
     }
   })
 
   it('404 for a topology this worker does not run', async () => {
-    expect(await get('/state/other/x')).toMatchObject({ status: 404, body: { code: 'unknown_topology', error: 'this worker does not run topology other (it runs: bank)' } })
+    expect(await get('/state/other/x')).toMatchObject({
+      status: 404,
+      body: { code: 'unknown_topology', error: 'this worker does not run topology other (it runs: bank)' },
+    })
   })
 
   it('503 while the task is not RUNNING (restoring after a rebalance)', async () => {
     const p = partitionOf(id, 2)
     const task = tasks.get(p)!
-    tasks.set(p, new Task({ topology, partition: p, ports: memoryTaskPorts({ topology, partition: p, log }), logger: silentLogger }))
+    tasks.set(
+      p,
+      new Task({
+        topology,
+        partition: p,
+        ports: memoryTaskPorts({ topology, partition: p, log }),
+        logger: silentLogger,
+      }),
+    )
     try {
-      expect(await get(path)).toMatchObject({ status: 503, body: { code: 'not_running', taskState: 'CREATED', partition: p } })
+      expect(await get(path)).toMatchObject({
+        status: 503,
+        body: { code: 'not_running', taskState: 'CREATED', partition: p },
+      })
     } finally {
       tasks.set(p, task)
     }
   })
 
   it('503 before the topology runner exists; 400 on a malformed path', async () => {
-    const s = await startHttp({ host: '127.0.0.1', port: 0, registry: createMetrics().registry, readiness: () => ({ ready: false }), state: stateQuery([topology], () => []) })
+    const s = await startHttp({
+      host: '127.0.0.1',
+      port: 0,
+      registry: createMetrics().registry,
+      readiness: () => ({ ready: false }),
+      state: stateQuery([topology], () => []),
+    })
     try {
       const r = await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}/state/bank/x`)
       expect(r.status).toBe(503)

@@ -215,11 +215,18 @@ describe('Task over in-memory ports', () => {
     await h.task.initialize()
     send(h, workload)
     const records = input(h)
-    const [first, second] = await Promise.all([h.task.process(records, () => undefined), h.task.process(records, () => undefined)])
+    const [first, second] = await Promise.all([
+      h.task.process(records, () => undefined),
+      h.task.process(records, () => undefined),
+    ])
     expect(first).toEqual({ kind: 'done' })
     expect(second).toEqual({ kind: 'done' })
     expect(visibleEvents(h)).toHaveLength(4)
-    expect(visibleReplies(h).map((r) => r.commandId).sort()).toEqual(workload.map((c) => c.commandId).sort())
+    expect(
+      visibleReplies(h)
+        .map((r) => r.commandId)
+        .sort(),
+    ).toEqual(workload.map((c) => c.commandId).sort())
   })
 
   it('restart with the same store restores 0 records and resumes at the right offset', async () => {
