@@ -129,13 +129,13 @@ export async function scanPartition(
   kafka: ReturnType<typeof cliKafka>,
   topic: string,
   partition: number,
-  onRecords: (records: { offset: string; key: string | null; value: Buffer | null }[]) => Promise<void> | void,
+  onRecords: (records: { offset: bigint; key: string | null; value: Buffer | null }[]) => Promise<void> | void,
   timeoutMs = 120_000,
 ): Promise<void> {
   await withAdmin(kafka, async (admin) => {
     const reader = new KafkaChangelogReader(kafka, admin, topic, partition, `${topology.applicationId}-cli`, quietLogger)
     const end = await reader.endOffset()
-    await reader.read('0', end, async (chunk) => void (await onRecords(chunk)), timeoutMs)
+    await reader.read(0n, end, async (chunk) => void (await onRecords(chunk)), timeoutMs)
   })
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { loadWorkerConfig } from '../config/worker-config.ts'
 import { ConfigError } from '../errors.ts'
-import { Worker } from '../runtime/worker.ts'
+import { Worker } from '../worker/worker.ts'
 import { loadTopology } from '../topology/loader.ts'
 
 const DEFAULT_CONFIG = 'config/worker.yaml'

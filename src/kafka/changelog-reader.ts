@@ -25,15 +25,15 @@ export class KafkaChangelogReader implements ChangelogReader {
    * so this is not the last stable offset. It is called after InitProducerId, when no transaction of the
    * only writer of this partition (this task's transactional id) can be open, so both are the same.
    */
-  async endOffset(): Promise<string> {
+  async endOffset(): Promise<bigint> {
     const offsets = await retryMetadata(() => this.admin.fetchTopicOffsets(this.topic))
     const p = offsets.find((o) => o.partition === this.partition)
     if (!p) throw new Error(`changelog ${this.topic} has no partition ${this.partition}`)
-    return p.high
+    return BigInt(p.high)
   }
 
-  async read(from: string, to: string, onRecords: (records: ChangelogRecord[]) => Promise<void>, timeoutMs: number): Promise<void> {
-    if (BigInt(from) >= BigInt(to)) return
+  async read(from: bigint, to: bigint, onRecords: (records: ChangelogRecord[]) => Promise<void>, timeoutMs: number): Promise<void> {
+    if (from >= to) return
     const groupId = `${this.groupPrefix}-restore-${this.partition}-${randomUUID()}`
     const consumer = this.kafka.consumer({
       groupId,
@@ -42,11 +42,11 @@ export class KafkaChangelogReader implements ChangelogReader {
       maxWaitTimeInMs: 100,
       allowAutoTopicCreation: false,
     })
-    const target = BigInt(to) - 1n
+    const target = to - 1n
     let done!: () => void
     let fail!: (e: unknown) => void
     const finished = new Promise<void>((res, rej) => ((done = res), (fail = rej)))
-    let position = BigInt(from) - 1n
+    let position = from - 1n
     const others: number[] = []
 
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -54,7 +54,7 @@ export class KafkaChangelogReader implements ChangelogReader {
       others.length = 0
       others.push(...assigned.filter((p) => p !== this.partition))
       if (others.length > 0) consumer.pause([{ topic: this.topic, partitions: others }])
-      consumer.seek({ topic: this.topic, partition: this.partition, offset: from })
+      consumer.seek({ topic: this.topic, partition: this.partition, offset: from.toString() })
     })
     // END_BATCH_PROCESS also fires for batches that held only transaction markers (never given to eachBatch).
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
@@ -76,8 +76,9 @@ export class KafkaChangelogReader implements ChangelogReader {
           if (batch.partition !== this.partition) return
           const records: ChangelogRecord[] = []
           for (const m of batch.messages) {
-            if (BigInt(m.offset) >= BigInt(to)) break
-            records.push({ offset: m.offset, key: m.key === null ? null : m.key.toString('utf8'), value: m.value })
+            const offset = BigInt(m.offset)
+            if (offset >= to) break
+            records.push({ offset, key: m.key === null ? null : m.key.toString('utf8'), value: m.value })
           }
           if (records.length > 0) await onRecords(records)
         },
@@ -92,9 +93,9 @@ export class KafkaChangelogReader implements ChangelogReader {
 }
 
 /** The group's committed offset (next to read) for one partition. Read only AFTER the producer's init. */
-export async function readCommittedOffset(admin: Admin, groupId: string, topic: string, partition: number): Promise<string | undefined> {
+export async function readCommittedOffset(admin: Admin, groupId: string, topic: string, partition: number): Promise<bigint | undefined> {
   const res = await retryMetadata(() => admin.fetchOffsets({ groupId, topics: [topic] }))
   const p = res.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition)
   if (!p || p.offset === '-1' || p.offset === '') return undefined
-  return p.offset
+  return BigInt(p.offset)
 }

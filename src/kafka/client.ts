@@ -3,7 +3,10 @@ import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type SASLOptions } 
 import type { Logger } from 'pino'
 import type { KafkaClientConfig } from '../config/worker-config.ts'
 
-export function createKafka(cfg: KafkaClientConfig, clientId: string, logger: Logger): Kafka {
+/** A connection to the cluster (today a kafkajs client): code outside src/kafka passes it around opaquely. */
+export type KafkaConnection = Kafka
+
+export function createKafka(cfg: KafkaClientConfig, clientId: string, logger: Logger): KafkaConnection {
   const config: KafkaConfig = {
     clientId,
     brokers: cfg.brokers,

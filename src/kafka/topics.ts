@@ -1,5 +1,5 @@
 /**
- * Topic check and creation at start-up (ARCHITECTURE.md section 6). Commands, events and changelog must be
+ * Topic check and creation at start-up (the topic table in README.md). Commands, events and changelog must be
  * co-partitioned (same count); the changelog must be compacted; the events topic keeps records forever.
  */
 import type { Admin } from 'kafkajs'

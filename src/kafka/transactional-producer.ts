@@ -1,5 +1,5 @@
 /**
- * A task's transactional producer over kafkajs, with the workarounds of KAFKAJS-EOS-NOTES.md:
+ * A task's transactional producer over kafkajs 2.2.4, with the workarounds exactly-once needs:
  * - transactionalId = <application>-<commands topic>-<partition>: the new owner's InitProducerId fences the
  *   old one (kafkajs cannot do KIP-447 group-metadata fencing);
  * - idempotent, maxInFlightRequests 1, transactionTimeout ~10 s (an open transaction blocks read_committed
@@ -21,8 +21,7 @@
  */
 import type { Kafka, Producer, Transaction } from 'kafkajs'
 import { ProduceIncompleteError, ProduceRetriedError, TaskFencedError } from '../errors.ts'
-import type { OutputRecord } from '../runtime/processor.ts'
-import type { OpenTransaction, TransactionalProducer } from '../runtime/ports.ts'
+import type { OpenTransaction, OutputRecord, TransactionalProducer } from '../runtime/ports.ts'
 import { isFencingError, isSendOffsetsRetriable } from './errors.ts'
 import { partitionOf } from './partitioner.ts'
 import { retry } from '../util/retry.ts'
@@ -120,12 +119,22 @@ class KafkaOpenTransaction implements OpenTransaction {
   ) {}
 
   /**
+   * The input offset goes first: AddOffsetsToTxn waits (retried) until the previous transaction's markers are
+   * written, so the produce requests after it do not meet CONCURRENT_TRANSACTIONS, whose kafkajs retry of a
+   * multi-broker send would abort the batch (ProduceRetriedError).
+   */
+  async write(records: OutputRecord[], nextInputOffset: bigint, baseOffsetOf: { topic: string; partition: number }): Promise<bigint | undefined> {
+    await this.sendOffsets(nextInputOffset)
+    return this.send(records, baseOffsetOf)
+  }
+
+  /**
    * Sends in as few produce requests as the broker accepts: a request's records are cut at
    * maxRequestBytes (the broker refuses a partition's record batch above message.max.bytes, 1 MB by
    * default, and would refuse it on every retry). Records of one partition stay in order across requests.
    */
-  async send(records: OutputRecord[], baseOffsetOf: { topic: string; partition: number }): Promise<string | undefined> {
-    let base: string | undefined
+  private async send(records: OutputRecord[], baseOffsetOf: { topic: string; partition: number }): Promise<bigint | undefined> {
+    let base: bigint | undefined
     for (const request of splitBySize(records, this.o.maxRequestBytes)) {
       const byTopic = new Map<string, Message[]>()
       const expected = new Set<string>()
@@ -146,7 +155,8 @@ class KafkaOpenTransaction implements OpenTransaction {
               'this transaction is aborted and the batch processed again',
           )
         }
-        base ??= meta.find((x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition)?.baseOffset
+        const written = meta.find((x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition)?.baseOffset
+        if (written !== undefined) base ??= BigInt(written)
       } catch (e) {
         throw wrapFencing(e, this.o.transactionalId)
       }
@@ -161,10 +171,10 @@ class KafkaOpenTransaction implements OpenTransaction {
     return r.key === null ? 0 : partitionOf(r.key, count)
   }
 
-  async sendOffsets(nextInputOffset: string): Promise<void> {
+  private async sendOffsets(nextInputOffset: bigint): Promise<void> {
     const args = {
       consumerGroupId: this.o.groupId,
-      topics: [{ topic: this.o.inputTopic, partitions: [{ partition: this.o.inputPartition, offset: nextInputOffset }] }],
+      topics: [{ topic: this.o.inputTopic, partitions: [{ partition: this.o.inputPartition, offset: nextInputOffset.toString() }] }],
     }
     // Bounded: 12 tries, 10 ms doubling to 500 ms (~3 s) — longer than a commit marker write takes.
     try {

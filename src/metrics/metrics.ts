@@ -7,8 +7,8 @@ import { readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ReplyStatus } from '../domain/envelopes.ts'
-import type { RunnerListener } from '../runtime/topology-runner.ts'
-import type { Task } from '../runtime/task.ts'
+import type { ConsumerLoopListener } from '../kafka/consumer-loop.ts'
+import type { Task, TaskListener } from '../runtime/task.ts'
 import { TaskState } from '../runtime/task-state.ts'
 import { storeDir } from '../state/level-store.ts'
 
@@ -136,8 +136,11 @@ export interface MetricsListenerOptions {
   now?: () => number
 }
 
+/** What a worker observes of one topology: its tasks' hooks and its consumer loop's group hooks. */
+export type WorkerListener = TaskListener & ConsumerLoopListener
+
 /** Task and group hooks of one topology -> metrics. */
-export function metricsListener(m: Metrics, topology: string, o: MetricsListenerOptions = {}): RunnerListener {
+export function metricsListener(m: Metrics, topology: string, o: MetricsListenerOptions = {}): WorkerListener {
   const now = o.now ?? Date.now
   // The newest task of each partition owns its state series (an old task may still be closing).
   const seq = new WeakMap<Task, number>()

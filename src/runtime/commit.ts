@@ -8,10 +8,16 @@
  */
 import { CONTENT_TYPES, encode, type Serialization } from '../domain/codec.ts'
 import { HEADERS, OFFSET_MARKER_KEY, type OffsetMarker } from '../domain/envelopes.ts'
-import { AbortFailedError, BatchAbortedError, StoreBehindError, TaskCommitUnknownError, TaskFencedError } from '../errors.ts'
+import {
+  AbortFailedError,
+  BatchAbortedError,
+  StoreBehindError,
+  TaskCommitUnknownError,
+  TaskFencedError,
+} from '../errors.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
-import type { TransactionalProducer } from './ports.ts'
-import type { BatchResult, OutputRecord } from './processor.ts'
+import type { OutputRecord, TransactionalProducer } from './ports.ts'
+import type { BatchResult } from './processor.ts'
 
 export interface CommitContext {
   producer: TransactionalProducer
@@ -28,14 +34,15 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
 
   // 1. Begin a transaction on the task's own producer (transactional.id = <app>-<commands>-<partition>).
   const txn = await c.producer.begin()
-  let changelogBase: string | undefined
+  let changelogBase: bigint | undefined
   try {
-    // 2. The input offset (last + 1) joins the transaction: input is consumed iff the output exists. It goes
-    //    first: AddOffsetsToTxn waits (retried) until the previous transaction's markers are written, so the
-    //    produce requests below do not meet CONCURRENT_TRANSACTIONS (a kafkajs retry there aborts the batch).
-    await txn.sendOffsets((BigInt(batch.lastOffset) + 1n).toString())
-    // 3. One send with everything: fewer round trips, and one produce request per partition leader.
-    changelogBase = await txn.send([...batch.records, ...changelog], { topic: c.changelogTopic, partition: c.partition })
+    // 2. Everything the batch caused, and the input offset (last + 1), join the transaction together: input is
+    //    consumed iff the output exists. One write: fewer round trips, one produce request per partition leader
+    //    (the adapter decides the order its client needs).
+    changelogBase = await txn.write([...batch.records, ...changelog], batch.lastOffset + 1n, {
+      topic: c.changelogTopic,
+      partition: c.partition,
+    })
   } catch (e) {
     // Not committed: abort so read_committed readers never see the partial output. A fenced producer
     // cannot abort (and need not: the new owner's InitProducerId aborted it already).
@@ -43,12 +50,15 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
     try {
       await txn.abort()
     } catch (abortError) {
-      throw new AbortFailedError(`transaction failed (${(e as Error).message}) and its abort failed too: ${(abortError as Error).message}`, { cause: e })
+      throw new AbortFailedError(
+        `transaction failed (${(e as Error).message}) and its abort failed too: ${(abortError as Error).message}`,
+        { cause: e },
+      )
     }
     throw new BatchAbortedError(`transaction aborted: ${(e as Error).message}`, { cause: e })
   }
 
-  // 4. Commit. If this throws without a fencing error, the outcome is unknown: the caller re-initialises
+  // 3. Commit. If this throws without a fencing error, the outcome is unknown: the caller re-initialises
   //    the producer (InitProducerId completes or aborts it) and re-reads offsets and changelog.
   try {
     await txn.commit()
@@ -57,18 +67,22 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
     throw new TaskCommitUnknownError(`commit outcome unknown: ${(e as Error).message}`, { cause: e })
   }
 
-  // 5. Only now the local store: the batch's snapshots and the checkpoint, in one atomic LevelDB batch.
+  // 4. Only now the local store: the batch's snapshots and the checkpoint, in one atomic LevelDB batch.
   //    The changelog position after this batch is its base offset + the records we wrote to it.
   const checkpoint: Checkpoint = {
-    changelogOffset: changelogBase === undefined ? c.previous.changelogOffset : (BigInt(changelogBase) + BigInt(changelog.length)).toString(),
+    changelogOffset:
+      changelogBase === undefined ? c.previous.changelogOffset : changelogBase + BigInt(changelog.length),
     inputOffset: batch.lastOffset,
   }
   try {
     await c.store.write(batch.snapshots.values(), checkpoint)
   } catch (e) {
-    throw new StoreBehindError(`committed to Kafka but the local store write failed: ${(e as Error).message}`, { cause: e })
+    throw new StoreBehindError(
+      `committed to Kafka but the local store write failed: ${(e as Error).message}`,
+      { cause: e },
+    )
   }
-  // 6. The caller now moves the consumer position on (resolveOffset) and the cache takes the snapshots.
+  // 5. The caller now moves the consumer position on (resolveOffset) and the cache takes the snapshots.
   return checkpoint
 }
 
@@ -86,7 +100,13 @@ function changelogRecords(c: CommitContext, batch: BatchResult): OutputRecord[] 
   }
   // The offset marker: the last input offset of this transaction, so a new owner can resume after it even
   // when the group's committed offset it reads is stale (OffsetFetch without require_stable).
-  const marker: OffsetMarker = { marker: 'input-offset', inputOffset: batch.lastOffset }
-  out.push({ topic: c.changelogTopic, partition: c.partition, key: OFFSET_MARKER_KEY, value: encode(marker, c.serialization), headers })
+  const marker: OffsetMarker = { marker: 'input-offset', inputOffset: batch.lastOffset.toString() }
+  out.push({
+    topic: c.changelogTopic,
+    partition: c.partition,
+    key: OFFSET_MARKER_KEY,
+    value: encode(marker, c.serialization),
+    headers,
+  })
   return out
 }

@@ -1,15 +1,45 @@
 /**
- * The I/O ports a task needs. Kafka implementations live in src/kafka; in-memory twins in src/testing.
+ * The ports of the runtime: what a task and the task manager need from the outside, in the runtime's own terms
+ * (offsets are bigint here; adapters convert at their boundary). Kafka + LevelDB implementations live in
+ * src/kafka and src/state; in-memory twins in src/testing.
  */
-import type { OutputRecord } from './processor.ts'
 import type { SnapshotStore } from '../state/store.ts'
+
+export type HeaderValue = Buffer | string | (Buffer | string)[] | undefined
+
+/** One fetched record of the commands topic. */
+export interface InputRecord {
+  partition: number
+  offset: bigint
+  key: Buffer | null
+  value: Buffer | null
+  headers?: Record<string, HeaderValue>
+  /** Record timestamp, epoch ms as a string (as Kafka clients hand it out). */
+  timestamp: string
+}
+
+/** One record a task writes inside its transaction. */
+export interface OutputRecord {
+  topic: string
+  /** Set for co-partitioned topics (events, changelog); replies and dead letters use the key's partition. */
+  partition?: number
+  key: string | Buffer | null
+  value: Buffer | null
+  headers: Record<string, string | Buffer>
+}
 
 /** One open transaction of a task's transactional producer. */
 export interface OpenTransaction {
-  /** Sends all records in one request; returns the base offset written to the given co-partitioned topic. */
-  send(records: OutputRecord[], baseOffsetOf: { topic: string; partition: number }): Promise<string | undefined>
-  /** Adds the consumer offset (next offset to read) of the input partition to the transaction. */
-  sendOffsets(nextInputOffset: string): Promise<void>
+  /**
+   * Adds the batch to the transaction: all its records, and the consumer offset (next offset to read) of the
+   * input partition, in whatever order the client needs. Returns the base offset written to `baseOffsetOf`
+   * (a co-partitioned topic partition), undefined when no record went there.
+   */
+  write(
+    records: OutputRecord[],
+    nextInputOffset: bigint,
+    baseOffsetOf: { topic: string; partition: number },
+  ): Promise<bigint | undefined>
   commit(): Promise<void>
   abort(): Promise<void>
 }
@@ -22,22 +52,36 @@ export interface TransactionalProducer {
 }
 
 export interface ChangelogRecord {
-  offset: string
+  offset: bigint
   key: string | null
   value: Buffer | null
 }
 
 export interface ChangelogReader {
-  /** The end of the partition; called only when no transaction can be open on it (see KafkaChangelogReader). */
-  endOffset(): Promise<string>
+  /** The end of the partition; called only when no transaction can be open on it (after InitProducerId). */
+  endOffset(): Promise<bigint>
   /** Reads [from, to) in order, calling onRecords per fetched chunk. Bounded by `timeoutMs`. */
-  read(from: string, to: string, onRecords: (records: ChangelogRecord[]) => Promise<void>, timeoutMs: number): Promise<void>
+  read(
+    from: bigint,
+    to: bigint,
+    onRecords: (records: ChangelogRecord[]) => Promise<void>,
+    timeoutMs: number,
+  ): Promise<void>
 }
 
+/** What a task needs, per input partition. */
 export interface TaskPorts {
   createProducer(): TransactionalProducer
   /** The group's committed offset (next offset to read) of the input partition, undefined when none. */
-  readCommittedOffset(): Promise<string | undefined>
+  readCommittedOffset(): Promise<bigint | undefined>
   changelog: ChangelogReader
   openStore(): Promise<SnapshotStore>
+}
+
+/** What the task manager needs of the consumer: position control of the input partitions. */
+export interface ConsumerControl {
+  pause(partitions: readonly number[]): void
+  resume(partitions: readonly number[]): void
+  /** The next fetch of `partition` starts at `offset`. */
+  seek(partition: number, offset: bigint): void
 }

@@ -35,6 +35,8 @@ const TRANSITIONS: Record<TaskState, readonly TaskState[]> = {
 
 export function checkTransition(from: TaskState, to: TaskState, task: string): void {
   if (!TRANSITIONS[from].includes(to)) {
-    throw new IllegalTaskTransitionError(`task ${task}: illegal transition ${from} -> ${to} (allowed: ${TRANSITIONS[from].join(', ') || 'none'})`)
+    throw new IllegalTaskTransitionError(
+      `task ${task}: illegal transition ${from} -> ${to} (allowed: ${TRANSITIONS[from].join(', ') || 'none'})`,
+    )
   }
 }

@@ -5,12 +5,12 @@
 import type { Logger } from 'pino'
 import { decode } from '../domain/codec.ts'
 import { OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../domain/envelopes.ts'
-import { DecideFailedError, recoveryOf, TaskClosedError } from '../errors.ts'
+import { DecideFailedError, recoveryOf, TaskClosedError, TaskFencedError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import { commitBatch } from './commit.ts'
-import type { TaskPorts, TransactionalProducer } from './ports.ts'
-import { CommandProcessor, type BatchResult, type InputRecord } from './processor.ts'
+import type { InputRecord, TaskPorts, TransactionalProducer } from './ports.ts'
+import { CommandProcessor, type BatchResult } from './processor.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
 import { checkTransition, TaskState } from './task-state.ts'
 
@@ -31,11 +31,11 @@ export interface CommitDetail {
   inputs: readonly InputRecord[]
 }
 
-/** What the caller (the consumer loop) must do after process(). */
+/** What the caller (the task manager) must do after process(). */
 export type ProcessOutcome =
   | { kind: 'done' }
   /** Re-position the consumer at `offset` (records after it were not committed). */
-  | { kind: 'seek'; offset: string; backoffMs: number }
+  | { kind: 'seek'; offset: bigint; backoffMs: number }
   /** Fenced: this task is closed and must not be used again. */
   | { kind: 'fenced' }
 
@@ -56,16 +56,18 @@ export class Task {
   private _state: TaskState = TaskState.CREATED
   private store: SnapshotStore | undefined
   private producer: TransactionalProducer | undefined
-  private checkpoint: Checkpoint = { changelogOffset: '0', inputOffset: '-1' }
+  private checkpoint: Checkpoint = { changelogOffset: 0n, inputOffset: -1n }
   private readonly cache: SnapshotCache
   private readonly processor: CommandProcessor
   private failures = 0
-  private restoreTrace: { storeCheckpoint: Checkpoint; changelogEnd: string } | undefined
+  private restoreTrace: { storeCheckpoint: Checkpoint; changelogEnd: bigint } | undefined
   private processing: Promise<unknown> = Promise.resolve()
   private inFlight = 0
-  private closing: Promise<void> | undefined
+  /** Set by close(): no new transaction starts; the one in flight ends (commits or aborts) first. */
+  private closeRequested = false
+  private closed: Promise<void> | undefined
   /** Next input offset to process; records below it are already committed and are skipped. */
-  nextOffset = '0'
+  nextOffset = 0n
   /** Changelog records replayed by the last restore (0 after a clean restart). */
   lastRestoreRecords = 0
 
@@ -99,7 +101,7 @@ export class Task {
   }
 
   /** INITIALIZING -> RESTORING -> RUNNING. Returns the input offset to resume at. */
-  async initialize(): Promise<string> {
+  async initialize(): Promise<bigint> {
     if (this._state !== TaskState.INITIALIZING) this.transition(TaskState.INITIALIZING)
     this.cache.clear()
     if (this.store === undefined) {
@@ -123,13 +125,19 @@ export class Task {
     await this.restore()
 
     // Resume at max(committed, marker + 1): the committed offset read above may be stale.
-    const fromMarker = BigInt(this.checkpoint.inputOffset) + 1n
-    const fromGroup = committed === undefined ? 0n : BigInt(committed)
-    this.nextOffset = (fromMarker > fromGroup ? fromMarker : fromGroup).toString()
+    const fromMarker = this.checkpoint.inputOffset + 1n
+    const fromGroup = committed ?? 0n
+    this.nextOffset = fromMarker > fromGroup ? fromMarker : fromGroup
     this.transition(TaskState.RUNNING)
     // Everything the resume offset was derived from, so a wrong resume can be traced from the log alone.
     this.o.logger.info(
-      { resumeAt: this.nextOffset, committed, restored: this.lastRestoreRecords, ...this.restoreTrace, checkpoint: this.checkpoint },
+      {
+        resumeAt: this.nextOffset,
+        committed,
+        restored: this.lastRestoreRecords,
+        ...this.restoreTrace,
+        checkpoint: this.checkpoint,
+      },
       'task running',
     )
     return this.nextOffset
@@ -138,14 +146,15 @@ export class Task {
   private async restore(): Promise<void> {
     const started = performance.now()
     const store = this.store!
-    this.checkpoint = (await store.readCheckpoint()) ?? { changelogOffset: '0', inputOffset: '-1' }
+    this.checkpoint = (await store.readCheckpoint()) ?? { changelogOffset: 0n, inputOffset: -1n }
     const end = await this.o.ports.changelog.endOffset()
     this.restoreTrace = { storeCheckpoint: { ...this.checkpoint }, changelogEnd: end }
     let records = 0
-    this.o.listener?.restoreProgress?.(this, Math.max(0, Number(BigInt(end) - BigInt(this.checkpoint.changelogOffset))))
+    const remaining = () => Math.max(0, Number(end - this.checkpoint.changelogOffset))
+    this.o.listener?.restoreProgress?.(this, remaining())
     // The checkpoint points just after our last data record; the transaction marker after it is not data.
-    if (BigInt(end) > BigInt(this.checkpoint.changelogOffset) + 1n) {
-      let inputOffset = BigInt(this.checkpoint.inputOffset)
+    if (end > this.checkpoint.changelogOffset + 1n) {
+      let inputOffset = this.checkpoint.inputOffset
       await this.o.ports.changelog.read(
         this.checkpoint.changelogOffset,
         end,
@@ -162,9 +171,9 @@ export class Task {
           }
           records += chunk.length
           const last = chunk[chunk.length - 1]!
-          this.checkpoint = { changelogOffset: (BigInt(last.offset) + 1n).toString(), inputOffset: inputOffset.toString() }
+          this.checkpoint = { changelogOffset: last.offset + 1n, inputOffset }
           await store.write(snapshots, this.checkpoint)
-          this.o.listener?.restoreProgress?.(this, Math.max(0, Number(BigInt(end) - BigInt(this.checkpoint.changelogOffset))))
+          this.o.listener?.restoreProgress?.(this, remaining())
         },
         this.o.restoreTimeoutMs ?? 600_000,
       )
@@ -178,13 +187,21 @@ export class Task {
    * Processes records of this partition (in offset order), one transaction per chunk of at most
    * maxBatchCommands. `onCommitted(lastOffset)` is called after each commit (resolve offset, heartbeat).
    */
-  process(records: readonly InputRecord[], onCommitted: (lastOffset: string) => Promise<void> | void): Promise<ProcessOutcome> {
+  process(
+    records: readonly InputRecord[],
+    onCommitted: (lastOffset: bigint) => Promise<void> | void,
+  ): Promise<ProcessOutcome> {
     // One batch at a time per partition, whatever the caller does. kafkajs promises not to run one
     // partition in two eachBatch calls at once; if that ever broke, both calls would read the same state
     // and offsets and both would commit. Queued, the second call sees the first's nextOffset and skips
     // what is done (the warning says it happened; in the runs so far it never did).
-    if (this._state !== TaskState.RUNNING) return Promise.reject(new Error(`task ${this.id} is ${this._state}, not RUNNING`))
-    if (this.inFlight > 0) this.o.logger.warn({ partition: this.partition }, 'overlapping batches for one partition; running them one after the other')
+    if (this._state !== TaskState.RUNNING)
+      return Promise.reject(new Error(`task ${this.id} is ${this._state}, not RUNNING`))
+    if (this.inFlight > 0)
+      this.o.logger.warn(
+        { partition: this.partition },
+        'overlapping batches for one partition; running them one after the other',
+      )
     this.inFlight++
     const run = this.processing.then(() => this.processNow(records, onCommitted))
     this.processing = run.then(
@@ -194,14 +211,16 @@ export class Task {
     return run.finally(() => this.inFlight--)
   }
 
-  private async processNow(records: readonly InputRecord[], onCommitted: (lastOffset: string) => Promise<void> | void): Promise<ProcessOutcome> {
-    // Closed (fenced, revoked) while this call waited for the one before it: nothing to do here.
-    if (this._state !== TaskState.RUNNING) return { kind: 'done' }
-    const next = BigInt(this.nextOffset)
-    const fresh = records.filter((r) => BigInt(r.offset) >= next)
-    if (fresh.length === 0) return { kind: 'done' }
+  private async processNow(
+    records: readonly InputRecord[],
+    onCommitted: (lastOffset: bigint) => Promise<void> | void,
+  ): Promise<ProcessOutcome> {
+    const next = this.nextOffset
+    const fresh = records.filter((r) => r.offset >= next)
     const max = this.o.topology.definition.processing.maxBatchCommands
     for (let i = 0; i < fresh.length; i += max) {
+      // Closed (fenced, revoked) meanwhile, or a close is waiting for this batch: start no new transaction.
+      if (this._state !== TaskState.RUNNING || this.closeRequested) return { kind: 'done' }
       const chunk = fresh.slice(i, i + max)
       const outcome = await this.processChunk(chunk)
       if (outcome.kind !== 'done') return outcome
@@ -239,7 +258,7 @@ export class Task {
       if (recovery === 'task-migrated') {
         this.o.logger.warn({ err: e }, 'task fenced: another owner has this partition; closing it')
         this.o.listener?.fenced?.(this)
-        await this.close()
+        await this.closeNow()
         return { kind: 'fenced' }
       }
       if (recovery === 'retriable') return this.retryLater(chunk[0]!.offset, e)
@@ -250,10 +269,13 @@ export class Task {
       return this.reinitialize(e)
     }
     for (const s of batch.snapshots.values()) this.cache.set(s)
-    this.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
+    this.nextOffset = batch.lastOffset + 1n
     this.failures = 0
     const ended = performance.now()
-    this.o.listener?.committed?.(this, batch, (ended - started) / 1000, { commitSeconds: (ended - commitStarted) / 1000, inputs: chunk })
+    this.o.listener?.committed?.(this, batch, (ended - started) / 1000, {
+      commitSeconds: (ended - commitStarted) / 1000,
+      inputs: chunk,
+    })
     return { kind: 'done' }
   }
 
@@ -265,17 +287,17 @@ export class Task {
       return { kind: 'seek', offset, backoffMs: 0 }
     } catch (e) {
       if (recoveryOf(e) === 'task-migrated') {
-        this.o.listener?.fenced?.(this)
-        await this.close()
+        if (e instanceof TaskFencedError) this.o.listener?.fenced?.(this)
+        await this.closeNow()
         return { kind: 'fenced' }
       }
       this.o.logger.error({ err: e, kind }, 're-initialisation failed; closing the task')
-      await this.close()
+      await this.closeNow()
       throw e
     }
   }
 
-  private retryLater(offset: string, e: unknown): ProcessOutcome {
+  private retryLater(offset: bigint, e: unknown): ProcessOutcome {
     this.failures++
     const backoffMs = Math.min(100 * 2 ** Math.min(this.failures - 1, 6), 5000)
     this.o.listener?.aborted?.(this, e)
@@ -309,13 +331,24 @@ export class Task {
   }
 
   private isClosingOrClosed(): boolean {
-    return this._state === TaskState.CLOSING || this._state === TaskState.CLOSED
+    return this.closeRequested || this._state === TaskState.CLOSING || this._state === TaskState.CLOSED
   }
 
-  /** Resolves when the task is CLOSED (its store and producer released), also when called during a close. */
+  /**
+   * Resolves when the task is CLOSED (its store and producer released), also when called during a close. A batch
+   * in flight ends first (its transaction commits or aborts; no new one starts), so a revoked partition's last
+   * commit is not cut in half and its LevelDB is released only after it.
+   */
   close(): Promise<void> {
-    this.closing ??= this.doClose()
-    return this.closing
+    this.closeRequested = true
+    return this.processing.then(() => this.closeNow())
+  }
+
+  /** Closes without waiting for the batch in flight: for the task's own paths inside that batch (fenced, failed). */
+  private closeNow(): Promise<void> {
+    this.closeRequested = true
+    this.closed ??= this.doClose()
+    return this.closed
   }
 
   private async doClose(): Promise<void> {

@@ -3,7 +3,7 @@
  *
  * Layout (utf8 keys, msgpack values):
  *   "s/<aggregateId>"  -> SnapshotRecord
- *   "#checkpoint"      -> { changelogOffset, inputOffset } (see Checkpoint in store.ts)
+ *   "#checkpoint"      -> { changelogOffset, inputOffset } as decimal strings (see Checkpoint in store.ts)
  *   "#meta"            -> { topology, changelogTopic, partition } written once; a mismatch refuses to open
  * Snapshots and checkpoint are written in one LevelDB batch, so the checkpoint never claims more than
  * the store holds. Reads of a batch's snapshots use one getMany (one async hop, not one per key).
@@ -71,13 +71,15 @@ export class LevelSnapshotStore implements SnapshotStore {
   async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
     const batch = this.db.batch()
     for (const s of snapshots) batch.put(SNAPSHOT_PREFIX + s.aggregateId, packr.pack(s))
-    batch.put(CHECKPOINT_KEY, packr.pack(checkpoint))
+    batch.put(CHECKPOINT_KEY, packr.pack({ changelogOffset: checkpoint.changelogOffset.toString(), inputOffset: checkpoint.inputOffset.toString() }))
     await batch.write()
   }
 
   async readCheckpoint(): Promise<Checkpoint | undefined> {
     const v = await this.db.get(CHECKPOINT_KEY)
-    return v === undefined ? undefined : (packr.unpack(v) as Checkpoint)
+    if (v === undefined) return undefined
+    const stored = packr.unpack(v) as { changelogOffset: string; inputOffset: string }
+    return { changelogOffset: BigInt(stored.changelogOffset), inputOffset: BigInt(stored.inputOffset) }
   }
 
   async *entries(): AsyncIterable<SnapshotRecord> {

@@ -9,9 +9,9 @@ import type { SnapshotRecord } from '../domain/envelopes.ts'
 
 export interface Checkpoint {
   /** Next changelog offset whose record is not yet in the store: restore resumes here. */
-  changelogOffset: string
-  /** Last input (commands topic) offset whose effects are in the store; '-1' = none. */
-  inputOffset: string
+  changelogOffset: bigint
+  /** Last input (commands topic) offset whose effects are in the store; -1 = none. */
+  inputOffset: bigint
 }
 
 export interface SnapshotStore {

@@ -1,5 +1,13 @@
 /** Runs a decider the way the worker does (fold the history, then decide), without Kafka. */
-import { fold, isRejection, type AnyDecider, type CommandOf, type DecideContext, type EventOf, type StateOf } from '../domain/decider.ts'
+import {
+  fold,
+  isRejection,
+  type AnyDecider,
+  type CommandOf,
+  type DecideContext,
+  type EventOf,
+  type StateOf,
+} from '../domain/decider.ts'
 
 export type Decision<D> = { events: EventOf<D>[] } | { rejected: string; message: string }
 
@@ -25,6 +33,8 @@ export function decideAfter<D extends AnyDecider>(
     metadata: {},
     ...ctx,
   })
-  const decision: Decision<D> = isRejection(d) ? { rejected: d.code, message: d.message } : { events: (Array.isArray(d) ? d : [d]) as EventOf<D>[] }
+  const decision: Decision<D> = isRejection(d)
+    ? { rejected: d.code, message: d.message }
+    : { events: (Array.isArray(d) ? d : [d]) as EventOf<D>[] }
   return { state, decision }
 }

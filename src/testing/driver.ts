@@ -1,7 +1,7 @@
 /**
- * TopologyTestDriver: runs the REAL Task code (processor, commit sequence, restore) of a topology over the
- * in-memory ports (MemoryLog for Kafka, MemorySnapshotStore for LevelDB, a settable clock), one task per
- * partition, without a broker. A test pipes commands in and reads events, replies, snapshots and dead
+ * TopologyTestDriver: runs the REAL task manager and Task code (processor, commit sequence, restore, the outcome
+ * policy) of a topology over the in-memory ports (MemoryLog for Kafka, MemoryConsumer for the consumer loop,
+ * MemorySnapshotStore for LevelDB, a settable clock), one task per partition, without a broker. A test pipes commands in and reads events, replies, snapshots and dead
  * letters out; it can crash a partition's task between two steps of the commit and restart it, to show
  * that what the task then holds equals the committed changelog (and the fold of the committed events).
  *
@@ -11,89 +11,60 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { decode, encode } from '../domain/codec.ts'
-import { CONTENT_TYPES } from '../domain/codec.ts'
+import { CONTENT_TYPES, encode } from '../domain/codec.ts'
 import type { AnyDecider, Decider, MessageOf, SchemaMap } from '../domain/decider.ts'
-import { HEADERS, OFFSET_MARKER_KEY, type CommandEnvelope, type EventEnvelope, type ReplyEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
+import {
+  HEADERS,
+  type CommandEnvelope,
+  type EventEnvelope,
+  type ReplyEnvelope,
+  type SnapshotRecord,
+} from '../domain/envelopes.ts'
 import { SimulatedCrash } from '../errors.ts'
 import { Task } from '../runtime/task.ts'
-import { MemorySnapshotStore, type Checkpoint } from '../state/store.ts'
+import { TaskManager } from '../runtime/task-manager.ts'
+import { TaskState } from '../runtime/task-state.ts'
 import { fromDecider, loadTopology, type Topology } from '../topology/loader.ts'
-import type { TopologyInput } from '../topology/schema.ts'
-import { partitionOf } from '../cli/partitioner.ts'
+import { partitionOf } from '../kafka/partitioner.ts'
+import {
+  CrashableStore,
+  latestSnapshots,
+  readDeadLetters,
+  type CrashPoint,
+  type DeadLetter,
+  type DriverCommand,
+  type TopologyTestDriverOptions,
+  type TypedDriverCommand,
+} from './driver-types.ts'
+import { MemoryConsumer } from './memory-consumer.ts'
 import { MemoryFaults } from './memory-faults.ts'
-import { MemoryLog, type StoredRecord } from './memory-log.ts'
+import { MemoryLog } from './memory-log.ts'
 import { memoryTaskPorts, silentLogger, type MemoryTaskPorts } from './memory-ports.ts'
 
-/** Where a simulated crash happens, in the order of the commit sequence (src/runtime/commit.ts). */
-export type CrashPoint =
-  /** Transaction begun, nothing sent. */
-  | 'before-send'
-  /** Events, replies and snapshots sent (in the open transaction), input offsets not yet. */
-  | 'before-send-offsets'
-  /** Everything sent, the transaction not committed. */
-  | 'before-commit'
-  /** The transaction committed in Kafka, the local store not written. */
-  | 'after-commit'
-
 export { SimulatedCrash }
-
-export interface DriverCommand<CM extends SchemaMap = SchemaMap> {
-  aggregateId: string
-  type: MessageOf<CM>['type']
-  payload: unknown
-  commandId?: string
-  expectedVersion?: number
-  metadata?: CommandEnvelope['metadata']
-}
-
-/** A command typed by the decider's schemas: `{ aggregateId, type, payload }` with the payload of that type. */
-export type TypedDriverCommand<CM extends SchemaMap> = MessageOf<CM> & Omit<DriverCommand<CM>, 'type' | 'payload'>
-
-export interface DeadLetter {
-  partition: number
-  offset: string
-  key: string | null
-  value: Buffer | null
-  errorCode: string | undefined
-  errorMessage: string | undefined
-  sourcePartition: number | undefined
-  sourceOffset: string | undefined
-}
-
-export interface TopologyTestDriverOptions {
-  /** Topology settings for a decider given in code (name defaults to "test"; partitions to 1). */
-  definition?: Partial<TopologyInput>
-  /** Start of the driver's clock (epoch ms); default 2024-01-01T00:00:00Z. */
-  startTime?: number
-  logger?: Logger
-}
-
-/** The snapshot store of one partition; a crash can be armed to hit its next write. */
-class CrashableStore extends MemorySnapshotStore {
-  crashNextWrite: (() => void) | undefined
-  override async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
-    const crash = this.crashNextWrite
-    if (crash) {
-      this.crashNextWrite = undefined
-      crash()
-    }
-    return super.write(snapshots, checkpoint)
-  }
-}
+export type { CrashPoint, DeadLetter, DriverCommand, TopologyTestDriverOptions, TypedDriverCommand }
 
 interface PartitionState {
   store: CrashableStore
+  /** The ports of the partition's newest task (its faults are where crashes are armed). */
   ports: MemoryTaskPorts | undefined
-  task: Task | undefined
-  crashed: boolean
 }
 
-export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, EM extends SchemaMap = SchemaMap> {
+export class TopologyTestDriver<
+  S = unknown,
+  CM extends SchemaMap = SchemaMap,
+  EM extends SchemaMap = SchemaMap,
+> {
   readonly log: MemoryLog
   private time: number
   private readonly partitions: PartitionState[]
   private readonly logger: Logger
+  private readonly consumer: MemoryConsumer
+  private readonly manager: TaskManager
+  /** Partitions whose task died (a simulated crash); they stay down until restart(). */
+  private readonly down = new Set<number>()
+  /** Why the last start of a partition's task failed, when it did (restart() reports it). */
+  private readonly failures = new Map<number, unknown>()
 
   private constructor(
     readonly topology: Topology,
@@ -106,9 +77,52 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
     this.partitions = Array.from({ length: topology.definition.partitions }, () => ({
       store: new CrashableStore(),
       ports: undefined,
-      task: undefined,
-      crashed: false,
     }))
+    this.consumer = new MemoryConsumer(this.log, topology.topics.commands)
+    // The worker's task manager, with two differences a test needs: a failed or fenced task stays down until the
+    // test restarts it (a crash is the process dying, not something the worker would retry), and backoffs take
+    // no time.
+    this.manager = new TaskManager({
+      name: topology.definition.name,
+      consumer: this.consumer,
+      logger: this.logger,
+      autoRestart: false,
+      sleep: async () => undefined,
+      onFatal: (e) => this.failures.set(-1, e),
+      listener: {
+        taskFailed: (p, e) => {
+          this.failures.set(p, e)
+          if (e instanceof SimulatedCrash) this.down.add(p)
+        },
+      },
+      createTask: (p) => {
+        const ps = this.partitions[p]!
+        ps.ports = memoryTaskPorts({
+          topology,
+          partition: p,
+          log: this.log,
+          store: ps.store,
+          faults: new MemoryFaults(),
+        })
+        return new Task({
+          topology,
+          partition: p,
+          ports: ps.ports,
+          logger: this.logger,
+          now: () => this.time,
+        })
+      },
+    })
+  }
+
+  private get allPartitions(): number[] {
+    return this.partitions.map((_, p) => p)
+  }
+
+  /** Assigns every partition that is not down to the task manager and waits for their tasks. */
+  private async assignLive(): Promise<void> {
+    this.manager.assign(this.allPartitions.filter((p) => !this.down.has(p)))
+    await this.manager.settled()
   }
 
   /** A driver for a decider given in code. */
@@ -116,7 +130,11 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
     decider: Decider<S, CM, EM>,
     o: TopologyTestDriverOptions = {},
   ): Promise<TopologyTestDriver<S, CM, EM>> {
-    const topology = fromDecider(decider as unknown as AnyDecider, { name: 'test', partitions: 1, ...o.definition })
+    const topology = fromDecider(decider as unknown as AnyDecider, {
+      name: 'test',
+      partitions: 1,
+      ...o.definition,
+    })
     return TopologyTestDriver.of<S, CM, EM>(topology, o)
   }
 
@@ -134,7 +152,8 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
     o: TopologyTestDriverOptions = {},
   ): Promise<TopologyTestDriver<S, CM, EM>> {
     const driver = new TopologyTestDriver<S, CM, EM>(topology, o)
-    for (let p = 0; p < driver.partitions.length; p++) await driver.startTask(p)
+    await driver.assignLive()
+    driver.throwIfNotRunning(driver.allPartitions)
     return driver
   }
 
@@ -196,7 +215,9 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
   }
 
   /** Pipes commands one after the other; resolves with their replies. */
-  async pipeAll(commands: (TypedDriverCommand<CM> | DriverCommand<CM>)[]): Promise<(ReplyEnvelope | undefined)[]> {
+  async pipeAll(
+    commands: (TypedDriverCommand<CM> | DriverCommand<CM>)[],
+  ): Promise<(ReplyEnvelope | undefined)[]> {
     const out: (ReplyEnvelope | undefined)[] = []
     for (const c of commands) out.push(await this.pipe(c))
     return out
@@ -206,47 +227,36 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
 
   /**
    * Lets every running task process what is waiting on its partition, as the worker's consumer loop does
-   * (fetch from the position, process, follow seeks). Crashed tasks stay down until restart().
+   * (fetch from the position, hand the batch to the task manager, which commits, retries or seeks). Crashed tasks
+   * stay down until restart().
    */
   async process(): Promise<void> {
-    for (let p = 0; p < this.partitions.length; p++) await this.processPartition(p)
-  }
-
-  private async processPartition(p: number): Promise<void> {
-    const ps = this.partitions[p]!
-    for (let i = 0; i < 1000; i++) {
-      const task = ps.task
-      if (ps.crashed || task === undefined) return
-      const records = this.log.inputRecords(this.topology.topics.commands, p, task.nextOffset)
-      if (records.length === 0) return
-      try {
-        const outcome = await task.process(records, () => undefined)
-        if (outcome.kind === 'fenced') {
-          ps.task = undefined
-          return
-        }
-        // 'seek' re-positions at task.nextOffset: the task moved it (re-initialised) or it is unchanged (retry).
-      } catch (e) {
-        if (e instanceof SimulatedCrash) {
-          ps.crashed = true
-          ps.task = undefined
-          return
-        }
-        throw e
-      }
+    for (let round = 0; round < 1000; round++) {
+      await this.manager.settled()
+      const waiting = this.allPartitions.filter(
+        (p) => this.runningTask(p) !== undefined && this.consumer.hasWaiting(p),
+      )
+      if (waiting.length === 0) return
+      for (const p of waiting) await this.consumer.poll(this.manager, p)
     }
-    throw new Error(`partition ${p}: still not caught up after 1000 batches (a batch that keeps failing?)`)
+    throw new Error('still not caught up after 1000 batches (a batch that keeps failing?)')
   }
 
-  private async startTask(p: number, freshStore = false): Promise<Task> {
-    const ps = this.partitions[p]!
-    if (freshStore) ps.store = new CrashableStore()
-    ps.ports = memoryTaskPorts({ topology: this.topology, partition: p, log: this.log, store: ps.store, faults: new MemoryFaults() })
-    const task = new Task({ topology: this.topology, partition: p, ports: ps.ports, logger: this.logger, now: () => this.time })
-    await task.initialize()
-    ps.task = task
-    ps.crashed = false
-    return task
+  private runningTask(p: number): Task | undefined {
+    const task = this.manager.tasks.get(p)
+    return task?.state === TaskState.RUNNING ? task : undefined
+  }
+
+  /** A partition whose task could not start stays down: say why, as the worker's log would. */
+  private throwIfNotRunning(parts: number[]): void {
+    for (const p of parts) {
+      if (this.down.has(p) || this.runningTask(p) !== undefined) continue
+      const why = this.failures.get(p)
+      throw new Error(
+        `partition ${p}: its task did not start${why instanceof Error ? `: ${why.message}` : ''}`,
+        { cause: why },
+      )
+    }
   }
 
   // ---- crashes and restarts ----------------------------------------------------------------------------
@@ -257,11 +267,17 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
    * next owner's InitProducerId aborts it), its store keeps what it had. restart() brings it back.
    */
   crashAt(point: CrashPoint, where: { partition?: number; aggregateId?: string } = {}): void {
-    const parts = where.partition !== undefined ? [where.partition] : where.aggregateId !== undefined ? [this.partitionOf(where.aggregateId)] : this.partitions.map((_, i) => i)
+    const parts =
+      where.partition !== undefined
+        ? [where.partition]
+        : where.aggregateId !== undefined
+          ? [this.partitionOf(where.aggregateId)]
+          : this.partitions.map((_, i) => i)
     for (const p of parts) {
       const ps = this.partitions[p]!
       const faults = ps.ports?.faults
-      if (!faults || !ps.task) throw new Error(`partition ${p} has no running task to crash`)
+      if (!faults || this.runningTask(p) === undefined)
+        throw new Error(`partition ${p} has no running task to crash`)
       const die = (): never => {
         // After the crash the task must not do anything more: its abort and re-initialisation fail too.
         faults.failNext('abort', new SimulatedCrash(`crashed at ${point}`))
@@ -275,16 +291,18 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
     }
   }
 
-  /** Kills a partition's task now (between batches): nothing is closed or flushed. */
-  crash(partition = 0): void {
-    const ps = this.partitions[partition]!
-    ps.task = undefined
-    ps.crashed = true
+  /**
+   * Kills a partition's task now (between batches): the partition leaves this "process"; nothing is committed or
+   * flushed that was not already (between batches the in-memory producer and store hold nothing more).
+   */
+  async crash(partition = 0): Promise<void> {
+    this.down.add(partition)
+    await this.assignLive()
   }
 
   /** Partitions whose task is down after a crash. */
   crashedPartitions(): number[] {
-    return this.partitions.flatMap((ps, p) => (ps.crashed ? [p] : []))
+    return [...this.down].sort((a, b) => a - b)
   }
 
   /**
@@ -293,23 +311,31 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
    * machine). The new task fences the old producer, restores the changelog tail, and resumes.
    * Then processes what is waiting, unless `process: false`.
    */
-  async restart(o: { partitions?: number[]; loseLocalState?: boolean; process?: boolean } = {}): Promise<void> {
+  async restart(
+    o: { partitions?: number[]; loseLocalState?: boolean; process?: boolean } = {},
+  ): Promise<void> {
     const parts = o.partitions ?? this.crashedPartitions()
+    // Out of the assignment first (a running task closes), then back in with a fresh task.
+    for (const p of parts) this.down.add(p)
+    await this.assignLive()
     for (const p of parts) {
-      await this.partitions[p]!.task?.close()
-      await this.startTask(p, o.loseLocalState ?? false)
+      this.down.delete(p)
+      this.failures.delete(p)
+      if (o.loseLocalState) this.partitions[p]!.store = new CrashableStore()
     }
+    await this.assignLive()
+    this.throwIfNotRunning(parts)
     if (o.process ?? true) await this.process()
   }
 
   /** Changelog records the last (re)start of each partition's task replayed (0 = clean restart). */
   restoredRecords(partition = 0): number {
-    return this.partitions[partition]!.task?.lastRestoreRecords ?? 0
+    return this.manager.tasks.get(partition)?.lastRestoreRecords ?? 0
   }
 
   /** Closes every task (as a graceful shutdown). */
   async close(): Promise<void> {
-    for (const ps of this.partitions) await ps.task?.close()
+    await this.manager.stop()
   }
 
   // ---- output --------------------------------------------------------------------------------------------
@@ -331,22 +357,14 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
   /** Committed events (read_committed); of one aggregate when given, in version order. */
   events(aggregateId?: string): (EventEnvelope & MessageOf<EM>)[] {
     const all = this.values<EventEnvelope & MessageOf<EM>>(this.topology.topics.events)
-    return aggregateId === undefined ? all : all.filter((e) => e.aggregateId === aggregateId).sort((a, b) => a.version - b.version)
+    return aggregateId === undefined
+      ? all
+      : all.filter((e) => e.aggregateId === aggregateId).sort((a, b) => a.version - b.version)
   }
 
   /** Committed dead letters with their error headers. */
   deadLetters(): DeadLetter[] {
-    const h = (r: StoredRecord, k: string) => r.headers[k]?.toString()
-    return this.log.readAll(this.topology.topics.deadLetters).map((r) => ({
-      partition: r.partition,
-      offset: r.offset,
-      key: r.key?.toString() ?? null,
-      value: r.value,
-      errorCode: h(r, HEADERS.errorCode),
-      errorMessage: h(r, HEADERS.errorMessage),
-      sourcePartition: h(r, HEADERS.sourcePartition) === undefined ? undefined : Number(h(r, HEADERS.sourcePartition)),
-      sourceOffset: h(r, HEADERS.sourceOffset),
-    }))
+    return readDeadLetters(this.log, this.topology.topics.deadLetters)
   }
 
   /** The snapshot the aggregate's task holds as committed (its store, like LevelDB on the worker). */
@@ -358,30 +376,25 @@ export class TopologyTestDriver<S = unknown, CM extends SchemaMap = SchemaMap, E
 
   /** The state of an aggregate in its task's store (initial state when it has none). */
   async state(aggregateId: string): Promise<S> {
-    return ((await this.snapshot(aggregateId))?.state as S | undefined) ?? (this.topology.decider.initialState() as S)
+    return (
+      ((await this.snapshot(aggregateId))?.state as S | undefined) ??
+      (this.topology.decider.initialState() as S)
+    )
   }
 
   /** Every snapshot in a partition's store, by aggregate id. */
   async storeSnapshots(partition?: number): Promise<Map<string, SnapshotRecord<S>>> {
     const out = new Map<string, SnapshotRecord<S>>()
     const parts = partition === undefined ? this.partitions : [this.partitions[partition]!]
-    for (const ps of parts) for await (const s of ps.store.entries()) out.set(s.aggregateId, s as SnapshotRecord<S>)
+    for (const ps of parts)
+      for await (const s of ps.store.entries()) out.set(s.aggregateId, s as SnapshotRecord<S>)
     return out
   }
 
   /** The latest committed changelog snapshot per aggregate (what a restore from scratch would hold). */
   changelogSnapshots(partition?: number): Map<string, SnapshotRecord<S>> {
-    const out = new Map<string, SnapshotRecord<S>>()
-    const parts = partition === undefined ? this.partitions.map((_, i) => i) : [partition]
-    for (const p of parts) {
-      for (const r of this.log.read(this.topology.topics.changelog, p)) {
-        const key = r.key?.toString()
-        if (key === undefined || key === OFFSET_MARKER_KEY) continue
-        if (r.value === null) out.delete(key)
-        else out.set(key, decode(r.value, r.headers[HEADERS.contentType]?.toString()) as SnapshotRecord<S>)
-      }
-    }
-    return out
+    const parts = partition === undefined ? this.allPartitions : [partition]
+    return latestSnapshots(this.log, this.topology.topics.changelog, parts) as Map<string, SnapshotRecord<S>>
   }
 
   /** The decider's fold of an aggregate's committed events. */

@@ -49,10 +49,15 @@ export function given<S, CM extends SchemaMap, EM extends SchemaMap>(
       try {
         result = decideAfter(d, events as never, command as never, ctx)
       } catch (e) {
-        throw new SpecFailedError(`${header()}decide or evolve threw: ${(e as Error)?.stack ?? String(e)}`, { cause: e })
+        throw new SpecFailedError(`${header()}decide or evolve threw: ${(e as Error)?.stack ?? String(e)}`, {
+          cause: e,
+        })
       }
       const decision = result.decision as Decision<Decider<S, CM, EM>>
-      const actual = () => ('rejected' in decision ? `rejected ${show(decision.rejected)} (${decision.message})` : `events ${show(decision.events)}`)
+      const actual = () =>
+        'rejected' in decision
+          ? `rejected ${show(decision.rejected)} (${decision.message})`
+          : `events ${show(decision.events)}`
       const fail = (expected: string): never => {
         throw new SpecFailedError(`${header()}expected: ${expected}\nactual:   ${actual()}`)
       }
@@ -61,7 +66,8 @@ export function given<S, CM extends SchemaMap, EM extends SchemaMap>(
         decision: decision as ThenStep<S, EM>['decision'],
         then(expected) {
           const list = Array.isArray(expected) ? expected : [expected]
-          if ('rejected' in decision || !isDeepStrictEqual(plain(decision.events), plain(list))) fail(`events ${show(list)}`)
+          if ('rejected' in decision || !isDeepStrictEqual(plain(decision.events), plain(list)))
+            fail(`events ${show(list)}`)
           let s = result.state as S
           for (const e of list) s = decider.evolve(s, e)
           return s
@@ -69,12 +75,14 @@ export function given<S, CM extends SchemaMap, EM extends SchemaMap>(
         thenRejected(code, message) {
           if (!('rejected' in decision) || decision.rejected !== code) fail(`rejected ${show(code)}`)
           if (message !== undefined && 'rejected' in decision) {
-            const ok = typeof message === 'string' ? decision.message === message : message.test(decision.message)
+            const ok =
+              typeof message === 'string' ? decision.message === message : message.test(decision.message)
             if (!ok) fail(`rejected ${show(code)} with message ${show(message)}`)
           }
         },
         thenNothing() {
-          if ('rejected' in decision || decision.events.length > 0) fail('no events (accepted, nothing to record)')
+          if ('rejected' in decision || decision.events.length > 0)
+            fail('no events (accepted, nothing to record)')
         },
       }
     },

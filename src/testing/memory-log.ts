@@ -202,10 +202,10 @@ export class MemoryLog {
   }
 
   /** Records of an input partition as the task's consumer receives them (read_committed). */
-  inputRecords(topic: string, partition: number, from = '0'): InputRecord[] {
-    return this.read(topic, partition, { from }).map((r) => ({
+  inputRecords(topic: string, partition: number, from = 0n): InputRecord[] {
+    return this.read(topic, partition, { from: from.toString() }).map((r) => ({
       partition,
-      offset: r.offset,
+      offset: BigInt(r.offset),
       key: r.key,
       value: r.value,
       headers: { ...r.headers },

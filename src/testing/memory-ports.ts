@@ -64,7 +64,7 @@ export class MemoryTransactionalProducer implements TransactionalProducer {
     this.epoch = this.log.initProducerId(this.o.transactionalId)
   }
 
-  async begin(): Promise<OpenTransaction> {
+  async begin(): Promise<MemoryOpenTransaction> {
     this.checkUsable()
     return new MemoryOpenTransaction(this, this.log.beginTxn(this.o.transactionalId, this.epoch!))
   }
@@ -74,7 +74,8 @@ export class MemoryTransactionalProducer implements TransactionalProducer {
   }
 }
 
-class MemoryOpenTransaction implements OpenTransaction {
+/** An open transaction of the twin; send/sendOffsets are public for tests of the twin itself. */
+export class MemoryOpenTransaction implements OpenTransaction {
   constructor(
     private readonly producer: MemoryTransactionalProducer,
     readonly txn: number,
@@ -84,10 +85,21 @@ class MemoryOpenTransaction implements OpenTransaction {
     return this.producer.log
   }
 
+  /** Records first, then the input offset (crash points 'before-send' and 'before-send-offsets' sit between). */
+  async write(
+    records: OutputRecord[],
+    nextInputOffset: bigint,
+    baseOffsetOf: { topic: string; partition: number },
+  ): Promise<bigint | undefined> {
+    const base = await this.send(records, baseOffsetOf)
+    await this.sendOffsets(nextInputOffset)
+    return base
+  }
+
   async send(
     records: OutputRecord[],
     baseOffsetOf: { topic: string; partition: number },
-  ): Promise<string | undefined> {
+  ): Promise<bigint | undefined> {
     const f = this.producer.faults.take('send')
     if (f?.kind === 'hook') await f.hook()
     this.producer.checkUsable()
@@ -105,14 +117,14 @@ class MemoryOpenTransaction implements OpenTransaction {
     }
     // An injected send failure happens after the records reached the log: only the abort hides them.
     if (f?.kind === 'error') throw f.error
-    return base === undefined ? undefined : String(base)
+    return base === undefined ? undefined : BigInt(base)
   }
 
-  async sendOffsets(nextInputOffset: string): Promise<void> {
+  async sendOffsets(nextInputOffset: bigint): Promise<void> {
     await applyFault(this.producer.faults, 'sendOffsets')
     this.producer.checkUsable()
     const o = this.producer.o
-    this.log.addOffsetsToTxn(this.txn, o.groupId, o.inputTopic, o.inputPartition, nextInputOffset)
+    this.log.addOffsetsToTxn(this.txn, o.groupId, o.inputTopic, o.inputPartition, nextInputOffset.toString())
   }
 
   async commit(): Promise<void> {
@@ -142,22 +154,26 @@ export class MemoryChangelogReader implements ChangelogReader {
     private readonly chunkSize = 100,
   ) {}
 
-  async endOffset(): Promise<string> {
-    return this.log.lastStableOffset(this.topic, this.partition)
+  async endOffset(): Promise<bigint> {
+    return BigInt(this.log.lastStableOffset(this.topic, this.partition))
   }
 
   async read(
-    from: string,
-    to: string,
+    from: bigint,
+    to: bigint,
     onRecords: (records: ChangelogRecord[]) => Promise<void>,
     _timeoutMs: number,
   ): Promise<void> {
-    if (BigInt(from) >= BigInt(to)) return
+    if (from >= to) return
     this.reads++
     const records = this.log
-      .read(this.topic, this.partition, { from, to, isolation: 'read_committed' })
+      .read(this.topic, this.partition, {
+        from: from.toString(),
+        to: to.toString(),
+        isolation: 'read_committed',
+      })
       .map((r): ChangelogRecord => ({
-        offset: r.offset,
+        offset: BigInt(r.offset),
         key: r.key === null ? null : r.key.toString('utf8'),
         value: r.value,
       }))
@@ -238,7 +254,10 @@ export function memoryTaskPorts(o: MemoryTaskPortsOptions): MemoryTaskPorts {
       producers.push(p)
       return p
     },
-    readCommittedOffset: async () => log.committedOffset(groupId, input, partition),
+    readCommittedOffset: async () => {
+      const committed = log.committedOffset(groupId, input, partition)
+      return committed === undefined ? undefined : BigInt(committed)
+    },
     changelog: new MemoryChangelogReader(log, topology.topics.changelog, partition, o.restoreChunkSize),
     openStore: async () => store,
   }

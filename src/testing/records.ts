@@ -26,7 +26,7 @@ export function envelopeOf(c: CommandSpec): CommandEnvelope {
 /** An InputRecord carrying a command envelope (offsets given by the caller). */
 export function commandRecord(
   c: CommandSpec,
-  offset: number | string,
+  offset: number | string | bigint,
   o: {
     partition?: number
     serialization?: Serialization
@@ -37,7 +37,7 @@ export function commandRecord(
   const s = o.serialization ?? 'msgpack'
   return {
     partition: o.partition ?? 0,
-    offset: String(offset),
+    offset: BigInt(offset),
     key: c.aggregateId === null ? null : Buffer.from(c.aggregateId),
     value: encode(envelopeOf(c), s),
     headers: { [HEADERS.contentType]: CONTENT_TYPES[s], ...(o.headers ?? {}) },
@@ -49,13 +49,13 @@ export function commandRecord(
 export function rawRecord(
   key: string | null,
   value: Buffer | null,
-  offset: number | string,
+  offset: number | string | bigint,
   headers: Record<string, string | Buffer> = {},
   partition = 0,
 ): InputRecord {
   return {
     partition,
-    offset: String(offset),
+    offset: BigInt(offset),
     key: key === null ? null : Buffer.from(key),
     value,
     headers,

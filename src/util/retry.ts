@@ -17,7 +17,8 @@ export interface RetryOptions {
 }
 
 export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOptions): Promise<T> {
-  if (o.tries === undefined && o.timeoutMs === undefined) throw new RangeError('retry needs tries or timeoutMs (every loop is bounded)')
+  if (o.tries === undefined && o.timeoutMs === undefined)
+    throw new RangeError('retry needs tries or timeoutMs (every loop is bounded)')
   const deadline = o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs
   for (let attempt = 1, delay = o.initialDelayMs; ; attempt++, delay = Math.min(delay * 2, o.maxDelayMs)) {
     try {

@@ -91,8 +91,8 @@ describe('decider CLI usage', () => {
       partition: p,
     })
     await store.write([{ aggregateId: 'acc-7', version: 2, state: { status: 'open', owner: 'Ada', balance: 5 }, recent: [], sourceOffset: '9' }], {
-      changelogOffset: '5',
-      inputOffset: '9',
+      changelogOffset: 5n,
+      inputOffset: 9n,
     })
     await store.close()
     const [found, missing, noStore] = await Promise.all([

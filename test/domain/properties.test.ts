@@ -35,7 +35,7 @@ const record = (
   headers: Record<string, string> = {},
 ): InputRecord => ({
   partition: 0,
-  offset: String(offset),
+  offset: BigInt(offset),
   key: key === null ? null : Buffer.from(key),
   value,
   headers,
@@ -55,7 +55,7 @@ function checkInvalidHandling(p: CommandProcessor, records: InputRecord[]) {
   )
   expect(dlqForInvalid).toHaveLength(invalid.length)
   for (const d of invalid) {
-    const dl = dlq.find((r) => r.headers[HEADERS.sourceOffset] === d.record.offset)!
+    const dl = dlq.find((r) => r.headers[HEADERS.sourceOffset] === String(d.record.offset))!
     expect(dl.value).toEqual(d.record.value)
     expect(typeof dl.headers[HEADERS.errorCode]).toBe('string')
   }

@@ -7,13 +7,13 @@ import { metricsListener, type Metrics } from '../../src/metrics/metrics.ts'
 export const fakeTask = (partition: number) => ({ partition, id: `t[${partition}]` }) as unknown as Task
 
 export function input(offset: number, timestamp = Date.now() - 50): InputRecord {
-  return { partition: 0, offset: String(offset), key: Buffer.from('a'), value: Buffer.from('x'), timestamp: String(timestamp) }
+  return { partition: 0, offset: BigInt(offset), key: Buffer.from('a'), value: Buffer.from('x'), timestamp: String(timestamp) }
 }
 
 export function batch(statuses: Partial<Record<keyof ReturnType<typeof emptyOutcomes>['byStatus'], number>>, extra: Partial<BatchResult['outcomes']> = {}): BatchResult {
   const outcomes = { ...emptyOutcomes(), ...extra }
   Object.assign(outcomes.byStatus, statuses)
-  return { records: [], snapshots: new Map([['a', {} as never]]), snapshotBytes: new Map(), outcomes, firstOffset: '0', lastOffset: '0' }
+  return { records: [], snapshots: new Map([['a', {} as never]]), snapshotBytes: new Map(), outcomes, firstOffset: 0n, lastOffset: 0n }
 }
 
 export async function simulatedRun(m: Metrics, topology = 'sim'): Promise<void> {
@@ -34,7 +34,7 @@ export async function simulatedRun(m: Metrics, topology = 'sim'): Promise<void> 
     })
     l.aborted?.(t, new Error('x'))
     l.fenced?.(t)
-    l.positionAfterBatch?.(p, '10', '4')
+    l.positionAfterBatch?.(p, 10n, 4n)
   }
   await m.registry.metrics()
 }

@@ -136,7 +136,7 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     const packr = new Packr({ useRecords: false })
     const record = (offset: number, commandId: string, type: string, payload: object) => ({
       partition: 0,
-      offset: String(offset),
+      offset: BigInt(offset),
       key: Buffer.from('acc-z'),
       value: packr.pack({ commandId, type, payload }),
       timestamp: String(Date.now()),
@@ -150,7 +150,7 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     expect(await oldOwner.process([record(0, 'z-1', 'CreateAccount', { owner: 'Zed' })], () => undefined)).toEqual({ kind: 'done' })
 
     const newOwner = task(`${dir}/new`)
-    expect(await newOwner.initialize()).toBe('1') // restored the old owner's marker
+    expect(await newOwner.initialize()).toBe(1n) // restored the old owner's marker
     expect((await newOwner.committedSnapshot('acc-z'))?.version).toBe(1)
 
     const zombie = await oldOwner.process([record(1, 'z-2', 'Deposit', { amount: 5 })], () => undefined)

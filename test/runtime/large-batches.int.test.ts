@@ -8,7 +8,7 @@ import pino from 'pino'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
 import { ensureTopics } from '../../src/kafka/topics.ts'
 import { loadTopology } from '../../src/topology/loader.ts'
-import { Worker } from '../../src/runtime/worker.ts'
+import { Worker } from '../../src/worker/worker.ts'
 import { kafkaBrokers, newKafka } from '../support/kafka.ts'
 import { readTopic, sendCommands, tempDir, waitForReplies, writeBankTopology, type Cmd } from '../support/eos.ts'
 

@@ -192,8 +192,8 @@ describe('CommandProcessor: invalid input', () => {
     ])
     expect(r.replies.map((x) => x.status)).toEqual(['accepted', 'accepted'])
     expect(r.snapshots.get('a')!.state).toEqual({ status: 'open', owner: 'Ada', balance: 10 })
-    expect(r.firstOffset).toBe('0')
-    expect(r.lastOffset).toBe('2')
+    expect(r.firstOffset).toBe(0n)
+    expect(r.lastOffset).toBe(2n)
   })
 
   it('outputs are in input order', () => {

@@ -95,7 +95,7 @@ const withdraw = (id: string, n: number, amount: number): CommandSpec => ({
 
 const send = (h: { log: MemoryLog; topology: Topology }, cmds: CommandSpec[]) =>
   produceCommands(h.log, h.topology.topics.commands, P, cmds, h.topology.definition.serialization)
-const input = (h: { log: MemoryLog; topology: Topology }, from = '0') =>
+const input = (h: { log: MemoryLog; topology: Topology }, from = 0n) =>
   h.log.inputRecords(h.topology.topics.commands, P, from)
 const visibleEvents = (h: { log: MemoryLog; topology: Topology }) =>
   h.log.values<EventEnvelope>(h.topology.topics.events)
@@ -117,7 +117,7 @@ async function drive(
     outcomes.push(outcome)
     if (outcome.kind === 'fenced') break
     if (outcome.kind === 'seek') position = outcome.offset
-    else position = (BigInt(records[records.length - 1]!.offset) + 1n).toString()
+    else position = records[records.length - 1]!.offset + 1n
   }
   return outcomes
 }
@@ -152,7 +152,7 @@ describe('Task over in-memory ports', () => {
       listener: { stateChanged: (_t, _f, to) => states.push(to) },
     })
     expect(t.state).toBe(TaskState.CREATED)
-    expect(await t.initialize()).toBe('0')
+    expect(await t.initialize()).toBe(0n)
     expect(t.state).toBe(TaskState.RUNNING)
     expect(states).toEqual(['INITIALIZING', 'RESTORING', 'RUNNING'])
     expect(t.lastRestoreRecords).toBe(0)
@@ -163,10 +163,10 @@ describe('Task over in-memory ports', () => {
     const h = harness()
     await h.task.initialize()
     send(h, workload)
-    const committed: string[] = []
+    const committed: bigint[] = []
     const outcome = await h.task.process(input(h), (o) => void committed.push(o))
     expect(outcome).toEqual({ kind: 'done' })
-    expect(committed).toEqual(['2', '4']) // maxBatchCommands 3: two transactions
+    expect(committed).toEqual([2n, 4n]) // maxBatchCommands 3: two transactions
     expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 2, aborted: 0 })
 
     const events = visibleEvents(h)
@@ -191,11 +191,11 @@ describe('Task over in-memory ports', () => {
     expect(changelog.filter((r) => r.key?.toString() === OFFSET_MARKER_KEY)).toHaveLength(2)
     expect(h.log.committedOffset(h.topology.applicationId, h.topology.topics.commands, P)).toBe('5')
     const cp = await h.store.readCheckpoint()
-    expect(cp?.inputOffset).toBe('4')
+    expect(cp?.inputOffset).toBe(4n)
     // the checkpoint points just after the last data record of the changelog (at the commit marker)
-    expect(cp?.changelogOffset).toBe(String(Number(changelog[changelog.length - 1]!.offset) + 1))
+    expect(cp?.changelogOffset).toBe(BigInt(changelog[changelog.length - 1]!.offset) + 1n)
     expect(h.log.raw(h.topology.topics.changelog, P)[Number(cp!.changelogOffset)]?.control).toBe('commit')
-    expect(h.task.nextOffset).toBe('5')
+    expect(h.task.nextOffset).toBe(5n)
     expect((await h.task.committedSnapshot('a'))?.state).toEqual({ status: 'open', owner: 'a', balance: 20 })
     expect((await h.store.getMany(['b']))[0]).toMatchObject({ version: 1, sourceOffset: '3' })
   })
@@ -238,7 +238,7 @@ describe('Task over in-memory ports', () => {
     expect(h.task.state).toBe(TaskState.CLOSED)
 
     const { task } = newTask(h.log, h.topology, h.store)
-    expect(await task.initialize()).toBe('5')
+    expect(await task.initialize()).toBe(5n)
     expect(task.lastRestoreRecords).toBe(0)
     send(h, [deposit('a', 3), deposit('b', 2)])
     await drive(h, task)
@@ -254,7 +254,7 @@ describe('Task over in-memory ports', () => {
 
     const empty = new MemorySnapshotStore()
     const { task } = newTask(h.log, h.topology, empty, 2) // small chunks: several restore writes
-    expect(await task.initialize()).toBe('5')
+    expect(await task.initialize()).toBe(5n)
     const dataRecords = h.log.read(h.topology.topics.changelog, P).length
     expect(task.lastRestoreRecords).toBe(dataRecords)
     expect(await snapshotsOf(empty)).toEqual(await snapshotsOf(h.store))
@@ -275,8 +275,8 @@ describe('Task over in-memory ports', () => {
 
     for (const store of [h.store, new MemorySnapshotStore()]) {
       const { task } = newTask(h.log, h.topology, store)
-      expect(await task.initialize()).toBe('5')
-      await task.process(input(h, '1'), () => undefined)
+      expect(await task.initialize()).toBe(5n)
+      await task.process(input(h, 1n), () => undefined)
       await task.close()
     }
     expect(h.log.transactionCounts().committed).toBe(2)
@@ -290,7 +290,7 @@ describe('Task over in-memory ports', () => {
     await h.task.process(input(h), () => undefined)
     h.log.setCommittedOffset(h.topology.applicationId, h.topology.topics.commands, P, undefined)
     const { task } = newTask(h.log, h.topology, new MemorySnapshotStore())
-    expect(await task.initialize()).toBe('5')
+    expect(await task.initialize()).toBe(5n)
   })
 
   it('a failure in send -> seek to the chunk start, nothing visible, and the retry succeeds exactly once', async () => {
@@ -299,18 +299,18 @@ describe('Task over in-memory ports', () => {
     send(h, [create('a'), deposit('a', 1), deposit('a', 2), deposit('a', 3)])
     expect(await h.task.process(input(h).slice(0, 2), () => undefined)).toEqual({ kind: 'done' })
     h.ports.faults.failNextSend()
-    const outcome = await h.task.process(input(h, '2'), () => undefined)
-    expect(outcome).toMatchObject({ kind: 'seek', offset: '2' })
+    const outcome = await h.task.process(input(h, 2n), () => undefined)
+    expect(outcome).toMatchObject({ kind: 'seek', offset: 2n })
     expect((outcome as { backoffMs: number }).backoffMs).toBeGreaterThan(0)
     // the records reached the log but the abort hid them
     expect(h.log.read(h.topology.topics.events, P, { isolation: 'read_uncommitted' })).toHaveLength(4)
     expect(visibleEvents(h)).toHaveLength(2)
     expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 1, aborted: 1 })
     expect(h.log.committedOffset(h.topology.applicationId, h.topology.topics.commands, P)).toBe('2')
-    expect((await h.store.readCheckpoint())?.inputOffset).toBe('1')
-    expect(h.task.nextOffset).toBe('2')
+    expect((await h.store.readCheckpoint())?.inputOffset).toBe(1n)
+    expect(h.task.nextOffset).toBe(2n)
 
-    expect(await h.task.process(input(h, '2'), () => undefined)).toEqual({ kind: 'done' })
+    expect(await h.task.process(input(h, 2n), () => undefined)).toEqual({ kind: 'done' })
     const by = expectContiguous(visibleEvents(h))
     expect(by.get('a')).toHaveLength(4)
     expect((await h.task.committedSnapshot('a'))?.state).toMatchObject({ balance: 30 })
@@ -324,12 +324,12 @@ describe('Task over in-memory ports', () => {
     h.ports.faults.failNextSend().failNext('abort')
     expect(await h.task.process(input(h), () => undefined)).toEqual({
       kind: 'seek',
-      offset: '0',
+      offset: 0n,
       backoffMs: 0,
     })
     expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 0, aborted: 1 })
     expect(visibleEvents(h)).toEqual([])
-    await drive(h, h.task, '0')
+    await drive(h, h.task, 0n)
     expect(visibleEvents(h)).toHaveLength(4)
     expectContiguous(visibleEvents(h))
   })
@@ -340,11 +340,11 @@ describe('Task over in-memory ports', () => {
     send(h, [create('a'), deposit('a', 1), deposit('a', 2)])
     await h.task.process(input(h).slice(0, 2), () => undefined)
     h.ports.faults.failNextSend()
-    expect(await h.task.process(input(h, '2'), () => undefined)).toMatchObject({ kind: 'seek', offset: '2' })
+    expect(await h.task.process(input(h, 2n), () => undefined)).toMatchObject({ kind: 'seek', offset: 2n })
     await h.task.close()
     const empty = new MemorySnapshotStore()
     const { task } = newTask(h.log, h.topology, empty)
-    expect(await task.initialize()).toBe('2')
+    expect(await task.initialize()).toBe(2n)
     expect(await snapshotsOf(empty)).toEqual(await snapshotsOf(h.store))
     await drive(h, task)
     expect(expectContiguous(visibleEvents(h)).get('a')).toHaveLength(3)
@@ -355,11 +355,11 @@ describe('Task over in-memory ports', () => {
     await h.task.initialize()
     send(h, workload)
     h.ports.faults.failNextSendOffsets()
-    expect(await h.task.process(input(h), () => undefined)).toMatchObject({ kind: 'seek', offset: '0' })
+    expect(await h.task.process(input(h), () => undefined)).toMatchObject({ kind: 'seek', offset: 0n })
     expect(visibleEvents(h)).toEqual([])
     expect(visibleReplies(h)).toEqual([])
     expect(h.log.committedOffset(h.topology.applicationId, h.topology.topics.commands, P)).toBeUndefined()
-    await drive(h, h.task, '0')
+    await drive(h, h.task, 0n)
     expect(visibleEvents(h)).toHaveLength(4)
     expect(visibleReplies(h)).toHaveLength(5)
   })
@@ -370,14 +370,14 @@ describe('Task over in-memory ports', () => {
     send(h, workload)
     h.ports.faults.commitOutcomeUnknownNext()
     const outcome = await h.task.process(input(h), () => undefined)
-    expect(outcome).toEqual({ kind: 'seek', offset: '3', backoffMs: 0 })
+    expect(outcome).toEqual({ kind: 'seek', offset: 3n, backoffMs: 0 })
     expect(h.task.state).toBe(TaskState.RUNNING)
     expect(h.ports.producers).toHaveLength(2)
     expect(h.ports.producers[0]!.fenced).toBe(true)
     expect(h.task.lastRestoreRecords).toBeGreaterThan(0) // the store caught up from the changelog
-    expect((await h.store.readCheckpoint())?.inputOffset).toBe('2')
+    expect((await h.store.readCheckpoint())?.inputOffset).toBe(2n)
 
-    await drive(h, h.task, outcome.kind === 'seek' ? outcome.offset : '0')
+    await drive(h, h.task, outcome.kind === 'seek' ? outcome.offset : 0n)
     expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 2, aborted: 0 })
     const by = expectContiguous(visibleEvents(h))
     expect(by.get('a')!.map((e) => e.type)).toEqual(['AccountCreated', 'MoneyDeposited', 'MoneyDeposited'])
@@ -391,10 +391,10 @@ describe('Task over in-memory ports', () => {
     send(h, workload)
     h.ports.faults.failNextCommit()
     const outcome = await h.task.process(input(h), () => undefined)
-    expect(outcome).toEqual({ kind: 'seek', offset: '0', backoffMs: 0 })
+    expect(outcome).toEqual({ kind: 'seek', offset: 0n, backoffMs: 0 })
     expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 0, aborted: 1 })
     expect(visibleEvents(h)).toEqual([])
-    await drive(h, h.task, '0')
+    await drive(h, h.task, 0n)
     expectContiguous(visibleEvents(h))
     expect(visibleEvents(h)).toHaveLength(4)
   })
@@ -405,11 +405,11 @@ describe('Task over in-memory ports', () => {
     send(h, workload)
     h.store.failNextWrite()
     const outcome = await h.task.process(input(h), () => undefined)
-    expect(outcome).toEqual({ kind: 'seek', offset: '3', backoffMs: 0 })
+    expect(outcome).toEqual({ kind: 'seek', offset: 3n, backoffMs: 0 })
     expect(h.task.lastRestoreRecords).toBeGreaterThan(0)
-    expect((await h.store.readCheckpoint())?.inputOffset).toBe('2')
+    expect((await h.store.readCheckpoint())?.inputOffset).toBe(2n)
     expect((await h.store.getMany(['a']))[0]).toMatchObject({ version: 2 })
-    await drive(h, h.task, '3')
+    await drive(h, h.task, 3n)
     expectContiguous(visibleEvents(h))
     expect(visibleEvents(h)).toHaveLength(4)
     // the recovered store equals one rebuilt from scratch
@@ -428,9 +428,9 @@ describe('Task over in-memory ports', () => {
     await a.task.process(input(h), () => undefined)
 
     const b = newTask(log, topology)
-    expect(await b.task.initialize()).toBe('2')
+    expect(await b.task.initialize()).toBe(2n)
     send(h, [deposit('a', 2)])
-    expect(await a.task.process(input(h, '2'), () => undefined)).toEqual({ kind: 'fenced' })
+    expect(await a.task.process(input(h, 2n), () => undefined)).toEqual({ kind: 'fenced' })
     expect(a.task.state).toBe(TaskState.CLOSED)
     expect(visibleEvents(h)).toHaveLength(2)
     expect(log.read(topology.topics.events, P, { isolation: 'read_uncommitted' })).toHaveLength(2)
@@ -448,12 +448,12 @@ describe('Task over in-memory ports', () => {
     const b = newTask(log, topology)
     await a.task.initialize()
     send(h, [create('a'), deposit('a', 1)])
-    let resumeAt = ''
+    let resumeAt = -1n
     a.ports.faults.beforeNext('commit', async () => {
       resumeAt = await b.task.initialize()
     })
     expect(await a.task.process(input(h), () => undefined)).toEqual({ kind: 'fenced' })
-    expect(resumeAt).toBe('0')
+    expect(resumeAt).toBe(0n)
     expect(log.transactionCounts()).toEqual({ open: 0, committed: 0, aborted: 1 })
     expect(visibleEvents(h)).toEqual([])
     await drive(h, b.task)
@@ -469,7 +469,7 @@ describe('Task over in-memory ports', () => {
     const b = newTask(log, topology).ports.createProducer()
     await b.init()
     await expect(txn.commit()).rejects.toBeInstanceOf(TaskFencedError)
-    await expect(txn.send([], { topic: topology.topics.changelog, partition: P })).rejects.toBeInstanceOf(
+    await expect(txn.write([], 0n, { topic: topology.topics.changelog, partition: P })).rejects.toBeInstanceOf(
       TaskFencedError,
     )
   })
@@ -540,7 +540,7 @@ describe('Task over in-memory ports', () => {
       },
       { aggregateId: 'sku', commandId: 'c1', type: 'CancelReservation', payload: { reservationId: 'o1' } },
     ])
-    await drive(h, h.task, '0')
+    await drive(h, h.task, 0n)
     const events = visibleEvents(h)
     expect(events.map((e) => e.type)).toEqual([
       'StockReceived',

@@ -7,7 +7,7 @@ import pino from 'pino'
 import { Packr } from 'msgpackr'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
 import { loadTopology, type Topology } from '../../src/topology/loader.ts'
-import { Worker } from '../../src/runtime/worker.ts'
+import { Worker } from '../../src/worker/worker.ts'
 import { newKafka, kafkaBrokers } from '../support/kafka.ts'
 import { bankWorkload, readTopic, sendCommands, tempDir, verifyBankRun, waitForReplies, writeBankTopology, type Cmd } from '../support/eos.ts'
 

@@ -60,28 +60,28 @@ describe('MemoryFaults, MemoryChangelogReader, FaultyMemoryStore', () => {
     await txn.commit() // offsets 0..2, marker 3
     txn = await p.begin()
     await txn.send([out('out', 'x', 0)], { topic: 'out', partition: 0 }) // 4, still open
-    expect(await reader.endOffset()).toBe('4')
+    expect(await reader.endOffset()).toBe(4n)
     const chunks: string[][] = []
     await reader.read(
-      '1',
+      1n,
       await reader.endOffset(),
       async (rs) => void chunks.push(rs.map((r) => `${r.offset}:${r.key}`)),
       1000,
     )
     expect(chunks).toEqual([['1:b', '2:c']])
     await txn.abort()
-    expect(await reader.endOffset()).toBe('6')
+    expect(await reader.endOffset()).toBe(6n)
     chunks.length = 0
-    await reader.read('0', '6', async (rs) => void chunks.push(rs.map((r) => r.key!)), 1000)
+    await reader.read(0n, 6n, async (rs) => void chunks.push(rs.map((r) => r.key!)), 1000)
     expect(chunks).toEqual([['a', 'b'], ['c']])
   })
 
   it('FaultyMemoryStore fails exactly one write', async () => {
     const store = new FaultyMemoryStore().failNextWrite()
-    await expect(store.write([], { changelogOffset: '1', inputOffset: '0' })).rejects.toThrow(/injected/)
+    await expect(store.write([], { changelogOffset: 1n, inputOffset: 0n })).rejects.toThrow(/injected/)
     expect(await store.readCheckpoint()).toBeUndefined()
-    await store.write([], { changelogOffset: '1', inputOffset: '0' })
-    expect(await store.readCheckpoint()).toEqual({ changelogOffset: '1', inputOffset: '0' })
+    await store.write([], { changelogOffset: 1n, inputOffset: 0n })
+    expect(await store.readCheckpoint()).toEqual({ changelogOffset: 1n, inputOffset: 0n })
   })
 })
 

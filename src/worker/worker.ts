@@ -9,10 +9,10 @@ import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
 import { stateQuery } from '../http/state.ts'
 import { createKafka } from '../kafka/client.ts'
-import { createMetrics, metricsListener, type Metrics } from '../metrics/metrics.ts'
+import { createMetrics, metricsListener, type Metrics, type WorkerListener } from '../metrics/metrics.ts'
 import type { Topology } from '../topology/loader.ts'
-import { TaskState } from './task-state.ts'
-import { TopologyRunner, type RunnerListener } from './topology-runner.ts'
+import { TaskState } from '../runtime/task-state.ts'
+import { TopologyRunner } from './topology-runner.ts'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
 
@@ -54,19 +54,25 @@ export class Worker {
   /** Readiness with the reason it is not ready (the /readyz body). */
   readiness(): { ready: boolean; reason?: string } {
     if (this.stopping !== undefined) return { ready: false, reason: 'shutting down' }
-    if (this.runners.length === 0 || this.runners.length < this.o.topologies.length) return { ready: false, reason: 'starting' }
+    if (this.runners.length === 0 || this.runners.length < this.o.topologies.length)
+      return { ready: false, reason: 'starting' }
     for (const r of this.runners) {
       if (this.rebalancing.has(r.name)) return { ready: false, reason: `${r.name}: rebalancing` }
       if (!r.isReady()) {
-        const waiting = [...r.tasks.values()].filter((t) => t.state !== TaskState.RUNNING).map((t) => `${t.partition}:${t.state}`)
-        return { ready: false, reason: `${r.name}: ${waiting.length > 0 ? `tasks ${waiting.join(' ')}` : 'joining the group'}` }
+        const waiting = [...r.tasks.values()]
+          .filter((t) => t.state !== TaskState.RUNNING)
+          .map((t) => `${t.partition}:${t.state}`)
+        return {
+          ready: false,
+          reason: `${r.name}: ${waiting.length > 0 ? `tasks ${waiting.join(' ')}` : 'joining the group'}`,
+        }
       }
     }
     return { ready: true }
   }
 
   /** The metrics listener, plus the rebalancing flag readiness needs. */
-  private listenerFor(name: string): RunnerListener {
+  private listenerFor(name: string): WorkerListener {
     const metrics = metricsListener(this.metrics, name, { stateDir: this.o.config.stateDir })
     return {
       ...metrics,
@@ -91,7 +97,10 @@ export class Worker {
         readiness: () => this.readiness(),
         state: stateQuery(this.o.topologies, () => this.runners),
       })
-      this.logger.info({ url: this.httpAddress }, 'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>)')
+      this.logger.info(
+        { url: this.httpAddress },
+        'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>)',
+      )
     }
     for (const topology of this.o.topologies) {
       const name = topology.definition.name
@@ -109,7 +118,10 @@ export class Worker {
       })
       this.runners.push(runner)
       await runner.start()
-      this.logger.info({ topology: name, commands: topology.topics.commands, brokers: config.kafka.brokers }, 'topology started')
+      this.logger.info(
+        { topology: name, commands: topology.topics.commands, brokers: config.kafka.brokers },
+        'topology started',
+      )
     }
   }
 

@@ -1,0 +1,109 @@
+/**
+ * Step 1 of processing a command record: bytes -> a typed command, or the reason it is not one. Pure.
+ *
+ *   no value / bad bytes .... 'undecodable'      envelope shape wrong ... 'invalid_envelope'
+ *   no key .................. 'missing_key'      type not declared ...... 'unknown_type'
+ *   payload fails schema .... 'invalid_payload'
+ */
+import type { AnyDecider } from '../domain/decider.ts'
+import { decode } from '../domain/codec.ts'
+import { commandEnvelopeSchema, HEADERS, type CommandEnvelope } from '../domain/envelopes.ts'
+import type { HeaderValue, InputRecord } from './ports.ts'
+
+export type DeadLetterReason =
+  | 'undecodable'
+  | 'missing_key'
+  | 'invalid_envelope'
+  | 'unknown_type'
+  | 'invalid_payload'
+  | 'decide_threw'
+  | 'invalid_decision'
+  | 'record_too_large'
+
+export type Decoded =
+  | { ok: true; record: InputRecord; aggregateId: string; envelope: CommandEnvelope; payload: unknown }
+  | {
+      ok: false
+      record: InputRecord
+      reason: DeadLetterReason
+      message: string
+      commandId?: string
+      aggregateId: string
+    }
+
+export function decodeCommand(r: InputRecord, decider: AnyDecider): Decoded {
+  const aggregateId = r.key === null ? '' : r.key.toString('utf8')
+  const invalid = (reason: DeadLetterReason, message: string, commandId?: string): Decoded => ({
+    ok: false,
+    record: r,
+    reason,
+    message,
+    aggregateId,
+    ...(commandId !== undefined ? { commandId } : {}),
+  })
+  if (r.value === null || r.value.length === 0)
+    return invalid('undecodable', 'the record has no value (null or empty)')
+  let raw: unknown
+  try {
+    raw = decode(r.value, headerString(r.headers?.[HEADERS.contentType]))
+  } catch (e) {
+    return invalid(
+      'undecodable',
+      `the value is neither valid msgpack nor JSON (${truncate((e as Error).message, 200)}); send a command envelope`,
+    )
+  }
+  const parsed = commandEnvelopeSchema.safeParse(raw)
+  if (!parsed.success) {
+    return invalid(
+      'invalid_envelope',
+      `not a command envelope: ${formatIssues(parsed.error.issues)}; expected {commandId, type, payload, expectedVersion?, metadata?}`,
+      recoverCommandId(raw),
+    )
+  }
+  const envelope = parsed.data
+  if (aggregateId === '')
+    return invalid(
+      'missing_key',
+      'the record has no key; the key must be the aggregate id',
+      envelope.commandId,
+    )
+  const schema = Object.hasOwn(decider.commands, envelope.type) ? decider.commands[envelope.type] : undefined
+  if (schema === undefined) {
+    return invalid(
+      'unknown_type',
+      `unknown command type "${truncate(envelope.type, 100)}"; known types: ${Object.keys(decider.commands).join(', ')}`,
+      envelope.commandId,
+    )
+  }
+  const payload = schema.safeParse(envelope.payload)
+  if (!payload.success) {
+    return invalid(
+      'invalid_payload',
+      `invalid ${envelope.type} payload: ${formatIssues(payload.error.issues)}`,
+      envelope.commandId,
+    )
+  }
+  return { ok: true, record: r, aggregateId, envelope, payload: payload.data }
+}
+
+function recoverCommandId(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined
+  const id = (raw as Record<string, unknown>).commandId
+  return typeof id === 'string' && id.length > 0 && id.length <= 256 ? id : undefined
+}
+
+function formatIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.map(String).join('.') : '(value)'}: ${i.message}`)
+    .join('; ')
+}
+
+function headerString(v: HeaderValue): string | undefined {
+  const one = Array.isArray(v) ? v[0] : v
+  return one === undefined ? undefined : one.toString()
+}
+
+export function truncate(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n) + '…' : s
+}

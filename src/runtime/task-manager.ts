@@ -1,0 +1,250 @@
+/**
+ * TaskManager (as Kafka Streams names it): owns the tasks of one topology in this worker, one per assigned input
+ * partition, and is the ONE place that turns what happens to a task into what the consumer does:
+ *
+ *   assignment ........... revoked: close the task (after its batch in flight) | kept and RUNNING: seek to its
+ *                          position (a rejoin reset the fetch position to the committed offset, which may be stale)
+ *                          | new: pause, create the task, initialise it, then seek to its resume offset and resume
+ *   initialisation failed  close it, start a fresh task later (growing delay) while the partition is still ours
+ *   batch outcome ........ done: nothing | seek: back off, then seek to the batch start (nothing was committed)
+ *                          | fenced: pause, drop the task, start a fresh one later if the partition is still ours
+ *   batch threw .......... decide failed under the `stop` policy: pause, stop the worker | task no longer RUNNING
+ *                          (its re-initialisation failed): pause, close, restart later | task RUNNING: a consumer
+ *                          error (e.g. a failed heartbeat): rethrow, the consumer rejoins and the assignment decides
+ *
+ * It drives the consumer through ConsumerControl and gets its tasks from a factory, so the same code runs over
+ * Kafka (src/kafka/consumer-loop.ts) and in memory (the TopologyTestDriver, the unit tests).
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from 'pino'
+import { DecideFailedError } from '../errors.ts'
+import type { ConsumerControl, InputRecord } from './ports.ts'
+import type { Task } from './task.ts'
+import { TaskState } from './task-state.ts'
+
+/** What the consumer loop offers the task manager during one fetched batch. */
+export interface BatchHooks {
+  /** After each committed transaction, with its last input offset: move the position on, heartbeat. */
+  committed(lastOffset: bigint): Promise<void> | void
+  /** False once the consumer no longer wants this batch (a rebalance started, shutdown). */
+  current(): boolean
+}
+
+/** Delays before a fresh task replaces one that failed, in ms. */
+export interface RestartPolicy {
+  /** After the n-th failed initialisation in a row (n = 1, 2, ...). */
+  afterInitFailure(attempt: number): number
+  /** After a task failed while running (its re-initialisation failed). */
+  afterTaskFailure: number
+  /** After a fence, when the partition is still ours: the rebalance that normally follows had time to happen. */
+  afterFenced: number
+}
+
+export const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  afterInitFailure: (attempt) => Math.min(500 * attempt, 5000),
+  afterTaskFailure: 1000,
+  afterFenced: 5000,
+}
+
+/** Observation only (metrics, readiness, the test driver). */
+export interface TaskManagerListener {
+  /** A task failed (initialisation or a batch) and was closed; `restartInMs` undefined = it stays down. */
+  taskFailed?(partition: number, error: unknown, restartInMs: number | undefined): void
+}
+
+export interface TaskManagerOptions {
+  /** For logs: the topology name. */
+  name: string
+  consumer: ConsumerControl
+  /** A new task for the partition (not initialised); the previous task of that partition is CLOSED by then. */
+  createTask(partition: number): Task
+  logger: Logger
+  listener?: TaskManagerListener
+  /** The worker must stop (decide threw under the `stop` policy). */
+  onFatal(e: Error): void
+  restartPolicy?: RestartPolicy
+  /** false: a failed or fenced task stays down (the TopologyTestDriver restarts it when the test says so). */
+  autoRestart?: boolean
+  /** Waits out a backoff; injectable so in-memory runs need not sleep. */
+  sleep?: (ms: number) => Promise<unknown>
+}
+
+export class TaskManager {
+  private readonly live = new Map<number, Task>()
+  /** Close of the previous task per partition: a new task waits for it (its LevelDB lock must be released). */
+  private readonly closing = new Map<number, Promise<void>>()
+  private assigned = new Set<number>()
+  private joined = false
+  private stopping = false
+  private readonly pending = new Set<Promise<unknown>>()
+  private readonly policy: RestartPolicy
+  private readonly sleep: (ms: number) => Promise<unknown>
+
+  constructor(private readonly o: TaskManagerOptions) {
+    this.policy = o.restartPolicy ?? DEFAULT_RESTART_POLICY
+    this.sleep = o.sleep ?? sleep
+  }
+
+  /** The live tasks by partition (a task may be in any state but CLOSED). */
+  get tasks(): ReadonlyMap<number, Task> {
+    return this.live
+  }
+
+  get assignment(): readonly number[] {
+    return [...this.assigned]
+  }
+
+  /** Ready = joined the group and every assigned partition's task is RUNNING. */
+  isReady(): boolean {
+    if (!this.joined || this.stopping) return false
+    for (const p of this.assigned) if (this.live.get(p)?.state !== TaskState.RUNNING) return false
+    return true
+  }
+
+  /** The next input offset of the partition's task when it is RUNNING (for lag); undefined otherwise. */
+  position(partition: number): bigint | undefined {
+    const task = this.running(partition)
+    return task === undefined ? undefined : task.nextOffset
+  }
+
+  /** The group is gone (consumer crashed): not ready until the next assignment. */
+  groupLost(): void {
+    this.joined = false
+  }
+
+  /** A group join delivered this assignment (the whole of it). */
+  assign(partitions: readonly number[]): void {
+    this.joined = true
+    this.assigned = new Set(partitions)
+    this.o.logger.info({ partitions }, 'assignment')
+    for (const [p, task] of this.live) {
+      if (!this.assigned.has(p)) this.drop(p, task)
+      else if (task.state === TaskState.RUNNING) this.o.consumer.seek(p, task.nextOffset)
+    }
+    const fresh = partitions.filter((p) => !this.live.has(p))
+    if (fresh.length > 0) this.o.consumer.pause(fresh)
+    for (const p of fresh) this.start(p, 1)
+  }
+
+  /** Processes one fetched batch of a partition and acts on its outcome. */
+  async handleBatch(partition: number, records: readonly InputRecord[], hooks: BatchHooks): Promise<void> {
+    const task = this.running(partition)
+    if (task === undefined) {
+      // Not ours yet (initialising) or any more: the task seeks and resumes when it is RUNNING.
+      this.o.consumer.pause([partition])
+      return
+    }
+    if (!hooks.current() || records.length === 0) return
+    let outcome
+    try {
+      outcome = await task.process(records, hooks.committed)
+    } catch (e) {
+      if (e instanceof DecideFailedError) {
+        this.o.consumer.pause([partition])
+        this.o.onFatal(e)
+        return
+      }
+      // A consumer-level error while the task is fine (its commits stand): the consumer rejoins and the
+      // assignment keeps or closes the task.
+      if (task.state === TaskState.RUNNING) throw e
+      this.o.logger.error({ err: e, partition }, 'task failed')
+      this.o.consumer.pause([partition])
+      this.fail(partition, task, e, this.policy.afterTaskFailure)
+      return
+    }
+    if (outcome.kind === 'seek') {
+      if (outcome.backoffMs > 0) await this.sleep(outcome.backoffMs)
+      if (this.running(partition) === task) this.o.consumer.seek(partition, outcome.offset)
+    } else if (outcome.kind === 'fenced') {
+      // Another owner initialised our transactional id. A rebalance normally follows and tells us the truth;
+      // if the partition is still ours after it had time to happen, a fresh task takes it back.
+      this.o.consumer.pause([partition])
+      if (this.owns(partition, task)) this.live.delete(partition)
+      this.restartLater(partition, this.policy.afterFenced, 1)
+    }
+  }
+
+  /** Resolves once no background work (initialisations, closes, scheduled restarts) is pending. Bounded. */
+  async settled(): Promise<void> {
+    for (let i = 0; i < 1000 && this.pending.size > 0; i++) await Promise.allSettled([...this.pending])
+  }
+
+  /** Closes every task (each after its batch in flight) and waits for background work. */
+  async stop(): Promise<void> {
+    this.stopping = true
+    await Promise.allSettled([...this.pending])
+    await Promise.allSettled([...this.live.values()].map((t) => t.close()))
+    this.live.clear()
+  }
+
+  private running(p: number): Task | undefined {
+    const task = this.live.get(p)
+    return task !== undefined && task.state === TaskState.RUNNING && !this.stopping ? task : undefined
+  }
+
+  /** Whether `task` is still the partition's task (a task replaced or dropped meanwhile must not act). */
+  private owns(p: number, task: Task): boolean {
+    return !this.stopping && this.live.get(p) === task
+  }
+
+  private start(p: number, attempt: number): void {
+    const task = this.o.createTask(p)
+    this.live.set(p, task)
+    this.track(this.initialize(task, attempt))
+  }
+
+  private async initialize(task: Task, attempt: number): Promise<void> {
+    const p = task.partition
+    await this.closing.get(p)?.catch(() => undefined)
+    try {
+      const offset = await task.initialize()
+      if (!this.owns(p, task)) return
+      this.o.consumer.seek(p, offset)
+      this.o.consumer.resume([p])
+    } catch (e) {
+      if (!this.owns(p, task)) {
+        this.close(task)
+        return
+      }
+      this.o.logger.warn({ err: e, partition: p, attempt }, 'task initialisation failed')
+      this.fail(p, task, e, this.policy.afterInitFailure(attempt), attempt + 1)
+    }
+  }
+
+  /** A failed task cannot be reused: close it and, while the partition is ours, replace it later. */
+  private fail(p: number, task: Task, e: unknown, delayMs: number, attempt = 1): void {
+    this.close(task)
+    if (!this.owns(p, task)) return
+    this.live.delete(p)
+    const restart = this.o.autoRestart === false ? undefined : delayMs
+    this.o.listener?.taskFailed?.(p, e, restart)
+    this.restartLater(p, delayMs, attempt)
+  }
+
+  private drop(p: number, task: Task): void {
+    this.live.delete(p)
+    this.close(task)
+  }
+
+  private close(task: Task): void {
+    const closed = task.close()
+    this.closing.set(task.partition, closed)
+    this.track(closed)
+  }
+
+  /** Starts a fresh task for `p` after `delayMs`, if `p` is still ours and has no task by then. */
+  private restartLater(p: number, delayMs: number, attempt: number): void {
+    if (this.o.autoRestart === false) return
+    this.track(
+      this.sleep(delayMs).then(() => {
+        if (this.assigned.has(p) && !this.live.has(p) && !this.stopping) this.start(p, attempt)
+      }),
+    )
+  }
+
+  private track(p: Promise<unknown>): void {
+    const wrapped = p.catch((e: unknown) => this.o.logger.error({ err: e }, 'background task error'))
+    this.pending.add(wrapped)
+    void wrapped.finally(() => this.pending.delete(wrapped))
+  }
+}

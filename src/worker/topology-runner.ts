@@ -1,0 +1,112 @@
+/**
+ * One topology in a worker process: checks (or creates) its topics, then wires a Kafka consumer loop to a task
+ * manager whose tasks get Kafka + LevelDB ports. The rooms themselves live elsewhere: the consumer loop in
+ * src/kafka/consumer-loop.ts, the task manager in src/runtime/task-manager.ts, the task in src/runtime/task.ts.
+ */
+import type { Logger } from 'pino'
+import type { WorkerConfig } from '../config/worker-config.ts'
+import type { KafkaConnection } from '../kafka/client.ts'
+import { KafkaConsumerLoop } from '../kafka/consumer-loop.ts'
+import { kafkaTaskPorts } from '../kafka/task-ports.ts'
+import { ensureTopics, outputPartitionCounts } from '../kafka/topics.ts'
+import type { WorkerListener } from '../metrics/metrics.ts'
+import { Task } from '../runtime/task.ts'
+import { TaskManager } from '../runtime/task-manager.ts'
+import type { Topology } from '../topology/loader.ts'
+
+export interface TopologyRunnerOptions {
+  topology: Topology
+  config: WorkerConfig
+  kafka: KafkaConnection
+  logger: Logger
+  listener?: WorkerListener
+  /** Called when the worker must stop (decide threw under the `stop` policy). */
+  onFatal: (e: Error) => void
+}
+
+export class TopologyRunner {
+  private manager: TaskManager | undefined
+  private loop: KafkaConsumerLoop | undefined
+  private readonly log: Logger
+
+  constructor(private readonly o: TopologyRunnerOptions) {
+    this.log = o.logger.child({ topology: o.topology.definition.name })
+  }
+
+  get name(): string {
+    return this.o.topology.definition.name
+  }
+
+  /** The live tasks by partition (empty before start). */
+  get tasks(): ReadonlyMap<number, Task> {
+    return this.manager?.tasks ?? new Map()
+  }
+
+  isReady(): boolean {
+    return this.manager?.isReady() ?? false
+  }
+
+  async start(): Promise<void> {
+    const { topology, config, kafka, listener } = this.o
+    const admin = kafka.admin()
+    await admin.connect()
+    const check = await ensureTopics(admin, topology, {
+      create: config.topics.create,
+      ...(config.topics.replicationFactor !== undefined
+        ? { replicationFactor: config.topics.replicationFactor }
+        : {}),
+    })
+    if (check.created.length > 0) this.log.info({ created: check.created }, 'created topics')
+    const partitionCounts = await outputPartitionCounts(admin, topology)
+    this.admin = admin
+
+    const loop = new KafkaConsumerLoop({
+      kafka,
+      groupId: topology.applicationId,
+      topic: topology.topics.commands,
+      partitions: topology.definition.partitions,
+      maxBytesPerPartition: topology.definition.processing.maxBytesPerPartition,
+      sessionTimeoutMs: config.consumer.sessionTimeoutMs,
+      heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
+      rebalanceTimeoutMs: config.consumer.rebalanceTimeoutMs,
+      logger: this.log,
+      ...(listener ? { listener } : {}),
+    })
+    const manager = new TaskManager({
+      name: topology.definition.name,
+      consumer: loop,
+      logger: this.log,
+      onFatal: this.o.onFatal,
+      createTask: (p) => {
+        const log = this.log.child({ partition: p, task: `${topology.definition.name}[${p}]` })
+        const ports = kafkaTaskPorts({
+          kafka,
+          admin,
+          topology,
+          partition: p,
+          stateDir: config.stateDir,
+          logger: log,
+          partitionCounts,
+        })
+        return new Task({ topology, partition: p, logger: log, ports, ...(listener ? { listener } : {}) })
+      },
+    })
+    this.loop = loop
+    this.manager = manager
+    await loop.start({
+      assigned: (partitions) => manager.assign(partitions),
+      handleBatch: (p, records, hooks) => manager.handleBatch(p, records, hooks),
+      position: (p) => manager.position(p),
+      groupLost: () => manager.groupLost(),
+    })
+  }
+
+  private admin: { disconnect(): Promise<void> } | undefined
+
+  /** Stops fetching, lets the batch in flight finish (its transaction commits or aborts), closes tasks, leaves the group. */
+  async stop(): Promise<void> {
+    await this.loop?.stop()
+    await this.manager?.stop()
+    await this.admin?.disconnect().catch(() => undefined)
+  }
+}
