@@ -32,7 +32,12 @@ export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T
 /** A progress bar on stderr (drawn only on a terminal, so pipes and tests get clean output). */
 export function progressBar(label: string, total: number): cliProgress.SingleBar {
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {value}/{total} | {duration_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: false },
+    {
+      format: `${label} [{bar}] {percentage}% | {value}/{total} | {duration_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+    },
     cliProgress.Presets.shades_classic,
   )
   bar.start(total, 0)

@@ -93,9 +93,21 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
       for (const id of ids) {
         const r = replayed.get(id) ?? { version: 0, state: topology.decider.initialState() }
         const c = current.get(id)
-        if (c !== undefined && c.version === r.version && isDeepStrictEqual(plain(c.state), plain(r.state))) continue
-        differences.push({ partition: p, aggregateId: id, current: c && { version: c.version, state: c.state }, replayed: r })
-        changed.push({ aggregateId: id, version: r.version, state: r.state, recent: c?.recent ?? [], sourceOffset: c?.sourceOffset ?? '-1' })
+        if (c !== undefined && c.version === r.version && isDeepStrictEqual(plain(c.state), plain(r.state)))
+          continue
+        differences.push({
+          partition: p,
+          aggregateId: id,
+          current: c && { version: c.version, state: c.state },
+          replayed: r,
+        })
+        changed.push({
+          aggregateId: id,
+          version: r.version,
+          state: r.state,
+          recent: c?.recent ?? [],
+          sourceOffset: c?.sourceOffset ?? '-1',
+        })
       }
       if (!o.dryRun && changed.length > 0) {
         await writeChangelog(kafka, topology, p, changed)
@@ -108,11 +120,18 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
   }
 
   for (const d of differences) {
-    const cur = d.current === undefined ? 'no snapshot' : `version ${d.current.version} ${JSON.stringify(d.current.state)}`
-    console.log(`partition ${d.partition} ${d.aggregateId}: changelog ${cur} -> replayed version ${d.replayed.version} ${JSON.stringify(d.replayed.state)}`)
+    const cur =
+      d.current === undefined
+        ? 'no snapshot'
+        : `version ${d.current.version} ${JSON.stringify(d.current.state)}`
+    console.log(
+      `partition ${d.partition} ${d.aggregateId}: changelog ${cur} -> replayed version ${d.replayed.version} ${JSON.stringify(d.replayed.state)}`,
+    )
   }
   const summary = `${aggregates} aggregate(s) checked, ${differences.length === 0 ? 'no differences' : `${differences.length} difference(s)`}`
-  console.log(o.dryRun ? `dry run: ${summary}; nothing written` : `${summary}; ${written} snapshot(s) rewritten`)
+  console.log(
+    o.dryRun ? `dry run: ${summary}; nothing written` : `${summary}; ${written} snapshot(s) rewritten`,
+  )
   return 0
 }
 
@@ -129,9 +148,18 @@ async function refuseWhileRunning(kafka: Kafka, topology: Topology): Promise<voi
   }
 }
 
-async function writeChangelog(kafka: Kafka, topology: Topology, partition: number, snapshots: SnapshotRecord[]): Promise<void> {
+async function writeChangelog(
+  kafka: Kafka,
+  topology: Topology,
+  partition: number,
+  snapshots: SnapshotRecord[],
+): Promise<void> {
   const s = topology.definition.serialization
-  const producer = kafka.producer({ transactionalId: `${topology.applicationId}-rebuild-${partition}`, idempotent: true, maxInFlightRequests: 1 })
+  const producer = kafka.producer({
+    transactionalId: `${topology.applicationId}-rebuild-${partition}`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  })
   await producer.connect()
   try {
     const txn = await producer.transaction()
@@ -159,7 +187,12 @@ async function writeChangelog(kafka: Kafka, topology: Topology, partition: numbe
  * The same snapshots into the partition's local store, when this machine has one. Its checkpoint stays: the
  * next start replays the changelog after it, rebuilt records included, and gets the same values.
  */
-async function writeLocalStore(stateDir: string, topology: Topology, partition: number, snapshots: SnapshotRecord[]): Promise<void> {
+async function writeLocalStore(
+  stateDir: string,
+  topology: Topology,
+  partition: number,
+  snapshots: SnapshotRecord[],
+): Promise<void> {
   if (!existsSync(storeDir(stateDir, topology.definition.name, partition))) return
   const store = await openStore(stateDir, topology, partition)
   try {

@@ -52,7 +52,13 @@ export class CommandClient {
       ...(cmd.expectedVersion !== undefined ? { expectedVersion: cmd.expectedVersion } : {}),
       metadata: { issuedAt: new Date().toISOString(), ...cmd.metadata },
     }
-    await this.sendRaw([{ key: cmd.aggregateId, value: encode(envelope, serialization), headers: { [HEADERS.contentType]: CONTENT_TYPES[serialization] } }])
+    await this.sendRaw([
+      {
+        key: cmd.aggregateId,
+        value: encode(envelope, serialization),
+        headers: { [HEADERS.contentType]: CONTENT_TYPES[serialization] },
+      },
+    ])
     return commandId
   }
 
@@ -61,7 +67,13 @@ export class CommandClient {
    * per partition, in parallel: a kafkajs 2.2.4 send that spans several brokers can duplicate or silently
    * drop records when it retries (see src/kafka/transactional-producer.ts); a one-partition send cannot.
    */
-  async sendRaw(messages: { key: string | Buffer | null; value: Buffer | null; headers?: Record<string, string | Buffer> }[]): Promise<void> {
+  async sendRaw(
+    messages: {
+      key: string | Buffer | null
+      value: Buffer | null
+      headers?: Record<string, string | Buffer>
+    }[],
+  ): Promise<void> {
     if (!this.producer) {
       this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
       await this.producer.connect()
@@ -92,7 +104,11 @@ export class CommandClient {
       if (!list) byPartition.set(p, (list = []))
       list.push(m)
     }
-    await Promise.all([...byPartition].map(([partition, list]) => producer.send({ topic: this.o.commandsTopic, messages: list.map((m) => ({ ...m, partition })) })))
+    await Promise.all(
+      [...byPartition].map(([partition, list]) =>
+        producer.send({ topic: this.o.commandsTopic, messages: list.map((m) => ({ ...m, partition })) }),
+      ),
+    )
   }
 
   /** Sends one command and resolves with its reply; rejects with ReplyTimeoutError after timeoutMs. */
@@ -102,7 +118,11 @@ export class CommandClient {
     const reply = new Promise<ReplyEnvelope>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(commandId)
-        reject(new ReplyTimeoutError(`no reply to command ${commandId} within ${timeoutMs} ms: is a worker running for ${this.o.commandsTopic}?`))
+        reject(
+          new ReplyTimeoutError(
+            `no reply to command ${commandId} within ${timeoutMs} ms: is a worker running for ${this.o.commandsTopic}?`,
+          ),
+        )
       }, timeoutMs)
       this.waiting.set(commandId, (r) => {
         clearTimeout(timer)
@@ -123,7 +143,11 @@ export class CommandClient {
       // read_uncommitted, with the transaction markers applied here: replies partitions are written by every
       // task's producer, and kafkajs' own read_committed filter then lets aborted replies through
       // (src/kafka/transactions.ts). A reply is handed out only once its transaction committed.
-      const consumer = kafka.consumer({ groupId: `kafka-decider-client-${randomUUID()}`, readUncommitted: true, maxWaitTimeInMs: 50 })
+      const consumer = kafka.consumer({
+        groupId: `kafka-decider-client-${randomUUID()}`,
+        readUncommitted: true,
+        maxWaitTimeInMs: 50,
+      })
       this.consumer = consumer
       const reader = new CommittedRecordsReader(consumer, repliesTopic, (_partition, records) => {
         for (const record of records) {
