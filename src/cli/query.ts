@@ -6,12 +6,11 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { decode } from '../domain/codec.ts'
 import type { EventEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
-import { KafkaChangelogReader } from '../kafka/changelog-reader.ts'
 import { StoreInUseError, UsageError } from '../errors.ts'
 import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
 import { retry } from '../util/retry.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, parseNonNegativeInt, quietLogger, withAdmin } from './common.ts'
+import { cliConfig, cliKafka, parseNonNegativeInt, topicReader } from './common.ts'
 import { partitionOf } from './partitioner.ts'
 
 /**
@@ -159,31 +158,6 @@ async function stateFromWorker(
   return 1
 }
 
-/** Reads one partition of a topic [0, high watermark) read_committed; calls onRecord per record. */
-export async function scanPartition(
-  topology: Topology,
-  kafka: ReturnType<typeof cliKafka>,
-  topic: string,
-  partition: number,
-  onRecords: (
-    records: { offset: string; key: string | null; value: Buffer | null }[],
-  ) => Promise<void> | void,
-  timeoutMs = 120_000,
-): Promise<void> {
-  await withAdmin(kafka, async (admin) => {
-    const reader = new KafkaChangelogReader(
-      kafka,
-      admin,
-      topic,
-      partition,
-      `${topology.applicationId}-cli`,
-      quietLogger,
-    )
-    const end = await reader.endOffset()
-    await reader.read('0', end, async (chunk) => void (await onRecords(chunk)), timeoutMs)
-  })
-}
-
 /** The aggregate's events from the events topic partition (read_committed), one JSON per line. */
 export async function eventsCommand(
   file: string,
@@ -194,9 +168,7 @@ export async function eventsCommand(
   const kafka = cliKafka(await cliConfig(o.config))
   const p = partitionOf(aggregateId, topology.definition.partitions)
   const events: EventEnvelope[] = []
-  await scanPartition(
-    topology,
-    kafka,
+  await topicReader(kafka, topology).readPartition(
     topology.topics.events,
     p,
     (chunk) => {

@@ -1,5 +1,5 @@
 /** `decider topics create|check <topology>`: the five topics of a topology, as the worker wants them. */
-import { checkTopics, ensureTopics, topicSpecs } from '../kafka/topics.ts'
+import { topicSpecs } from '../kafka/topics.ts'
 import { loadTopology } from '../topology/loader.ts'
 import { cliConfig, cliKafka, withAdmin } from './common.ts'
 
@@ -11,7 +11,7 @@ export async function topicsCreateCommand(
   const config = await cliConfig(o.config)
   return withAdmin(cliKafka(config), async (admin) => {
     const rf = o.replicationFactor === undefined ? undefined : Number(o.replicationFactor)
-    const { created } = await ensureTopics(admin, topology, {
+    const { created } = await admin.ensureTopics(topology, {
       create: true,
       ...(rf !== undefined ? { replicationFactor: rf } : {}),
     })
@@ -27,18 +27,13 @@ export async function topicsCheckCommand(file: string, o: { config?: string }): 
   const config = await cliConfig(o.config)
   return withAdmin(cliKafka(config), async (admin) => {
     const specs = topicSpecs(topology)
-    const existing = new Set(await admin.listTopics())
+    const existing = new Set(await admin.topicNames())
     const missing = specs.filter((s) => !existing.has(s.topic))
     const problems = missing.map(
       (s) => `${s.role} topic ${s.topic} does not exist (create it: decider topics create ${file})`,
     )
     if (missing.length < specs.length)
-      problems.push(
-        ...(await checkTopics(
-          admin,
-          specs.filter((s) => existing.has(s.topic)),
-        )),
-      )
+      problems.push(...(await admin.checkTopics(specs.filter((s) => existing.has(s.topic)))))
     if (problems.length > 0) {
       console.error(
         `topology ${topology.definition.name}: the topics do not fit:\n  ${problems.join('\n  ')}`,

@@ -1,15 +1,19 @@
 /**
  * The CLI against the real broker, in order: topics check/create, send --wait to a real worker process,
  * send --file, events, state (from the running worker over HTTP, then from its store after it stopped),
- * rebuild --dry-run (consistent, then with a changed evolve), rebuild. Each step is a bounded test; they
- * share one topology and worker.
+ * rebuild --dry-run (consistent, then with a changed evolve), rebuild (and what it committed to the
+ * changelog). Each step is a bounded test; they share one topology and worker.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { decode } from '../../src/domain/codec.ts'
+import { OFFSET_MARKER_KEY, type SnapshotRecord } from '../../src/domain/envelopes.ts'
+import { KafkaTopicReader } from '../../src/kafka/topic-reader.ts'
 import { spawnWorker, waitForLog, type WorkerProcess } from '../support/eos.ts'
-import { kafkaBrokers, uniqueName } from '../support/kafka.ts'
+import { kafkaBrokers, newKafka, uniqueName } from '../support/kafka.ts'
 import { ROOT, runCli } from './run-cli.ts'
 
 const name = uniqueName('cli')
@@ -184,5 +188,37 @@ describe('decider CLI on a real broker', () => {
     ])
     expect(after.stdout).toMatch(/no differences/)
     expect(JSON.parse(state.stdout)).toMatchObject({ version: 6, state: { balance: 100 } })
-  }, 40_000)
+
+    // The changelog, read_committed: each aggregate's rebuilt snapshot committed once, after the worker's
+    // ones, with the dedupe window and source offset of the snapshot it replaced.
+    const reader = new KafkaTopicReader(
+      newKafka('cli-int-rebuild'),
+      uniqueName('cli-int-rebuild'),
+      pino({ level: 'silent' }),
+    )
+    const snapshots: SnapshotRecord[] = []
+    for (const p of [0, 1]) {
+      await reader.readPartition(
+        `${name}-snapshots-changelog`,
+        p,
+        (records) => {
+          for (const r of records)
+            if (r.key !== OFFSET_MARKER_KEY && r.value !== null)
+              snapshots.push(decode(r.value) as SnapshotRecord)
+        },
+        20_000,
+      )
+    }
+    for (const id of ['acc-1', 'acc-2']) {
+      const mine = snapshots.filter((s) => s.aggregateId === id)
+      const rebuilt = mine.filter((s) => (s.state as { balance: number }).balance === 100)
+      expect(rebuilt, JSON.stringify(mine)).toHaveLength(1)
+      // The last two: the worker's latest snapshot, then the rebuilt one that replaces it.
+      const [before, last] = mine.slice(-2)
+      expect(before).toMatchObject({ version: 6, state: { balance: 50 } })
+      expect(last).toEqual({ ...before, state: { ...(before!.state as object), balance: 100 } })
+      expect(last!.recent.length).toBeGreaterThan(0)
+      expect(last!.sourceOffset).not.toBe('-1')
+    }
+  }, 60_000)
 })
