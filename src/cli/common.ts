@@ -1,11 +1,14 @@
-/** What the CLI commands share: config, a quiet Kafka client, usage errors, progress bars. */
+/** What the CLI commands share: config, a quiet Kafka connection and its adapters, usage errors, progress bars. */
 import { existsSync } from 'node:fs'
 import cliProgress from 'cli-progress'
-import type { Admin, Kafka } from 'kafkajs'
 import pino from 'pino'
 import { loadWorkerConfig, type WorkerConfig } from '../config/worker-config.ts'
 import { UsageError } from '../errors.ts'
-import { createKafka } from '../kafka/client.ts'
+import { withClusterAdmin } from '../kafka/admin.ts'
+import { createKafka, type KafkaConnection } from '../kafka/client.ts'
+import { KafkaTopicReader } from '../kafka/topic-reader.ts'
+import type { Topology } from '../topology/loader.ts'
+import type { ClusterAdmin, TopicReader } from './ports.ts'
 
 export const DEFAULT_CONFIG = 'config/worker.yaml'
 export const quietLogger = pino({ level: 'silent' })
@@ -15,24 +18,29 @@ export function cliConfig(file: string | undefined): Promise<WorkerConfig> {
   return loadWorkerConfig(file ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined))
 }
 
-export function cliKafka(config: WorkerConfig): Kafka {
+export function cliKafka(config: WorkerConfig): KafkaConnection {
   return createKafka(config.kafka, `${config.kafka.clientId}-cli`, quietLogger)
 }
 
-export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka.admin()
-  await admin.connect()
-  try {
-    return await fn(admin)
-  } finally {
-    await admin.disconnect().catch(() => undefined)
-  }
+/** Runs `fn` with a connected admin, disconnected afterwards. */
+export function withAdmin<T>(kafka: KafkaConnection, fn: (admin: ClusterAdmin) => Promise<T>): Promise<T> {
+  return withClusterAdmin(kafka, fn)
+}
+
+/** Reads whole partitions of the topology's topics, read_committed, in private groups `<applicationId>-cli-...`. */
+export function topicReader(kafka: KafkaConnection, topology: Topology): TopicReader {
+  return new KafkaTopicReader(kafka, `${topology.applicationId}-cli`, quietLogger)
 }
 
 /** A progress bar on stderr (drawn only on a terminal, so pipes and tests get clean output). */
 export function progressBar(label: string, total: number): cliProgress.SingleBar {
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {value}/{total} | {duration_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: false },
+    {
+      format: `${label} [{bar}] {percentage}% | {value}/{total} | {duration_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+    },
     cliProgress.Presets.shades_classic,
   )
   bar.start(total, 0)

@@ -6,23 +6,36 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { decode } from '../domain/codec.ts'
 import type { EventEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
-import { KafkaChangelogReader } from '../kafka/changelog-reader.ts'
 import { StoreInUseError, UsageError } from '../errors.ts'
 import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
 import { retry } from '../util/retry.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, parseNonNegativeInt, quietLogger, withAdmin } from './common.ts'
+import { cliConfig, cliKafka, parseNonNegativeInt, topicReader } from './common.ts'
 import { partitionOf } from './partitioner.ts'
 
 /**
  * Opens a partition's store for the CLI. LevelDB allows one process per store: while another process holds it
  * (a running worker, another CLI) this retries for up to `waitMs`, then fails saying who to stop.
  */
-export async function openStore(stateDir: string, topology: Topology, partition: number, waitMs = 5_000): Promise<LevelSnapshotStore> {
+export async function openStore(
+  stateDir: string,
+  topology: Topology,
+  partition: number,
+  waitMs = 5_000,
+): Promise<LevelSnapshotStore> {
   const dir = storeDir(stateDir, topology.definition.name, partition)
-  const identity = { topology: topology.definition.name, changelogTopic: topology.topics.changelog, partition }
+  const identity = {
+    topology: topology.definition.name,
+    changelogTopic: topology.topics.changelog,
+    partition,
+  }
   try {
-    return await retry(() => LevelSnapshotStore.open(dir, identity), { retriable: isLocked, timeoutMs: waitMs, initialDelayMs: 100, maxDelayMs: 100 })
+    return await retry(() => LevelSnapshotStore.open(dir, identity), {
+      retriable: isLocked,
+      timeoutMs: waitMs,
+      initialDelayMs: 100,
+      maxDelayMs: 100,
+    })
   } catch (e) {
     if (!isLocked(e)) throw e
     throw new StoreInUseError(
@@ -57,7 +70,8 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
     throw new UsageError('--url asks a running worker, --state-dir reads a local store: give one of them')
   }
   const url = o.url ?? (o.stateDir === undefined ? process.env.DECIDER_URL || undefined : undefined)
-  if (url !== undefined) return stateFromWorker(file, aggregateId, url, parseNonNegativeInt(o.timeout, '--timeout'))
+  if (url !== undefined)
+    return stateFromWorker(file, aggregateId, url, parseNonNegativeInt(o.timeout, '--timeout'))
   const topology = await loadTopology(file)
   const stateDir = o.stateDir ?? (await cliConfig(o.config)).stateDir
   const n = topology.definition.partitions
@@ -66,7 +80,9 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
   const order = [home, ...Array.from({ length: n }, (_, i) => i).filter((p) => p !== home)]
   const present = order.filter((p) => existsSync(storeDir(stateDir, topology.definition.name, p)))
   if (present.length === 0) {
-    console.error(`no snapshot store of topology ${topology.definition.name} under ${path.resolve(stateDir)} (run a worker with this stateDir, or pass --state-dir)`)
+    console.error(
+      `no snapshot store of topology ${topology.definition.name} under ${path.resolve(stateDir)} (run a worker with this stateDir, or pass --state-dir)`,
+    )
     return 1
   }
   for (const p of present) {
@@ -81,21 +97,34 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
       await store.close()
     }
   }
-  console.error(`aggregate ${aggregateId}: no snapshot in the stores of partitions ${present.join(', ')} under ${path.resolve(stateDir)} (expected in partition ${home})`)
+  console.error(
+    `aggregate ${aggregateId}: no snapshot in the stores of partitions ${present.join(', ')} under ${path.resolve(stateDir)} (expected in partition ${home})`,
+  )
   return 1
 }
 
 /** Asks a running worker (GET <url>/state/<topology>/<aggregateId>) and prints its answer. */
-async function stateFromWorker(file: string, aggregateId: string, url: string, timeoutMs: number): Promise<number> {
+async function stateFromWorker(
+  file: string,
+  aggregateId: string,
+  url: string,
+  timeoutMs: number,
+): Promise<number> {
   let base: URL
   try {
     base = new URL(url)
   } catch {
-    throw new UsageError(`--url / DECIDER_URL must be the worker's HTTP address, e.g. http://127.0.0.1:9464; got "${url}"`)
+    throw new UsageError(
+      `--url / DECIDER_URL must be the worker's HTTP address, e.g. http://127.0.0.1:9464; got "${url}"`,
+    )
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url / DECIDER_URL must be an http(s) address, got "${url}"`)
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new UsageError(`--url / DECIDER_URL must be an http(s) address, got "${url}"`)
   const topology = await loadTopology(file)
-  const target = new URL(`state/${encodeURIComponent(topology.definition.name)}/${encodeURIComponent(aggregateId)}`, base.href.endsWith('/') ? base.href : `${base.href}/`)
+  const target = new URL(
+    `state/${encodeURIComponent(topology.definition.name)}/${encodeURIComponent(aggregateId)}`,
+    base.href.endsWith('/') ? base.href : `${base.href}/`,
+  )
   let status: number
   let text: string
   try {
@@ -104,8 +133,11 @@ async function stateFromWorker(file: string, aggregateId: string, url: string, t
     text = await res.text()
   } catch (e) {
     const err = e as Error & { cause?: { message?: string } }
-    const why = err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
-    console.error(`error: cannot reach the worker at ${base.origin}: ${why} (is it running? is this its http.host:http.port?)`)
+    const why =
+      err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
+    console.error(
+      `error: cannot reach the worker at ${base.origin}: ${why} (is it running? is this its http.host:http.port?)`,
+    )
     return 1
   }
   let body: { error?: unknown } | undefined
@@ -118,40 +150,30 @@ async function stateFromWorker(file: string, aggregateId: string, url: string, t
     console.log(JSON.stringify(body, null, 2))
     return 0
   }
-  const error = body !== undefined && typeof body.error === 'string' ? body.error : `HTTP ${status}: ${text.trim().slice(0, 200)} (a worker without /state?)`
+  const error =
+    body !== undefined && typeof body.error === 'string'
+      ? body.error
+      : `HTTP ${status}: ${text.trim().slice(0, 200)} (a worker without /state?)`
   console.error(`error: worker ${base.origin}: ${error}`)
   return 1
 }
 
-/** Reads one partition of a topic [0, high watermark) read_committed; calls onRecord per record. */
-export async function scanPartition(
-  topology: Topology,
-  kafka: ReturnType<typeof cliKafka>,
-  topic: string,
-  partition: number,
-  onRecords: (records: { offset: bigint; key: string | null; value: Buffer | null }[]) => Promise<void> | void,
-  timeoutMs = 120_000,
-): Promise<void> {
-  await withAdmin(kafka, async (admin) => {
-    const reader = new KafkaChangelogReader(kafka, admin, topic, partition, `${topology.applicationId}-cli`, quietLogger)
-    const end = await reader.endOffset()
-    await reader.read(0n, end, async (chunk) => void (await onRecords(chunk)), timeoutMs)
-  })
-}
-
 /** The aggregate's events from the events topic partition (read_committed), one JSON per line. */
-export async function eventsCommand(file: string, aggregateId: string, o: { config?: string; timeout: string }): Promise<number> {
+export async function eventsCommand(
+  file: string,
+  aggregateId: string,
+  o: { config?: string; timeout: string },
+): Promise<number> {
   const topology = await loadTopology(file)
   const kafka = cliKafka(await cliConfig(o.config))
   const p = partitionOf(aggregateId, topology.definition.partitions)
   const events: EventEnvelope[] = []
-  await scanPartition(
-    topology,
-    kafka,
+  await topicReader(kafka, topology).readPartition(
     topology.topics.events,
     p,
     (chunk) => {
-      for (const r of chunk) if (r.key === aggregateId && r.value !== null) events.push(decode(r.value) as EventEnvelope)
+      for (const r of chunk)
+        if (r.key === aggregateId && r.value !== null) events.push(decode(r.value) as EventEnvelope)
     },
     Number(o.timeout),
   )

@@ -2,20 +2,24 @@
  * `decider rebuild <topology> [--dry-run]`: recomputes every aggregate's state from the events topic with
  * the decider's current evolve (for when evolve changed), compares it with the changelog's latest snapshot,
  * and (without --dry-run) writes the snapshots that differ to the changelog in one transaction per partition
- * and into the local stores under the state dir. State and version come from the replay (the version of the
- * last event); the dedupe window and source offset of the changelog's snapshot are kept. The workers of the
- * topology must be stopped (their caches hold the old states).
+ * (through a task's transactional producer, with its send guards) and into the local stores under the state
+ * dir. State and version come from the replay (the version of the last event); the dedupe window and source
+ * offset of the changelog's snapshot are kept. The workers of the topology must be stopped (their caches hold
+ * the old states).
  */
 import { existsSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
-import type { Kafka } from 'kafkajs'
 import { CONTENT_TYPES, decode, encode } from '../domain/codec.ts'
 import { HEADERS, OFFSET_MARKER_KEY, type EventEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
-import { UsageError } from '../errors.ts'
-import { loadTopology, type Topology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, progressBar, withAdmin } from './common.ts'
+import { recoveryOf, UsageError } from '../errors.ts'
+import type { KafkaConnection } from '../kafka/client.ts'
+import { KafkaTransactionalProducer } from '../kafka/transactional-producer.ts'
 import { storeDir } from '../state/level-store.ts'
-import { openStore, scanPartition } from './query.ts'
+import { loadTopology, type Topology } from '../topology/loader.ts'
+import { retry } from '../util/retry.ts'
+import { cliConfig, cliKafka, progressBar, topicReader, withAdmin } from './common.ts'
+import type { ClusterAdmin } from './ports.ts'
+import { openStore } from './query.ts'
 
 export interface RebuildOptions {
   config?: string
@@ -42,10 +46,12 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
   const timeoutMs = Number(o.timeout)
   const n = topology.definition.partitions
 
-  if (!o.dryRun && !o.force) await refuseWhileRunning(kafka, topology)
-
-  const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topology.topics.events))
-  const total = ends.reduce((a, e) => a + Number(e.high), 0)
+  const ends = await withAdmin(kafka, async (admin) => {
+    if (!o.dryRun && !o.force) await refuseWhileRunning(admin, topology)
+    return admin.endOffsets(topology.topics.events)
+  })
+  const total = [...ends.values()].reduce((a, end) => a + Number(end), 0)
+  const reader = topicReader(kafka, topology)
   const bar = progressBar('replaying events', total)
   const differences: Difference[] = []
   let aggregates = 0
@@ -54,9 +60,7 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
     for (let p = 0; p < n; p++) {
       // 1. Replay: fold each aggregate's events (in offset order = version order) with the current evolve.
       const replayed = new Map<string, { version: number; state: unknown }>()
-      await scanPartition(
-        topology,
-        kafka,
+      await reader.readPartition(
         topology.topics.events,
         p,
         (chunk) => {
@@ -72,9 +76,7 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
       )
       // 2. The changelog's latest snapshot per aggregate.
       const current = new Map<string, SnapshotRecord>()
-      await scanPartition(
-        topology,
-        kafka,
+      await reader.readPartition(
         topology.topics.changelog,
         p,
         (chunk) => {
@@ -93,9 +95,21 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
       for (const id of ids) {
         const r = replayed.get(id) ?? { version: 0, state: topology.decider.initialState() }
         const c = current.get(id)
-        if (c !== undefined && c.version === r.version && isDeepStrictEqual(plain(c.state), plain(r.state))) continue
-        differences.push({ partition: p, aggregateId: id, current: c && { version: c.version, state: c.state }, replayed: r })
-        changed.push({ aggregateId: id, version: r.version, state: r.state, recent: c?.recent ?? [], sourceOffset: c?.sourceOffset ?? '-1' })
+        if (c !== undefined && c.version === r.version && isDeepStrictEqual(plain(c.state), plain(r.state)))
+          continue
+        differences.push({
+          partition: p,
+          aggregateId: id,
+          current: c && { version: c.version, state: c.state },
+          replayed: r,
+        })
+        changed.push({
+          aggregateId: id,
+          version: r.version,
+          state: r.state,
+          recent: c?.recent ?? [],
+          sourceOffset: c?.sourceOffset ?? '-1',
+        })
       }
       if (!o.dryRun && changed.length > 0) {
         await writeChangelog(kafka, topology, p, changed)
@@ -108,20 +122,24 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
   }
 
   for (const d of differences) {
-    const cur = d.current === undefined ? 'no snapshot' : `version ${d.current.version} ${JSON.stringify(d.current.state)}`
-    console.log(`partition ${d.partition} ${d.aggregateId}: changelog ${cur} -> replayed version ${d.replayed.version} ${JSON.stringify(d.replayed.state)}`)
+    const cur =
+      d.current === undefined
+        ? 'no snapshot'
+        : `version ${d.current.version} ${JSON.stringify(d.current.state)}`
+    console.log(
+      `partition ${d.partition} ${d.aggregateId}: changelog ${cur} -> replayed version ${d.replayed.version} ${JSON.stringify(d.replayed.state)}`,
+    )
   }
   const summary = `${aggregates} aggregate(s) checked, ${differences.length === 0 ? 'no differences' : `${differences.length} difference(s)`}`
-  console.log(o.dryRun ? `dry run: ${summary}; nothing written` : `${summary}; ${written} snapshot(s) rewritten`)
+  console.log(
+    o.dryRun ? `dry run: ${summary}; nothing written` : `${summary}; ${written} snapshot(s) rewritten`,
+  )
   return 0
 }
 
 /** Refuses while the topology's consumer group has members: a running worker would overwrite the rebuilt snapshots. */
-async function refuseWhileRunning(kafka: Kafka, topology: Topology): Promise<void> {
-  const members = await withAdmin(kafka, async (admin) => {
-    const { groups } = await admin.describeGroups([topology.applicationId])
-    return groups[0]?.members.length ?? 0
-  })
+async function refuseWhileRunning(admin: ClusterAdmin, topology: Topology): Promise<void> {
+  const members = await admin.groupMemberCount(topology.applicationId)
   if (members > 0) {
     throw new UsageError(
       `consumer group ${topology.applicationId} has ${members} member(s): stop the workers of ${topology.definition.name} before a rebuild (or --dry-run; --force to write anyway)`,
@@ -129,37 +147,74 @@ async function refuseWhileRunning(kafka: Kafka, topology: Topology): Promise<voi
   }
 }
 
-async function writeChangelog(kafka: Kafka, topology: Topology, partition: number, snapshots: SnapshotRecord[]): Promise<void> {
+/**
+ * The snapshots to their changelog partition in one transaction, through the task's transactional producer
+ * (src/kafka/transactional-producer.ts) under the transactional id <applicationId>-rebuild-<partition>, so
+ * with a task's send guards: a send kafkajs retried (possible duplicates) or reported done without every
+ * partition fails retriable (ProduceRetriedError, ProduceIncompleteError); the transaction is aborted and
+ * written again by a new producer, whose init() also ends whatever the failed try left open. A fenced
+ * producer (another rebuild of this partition started) fails with TaskFencedError.
+ */
+async function writeChangelog(
+  kafka: KafkaConnection,
+  topology: Topology,
+  partition: number,
+  snapshots: SnapshotRecord[],
+): Promise<void> {
   const s = topology.definition.serialization
-  const producer = kafka.producer({ transactionalId: `${topology.applicationId}-rebuild-${partition}`, idempotent: true, maxInFlightRequests: 1 })
-  await producer.connect()
-  try {
-    const txn = await producer.transaction()
+  const topic = topology.topics.changelog
+  const records = snapshots.map((snap) => ({
+    topic,
+    partition,
+    key: snap.aggregateId,
+    value: encode(snap, s),
+    headers: { [HEADERS.contentType]: CONTENT_TYPES[s], [HEADERS.sourceOffset]: snap.sourceOffset },
+  }))
+  const writeOnce = async () => {
+    const producer = new KafkaTransactionalProducer(kafka, {
+      transactionalId: `${topology.applicationId}-rebuild-${partition}`,
+      // No consumer offsets: a rebuild never calls sendOffsets, so group and input are never used.
+      groupId: topology.applicationId,
+      inputTopic: topology.topics.events,
+      inputPartition: partition,
+      transactionTimeoutMs: topology.definition.processing.transactionTimeoutMs,
+      maxRequestBytes: topology.definition.processing.maxRequestBytes,
+      // Every record carries its partition.
+      partitionCounts: new Map(),
+    })
     try {
-      await txn.send({
-        topic: topology.topics.changelog,
-        messages: snapshots.map((snap) => ({
-          partition,
-          key: snap.aggregateId,
-          value: encode(snap, s),
-          headers: { [HEADERS.contentType]: CONTENT_TYPES[s], [HEADERS.sourceOffset]: snap.sourceOffset },
-        })),
-      })
-      await txn.commit()
-    } catch (e) {
-      await txn.abort().catch(() => undefined)
-      throw e
+      await producer.init()
+      const txn = await producer.begin()
+      try {
+        await txn.write(records, undefined, { topic, partition }) // no input consumed: no offsets
+        await txn.commit()
+      } catch (e) {
+        await txn.abort().catch(() => undefined)
+        throw e
+      }
+    } finally {
+      await producer.close()
     }
-  } finally {
-    await producer.disconnect().catch(() => undefined)
   }
+  // Bounded: 5 tries, 200 ms doubling to 2 s.
+  await retry(writeOnce, {
+    retriable: (e) => recoveryOf(e) === 'retriable',
+    tries: 5,
+    initialDelayMs: 200,
+    maxDelayMs: 2000,
+  })
 }
 
 /**
  * The same snapshots into the partition's local store, when this machine has one. Its checkpoint stays: the
  * next start replays the changelog after it, rebuilt records included, and gets the same values.
  */
-async function writeLocalStore(stateDir: string, topology: Topology, partition: number, snapshots: SnapshotRecord[]): Promise<void> {
+async function writeLocalStore(
+  stateDir: string,
+  topology: Topology,
+  partition: number,
+  snapshots: SnapshotRecord[],
+): Promise<void> {
   if (!existsSync(storeDir(stateDir, topology.definition.name, partition))) return
   const store = await openStore(stateDir, topology, partition)
   try {

@@ -25,27 +25,40 @@ export interface SendCliOptions {
  */
 export async function sendCommand(file: string, o: SendCliOptions): Promise<number> {
   if (o.file !== undefined) {
-    if (o.type !== undefined || o.id !== undefined || o.commandId !== undefined || o.expectedVersion !== undefined) {
-      throw new UsageError('--file sends the commands of a file: leave out --type, --id, --command-id and --expected-version (put them on each line)')
+    if (
+      o.type !== undefined ||
+      o.id !== undefined ||
+      o.commandId !== undefined ||
+      o.expectedVersion !== undefined
+    ) {
+      throw new UsageError(
+        '--file sends the commands of a file: leave out --type, --id, --command-id and --expected-version (put them on each line)',
+      )
     }
     return sendFile(file, o)
   }
   if (o.type === undefined || o.id === undefined) {
-    throw new UsageError(`send needs --type and --id (e.g. decider send ${file} --type Deposit --id acc-1 --payload '{"amount":100}'), or --file commands.ndjson`)
+    throw new UsageError(
+      `send needs --type and --id (e.g. decider send ${file} --type Deposit --id acc-1 --payload '{"amount":100}'), or --file commands.ndjson`,
+    )
   }
   const timeoutMs = parseNonNegativeInt(o.timeout, '--timeout')
   let payload: unknown
   try {
     payload = JSON.parse(o.payload.startsWith('@') ? readFileSync(o.payload.slice(1), 'utf8') : o.payload)
   } catch (e) {
-    throw new ConfigError(`--payload is not valid JSON (${(e as Error).message}); e.g. --payload '{"amount": 100}'`)
+    throw new ConfigError(
+      `--payload is not valid JSON (${(e as Error).message}); e.g. --payload '{"amount": 100}'`,
+    )
   }
   const cmd: SendOptions = {
     aggregateId: o.id,
     type: o.type,
     payload,
     ...(o.commandId ? { commandId: o.commandId } : {}),
-    ...(o.expectedVersion !== undefined ? { expectedVersion: parseNonNegativeInt(o.expectedVersion, '--expected-version') } : {}),
+    ...(o.expectedVersion !== undefined
+      ? { expectedVersion: parseNonNegativeInt(o.expectedVersion, '--expected-version') }
+      : {}),
   }
   const topology = await loadTopology(file)
   const client = await newClient(topology, o.config)
@@ -64,9 +77,17 @@ export async function sendCommand(file: string, o: SendCliOptions): Promise<numb
 
 const okStatus = (r: ReplyEnvelope) => r.status === 'accepted' || r.status === 'duplicate'
 
-async function newClient(topology: Awaited<ReturnType<typeof loadTopology>>, configFile: string | undefined): Promise<CommandClient> {
+async function newClient(
+  topology: Awaited<ReturnType<typeof loadTopology>>,
+  configFile: string | undefined,
+): Promise<CommandClient> {
   const config = await cliConfig(configFile)
-  return new CommandClient({ kafka: cliKafka(config), commandsTopic: topology.topics.commands, repliesTopic: topology.topics.replies, serialization: topology.definition.serialization })
+  return new CommandClient({
+    kafka: cliKafka(config),
+    commandsTopic: topology.topics.commands,
+    repliesTopic: topology.topics.replies,
+    serialization: topology.definition.serialization,
+  })
 }
 
 /** Parses an NDJSON file of commands; errors name the line. Blank lines and lines starting with # are skipped. */
@@ -82,11 +103,18 @@ export function parseCommandsFile(text: string, file: string): SendOptions[] {
       throw new ConfigError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`)
     }
     const c = v as Record<string, unknown>
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${file}:${i + 1}: a command must be a JSON object`)
-    if (typeof c.aggregateId !== 'string' || c.aggregateId === '') throw new ConfigError(`${file}:${i + 1}: "aggregateId" (a non-empty string) is missing`)
-    if (typeof c.type !== 'string' || c.type === '') throw new ConfigError(`${file}:${i + 1}: "type" (a non-empty string) is missing`)
-    if (c.commandId !== undefined && typeof c.commandId !== 'string') throw new ConfigError(`${file}:${i + 1}: "commandId" must be a string`)
-    if (c.expectedVersion !== undefined && !(Number.isInteger(c.expectedVersion) && (c.expectedVersion as number) >= 0)) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw new ConfigError(`${file}:${i + 1}: a command must be a JSON object`)
+    if (typeof c.aggregateId !== 'string' || c.aggregateId === '')
+      throw new ConfigError(`${file}:${i + 1}: "aggregateId" (a non-empty string) is missing`)
+    if (typeof c.type !== 'string' || c.type === '')
+      throw new ConfigError(`${file}:${i + 1}: "type" (a non-empty string) is missing`)
+    if (c.commandId !== undefined && typeof c.commandId !== 'string')
+      throw new ConfigError(`${file}:${i + 1}: "commandId" must be a string`)
+    if (
+      c.expectedVersion !== undefined &&
+      !(Number.isInteger(c.expectedVersion) && (c.expectedVersion as number) >= 0)
+    ) {
       throw new ConfigError(`${file}:${i + 1}: "expectedVersion" must be a non-negative integer`)
     }
     out.push({
@@ -145,7 +173,9 @@ async function sendFile(file: string, o: SendCliOptions): Promise<number> {
     }
     await Promise.all(Array.from({ length: 64 }, lane))
     bar.stop()
-    console.log(JSON.stringify({ sent: commands.length, replies: statuses, ...(timedOut > 0 ? { timedOut } : {}) }))
+    console.log(
+      JSON.stringify({ sent: commands.length, replies: statuses, ...(timedOut > 0 ? { timedOut } : {}) }),
+    )
     const bad = commands.length - (statuses.accepted ?? 0) - (statuses.duplicate ?? 0)
     return bad === 0 ? 0 : 1
   } finally {

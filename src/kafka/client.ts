@@ -3,7 +3,11 @@ import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type SASLOptions } 
 import type { Logger } from 'pino'
 import type { KafkaClientConfig } from '../config/worker-config.ts'
 
-/** A connection to the cluster (today a kafkajs client): code outside src/kafka passes it around opaquely. */
+/**
+ * A connection to a Kafka cluster, as the adapters of src/kafka take it and as users hand it to the
+ * CommandClient (`kafka` option). Today a kafkajs client: code outside src/kafka names it by this type only
+ * and passes it on, never calls it.
+ */
 export type KafkaConnection = Kafka
 
 export function createKafka(cfg: KafkaClientConfig, clientId: string, logger: Logger): KafkaConnection {

@@ -123,8 +123,12 @@ class KafkaOpenTransaction implements OpenTransaction {
    * written, so the produce requests after it do not meet CONCURRENT_TRANSACTIONS, whose kafkajs retry of a
    * multi-broker send would abort the batch (ProduceRetriedError).
    */
-  async write(records: OutputRecord[], nextInputOffset: bigint, baseOffsetOf: { topic: string; partition: number }): Promise<bigint | undefined> {
-    await this.sendOffsets(nextInputOffset)
+  async write(
+    records: OutputRecord[],
+    nextInputOffset: bigint | undefined,
+    baseOffsetOf: { topic: string; partition: number },
+  ): Promise<bigint | undefined> {
+    if (nextInputOffset !== undefined) await this.sendOffsets(nextInputOffset)
     return this.send(records, baseOffsetOf)
   }
 

@@ -32,12 +32,12 @@ export interface OutputRecord {
 export interface OpenTransaction {
   /**
    * Adds the batch to the transaction: all its records, and the consumer offset (next offset to read) of the
-   * input partition, in whatever order the client needs. Returns the base offset written to `baseOffsetOf`
-   * (a co-partitioned topic partition), undefined when no record went there.
+   * input partition (undefined: no input consumed, e.g. a rebuild), in whatever order the client needs. Returns
+   * the base offset written to `baseOffsetOf` (a co-partitioned topic partition), undefined when none went there.
    */
   write(
     records: OutputRecord[],
-    nextInputOffset: bigint,
+    nextInputOffset: bigint | undefined,
     baseOffsetOf: { topic: string; partition: number },
   ): Promise<bigint | undefined>
   commit(): Promise<void>

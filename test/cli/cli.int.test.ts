@@ -1,15 +1,19 @@
 /**
  * The CLI against the real broker, in order: topics check/create, send --wait to a real worker process,
  * send --file, events, state (from the running worker over HTTP, then from its store after it stopped),
- * rebuild --dry-run (consistent, then with a changed evolve), rebuild. Each step is a bounded test; they
- * share one topology and worker.
+ * rebuild --dry-run (consistent, then with a changed evolve), rebuild (and what it committed to the
+ * changelog). Each step is a bounded test; they share one topology and worker.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { decode } from '../../src/domain/codec.ts'
+import { OFFSET_MARKER_KEY, type SnapshotRecord } from '../../src/domain/envelopes.ts'
+import { KafkaTopicReader } from '../../src/kafka/topic-reader.ts'
 import { spawnWorker, waitForLog, type WorkerProcess } from '../support/eos.ts'
-import { kafkaBrokers, uniqueName } from '../support/kafka.ts'
+import { kafkaBrokers, newKafka, uniqueName } from '../support/kafka.ts'
 import { ROOT, runCli } from './run-cli.ts'
 
 const name = uniqueName('cli')
@@ -17,7 +21,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'decider-cli-int-'))
 const stateDir = path.join(dir, 'state')
 const topology = path.join(dir, 'topology.yaml')
 const topologyV2 = path.join(dir, 'topology-v2.yaml')
-const yaml = (decider: string) => [`name: ${name}`, `decider: ${decider}`, 'partitions: 2', 'serialization: msgpack', ''].join('\n')
+const yaml = (decider: string) =>
+  [`name: ${name}`, `decider: ${decider}`, 'partitions: 2', 'serialization: msgpack', ''].join('\n')
 writeFileSync(topology, yaml(path.join(ROOT, 'topologies/bank-account.ts')))
 // Same name and topics, a decider whose evolve counts deposits twice.
 writeFileSync(topologyV2, yaml(path.join(ROOT, 'test/cli/fixtures/bank-account-v2.ts')))
@@ -38,7 +43,9 @@ describe('decider CLI on a real broker', () => {
   it('topics check reports missing topics (exit 1); topics create creates them; then check passes', async () => {
     const missing = await runCli(['topics', 'check', topology], env)
     expect(missing.code, missing.stderr).toBe(1)
-    expect(missing.stderr).toContain(`commands topic ${name}.commands does not exist (create it: decider topics create`)
+    expect(missing.stderr).toContain(
+      `commands topic ${name}.commands does not exist (create it: decider topics create`,
+    )
     const created = await runCli(['topics', 'create', topology], env)
     expect(created.code, created.stderr).toBe(0)
     expect(created.stdout).toMatch(new RegExp(`created\\s+changelog\\s+${name}-snapshots-changelog`))
@@ -50,17 +57,51 @@ describe('decider CLI on a real broker', () => {
   it('send --wait returns the reply from a real worker', async () => {
     worker = spawnWorker(topology, stateDir)
     await waitForLog(worker, /task running/, 2, 30_000)
-    const r = await runCli(['send', topology, '--type', 'CreateAccount', '--id', 'acc-1', '--payload', '{"owner":"Ada"}', '--wait', '--timeout', '20000'], env)
+    const r = await runCli(
+      [
+        'send',
+        topology,
+        '--type',
+        'CreateAccount',
+        '--id',
+        'acc-1',
+        '--payload',
+        '{"owner":"Ada"}',
+        '--wait',
+        '--timeout',
+        '20000',
+      ],
+      env,
+    )
     expect(r.code, r.stderr).toBe(0)
-    expect(JSON.parse(r.stdout)).toMatchObject({ aggregateId: 'acc-1', status: 'accepted', version: 1, events: [['AccountCreated', 1]] })
-    const refused = await runCli(['send', topology, '-t', 'Withdraw', '-i', 'acc-1', '-p', '{"amount":5}', '-w'], env)
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      aggregateId: 'acc-1',
+      status: 'accepted',
+      version: 1,
+      events: [['AccountCreated', 1]],
+    })
+    const refused = await runCli(
+      ['send', topology, '-t', 'Withdraw', '-i', 'acc-1', '-p', '{"amount":5}', '-w'],
+      env,
+    )
     expect(refused.code).toBe(1)
-    expect(JSON.parse(refused.stdout)).toMatchObject({ status: 'rejected', error: { code: 'insufficient_funds' } })
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      status: 'rejected',
+      error: { code: 'insufficient_funds' },
+    })
   }, 40_000)
 
   it('send --file sends every command of an NDJSON file and counts the replies', async () => {
     const lines = ['{"aggregateId":"acc-2","type":"CreateAccount","payload":{"owner":"Bob"}}']
-    for (let i = 1; i <= 10; i++) lines.push(JSON.stringify({ aggregateId: i % 2 ? 'acc-1' : 'acc-2', type: 'Deposit', payload: { amount: 10 }, commandId: `dep-${i}` }))
+    for (let i = 1; i <= 10; i++)
+      lines.push(
+        JSON.stringify({
+          aggregateId: i % 2 ? 'acc-1' : 'acc-2',
+          type: 'Deposit',
+          payload: { amount: 10 },
+          commandId: `dep-${i}`,
+        }),
+      )
     const file = path.join(dir, 'commands.ndjson')
     writeFileSync(file, lines.join('\n') + '\n')
     const r = await runCli(['send', topology, '--file', file, '--wait', '--timeout', '20000'], env)
@@ -72,10 +113,13 @@ describe('decider CLI on a real broker', () => {
     expect(JSON.parse(again.stdout)).toEqual({ sent: 11 })
   }, 40_000)
 
-  it('events prints an aggregate\'s events in version order', async () => {
+  it("events prints an aggregate's events in version order", async () => {
     const r = await runCli(['events', topology, 'acc-1', '--timeout', '20000'], env)
     expect(r.code, r.stderr).toBe(0)
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; version: number; aggregateId: string })
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; version: number; aggregateId: string })
     expect(events.map((e) => e.version)).toEqual([1, 2, 3, 4, 5, 6])
     expect(events.every((e) => e.aggregateId === 'acc-1')).toBe(true)
     const none = await runCli(['events', topology, 'acc-none', '--timeout', '20000'], env)
@@ -92,13 +136,21 @@ describe('decider CLI on a real broker', () => {
       live = await runCli(['state', topology, 'acc-1', '--url', url!], env)
     }
     expect(live.code, live.stderr).toBe(0)
-    expect(JSON.parse(live.stdout)).toMatchObject({ aggregateId: 'acc-1', version: 6, state: { status: 'open', owner: 'Ada', balance: 50 } })
+    expect(JSON.parse(live.stdout)).toMatchObject({
+      aggregateId: 'acc-1',
+      version: 6,
+      state: { status: 'open', owner: 'Ada', balance: 50 },
+    })
     const [viaEnv, none] = await Promise.all([
       runCli(['state', topology, 'acc-2'], { ...env, DECIDER_URL: url! }),
       runCli(['state', topology, 'acc-none', '--url', url!], env),
     ])
     expect(viaEnv.code, viaEnv.stderr).toBe(0)
-    expect(JSON.parse(viaEnv.stdout)).toMatchObject({ aggregateId: 'acc-2', version: 6, state: { owner: 'Bob', balance: 50 } })
+    expect(JSON.parse(viaEnv.stdout)).toMatchObject({
+      aggregateId: 'acc-2',
+      version: 6,
+      state: { owner: 'Bob', balance: 50 },
+    })
     expect(none.code).toBe(1)
     expect(none.stderr).toMatch(/aggregate acc-none has no committed snapshot in partition \d/)
 
@@ -119,15 +171,54 @@ describe('decider CLI on a real broker', () => {
   it('rebuild --dry-run with a changed evolve reports the right differences; rebuild writes them', async () => {
     const dry = await runCli(['rebuild', topologyV2, '--dry-run', '--timeout', '20000'], env)
     expect(dry.code, dry.stderr).toBe(0)
-    expect(dry.stdout).toContain('acc-1: changelog version 6 {"status":"open","owner":"Ada","balance":50} -> replayed version 6 {"status":"open","owner":"Ada","balance":100}')
-    expect(dry.stdout).toContain('acc-2: changelog version 6 {"status":"open","owner":"Bob","balance":50} -> replayed version 6 {"status":"open","owner":"Bob","balance":100}')
+    expect(dry.stdout).toContain(
+      'acc-1: changelog version 6 {"status":"open","owner":"Ada","balance":50} -> replayed version 6 {"status":"open","owner":"Ada","balance":100}',
+    )
+    expect(dry.stdout).toContain(
+      'acc-2: changelog version 6 {"status":"open","owner":"Bob","balance":50} -> replayed version 6 {"status":"open","owner":"Bob","balance":100}',
+    )
     expect(dry.stdout).toMatch(/2 aggregate\(s\) checked, 2 difference\(s\); nothing written/)
 
     const real = await runCli(['rebuild', topologyV2, '--timeout', '20000'], env)
     expect(real.code, real.stderr).toBe(0)
     expect(real.stdout).toMatch(/2 difference\(s\); 2 snapshot\(s\) rewritten/)
-    const [after, state] = await Promise.all([runCli(['rebuild', topologyV2, '--dry-run', '--timeout', '20000'], env), runCli(['state', topologyV2, 'acc-2'], env)])
+    const [after, state] = await Promise.all([
+      runCli(['rebuild', topologyV2, '--dry-run', '--timeout', '20000'], env),
+      runCli(['state', topologyV2, 'acc-2'], env),
+    ])
     expect(after.stdout).toMatch(/no differences/)
     expect(JSON.parse(state.stdout)).toMatchObject({ version: 6, state: { balance: 100 } })
-  }, 40_000)
+
+    // The changelog, read_committed: each aggregate's rebuilt snapshot committed once, after the worker's
+    // ones, with the dedupe window and source offset of the snapshot it replaced.
+    const reader = new KafkaTopicReader(
+      newKafka('cli-int-rebuild'),
+      uniqueName('cli-int-rebuild'),
+      pino({ level: 'silent' }),
+    )
+    const snapshots: SnapshotRecord[] = []
+    for (const p of [0, 1]) {
+      await reader.readPartition(
+        `${name}-snapshots-changelog`,
+        p,
+        (records) => {
+          for (const r of records)
+            if (r.key !== OFFSET_MARKER_KEY && r.value !== null)
+              snapshots.push(decode(r.value) as SnapshotRecord)
+        },
+        20_000,
+      )
+    }
+    for (const id of ['acc-1', 'acc-2']) {
+      const mine = snapshots.filter((s) => s.aggregateId === id)
+      const rebuilt = mine.filter((s) => (s.state as { balance: number }).balance === 100)
+      expect(rebuilt, JSON.stringify(mine)).toHaveLength(1)
+      // The last two: the worker's latest snapshot, then the rebuilt one that replaces it.
+      const [before, last] = mine.slice(-2)
+      expect(before).toMatchObject({ version: 6, state: { balance: 50 } })
+      expect(last).toEqual({ ...before, state: { ...(before!.state as object), balance: 100 } })
+      expect(last!.recent.length).toBeGreaterThan(0)
+      expect(last!.sourceOffset).not.toBe('-1')
+    }
+  }, 60_000)
 })
