@@ -13,7 +13,14 @@ import { ensureKafkaJars, freePort, startKafka, type KafkaHandle } from '../src/
 import { OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../src/domain/envelopes.ts'
 import { ensureTopics } from '../src/kafka/topics.ts'
 import { loadTopology, type Topology } from '../src/topology/loader.ts'
-import { encodeCommand, spawnWorker, tempDir, writeBankTopology, type Cmd, type WorkerProcess } from '../scripts/eos/bank.ts'
+import {
+  encodeCommand,
+  spawnWorker,
+  tempDir,
+  writeBankTopology,
+  type Cmd,
+  type WorkerProcess,
+} from '../scripts/eos/bank.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
@@ -85,7 +92,13 @@ export interface BenchResult {
   options: Omit<BenchOptions, 'log'>
   machine: { nproc: number; cpuModel: string; memTotalMb: number; node: string; loadAvgAtStart: number[] }
   baselines: {
-    producerPerformance: { records: number; recordSize: number; recordsPerSec: number; mbPerSec: number; line: string }
+    producerPerformance: {
+      records: number
+      recordSize: number
+      recordsPerSec: number
+      mbPerSec: number
+      line: string
+    }
     kafkajsAtLeastOnce: { commands: number; seconds: number; commandsPerSec: number }
   }
   eos: {
@@ -129,7 +142,12 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     broker = await startKafka({ jars, heapMb: 1024 })
   }
   const brokers = o.brokers && o.brokers.length > 0 ? o.brokers : broker!.brokers
-  const kafka = new Kafka({ clientId: 'kd-bench', brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 8 } })
+  const kafka = new Kafka({
+    clientId: 'kd-bench',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { initialRetryTime: 100, retries: 8 },
+  })
   brokersOf.set(kafka, brokers)
   const admin = kafka.admin()
   await admin.connect()
@@ -144,7 +162,14 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     log('bench: 1a ProducerPerformance (transactional)')
     const ppTopic = `bench-pp-${run}`
     await createTopics(admin, [ppTopic])
-    const pp = await producerPerformance(jars.classpath, brokers, ppTopic, o.perfRecords, o.recordSize, `bench-pp-${run}`)
+    const pp = await producerPerformance(
+      jars.classpath,
+      brokers,
+      ppTopic,
+      o.perfRecords,
+      o.recordSize,
+      `bench-pp-${run}`,
+    )
     log(`bench:    ${pp.recordsPerSec.toFixed(0)} records/s`)
 
     // 1b. The client ceiling: kafkajs at-least-once consume -> produce, no state.
@@ -155,27 +180,85 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
 
     // 2. EOS, 1 worker: throughput from a backlog, then latency at 100% and 50% of it.
     log('bench: 2 decider EOS, 1 worker')
-    const one = await eosThroughput(kafka, admin, dir, `bench-eos1-${run}`, 1, workload, o.profileDir, workers, 'preloaded')
-    log(`bench:    ${one.result.commandsPerSec.toFixed(0)} commands/s, ${one.result.transactionsPerSec.toFixed(1)} txn/s, batch ${one.result.meanBatch.toFixed(1)}`)
+    const one = await eosThroughput(
+      kafka,
+      admin,
+      dir,
+      `bench-eos1-${run}`,
+      1,
+      workload,
+      o.profileDir,
+      workers,
+      'preloaded',
+    )
+    log(
+      `bench:    ${one.result.commandsPerSec.toFixed(0)} commands/s, ${one.result.transactionsPerSec.toFixed(1)} txn/s, batch ${one.result.meanBatch.toFixed(1)}`,
+    )
     const full = Math.max(10, Math.round(one.result.commandsPerSec))
     log(`bench:    latency at ${full}/s`)
     const w1 = one.workers[0]!
-    const latencyFull = await measureLatency(kafka, admin, one.topology, w1, o.accounts, full, o.latencySeconds, 'full')
+    const latencyFull = await measureLatency(
+      kafka,
+      admin,
+      one.topology,
+      w1,
+      o.accounts,
+      full,
+      o.latencySeconds,
+      'full',
+    )
     log(`bench:    latency at ${Math.round(full / 2)}/s`)
-    const latencyHalf = await measureLatency(kafka, admin, one.topology, w1, o.accounts, Math.round(full / 2), o.latencySeconds, 'half')
+    const latencyHalf = await measureLatency(
+      kafka,
+      admin,
+      one.topology,
+      w1,
+      o.accounts,
+      Math.round(full / 2),
+      o.latencySeconds,
+      'half',
+    )
     log(`bench:    latency at ${Math.round(full / 10)}/s`)
-    const latencyLow = await measureLatency(kafka, admin, one.topology, w1, o.accounts, Math.max(1, Math.round(full / 10)), o.latencySeconds, 'low')
+    const latencyLow = await measureLatency(
+      kafka,
+      admin,
+      one.topology,
+      w1,
+      o.accounts,
+      Math.max(1, Math.round(full / 10)),
+      o.latencySeconds,
+      'low',
+    )
     await stopWorkers(one.workers)
 
     // 3. Scale: restore, RSS, ready after SIGKILL.
     log(`bench: 3 scale, ${o.aggregates} aggregates`)
-    const scale = await scalePhase(kafka, admin, dir, `bench-scale-${run}`, o.aggregates, workers, log, o.profileDir)
+    const scale = await scalePhase(
+      kafka,
+      admin,
+      dir,
+      `bench-scale-${run}`,
+      o.aggregates,
+      workers,
+      log,
+      o.profileDir,
+    )
 
     // 4. Scale-out.
     const scaleOut: Throughput[] = []
     for (const n of o.workers) {
       log(`bench: 4 scale-out, ${n} worker(s), backlog produced after the group is stable`)
-      const r = await eosThroughput(kafka, admin, dir, `bench-so${n}-${run}`, n, workload, undefined, workers, 'after-ready')
+      const r = await eosThroughput(
+        kafka,
+        admin,
+        dir,
+        `bench-so${n}-${run}`,
+        n,
+        workload,
+        undefined,
+        workers,
+        'after-ready',
+      )
       await stopWorkers(r.workers)
       scaleOut.push(r.result)
       log(`bench:    ${r.result.commandsPerSec.toFixed(0)} commands/s`)
@@ -192,11 +275,36 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
       scale,
       scaleOut,
       targets: [
-        { name: 'EOS throughput / at-least-once loop', value: eosRatio, target: '>= 0.8', met: eosRatio >= 0.8 },
-        { name: 'p99 command->reply at 50% load (ms)', value: latencyHalf.p99Ms, target: '<= 100', met: latencyHalf.p99Ms <= 100 },
-        { name: 'restore (snapshots/s)', value: scale.restoreSnapshotsPerSec, target: '>= 100000', met: scale.restoreSnapshotsPerSec >= 100_000 },
-        { name: 'ready after SIGKILL (s)', value: scale.readyAfterKillSeconds, target: '<= 5', met: scale.readyAfterKillSeconds <= 5 },
-        { name: 'worker RSS with the aggregates (MB)', value: scale.rssMb, target: '<= 256', met: scale.rssMb <= 256 },
+        {
+          name: 'EOS throughput / at-least-once loop',
+          value: eosRatio,
+          target: '>= 0.8',
+          met: eosRatio >= 0.8,
+        },
+        {
+          name: 'p99 command->reply at 50% load (ms)',
+          value: latencyHalf.p99Ms,
+          target: '<= 100',
+          met: latencyHalf.p99Ms <= 100,
+        },
+        {
+          name: 'restore (snapshots/s)',
+          value: scale.restoreSnapshotsPerSec,
+          target: '>= 100000',
+          met: scale.restoreSnapshotsPerSec >= 100_000,
+        },
+        {
+          name: 'ready after SIGKILL (s)',
+          value: scale.readyAfterKillSeconds,
+          target: '<= 5',
+          met: scale.readyAfterKillSeconds <= 5,
+        },
+        {
+          name: 'worker RSS with the aggregates (MB)',
+          value: scale.rssMb,
+          target: '<= 256',
+          met: scale.rssMb <= 256,
+        },
       ],
     }
     if (o.resultsDir) {
@@ -228,21 +336,39 @@ export function bankCommands(accounts: number, count: number, seed: number): Cmd
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32)
   const cmds: Cmd[] = []
   const n = Math.min(accounts, count)
-  for (let a = 0; a < n; a++) cmds.push({ aggregateId: `acc-${a}`, commandId: `b-${seed}-${cmds.length}`, type: 'CreateAccount', payload: { owner: `owner ${a}` } })
+  for (let a = 0; a < n; a++)
+    cmds.push({
+      aggregateId: `acc-${a}`,
+      commandId: `b-${seed}-${cmds.length}`,
+      type: 'CreateAccount',
+      payload: { owner: `owner ${a}` },
+    })
   while (cmds.length < count) {
     const a = Math.floor(rnd() * n)
     const type = rnd() < 0.7 ? 'Deposit' : 'Withdraw'
-    cmds.push({ aggregateId: `acc-${a}`, commandId: `b-${seed}-${cmds.length}`, type, payload: { amount: 1 + Math.floor(rnd() * 100) } })
+    cmds.push({
+      aggregateId: `acc-${a}`,
+      commandId: `b-${seed}-${cmds.length}`,
+      type,
+      payload: { amount: 1 + Math.floor(rnd() * 100) },
+    })
   }
   return cmds
 }
 
 async function createTopics(admin: Admin, topics: string[], partitions = 6): Promise<void> {
-  await admin.createTopics({ waitForLeaders: false, topics: topics.map((topic) => ({ topic, numPartitions: partitions })) })
+  await admin.createTopics({
+    waitForLeaders: false,
+    topics: topics.map((topic) => ({ topic, numPartitions: partitions })),
+  })
   for (let i = 0; i < 150; i++) {
     try {
       const meta = await admin.fetchTopicMetadata({ topics })
-      if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return
+      if (
+        meta.topics.length === topics.length &&
+        meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+      )
+        return
     } catch {
       // not there yet
     }
@@ -252,10 +378,18 @@ async function createTopics(admin: Admin, topics: string[], partitions = 6): Pro
 }
 
 /** Sends messages in chunks with a few requests in flight (bounded by the number of chunks). */
-async function produceAll(producer: Producer, topic: string, messages: Message[], chunk = 5000, inFlight = 4): Promise<void> {
+async function produceAll(
+  producer: Producer,
+  topic: string,
+  messages: Message[],
+  chunk = 5000,
+  inFlight = 4,
+): Promise<void> {
   const pending = new Set<Promise<unknown>>()
   for (let i = 0; i < messages.length; i += chunk) {
-    const p = producer.send({ topic, messages: messages.slice(i, i + chunk) }).finally(() => pending.delete(p))
+    const p = producer
+      .send({ topic, messages: messages.slice(i, i + chunk) })
+      .finally(() => pending.delete(p))
     pending.add(p)
     if (pending.size >= inFlight) await Promise.race(pending)
   }
@@ -275,7 +409,14 @@ async function committedSum(admin: Admin, groupId: string, topic: string): Promi
 // ---------------------------------------------------------------------------------------------------------------
 // 1a. ProducerPerformance
 
-async function producerPerformance(classpath: string, brokers: string[], topic: string, records: number, recordSize: number, txId: string) {
+async function producerPerformance(
+  classpath: string,
+  brokers: string[],
+  topic: string,
+  records: number,
+  recordSize: number,
+  txId: string,
+) {
   const args = [
     '-Xmx512m',
     '-cp',
@@ -306,7 +447,13 @@ async function producerPerformance(classpath: string, brokers: string[], topic: 
   const line = lines[lines.length - 1] ?? ''
   const m = /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\)/.exec(line)
   if (!m) throw new Error(`ProducerPerformance: no final "records/sec" line in:\n${out.slice(-2000)}`)
-  return { records: Number(m[1]), recordSize, recordsPerSec: Number(m[2]), mbPerSec: Number(m[3]), line: line.trim() }
+  return {
+    records: Number(m[1]),
+    recordSize,
+    recordsPerSec: Number(m[2]),
+    mbPerSec: Number(m[3]),
+    line: line.trim(),
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -376,28 +523,46 @@ interface RunningWorker {
   port: number
 }
 
-async function startWorker(topologyFile: string, stateDir: string, brokers: string[], all: WorkerProcess[], profileDir?: string): Promise<RunningWorker> {
+async function startWorker(
+  topologyFile: string,
+  stateDir: string,
+  brokers: string[],
+  all: WorkerProcess[],
+  profileDir?: string,
+): Promise<RunningWorker> {
   const port = await freePort()
   const env = { DECIDER_HTTP_PORT: String(port), DECIDER_LOG_LEVEL: 'warn' }
-  const w = profileDir ? spawnProfiledWorker(topologyFile, stateDir, brokers, env, profileDir) : spawnWorker(topologyFile, stateDir, brokers, env)
+  const w = profileDir
+    ? spawnProfiledWorker(topologyFile, stateDir, brokers, env, profileDir)
+    : spawnWorker(topologyFile, stateDir, brokers, env)
   all.push(w)
   return { w, port }
 }
 
 /** Like spawnWorker, with `node --cpu-prof` (not allowed in NODE_OPTIONS); the profile is written when it exits. */
-function spawnProfiledWorker(topologyFile: string, stateDir: string, brokers: string[], env: Record<string, string>, profileDir: string): WorkerProcess {
-  const proc = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(ROOT, 'bin/decider.js'), 'run', topologyFile], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: brokers.join(','),
-      DECIDER_STATE_DIR: stateDir,
-      DECIDER_SESSION_TIMEOUT_MS: '6000',
-      DECIDER_SHUTDOWN_TIMEOUT_MS: '15000',
-      ...env,
+function spawnProfiledWorker(
+  topologyFile: string,
+  stateDir: string,
+  brokers: string[],
+  env: Record<string, string>,
+  profileDir: string,
+): WorkerProcess {
+  const proc = spawn(
+    process.execPath,
+    ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(ROOT, 'bin/decider.js'), 'run', topologyFile],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: brokers.join(','),
+        DECIDER_STATE_DIR: stateDir,
+        DECIDER_SESSION_TIMEOUT_MS: '6000',
+        DECIDER_SHUTDOWN_TIMEOUT_MS: '15000',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  )
   let out = ''
   const keep = (d: Buffer) => {
     out += d.toString()
@@ -414,7 +579,9 @@ async function waitReady(ws: RunningWorker[], timeoutMs: number, onHttp?: () => 
   const deadline = now() + timeoutMs
   let httpSeen = false
   while (now() < deadline) {
-    for (const { w } of ws) if (w.proc.exitCode !== null) throw new Error(`worker exited (${w.proc.exitCode}):\n${w.output().slice(-3000)}`)
+    for (const { w } of ws)
+      if (w.proc.exitCode !== null)
+        throw new Error(`worker exited (${w.proc.exitCode}):\n${w.output().slice(-3000)}`)
     const rs = await Promise.all(ws.map((w) => httpGet(w.port, '/readyz')))
     if (!httpSeen && rs.every((r) => r !== undefined)) {
       httpSeen = true
@@ -423,7 +590,9 @@ async function waitReady(ws: RunningWorker[], timeoutMs: number, onHttp?: () => 
     if (rs.every((r) => r?.status === 200)) return now()
     await sleep(50)
   }
-  throw new Error(`workers not ready after ${timeoutMs} ms:\n${ws.map((w) => w.w.output().slice(-2000)).join('\n---\n')}`)
+  throw new Error(
+    `workers not ready after ${timeoutMs} ms:\n${ws.map((w) => w.w.output().slice(-2000)).join('\n---\n')}`,
+  )
 }
 
 async function stopWorkers(ws: WorkerProcess[]): Promise<void> {
@@ -470,7 +639,11 @@ async function scrape(ws: RunningWorker[]): Promise<{ txns: number; batchSum: nu
 
 let topologyExtra = ''
 
-async function prepareTopology(admin: Admin, dir: string, name: string): Promise<{ file: string; topology: Topology }> {
+async function prepareTopology(
+  admin: Admin,
+  dir: string,
+  name: string,
+): Promise<{ file: string; topology: Topology }> {
   const file = writeBankTopology(dir, name, topologyExtra)
   const topology = await loadTopology(file)
   await ensureTopics(admin, topology, { create: true })
@@ -500,7 +673,10 @@ async function eosThroughput(
   // backlog is produced and the clock starts when the producing starts.
   if (mode === 'preloaded') await preload()
   const ws: RunningWorker[] = []
-  for (let i = 0; i < n; i++) ws.push(await startWorker(file, path.join(dir, `${name}-state-${i}`), kafka_brokers(kafka), all, profileDir))
+  for (let i = 0; i < n; i++)
+    ws.push(
+      await startWorker(file, path.join(dir, `${name}-state-${i}`), kafka_brokers(kafka), all, profileDir),
+    )
   let t0 = await waitReady(ws, 180_000)
   let c0 = await committedSum(admin, name, topology.topics.commands)
   const m0 = await scrape(ws)
@@ -554,7 +730,12 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** Waits (bounded) until the group's committed offsets reach the end of the commands topic: the worker is idle. */
-async function drained(admin: Admin, topology: Topology, worker: WorkerProcess, timeoutMs: number): Promise<void> {
+async function drained(
+  admin: Admin,
+  topology: Topology,
+  worker: WorkerProcess,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = now() + timeoutMs
   let c = 0
   let end = 0
@@ -564,7 +745,10 @@ async function drained(admin: Admin, topology: Topology, worker: WorkerProcess, 
     if (c >= end) return
     await sleep(200)
   }
-  const offsets = await admin.fetchOffsets({ groupId: topology.definition.name, topics: [topology.topics.commands] })
+  const offsets = await admin.fetchOffsets({
+    groupId: topology.definition.name,
+    topics: [topology.topics.commands],
+  })
   const ends = await admin.fetchTopicOffsets(topology.topics.commands)
   throw new Error(
     `${topology.definition.name}: the worker did not catch up within ${timeoutMs} ms (committed ${c} of ${end}; ` +
@@ -572,16 +756,30 @@ async function drained(admin: Admin, topology: Topology, worker: WorkerProcess, 
   )
 }
 
-async function measureLatency(kafka: Kafka, admin: Admin, topology: Topology, worker: WorkerProcess, accounts: number, rate: number, seconds: number, tag: string): Promise<Latency> {
+async function measureLatency(
+  kafka: Kafka,
+  admin: Admin,
+  topology: Topology,
+  worker: WorkerProcess,
+  accounts: number,
+  rate: number,
+  seconds: number,
+  tag: string,
+): Promise<Latency> {
   const alive = () => {
-    if (worker.proc.exitCode !== null || worker.proc.signalCode !== null) throw new Error(`worker exited during the latency run:\n${worker.output().slice(-3000)}`)
+    if (worker.proc.exitCode !== null || worker.proc.signalCode !== null)
+      throw new Error(`worker exited during the latency run:\n${worker.output().slice(-3000)}`)
   }
   // Each load level starts with an idle worker (the previous level's queue drained).
   await drained(admin, topology, worker, 300_000)
   alive()
   const sentAt = new Map<string, number>()
   const latencies: number[] = []
-  const consumer = kafka.consumer({ groupId: `bench-replies-${tag}-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 20, readUncommitted: false })
+  const consumer = kafka.consumer({
+    groupId: `bench-replies-${tag}-${randomBytes(4).toString('hex')}`,
+    maxWaitTimeInMs: 20,
+    readUncommitted: false,
+  })
   let fetched!: () => void
   const firstFetch = new Promise<void>((r) => (fetched = r))
   consumer.on(consumer.events.FETCH, () => fetched())
@@ -620,12 +818,19 @@ async function measureLatency(kafka: Kafka, admin: Admin, topology: Topology, wo
         const t = now()
         for (let i = 0; i < due; i++) {
           const id = `lat-${tag}-${n++}`
-          const cmd: Cmd = { aggregateId: `acc-${n % accounts}`, commandId: id, type: 'Deposit', payload: { amount: 1 } }
+          const cmd: Cmd = {
+            aggregateId: `acc-${n % accounts}`,
+            commandId: id,
+            type: 'Deposit',
+            payload: { amount: 1 },
+          }
           messages.push(encodeCommand(cmd))
           sentAt.set(id, t)
         }
         sent += due
-        const p = producer.send({ topic: topology.topics.commands, messages }).finally(() => pending.delete(p))
+        const p = producer
+          .send({ topic: topology.topics.commands, messages })
+          .finally(() => pending.delete(p))
         pending.add(p)
       }
       await sleep(2)
@@ -674,7 +879,16 @@ function vmRssMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
-async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string, aggregates: number, all: WorkerProcess[], log: (m: string) => void, profileDir?: string) {
+async function scalePhase(
+  kafka: Kafka,
+  admin: Admin,
+  dir: string,
+  name: string,
+  aggregates: number,
+  all: WorkerProcess[],
+  log: (m: string) => void,
+  profileDir?: string,
+) {
   const { file, topology } = await prepareTopology(admin, dir, name)
   const partitions = topology.definition.partitions
   const producer = kafka.producer()
@@ -691,7 +905,9 @@ async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string,
         aggregateId,
         version: 1,
         state: { status: 'open', owner: `owner ${j}`, balance: 0 },
-        recent: [{ commandId: `create-${j}`, status: 'accepted', version: 1, events: [['AccountCreated', 1]] }],
+        recent: [
+          { commandId: `create-${j}`, status: 'accepted', version: 1, events: [['AccountCreated', 1]] },
+        ],
         sourceOffset: '0',
       }
       messages.push({ key: aggregateId, value: packr.pack(snapshot), headers, partition: j % partitions })
@@ -704,7 +920,12 @@ async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string,
   const marker: OffsetMarker = { marker: 'input-offset', inputOffset: '-1' }
   await producer.send({
     topic: topology.topics.changelog,
-    messages: Array.from({ length: partitions }, (_, p) => ({ key: OFFSET_MARKER_KEY, value: packr.pack(marker), headers, partition: p })),
+    messages: Array.from({ length: partitions }, (_, p) => ({
+      key: OFFSET_MARKER_KEY,
+      value: packr.pack(marker),
+      headers,
+      partition: p,
+    })),
   })
   await producer.disconnect()
   const changelogFillPerSec = aggregates / ((now() - fillStart) / 1000)
@@ -718,7 +939,9 @@ async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string,
   const restoreSeconds = (readyAt - httpAt) / 1000
   const rssMb = vmRssMb(first.w.proc.pid, 'VmRSS')
   const peakRssMb = vmRssMb(first.w.proc.pid, 'VmHWM')
-  log(`bench:    restored in ${restoreSeconds.toFixed(1)} s, RSS ${rssMb.toFixed(0)} MB (peak ${peakRssMb.toFixed(0)} MB)`)
+  log(
+    `bench:    restored in ${restoreSeconds.toFixed(1)} s, RSS ${rssMb.toFixed(0)} MB (peak ${peakRssMb.toFixed(0)} MB)`,
+  )
 
   // SIGKILL (a profiled worker gets SIGTERM instead, or it would write no profile; the restart figure is then a clean one).
   first.w.kill(profileDir ? 'SIGTERM' : 'SIGKILL')
@@ -728,7 +951,10 @@ async function scalePhase(kafka: Kafka, admin: Admin, dir: string, name: string,
   let httpAgain = 0
   const readyAgain = await waitReady([second], 300_000, () => (httpAgain = now()))
   const rssAfterRestartMb = vmRssMb(second.w.proc.pid, 'VmRSS')
-  const restoredAfterKill = metricSum((await httpGet(second.port, '/metrics'))?.body ?? '', 'decider_restore_records_total')
+  const restoredAfterKill = metricSum(
+    (await httpGet(second.port, '/metrics'))?.body ?? '',
+    'decider_restore_records_total',
+  )
   await stopWorkers([second.w])
   return {
     aggregates,
@@ -761,7 +987,9 @@ function machineInfo(): BenchResult['machine'] {
 
 function navigatorCores(): number {
   try {
-    return readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length
+    return readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('processor')).length
   } catch {
     return NaN
   }
@@ -778,7 +1006,12 @@ function loadAvg(): number[] {
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no result within ${ms} ms`)), ms)))])
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no result within ${ms} ms`)), ms)),
+      ),
+    ])
   } finally {
     clearTimeout(timer)
   }

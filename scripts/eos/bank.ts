@@ -9,7 +9,12 @@ import path from 'node:path'
 import type { EachBatchPayload, Kafka } from 'kafkajs'
 import { Packr } from 'msgpackr'
 import { randomUUID } from 'node:crypto'
-import { CommittedRecordsReader, logRecordsOf, TransactionFilter, type LogRecord } from '../../src/kafka/transactions.ts'
+import {
+  CommittedRecordsReader,
+  logRecordsOf,
+  TransactionFilter,
+  type LogRecord,
+} from '../../src/kafka/transactions.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
@@ -21,7 +26,10 @@ export function tempDir(prefix: string): string {
 /** Writes a bank-account topology with a unique name (so topics and groups are fresh) and returns its path. */
 export function writeBankTopology(dir: string, name: string, extra = ''): string {
   const file = path.join(dir, `${name}.yaml`)
-  writeFileSync(file, `name: ${name}\ndecider: ${path.join(ROOT, 'topologies/bank-account.ts')}\npartitions: 6\n${extra}`)
+  writeFileSync(
+    file,
+    `name: ${name}\ndecider: ${path.join(ROOT, 'topologies/bank-account.ts')}\npartitions: 6\n${extra}`,
+  )
   return file
 }
 
@@ -38,7 +46,13 @@ export function bankWorkload(seed: number, accounts: number, count: number): Cmd
   let s = seed >>> 0
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32)
   const cmds: Cmd[] = []
-  for (let a = 0; a < accounts; a++) cmds.push({ aggregateId: `acc-${seed}-${a}`, commandId: `c-${seed}-${cmds.length}`, type: 'CreateAccount', payload: { owner: `owner ${a}` } })
+  for (let a = 0; a < accounts; a++)
+    cmds.push({
+      aggregateId: `acc-${seed}-${a}`,
+      commandId: `c-${seed}-${cmds.length}`,
+      type: 'CreateAccount',
+      payload: { owner: `owner ${a}` },
+    })
   while (cmds.length < count) {
     const a = Math.floor(rnd() * accounts)
     const r = rnd()
@@ -52,9 +66,19 @@ export function bankWorkload(seed: number, accounts: number, count: number): Cmd
     } else if (r < 0.08) {
       cmds.push({ aggregateId, commandId: id, type: 'Deposit', payload: { amount: 1 }, expectedVersion: 0 }) // stale
     } else if (r < 0.55) {
-      cmds.push({ aggregateId, commandId: id, type: 'Deposit', payload: { amount: 1 + Math.floor(rnd() * 100) } })
+      cmds.push({
+        aggregateId,
+        commandId: id,
+        type: 'Deposit',
+        payload: { amount: 1 + Math.floor(rnd() * 100) },
+      })
     } else {
-      cmds.push({ aggregateId, commandId: id, type: 'Withdraw', payload: { amount: 1 + Math.floor(rnd() * 150) } })
+      cmds.push({
+        aggregateId,
+        commandId: id,
+        type: 'Withdraw',
+        payload: { amount: 1 + Math.floor(rnd() * 150) },
+      })
     }
   }
   return cmds
@@ -69,7 +93,10 @@ export interface Expected {
 
 /** Independent reference model of bank-account (not the decider's code). */
 export function referenceModel(cmds: Cmd[]): Expected {
-  const acc = new Map<string, { open: boolean; balance: number; version: number; seen: Map<string, string> }>()
+  const acc = new Map<
+    string,
+    { open: boolean; balance: number; version: number; seen: Map<string, string> }
+  >()
   const statuses: string[] = []
   for (const c of cmds) {
     const a = acc.get(c.aggregateId) ?? { open: false, balance: 0, version: 0, seen: new Map() }
@@ -110,11 +137,25 @@ export function referenceModel(cmds: Cmd[]): Expected {
 }
 
 export function encodeCommand(c: Cmd): { key: string; value: Buffer; headers: Record<string, string> } {
-  const envelope = { commandId: c.commandId, type: c.type, payload: c.payload, ...(c.expectedVersion !== undefined ? { expectedVersion: c.expectedVersion } : {}) }
-  return { key: c.aggregateId, value: packr.pack(envelope), headers: { 'content-type': 'application/msgpack' } }
+  const envelope = {
+    commandId: c.commandId,
+    type: c.type,
+    payload: c.payload,
+    ...(c.expectedVersion !== undefined ? { expectedVersion: c.expectedVersion } : {}),
+  }
+  return {
+    key: c.aggregateId,
+    value: packr.pack(envelope),
+    headers: { 'content-type': 'application/msgpack' },
+  }
 }
 
-export async function sendCommands(kafka: Kafka, topic: string, cmds: Cmd[], opts: { chunk?: number; pauseMs?: number } = {}): Promise<void> {
+export async function sendCommands(
+  kafka: Kafka,
+  topic: string,
+  cmds: Cmd[],
+  opts: { chunk?: number; pauseMs?: number } = {},
+): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   try {
@@ -146,12 +187,18 @@ export interface Rec {
  * Records of a transaction still open at the end are left out, as read_committed would (check (d) of the
  * verifier finds transactions that stay open).
  */
-export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommitted?: boolean; withControl?: boolean; timeoutMs?: number; raw?: boolean } = {}): Promise<Rec[]> {
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  opts: { readUncommitted?: boolean; withControl?: boolean; timeoutMs?: number; raw?: boolean } = {},
+): Promise<Rec[]> {
   const admin = kafka.admin()
   await admin.connect()
   const ends = await admin.fetchTopicOffsets(topic)
   await admin.disconnect()
-  const pending = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]))
+  const pending = new Map(
+    ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]),
+  )
   const out: Rec[] = []
   if (pending.size === 0) return out
   const filters = new Map<number, TransactionFilter>()
@@ -174,7 +221,16 @@ export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommi
         value = m.value // not decodable (e.g. a malformed command): keep the bytes
       }
     }
-    return { partition, offset: m.offset, key: m.key?.toString() ?? null, value, headers, producerId: m.producerId, epoch: m.producerEpoch, ...(m.control ? { control: m.control } : {}) }
+    return {
+      partition,
+      offset: m.offset,
+      key: m.key?.toString() ?? null,
+      value,
+      headers,
+      producerId: m.producerId,
+      epoch: m.producerEpoch,
+      ...(m.control ? { control: m.control } : {}),
+    }
   }
   const reached = (p: number, position: bigint) => {
     const target = pending.get(p)
@@ -190,12 +246,16 @@ export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommi
       let f = filters.get(p)
       if (!f) filters.set(p, (f = new TransactionFilter()))
       const all = logRecordsOf(batch)
-      for (const m of all) if ((m.control === undefined || opts.withControl) && BigInt(m.offset) > f.position) out.push(decode(p, m))
+      for (const m of all)
+        if ((m.control === undefined || opts.withControl) && BigInt(m.offset) > f.position)
+          out.push(decode(p, m))
       f.push(all)
       reached(p, f.position)
     }
     // A fetch of markers only never reaches eachBatch (they are left out of the dump then).
-    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => reached(e.payload.partition, BigInt(e.payload.lastOffset)))
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) =>
+      reached(e.payload.partition, BigInt(e.payload.lastOffset)),
+    )
   } else {
     const reader = new CommittedRecordsReader(consumer, topic, (p, records, f) => {
       for (const m of records) out.push(decode(p, m))
@@ -211,7 +271,15 @@ export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommi
   let timer: NodeJS.Timeout | undefined
   consumer.on(consumer.events.CRASH, (e) => crash(e.payload.error))
   try {
-    timer = setTimeout(() => crash(new Error(`reading ${topic} did not finish in ${timeout} ms (partitions left: ${[...pending.keys()].join(',')})`)), timeout)
+    timer = setTimeout(
+      () =>
+        crash(
+          new Error(
+            `reading ${topic} did not finish in ${timeout} ms (partitions left: ${[...pending.keys()].join(',')})`,
+          ),
+        ),
+      timeout,
+    )
     await Promise.race([finished, failed])
   } finally {
     clearTimeout(timer)
@@ -222,7 +290,12 @@ export async function readTopic(kafka: Kafka, topic: string, opts: { readUncommi
 }
 
 /** Waits until the replies topic holds at least `n` committed replies; bounded. */
-export async function waitForReplies(kafka: Kafka, topic: string, n: number, timeoutMs: number): Promise<Rec[]> {
+export async function waitForReplies(
+  kafka: Kafka,
+  topic: string,
+  n: number,
+  timeoutMs: number,
+): Promise<Rec[]> {
   const deadline = Date.now() + timeoutMs
   let replies: Rec[] = []
   while (Date.now() < deadline) {
@@ -251,9 +324,21 @@ export async function inputCommands(kafka: Kafka, topic: string, cmds: Cmd[]): P
   records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
   const out: Cmd[] = []
   for (const r of records) {
-    const v = r.value as { commandId: string; type: Cmd['type']; payload: Record<string, unknown>; expectedVersion?: number }
-    if (typeof v !== 'object' || v === null || Buffer.isBuffer(v) || !ids.has(v.commandId) || r.key === null) continue
-    out.push({ aggregateId: r.key, commandId: v.commandId, type: v.type, payload: v.payload, ...(v.expectedVersion !== undefined ? { expectedVersion: v.expectedVersion } : {}) })
+    const v = r.value as {
+      commandId: string
+      type: Cmd['type']
+      payload: Record<string, unknown>
+      expectedVersion?: number
+    }
+    if (typeof v !== 'object' || v === null || Buffer.isBuffer(v) || !ids.has(v.commandId) || r.key === null)
+      continue
+    out.push({
+      aggregateId: r.key,
+      commandId: v.commandId,
+      type: v.type,
+      payload: v.payload,
+      ...(v.expectedVersion !== undefined ? { expectedVersion: v.expectedVersion } : {}),
+    })
   }
   return out
 }
@@ -297,17 +382,28 @@ export async function verifyBankRun(
   })
   for (const [id, exp] of expectedById) {
     const got = byId.get(id) ?? []
-    if (got.length !== exp.length) problems.push(`command ${id}: ${got.length} replies (${got.join(',')}), expected ${exp.length} (${exp.join(',')})`)
-    else if (got.join(',') !== exp.join(',')) problems.push(`command ${id}: statuses ${got.join(',')}, expected ${exp.join(',')}`)
+    if (got.length !== exp.length)
+      problems.push(
+        `command ${id}: ${got.length} replies (${got.join(',')}), expected ${exp.length} (${exp.join(',')})`,
+      )
+    else if (got.join(',') !== exp.join(','))
+      problems.push(`command ${id}: statuses ${got.join(',')}, expected ${exp.join(',')}`)
   }
   // Replies to commands of other tests in the same topology (ids not from bankWorkload) are not ours to judge.
-  for (const id of byId.keys()) if (!expectedById.has(id) && id.startsWith('c-')) problems.push(`reply for unknown command ${id}`)
+  for (const id of byId.keys())
+    if (!expectedById.has(id) && id.startsWith('c-')) problems.push(`reply for unknown command ${id}`)
 
   const events = await readTopic(kafka, topics.events)
   const perAgg = new Map<string, { version: number; type: string; payload: { amount?: number } }[]>()
   const eventIds = new Set<string>()
   for (const e of events) {
-    const v = e.value as { eventId: string; aggregateId: string; version: number; type: string; payload: { amount?: number } }
+    const v = e.value as {
+      eventId: string
+      aggregateId: string
+      version: number
+      type: string
+      payload: { amount?: number }
+    }
     if (eventIds.has(v.eventId)) problems.push(`duplicate eventId ${v.eventId}`)
     eventIds.add(v.eventId)
     const list = perAgg.get(v.aggregateId) ?? []
@@ -318,20 +414,36 @@ export async function verifyBankRun(
     const list = perAgg.get(agg) ?? []
     const versions = list.map((e) => e.version)
     const contiguous = versions.every((v, i) => v === i + 1)
-    if (!contiguous || versions.length !== version) problems.push(`aggregate ${agg}: event versions [${versions.slice(0, 20).join(',')}${versions.length > 20 ? ',…' : ''}], expected 1..${version}`)
-    const folded = list.reduce((b, e) => (e.type === 'MoneyDeposited' ? b + e.payload.amount! : e.type === 'MoneyWithdrawn' ? b - e.payload.amount! : b), 0)
-    if (folded !== expected.balances.get(agg)) problems.push(`aggregate ${agg}: fold(events) balance ${folded}, model ${expected.balances.get(agg)}`)
+    if (!contiguous || versions.length !== version)
+      problems.push(
+        `aggregate ${agg}: event versions [${versions.slice(0, 20).join(',')}${versions.length > 20 ? ',…' : ''}], expected 1..${version}`,
+      )
+    const folded = list.reduce(
+      (b, e) =>
+        e.type === 'MoneyDeposited'
+          ? b + e.payload.amount!
+          : e.type === 'MoneyWithdrawn'
+            ? b - e.payload.amount!
+            : b,
+      0,
+    )
+    if (folded !== expected.balances.get(agg))
+      problems.push(`aggregate ${agg}: fold(events) balance ${folded}, model ${expected.balances.get(agg)}`)
   }
 
   const changelog = await readTopic(kafka, topics.changelog)
   const last = new Map<string, { version: number; state: { balance: number } }>()
-  for (const r of changelog) if (r.key && !r.key.startsWith('\u0000')) last.set(r.key, r.value as { version: number; state: { balance: number } })
+  for (const r of changelog)
+    if (r.key && !r.key.startsWith('\u0000'))
+      last.set(r.key, r.value as { version: number; state: { balance: number } })
   for (const [agg, version] of expected.versions) {
     const s = last.get(agg)
     if (version === 0) continue
     if (!s) problems.push(`aggregate ${agg}: no snapshot in the changelog`)
     else if (s.version !== version || s.state.balance !== expected.balances.get(agg)) {
-      problems.push(`aggregate ${agg}: snapshot v${s.version} balance ${s.state.balance}, model v${version} balance ${expected.balances.get(agg)}`)
+      problems.push(
+        `aggregate ${agg}: snapshot v${s.version} balance ${s.state.balance}, model v${version} balance ${expected.balances.get(agg)}`,
+      )
     }
   }
   return { problems, replies: replies.length, events: events.length, producerDuplicates }
@@ -351,7 +463,12 @@ process.once('exit', () => {
 })
 
 /** Starts `decider run <topology>` as a child process. */
-export function spawnWorker(topologyFile: string, stateDir: string, brokers: string[], env: Record<string, string> = {}): WorkerProcess {
+export function spawnWorker(
+  topologyFile: string,
+  stateDir: string,
+  brokers: string[],
+  env: Record<string, string> = {},
+): WorkerProcess {
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin/decider.js'), 'run', topologyFile], {
     cwd: ROOT,
     env: {
@@ -380,11 +497,17 @@ export function spawnWorker(topologyFile: string, stateDir: string, brokers: str
 }
 
 /** Waits (bounded) until a worker's log says all its tasks run, i.e. `n` "task running" lines since `from`. */
-export async function waitForLog(w: WorkerProcess, pattern: RegExp, count: number, timeoutMs: number): Promise<void> {
+export async function waitForLog(
+  w: WorkerProcess,
+  pattern: RegExp,
+  count: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if ((w.output().match(new RegExp(pattern, 'g')) ?? []).length >= count) return
-    if (w.proc.exitCode !== null) throw new Error(`worker exited (${w.proc.exitCode}):\n${w.output().slice(-3000)}`)
+    if (w.proc.exitCode !== null)
+      throw new Error(`worker exited (${w.proc.exitCode}):\n${w.output().slice(-3000)}`)
     await new Promise((r) => setTimeout(r, 200))
   }
   throw new Error(`timeout waiting for ${pattern} x${count}:\n${w.output().slice(-3000)}`)

@@ -101,13 +101,33 @@ function malformedRecord(i: number, seed: number): Malformed {
   const marker = `bad-${seed}-${i}`
   switch (i % 4) {
     case 0:
-      return { key: marker, value: Buffer.concat([Buffer.from([0xc1]), Buffer.from(marker)]), reason: 'undecodable', marker }
+      return {
+        key: marker,
+        value: Buffer.concat([Buffer.from([0xc1]), Buffer.from(marker)]),
+        reason: 'undecodable',
+        marker,
+      }
     case 1:
-      return { key: marker, value: packr.pack({ commandId: marker, type: 'Teleport', payload: {} }), reason: 'unknown_type', marker }
+      return {
+        key: marker,
+        value: packr.pack({ commandId: marker, type: 'Teleport', payload: {} }),
+        reason: 'unknown_type',
+        marker,
+      }
     case 2:
-      return { key: marker, value: packr.pack({ commandId: marker, type: 'Deposit', payload: { amount: 'x'.repeat(10_000) } }), reason: 'invalid_payload', marker }
+      return {
+        key: marker,
+        value: packr.pack({ commandId: marker, type: 'Deposit', payload: { amount: 'x'.repeat(10_000) } }),
+        reason: 'invalid_payload',
+        marker,
+      }
     default:
-      return { key: null, value: packr.pack({ commandId: marker, type: 'Deposit', payload: { amount: 1 } }), reason: 'missing_key', marker }
+      return {
+        key: null,
+        value: packr.pack({ commandId: marker, type: 'Deposit', payload: { amount: 1 } }),
+        reason: 'missing_key',
+        marker,
+      }
   }
 }
 
@@ -115,10 +135,19 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   const started = Date.now()
   let rnd = o.seed >>> 0
   const random = () => ((rnd = (Math.imul(rnd, 1664525) + 1013904223) >>> 0), rnd / 2 ** 32)
-  const kafka = new Kafka({ brokers: o.brokers, clientId: 'eos-verifier', logLevel: logLevel.NOTHING, retry: { retries: 10 } })
+  const kafka = new Kafka({
+    brokers: o.brokers,
+    clientId: 'eos-verifier',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10 },
+  })
   const dir = tempDir('verify')
   const name = `verify-${o.seed}-${Date.now()}`
-  const file = writeBankTopology(dir, name, o.replicationFactor ? `replicationFactor: ${o.replicationFactor}\n` : '')
+  const file = writeBankTopology(
+    dir,
+    name,
+    o.replicationFactor ? `replicationFactor: ${o.replicationFactor}\n` : '',
+  )
   const topology = await loadTopology(file)
   const admin = kafka.admin()
   await admin.connect()
@@ -145,7 +174,9 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   }
   for (let i = 0; i < o.workers; i++) start(i)
   await Promise.all(slots.map((w) => waitForLog(w!, /task running/, 1, 120_000)))
-  o.log(`workers up: ${o.workers}; sending ${cmds.length} commands + ${malformed.length} malformed at ~${o.rate}/s`)
+  o.log(
+    `workers up: ${o.workers}; sending ${cmds.length} commands + ${malformed.length} malformed at ~${o.rate}/s`,
+  )
 
   // Progress monitor: the group's committed offsets; the longest time they did not move while work was pending.
   const monitor = new ProgressMonitor(admin, topology)
@@ -163,12 +194,18 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     // (src/kafka/transactional-producer.ts): partitions are set here and the response must cover each one.
     const partitions = topology.definition.partitions
     const sendChunk = async (chunkMessages: { key: string | Buffer | null; value: Buffer | null }[]) => {
-      const messages = chunkMessages.map((m) => ({ ...m, partition: m.key === null ? 0 : partitionOf(m.key, partitions) }))
+      const messages = chunkMessages.map((m) => ({
+        ...m,
+        partition: m.key === null ? 0 : partitionOf(m.key, partitions),
+      }))
       for (let attempt = 1; ; attempt++) {
         try {
           const meta = await producer.send({ topic: topology.topics.commands, messages, acks: -1 })
-          const missing = [...new Set(messages.map((m) => m.partition))].filter((p) => !meta.some((r) => r.partition === p))
-          if (missing.length > 0) throw new Error(`kafkajs returned no response for partitions ${missing.join(',')}`)
+          const missing = [...new Set(messages.map((m) => m.partition))].filter(
+            (p) => !meta.some((r) => r.partition === p),
+          )
+          if (missing.length > 0)
+            throw new Error(`kafkajs returned no response for partitions ${missing.join(',')}`)
           return
         } catch (e) {
           if (attempt >= 30) throw e
@@ -185,7 +222,11 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     let m = 0
     for (let i = 0; i < cmds.length; i += chunk) {
       const t0 = Date.now()
-      const messages: { key: string | Buffer | null; value: Buffer | null; headers?: Record<string, string> }[] = cmds.slice(i, i + chunk).map(encodeCommand)
+      const messages: {
+        key: string | Buffer | null
+        value: Buffer | null
+        headers?: Record<string, string>
+      }[] = cmds.slice(i, i + chunk).map(encodeCommand)
       while (m < malformed.length && m * every < i + chunk) {
         const bad = malformed[m++]!
         messages.push({ key: bad.key, value: bad.value })
@@ -198,26 +239,46 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     await producer.disconnect()
   })()
   let sendingDone = false
-  void sending.then(() => (sendingDone = true), () => (sendingDone = true))
+  void sending.then(
+    () => (sendingDone = true),
+    () => (sendingDone = true),
+  )
 
   // Chaos: until sending is done and every requested fault happened.
   let kills = 0
   let scaleCycles = 0
   let brokerRestarts = 0
   const alive = () => slots.map((w, i) => (w ? i : -1)).filter((i) => i >= 0)
-  const waitUntilProcessing = (w: WorkerProcess) => waitForLog(w, /task running/, 1, 120_000).catch((e: unknown) => o.log(`worker not running: ${(e as Error).message.slice(0, 200)}`))
-  while (!sendingDone || kills < o.kills || scaleCycles < o.scaleCycles || brokerRestarts < (o.restartBroker ? o.brokerRestarts : 0)) {
+  const waitUntilProcessing = (w: WorkerProcess) =>
+    waitForLog(w, /task running/, 1, 120_000).catch((e: unknown) =>
+      o.log(`worker not running: ${(e as Error).message.slice(0, 200)}`),
+    )
+  while (
+    !sendingDone ||
+    kills < o.kills ||
+    scaleCycles < o.scaleCycles ||
+    brokerRestarts < (o.restartBroker ? o.brokerRestarts : 0)
+  ) {
     await sleep(200 + random() * 1500)
     const r = random()
     // Broker restarts mid-stream (after a third of the commands), not while the topics are still empty.
-    if (o.restartBroker && brokerRestarts < o.brokerRestarts && (sent > cmds.length / 3 || sendingDone) && r < 0.3) {
+    if (
+      o.restartBroker &&
+      brokerRestarts < o.brokerRestarts &&
+      (sent > cmds.length / 3 || sendingDone) &&
+      r < 0.3
+    ) {
       o.log(`chaos: restarting a broker (sent ${sent})`)
       await o.restartBroker()
       brokerRestarts++
     } else if (scaleCycles < o.scaleCycles && r < 0.3 && o.workers > 1) {
       o.log(`chaos: scale ${o.workers} -> 1 (sent ${sent})`)
       const keep = alive()[0]!
-      await Promise.all(alive().filter((i) => i !== keep).map((i) => stop(i, 'SIGTERM')))
+      await Promise.all(
+        alive()
+          .filter((i) => i !== keep)
+          .map((i) => stop(i, 'SIGTERM')),
+      )
       await sleep(3000 + random() * 3000)
       o.log(`chaos: scale 1 -> ${o.workers}`)
       const restarted: WorkerProcess[] = []
@@ -250,7 +311,12 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   const problems = [...v.problems]
   const storeProblems = await verifyStores(kafka, topology, dir, o.workers)
   problems.push(...storeProblems)
-  const { problems: hanging, slowestSeconds: markerVisibleSeconds } = await findHangingTransactions(kafka, admin, topology, o.brokers)
+  const { problems: hanging, slowestSeconds: markerVisibleSeconds } = await findHangingTransactions(
+    kafka,
+    admin,
+    topology,
+    o.brokers,
+  )
   problems.push(...hanging)
   const dlqProblems = await verifyDeadLetters(kafka, topology, malformed)
   problems.push(...dlqProblems)
@@ -287,7 +353,12 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     for (const t of [topology.topics.replies, topology.topics.events, topology.topics.changelog]) {
       const all = await readTopic(kafka, t, { readUncommitted: true, withControl: true })
       const lines = all.map((r) => {
-        const v = r.value as { commandId?: string; eventId?: string; status?: string; version?: number } | null
+        const v = r.value as {
+          commandId?: string
+          eventId?: string
+          status?: string
+          version?: number
+        } | null
         return `${r.partition}\t${r.offset}\t${r.producerId}/${r.epoch}\t${r.control ?? ''}\t${r.key ?? ''}\t${v?.commandId ?? ''}\t${v?.status ?? v?.eventId ?? v?.version ?? ''}`
       })
       writeFileSync(path.join(dir, `${t}.tsv`), lines.join('\n') + '\n')
@@ -332,7 +403,9 @@ class ProgressMonitor {
       this.admin.fetchTopicOffsets(this.t.topics.commands),
       this.admin.fetchOffsets({ groupId: this.t.applicationId, topics: [this.t.topics.commands] }),
     ])
-    const pos = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset === '-1' ? '0' : p.offset)]) ?? [])
+    const pos = new Map(
+      committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset === '-1' ? '0' : p.offset)]) ?? [],
+    )
     let total = 0n
     let lag = 0n
     for (const e of ends) {
@@ -372,7 +445,13 @@ async function verifyStores(kafka: Kafka, t: Topology, dir: string, workers: num
     const v = e.value as { aggregateId: string; type: string; payload: { amount?: number } }
     const list = balances.get(v.aggregateId) ?? []
     const prev = list[list.length - 1] ?? 0
-    list.push(v.type === 'MoneyDeposited' ? prev + v.payload.amount! : v.type === 'MoneyWithdrawn' ? prev - v.payload.amount! : prev)
+    list.push(
+      v.type === 'MoneyDeposited'
+        ? prev + v.payload.amount!
+        : v.type === 'MoneyWithdrawn'
+          ? prev - v.payload.amount!
+          : prev,
+    )
     balances.set(v.aggregateId, list)
   }
   const problems: string[] = []
@@ -381,7 +460,11 @@ async function verifyStores(kafka: Kafka, t: Topology, dir: string, workers: num
       const storeDir = path.join(dir, `state-${w}`, t.definition.name, String(p))
       let store: LevelSnapshotStore
       try {
-        store = await LevelSnapshotStore.open(storeDir, { topology: t.definition.name, changelogTopic: t.topics.changelog, partition: p })
+        store = await LevelSnapshotStore.open(storeDir, {
+          topology: t.definition.name,
+          changelogTopic: t.topics.changelog,
+          partition: p,
+        })
       } catch (e) {
         problems.push(`store ${storeDir}: cannot open (${(e as Error).message})`)
         continue
@@ -391,7 +474,9 @@ async function verifyStores(kafka: Kafka, t: Topology, dir: string, workers: num
         const expected = balances.get(s.aggregateId)?.[s.version - 1]
         const state = s.state as { balance: number }
         if (expected === undefined || expected !== state.balance) {
-          problems.push(`store ${storeDir}: ${s.aggregateId} v${s.version} balance ${state.balance}, fold of its first ${s.version} events gives ${expected}`)
+          problems.push(
+            `store ${storeDir}: ${s.aggregateId} v${s.version} balance ${state.balance}, fold of its first ${s.version} events gives ${expected}`,
+          )
         }
       }
       await store.close()
@@ -410,7 +495,12 @@ async function verifyStores(kafka: Kafka, t: Topology, dir: string, workers: num
  * transaction (Kafka's describe-producers agreed), while a transaction left open by a dead producer is
  * aborted by the coordinator after transaction.timeout.ms (10 s here); a truly hanging one never resolves.
  */
-async function findHangingTransactions(kafka: Kafka, admin: Admin, t: Topology, brokers: string[]): Promise<{ problems: string[]; slowestSeconds: number }> {
+async function findHangingTransactions(
+  kafka: Kafka,
+  admin: Admin,
+  t: Topology,
+  brokers: string[],
+): Promise<{ problems: string[]; slowestSeconds: number }> {
   const topics = [t.topics.events, t.topics.changelog, t.topics.replies]
   const run = randomUUID()
   const producer = kafka.producer()
@@ -436,7 +526,11 @@ async function findHangingTransactions(kafka: Kafka, admin: Admin, t: Topology, 
   const groupId = `verifier-${run}`
   for (const topic of topics) {
     const ends = await admin.fetchTopicOffsets(topic)
-    await admin.setOffsets({ groupId, topic, partitions: ends.map((e) => ({ partition: e.partition, offset: (BigInt(e.high) - 1n).toString() })) })
+    await admin.setOffsets({
+      groupId,
+      topic,
+      partitions: ends.map((e) => ({ partition: e.partition, offset: (BigInt(e.high) - 1n).toString() })),
+    })
   }
   const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 200 })
   await consumer.connect()
@@ -458,8 +552,12 @@ async function findHangingTransactions(kafka: Kafka, admin: Admin, t: Topology, 
   for (const k of missing) {
     // What the broker says about the partition's producers (open transactions and where they start).
     const [topic, partition] = [k.slice(0, k.lastIndexOf('/')), k.slice(k.lastIndexOf('/') + 1)]
-    const described = await describeProducers(brokers[0]!, topic, partition).catch((e: unknown) => `describe-producers failed: ${(e as Error).message}`)
-    problems.push(`hanging transaction: marker on ${k} not visible read_committed within 120 s; kafka-transactions describe-producers:\n${described}`)
+    const described = await describeProducers(brokers[0]!, topic, partition).catch(
+      (e: unknown) => `describe-producers failed: ${(e as Error).message}`,
+    )
+    problems.push(
+      `hanging transaction: marker on ${k} not visible read_committed within 120 s; kafka-transactions describe-producers:\n${described}`,
+    )
   }
   return { problems, slowestSeconds }
 }
@@ -467,9 +565,22 @@ async function findHangingTransactions(kafka: Kafka, admin: Admin, t: Topology, 
 /** Kafka's own TransactionsCommand (kafka-transactions.sh describe-producers) for one partition. */
 async function describeProducers(bootstrap: string, topic: string, partition: string): Promise<string> {
   const jars = await ensureKafkaJars()
-  const args = ['-cp', jars.classpath, 'org.apache.kafka.tools.TransactionsCommand', '--bootstrap-server', bootstrap, 'describe-producers', '--topic', topic, '--partition', partition]
+  const args = [
+    '-cp',
+    jars.classpath,
+    'org.apache.kafka.tools.TransactionsCommand',
+    '--bootstrap-server',
+    bootstrap,
+    'describe-producers',
+    '--topic',
+    topic,
+    '--partition',
+    partition,
+  ]
   return await new Promise((resolve) => {
-    execFile('java', args, { timeout: 60_000 }, (err, stdout, stderr) => resolve(`${stdout}${stderr}${err ? ` (${err.message.split('\n')[0]})` : ''}`))
+    execFile('java', args, { timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve(`${stdout}${stderr}${err ? ` (${err.message.split('\n')[0]})` : ''}`),
+    )
   })
 }
 
@@ -488,7 +599,8 @@ async function verifyDeadLetters(kafka: Kafka, t: Topology, malformed: Malformed
     const e = byValue.get(m.value?.toString('base64') ?? '')
     if (!e) problems.push(`malformed ${m.marker} (${m.reason}) not dead-lettered`)
     else if (e.count !== 1) problems.push(`malformed ${m.marker} dead-lettered ${e.count} times`)
-    else if (e.reason !== m.reason) problems.push(`malformed ${m.marker}: reason ${e.reason}, expected ${m.reason}`)
+    else if (e.reason !== m.reason)
+      problems.push(`malformed ${m.marker}: reason ${e.reason}, expected ${m.reason}`)
   }
   return problems
 }
