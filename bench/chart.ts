@@ -1,5 +1,5 @@
 /** Hand-written SVG chart of a bench result: throughput bars (baselines, EOS by worker count) and latency percentiles. */
-import type { BenchResult } from './bench.ts'
+import type { BenchResult } from './types.ts'
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 

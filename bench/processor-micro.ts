@@ -8,7 +8,7 @@ import type { SnapshotRecord } from '../src/domain/envelopes.ts'
 import { CommandProcessor, type InputRecord } from '../src/runtime/processor.ts'
 import { topicNames } from '../src/topology/schema.ts'
 import bank from '../topologies/bank-account.ts'
-import { bankCommands } from './bench.ts'
+import { bankCommands } from './topics.ts'
 import { encodeCommand } from '../scripts/eos/bank.ts'
 
 const rounds = Number(process.argv[2] ?? 200)

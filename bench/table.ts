@@ -1,5 +1,5 @@
 /** The stdout table of a bench result: each figure and its ratio to its baseline or target. */
-import type { BenchResult } from './bench.ts'
+import type { BenchResult } from './types.ts'
 
 const n0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a')
 const n1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a')
