@@ -1,9 +1,17 @@
 /** Hand-written SVG chart of a bench result: throughput bars (baselines, EOS by worker count) and latency percentiles. */
-import type { BenchResult } from './bench.ts'
+import type { BenchResult } from './types.ts'
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
-function bars(x0: number, y0: number, w: number, h: number, title: string, unit: string, items: { label: string; value: number; color: string }[]): string {
+function bars(
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  title: string,
+  unit: string,
+  items: { label: string; value: number; color: string }[],
+): string {
   const max = Math.max(1, ...items.map((i) => (Number.isFinite(i.value) ? i.value : 0))) * 1.15
   const bw = w / items.length
   let out = `<text x="${x0}" y="${y0 - 12}" font-size="14" font-weight="bold">${esc(title)}</text>`
@@ -30,7 +38,11 @@ export function renderChart(r: BenchResult): string {
   const tp = [
     { label: 'ProducerPerf (txn)', value: r.baselines.producerPerformance.recordsPerSec, color: '#9e9e9e' },
     { label: 'kafkajs ALO loop', value: r.baselines.kafkajsAtLeastOnce.commandsPerSec, color: '#607d8b' },
-    ...r.scaleOut.map((s) => ({ label: `EOS ${s.workers} worker${s.workers > 1 ? 's' : ''}`, value: s.commandsPerSec, color: '#1e88e5' })),
+    ...r.scaleOut.map((s) => ({
+      label: `EOS ${s.workers} worker${s.workers > 1 ? 's' : ''}`,
+      value: s.commandsPerSec,
+      color: '#1e88e5',
+    })),
   ]
   const lat = [
     { label: 'p50 @100%', value: r.eos.latencyFull.p50Ms, color: '#fb8c00' },
@@ -49,7 +61,15 @@ export function renderChart(r: BenchResult): string {
     `<text x="20" y="24" font-size="16" font-weight="bold">kafka-decider bench — bank-account, 6 partitions, ${esc(r.startedAt.slice(0, 16).replace('T', ' '))} UTC</text>`,
     `<text x="20" y="42" font-size="11" fill="#555">${esc(`${m.nproc} cores (${m.cpuModel}), ${Math.round(m.memTotalMb / 1024)} GB, Node ${m.node}; throughput from a ${r.eos.throughput.commands}-command backlog; latency: command produce -> reply visible read_committed`)}</text>`,
     bars(40, 90, 430, 270, 'Throughput', 'records or commands / s', tp),
-    bars(510, 90, 370, 270, `Latency (100% ${Math.round(r.eos.latencyFull.targetRate)}/s, 50%, 10%)`, 'ms', lat),
+    bars(
+      510,
+      90,
+      370,
+      270,
+      `Latency (100% ${Math.round(r.eos.latencyFull.targetRate)}/s, 50%, 10%)`,
+      'ms',
+      lat,
+    ),
     `</svg>`,
     '',
   ].join('\n')

@@ -8,7 +8,7 @@ import type { SnapshotRecord } from '../src/domain/envelopes.ts'
 import { CommandProcessor, type InputRecord } from '../src/runtime/processor.ts'
 import { topicNames } from '../src/topology/schema.ts'
 import bank from '../topologies/bank-account.ts'
-import { bankCommands } from './bench.ts'
+import { bankCommands } from './topics.ts'
 import { encodeCommand } from '../scripts/eos/bank.ts'
 
 const rounds = Number(process.argv[2] ?? 200)
@@ -25,7 +25,14 @@ const p = new CommandProcessor({
 const ts = String(Date.now())
 const records: InputRecord[] = bankCommands(200, 1000, 7).map((c, i) => {
   const e = encodeCommand(c)
-  return { partition: 0, offset: String(i), key: Buffer.from(e.key), value: e.value, headers: e.headers, timestamp: ts }
+  return {
+    partition: 0,
+    offset: String(i),
+    key: Buffer.from(e.key),
+    value: e.value,
+    headers: e.headers,
+    timestamp: ts,
+  }
 })
 const snapshots = new Map<string, SnapshotRecord | undefined>()
 let best = Infinity
@@ -37,4 +44,6 @@ for (let r = 0; r < rounds; r++) {
   const us = ((performance.now() - t) * 1000) / records.length
   if (r >= rounds / 4 && us < best) best = us
 }
-console.log(`processor: best ${best.toFixed(2)} µs per command (decode + decide + stage, 1,000-command batches, ${rounds} rounds)`)
+console.log(
+  `processor: best ${best.toFixed(2)} µs per command (decode + decide + stage, 1,000-command batches, ${rounds} rounds)`,
+)

@@ -75,10 +75,13 @@ export function summarise(p: Profile, top = 25, window?: [number, number]): stri
     byFn.set(f, (byFn.get(f) ?? 0) + h)
   }
   const pct = (h: number) => `${((100 * h) / total).toFixed(1).padStart(5)}%`
-  const span = window ? `${window[0]}-${window[1]} s of ${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(1)} s`
+  const span = window
+    ? `${window[0]}-${window[1]} s of ${(ms / 1000).toFixed(1)} s`
+    : `${(ms / 1000).toFixed(1)} s`
   const lines = [`${total} samples over ${span}`, `busy per second: ${busyBins(p)}`, '', 'self time by area:']
   const busy = total - (byArea.get('(idle)') ?? 0)
-  for (const [a, h] of [...byArea].sort((x, y) => y[1] - x[1]).slice(0, 20)) lines.push(`  ${pct(h)}  ${((100 * h) / busy).toFixed(1).padStart(5)}% of busy  ${a}`)
+  for (const [a, h] of [...byArea].sort((x, y) => y[1] - x[1]).slice(0, 20))
+    lines.push(`  ${pct(h)}  ${((100 * h) / busy).toFixed(1).padStart(5)}% of busy  ${a}`)
   lines.push('', `top ${top} functions (self):`)
   for (const [f, h] of [...byFn].sort((x, y) => y[1] - x[1]).slice(0, top)) lines.push(`  ${pct(h)}  ${f}`)
   return lines.join('\n')
@@ -89,10 +92,17 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (!arg) throw new Error('usage: profile-summary.ts <file.cpuprofile|dir> [top] [fromSeconds toSeconds]')
   const from = process.argv[4]
   const to = process.argv[5]
-  const window: [number, number] | undefined = from !== undefined && to !== undefined ? [Number(from), Number(to)] : undefined
-  const files = statSync(arg).isDirectory() ? readdirSync(arg).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(arg, f)) : [arg]
+  const window: [number, number] | undefined =
+    from !== undefined && to !== undefined ? [Number(from), Number(to)] : undefined
+  const files = statSync(arg).isDirectory()
+    ? readdirSync(arg)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => path.join(arg, f))
+    : [arg]
   for (const f of files) {
     console.log(`== ${f}`)
-    console.log(summarise(JSON.parse(readFileSync(f, 'utf8')) as Profile, Number(process.argv[3] ?? 25), window))
+    console.log(
+      summarise(JSON.parse(readFileSync(f, 'utf8')) as Profile, Number(process.argv[3] ?? 25), window),
+    )
   }
 }

@@ -39,10 +39,17 @@ const opts: Partial<BenchOptions> = {
   workers: values.workers ? values.workers.split(',').map((w) => num(w, 1)) : DEFAULT_OPTIONS.workers,
   recordSize: num(values['record-size'], DEFAULT_OPTIONS.recordSize),
   perfRecords: num(values['perf-records'], DEFAULT_OPTIONS.perfRecords),
-  chartFile: values.chart === 'none' ? null : path.resolve(values.chart ?? path.join(import.meta.dirname, '../docs/bench-results.svg')),
+  chartFile:
+    values.chart === 'none'
+      ? null
+      : path.resolve(values.chart ?? path.join(import.meta.dirname, '../docs/bench-results.svg')),
   log: (m) => console.error(m),
 }
-if (values.brokers) opts.brokers = values.brokers.split(',').map((b) => b.trim()).filter(Boolean)
+if (values.brokers)
+  opts.brokers = values.brokers
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean)
 if (values.dedupe !== undefined) opts.dedupeWindow = Number(values.dedupe)
 if (values['profile-dir']) opts.profileDir = path.resolve(values['profile-dir'])
 

@@ -10,15 +10,24 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { topologySchema } from '../src/topology/schema.ts'
 
-export const SCHEMA_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'topologies', 'topology.schema.json')
+export const SCHEMA_FILE = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'topologies',
+  'topology.schema.json',
+)
 
 export function topologyJsonSchema(): string {
   // io: 'input': what a file may contain (fields with defaults are optional).
-  const schema = z.toJSONSchema(topologySchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>
+  const schema = z.toJSONSchema(topologySchema, { io: 'input', target: 'draft-2020-12' }) as Record<
+    string,
+    unknown
+  >
   const out = {
     $schema: schema.$schema,
     title: 'kafka-decider topology',
-    description: 'A kafka-decider topology file: wiring only (name, decider module, topics, partitions, serialization, processing, errors, dedupe).',
+    description:
+      'A kafka-decider topology file: wiring only (name, decider module, topics, partitions, serialization, processing, errors, dedupe).',
     ...Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')),
   }
   return JSON.stringify(out, null, 2) + '\n'

@@ -65,7 +65,11 @@ function rates(scrapes: Scrape[], name: string, label?: string): Series {
   return series
 }
 
-function gauges(scrapes: Scrape[], name: string, by: (l: Record<string, string>) => string | undefined): Series {
+function gauges(
+  scrapes: Scrape[],
+  name: string,
+  by: (l: Record<string, string>) => string | undefined,
+): Series {
   const series: Series = new Map()
   scrapes.slice(1).forEach((s, i) => {
     for (const [k, v] of sum(s, name, by)) {
@@ -78,11 +82,15 @@ function gauges(scrapes: Scrape[], name: string, by: (l: Record<string, string>)
 
 /** histogram_quantile over the bucket deltas of each interval (linear interpolation inside a bucket). */
 function quantiles(scrapes: Scrape[], name: string, qs: number[]): Series {
-  const series: Series = new Map(qs.map((q) => [`p${Math.round(q * 100)}`, Array(scrapes.length - 1).fill(null)]))
+  const series: Series = new Map(
+    qs.map((q) => [`p${Math.round(q * 100)}`, Array(scrapes.length - 1).fill(null)]),
+  )
   for (let i = 1; i < scrapes.length; i++) {
     const a = sum(scrapes[i - 1]!, `${name}_bucket`, (l) => l.le)
     const b = sum(scrapes[i]!, `${name}_bucket`, (l) => l.le)
-    const buckets = [...b].map(([le, v]) => ({ le: le === '+Inf' ? Infinity : Number(le), n: v - (a.get(le) ?? 0) })).sort((x, y) => x.le - y.le)
+    const buckets = [...b]
+      .map(([le, v]) => ({ le: le === '+Inf' ? Infinity : Number(le), n: v - (a.get(le) ?? 0) }))
+      .sort((x, y) => x.le - y.le)
     const total = buckets.at(-1)?.n ?? 0
     if (total <= 0) continue
     for (const q of qs) {
@@ -111,12 +119,21 @@ export function panels(scrapes: Scrape[]): Panel[] {
   const mem = gauges(scrapes, 'process_resident_memory_bytes', () => 'rss')
   for (const [k, v] of gauges(scrapes, 'nodejs_heap_size_used_bytes', () => 'heap used')) mem.set(k, v)
   const restore = gauges(scrapes, METRIC.restoreRemaining, () => 'remaining')
-  for (const [k, v] of rates(scrapes, METRIC.restoredRecords)) restore.set(k === 'total' ? 'restored/s' : k, v)
+  for (const [k, v] of rates(scrapes, METRIC.restoredRecords))
+    restore.set(k === 'total' ? 'restored/s' : k, v)
   return [
     { title: 'Commands/s by outcome', unit: '/s', series: rates(scrapes, METRIC.commands, 'outcome') },
-    { title: 'End-to-end latency (record timestamp -> commit)', unit: 's', series: quantiles(scrapes, METRIC.commandLatency, [0.5, 0.95, 0.99]) },
+    {
+      title: 'End-to-end latency (record timestamp -> commit)',
+      unit: 's',
+      series: quantiles(scrapes, METRIC.commandLatency, [0.5, 0.95, 0.99]),
+    },
     { title: 'Consumer lag by partition (offsets)', unit: '', series: gauges(scrapes, METRIC.lag, tp) },
-    { title: 'Transaction commit time', unit: 's', series: quantiles(scrapes, METRIC.commitSeconds, [0.5, 0.99]) },
+    {
+      title: 'Transaction commit time',
+      unit: 's',
+      series: quantiles(scrapes, METRIC.commitSeconds, [0.5, 0.99]),
+    },
     { title: 'Transactions/s by result, fenced', unit: '/s', series: tx },
     { title: 'Task states', unit: '', series: gauges(scrapes, METRIC.taskState, (l) => l.state) },
     { title: 'Restores', unit: '', series: restore },
@@ -126,7 +143,18 @@ export function panels(scrapes: Scrape[]): Panel[] {
   ]
 }
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22']
+const COLORS = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+]
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 function fmt(v: number, unit: string): string {
@@ -143,7 +171,9 @@ export function renderSvg(ps: Panel[], o: { title: string; seconds: number }): s
   const pad = { l: 62, r: 12, t: 28, b: 50 }
   const rows = Math.ceil(ps.length / cols)
   const out: string[] = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W * cols}" height="${H * rows + 40}" font-family="Helvetica, Arial, sans-serif" font-size="11">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W * cols}" height="${H * rows + 40}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+  )
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`)
   out.push(`<text x="12" y="24" font-size="16" font-weight="bold">${esc(o.title)}</text>`)
   ps.forEach((p, i) => {
@@ -160,33 +190,45 @@ export function renderSvg(ps: Panel[], o: { title: string; seconds: number }): s
     for (let g = 0; g <= 4; g++) {
       const y = pad.t + ph - (ph * g) / 4
       out.push(`<line x1="${pad.l}" x2="${pad.l + pw}" y1="${y}" y2="${y}" stroke="#e5e5e5"/>`)
-      out.push(`<text x="${pad.l - 4}" y="${y + 4}" text-anchor="end" fill="#555">${esc(fmt((max * g) / 4, p.unit))}</text>`)
+      out.push(
+        `<text x="${pad.l - 4}" y="${y + 4}" text-anchor="end" fill="#555">${esc(fmt((max * g) / 4, p.unit))}</text>`,
+      )
     }
-    out.push(`<text x="${pad.l}" y="${pad.t + ph + 14}" fill="#555">-${o.seconds}s</text><text x="${pad.l + pw}" y="${pad.t + ph + 14}" text-anchor="end" fill="#555">now</text>`)
-    if (all.length === 0) out.push(`<text x="${pad.l + pw / 2}" y="${pad.t + ph / 2}" text-anchor="middle" fill="#999">no data</text>`)
+    out.push(
+      `<text x="${pad.l}" y="${pad.t + ph + 14}" fill="#555">-${o.seconds}s</text><text x="${pad.l + pw}" y="${pad.t + ph + 14}" text-anchor="end" fill="#555">now</text>`,
+    )
+    if (all.length === 0)
+      out.push(
+        `<text x="${pad.l + pw / 2}" y="${pad.t + ph / 2}" text-anchor="middle" fill="#999">no data</text>`,
+      )
     let lx = pad.l
     let ly = pad.t + ph + 30
-    ;[...p.series.entries()].sort(([a], [b]) => a.localeCompare(b)).forEach(([name, values], si) => {
-      const color = COLORS[si % COLORS.length]!
-      const pts: string[] = []
-      const segments: string[] = []
-      values.forEach((v, j) => {
-        if (v === null || !Number.isFinite(v)) {
-          if (pts.length) segments.push(pts.splice(0).join(' '))
-          return
+    ;[...p.series.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .forEach(([name, values], si) => {
+        const color = COLORS[si % COLORS.length]!
+        const pts: string[] = []
+        const segments: string[] = []
+        values.forEach((v, j) => {
+          if (v === null || !Number.isFinite(v)) {
+            if (pts.length) segments.push(pts.splice(0).join(' '))
+            return
+          }
+          pts.push(`${(pad.l + (pw * j) / (n - 1)).toFixed(1)},${(pad.t + ph - (ph * v) / max).toFixed(1)}`)
+        })
+        if (pts.length) segments.push(pts.join(' '))
+        for (const s of segments)
+          out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${s}"/>`)
+        const label = `${name} ${fmt(values.filter((v): v is number => v !== null).at(-1) ?? 0, p.unit)}`
+        if (lx + label.length * 6 + 14 > W - 8) {
+          lx = pad.l
+          ly += 13
         }
-        pts.push(`${(pad.l + (pw * j) / (n - 1)).toFixed(1)},${(pad.t + ph - (ph * v) / max).toFixed(1)}`)
+        out.push(
+          `<rect x="${lx}" y="${ly - 8}" width="9" height="9" fill="${color}"/><text x="${lx + 12}" y="${ly}">${esc(label)}</text>`,
+        )
+        lx += label.length * 6 + 22
       })
-      if (pts.length) segments.push(pts.join(' '))
-      for (const s of segments) out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${s}"/>`)
-      const label = `${name} ${fmt(values.filter((v): v is number => v !== null).at(-1) ?? 0, p.unit)}`
-      if (lx + label.length * 6 + 14 > W - 8) {
-        lx = pad.l
-        ly += 13
-      }
-      out.push(`<rect x="${lx}" y="${ly - 8}" width="9" height="9" fill="${color}"/><text x="${lx + 12}" y="${ly}">${esc(label)}</text>`)
-      lx += label.length * 6 + 22
-    })
     out.push(`</g>`)
   })
   out.push(`</svg>`)
@@ -217,7 +259,10 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (Date.now() - t))))
   }
   if (scrapes.length < 2) throw new Error(`only ${scrapes.length} successful scrapes of ${values.url}`)
-  const svg = renderSvg(panels(scrapes), { title: `kafka-decider — ${values.url}, ${seconds} s, ${scrapes.length} scrapes, ${new Date(scrapes[0]!.t).toISOString()}`, seconds })
+  const svg = renderSvg(panels(scrapes), {
+    title: `kafka-decider — ${values.url}, ${seconds} s, ${scrapes.length} scrapes, ${new Date(scrapes[0]!.t).toISOString()}`,
+    seconds,
+  })
   mkdirSync(path.dirname(values.out), { recursive: true })
   writeFileSync(values.out, svg)
   console.log(`wrote ${values.out} (${scrapes.length} scrapes)`)

@@ -16,7 +16,9 @@ const int = (v: string): number => {
 }
 
 const program = new Command('verify-eos')
-  .description('exactly-once verifier: workload + SIGKILLs + scaling (+ broker restarts), then checks every output')
+  .description(
+    'exactly-once verifier: workload + SIGKILLs + scaling (+ broker restarts), then checks every output',
+  )
   .option('--seed <n>', 'workload seed', int, 42)
   .option('--commands <n>', 'commands to send', int, 200_000)
   .option('--accounts <n>', 'bank accounts (aggregates)', int, 10_000)
@@ -90,7 +92,11 @@ try {
   const { problems, ...figures } = summary
   console.log(JSON.stringify(figures, null, 2))
   for (const p of problems) console.log(`VIOLATION ${p}`)
-  console.log(summary.ok ? `OK: 0 lost, 0 duplicated, 0 mismatched (summary in ${o.out})` : `FAILED: ${problems.length} problems (summary in ${o.out})`)
+  console.log(
+    summary.ok
+      ? `OK: 0 lost, 0 duplicated, 0 mismatched (summary in ${o.out})`
+      : `FAILED: ${problems.length} problems (summary in ${o.out})`,
+  )
   exitCode = summary.ok ? 0 : 1
 } finally {
   await kafka?.stop()

@@ -1,0 +1,150 @@
+/** 2. Latency: a rate-limited producer and a read_committed reply consumer matching commandIds. */
+import { randomBytes } from 'node:crypto'
+import type { Admin, Kafka, Message } from 'kafkajs'
+import type { Topology } from '../src/topology/loader.ts'
+import { encodeCommand, type Cmd, type WorkerProcess } from '../scripts/eos/bank.ts'
+import { committedSum, topicEnd } from './topics.ts'
+import type { Latency } from './types.ts'
+import { now, sleep, withTimeout } from './util.ts'
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
+}
+
+/** Waits (bounded) until the group's committed offsets reach the end of the commands topic: the worker is idle. */
+async function drained(
+  admin: Admin,
+  topology: Topology,
+  worker: WorkerProcess,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = now() + timeoutMs
+  let c = 0
+  let end = 0
+  while (now() < deadline) {
+    c = await committedSum(admin, topology.definition.name, topology.topics.commands)
+    end = await topicEnd(admin, topology.topics.commands)
+    if (c >= end) return
+    await sleep(200)
+  }
+  const offsets = await admin.fetchOffsets({
+    groupId: topology.definition.name,
+    topics: [topology.topics.commands],
+  })
+  const ends = await admin.fetchTopicOffsets(topology.topics.commands)
+  throw new Error(
+    `${topology.definition.name}: the worker did not catch up within ${timeoutMs} ms (committed ${c} of ${end}; ` +
+      `committed ${JSON.stringify(offsets[0]?.partitions.map((p) => [p.partition, p.offset]))}, ends ${JSON.stringify(ends.map((e) => [e.partition, e.high]))}); worker log:\n${worker.output().slice(-6000)}`,
+  )
+}
+
+export async function measureLatency(
+  kafka: Kafka,
+  admin: Admin,
+  topology: Topology,
+  worker: WorkerProcess,
+  accounts: number,
+  rate: number,
+  seconds: number,
+  tag: string,
+): Promise<Latency> {
+  const alive = () => {
+    if (worker.proc.exitCode !== null || worker.proc.signalCode !== null)
+      throw new Error(`worker exited during the latency run:\n${worker.output().slice(-3000)}`)
+  }
+  // Each load level starts with an idle worker (the previous level's queue drained).
+  await drained(admin, topology, worker, 300_000)
+  alive()
+  const sentAt = new Map<string, number>()
+  const latencies: number[] = []
+  const consumer = kafka.consumer({
+    groupId: `bench-replies-${tag}-${randomBytes(4).toString('hex')}`,
+    maxWaitTimeInMs: 20,
+    readUncommitted: false,
+  })
+  let fetched!: () => void
+  const firstFetch = new Promise<void>((r) => (fetched = r))
+  consumer.on(consumer.events.FETCH, () => fetched())
+  await consumer.connect()
+  await consumer.subscribe({ topic: topology.topics.replies, fromBeginning: false })
+  await consumer.run({
+    partitionsConsumedConcurrently: 6,
+    eachBatch: async ({ batch }) => {
+      const t = now()
+      for (const m of batch.messages) {
+        const id = m.key?.toString()
+        if (id === undefined) continue
+        const s = sentAt.get(id)
+        if (s !== undefined) {
+          latencies.push(t - s)
+          sentAt.delete(id)
+        }
+      }
+    },
+  })
+  const producer = kafka.producer()
+  try {
+    // After its first fetch the consumer's positions are the end offsets: no reply of ours can come before them.
+    await withTimeout(firstFetch, 60_000, 'reply consumer first fetch')
+    await sleep(200)
+    await producer.connect()
+    const pending = new Set<Promise<unknown>>()
+    const started = now()
+    const endAt = started + seconds * 1000
+    let sent = 0
+    let n = 0
+    while (now() < endAt) {
+      const due = Math.floor((rate * (now() - started)) / 1000) - sent
+      if (due > 0 && pending.size < 64) {
+        const messages: Message[] = []
+        const t = now()
+        for (let i = 0; i < due; i++) {
+          const id = `lat-${tag}-${n++}`
+          const cmd: Cmd = {
+            aggregateId: `acc-${n % accounts}`,
+            commandId: id,
+            type: 'Deposit',
+            payload: { amount: 1 },
+          }
+          messages.push(encodeCommand(cmd))
+          sentAt.set(id, t)
+        }
+        sent += due
+        const p = producer
+          .send({ topic: topology.topics.commands, messages })
+          .finally(() => pending.delete(p))
+        pending.add(p)
+      }
+      await sleep(2)
+    }
+    const achievedRate = sent / ((now() - started) / 1000)
+    await Promise.all(pending)
+    // Bounded: until every reply is in, or no reply came for 20 s, or 300 s in all.
+    const deadline = now() + 300_000
+    let last = latencies.length
+    let lastProgress = now()
+    while (sentAt.size > 0 && now() < deadline && now() - lastProgress < 20_000) {
+      await sleep(100)
+      alive()
+      if (latencies.length !== last) {
+        last = latencies.length
+        lastProgress = now()
+      }
+    }
+    const sorted = [...latencies].sort((a, b) => a - b)
+    return {
+      targetRate: rate,
+      achievedRate,
+      sent,
+      replied: latencies.length,
+      p50Ms: percentile(sorted, 0.5),
+      p95Ms: percentile(sorted, 0.95),
+      p99Ms: percentile(sorted, 0.99),
+      maxMs: sorted[sorted.length - 1] ?? NaN,
+    }
+  } finally {
+    await producer.disconnect().catch(() => undefined)
+    await consumer.disconnect().catch(() => undefined)
+  }
+}

@@ -1,0 +1,52 @@
+/** The options and the summary of the exactly-once verifier (scripts/eos/verifier.ts). */
+
+export interface VerifyOptions {
+  brokers: string[]
+  seed: number
+  commands: number
+  accounts: number
+  workers: number
+  /** SIGKILLs to perform at least (more if the stream is still flowing). */
+  kills: number
+  /** 3 -> 1 -> 3 scale cycles to perform at least. */
+  scaleCycles: number
+  /** Malformed records per 10,000 commands. */
+  malformedPer10k: number
+  /** Send rate (commands/s); the chaos runs while sending. */
+  rate: number
+  /** Called to kill and restart one broker (3-broker mode); undefined = no broker restarts. */
+  restartBroker?: () => Promise<void>
+  brokerRestarts: number
+  replicationFactor?: number
+  /** Bound on waiting for quiescence after the last command was sent. */
+  quiesceTimeoutMs: number
+  log: (msg: string) => void
+  /** Where to write the JSON summary; undefined = not written. */
+  summaryFile?: string
+}
+
+export interface VerifySummary {
+  ok: boolean
+  seed: number
+  commands: number
+  inputRecords: number
+  malformed: number
+  producerDuplicates: number
+  kills: number
+  scaleCycles: number
+  rebalances: number
+  brokerRestarts: number
+  replies: number
+  events: number
+  lost: number
+  duplicated: number
+  mismatched: number
+  hangingPartitions: number
+  /** Longest time a check marker took to become visible read_committed (d). */
+  markerVisibleSeconds: number
+  deadLetterProblems: number
+  storeProblems: number
+  maxStallSeconds: number
+  seconds: number
+  problems: string[]
+}
