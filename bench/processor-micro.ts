@@ -5,7 +5,8 @@
  */
 import type { AnyDecider } from '../src/domain/decider.ts'
 import type { SnapshotRecord } from '../src/domain/envelopes.ts'
-import { CommandProcessor, type InputRecord } from '../src/runtime/processor.ts'
+import type { InputRecord } from '../src/runtime/ports.ts'
+import { CommandProcessor } from '../src/runtime/processor.ts'
 import { topicNames } from '../src/topology/schema.ts'
 import bank from '../topologies/bank-account.ts'
 import { bankCommands } from './topics.ts'
@@ -27,7 +28,7 @@ const records: InputRecord[] = bankCommands(200, 1000, 7).map((c, i) => {
   const e = encodeCommand(c)
   return {
     partition: 0,
-    offset: String(i),
+    offset: BigInt(i),
     key: Buffer.from(e.key),
     value: e.value,
     headers: e.headers,

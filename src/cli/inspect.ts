@@ -5,7 +5,9 @@ import { loadTopology } from '../topology/loader.ts'
 export async function validateCommand(file: string): Promise<number> {
   try {
     const t = await loadTopology(file)
-    console.log(`${file}: ok (topology ${t.definition.name}, commands: ${Object.keys(t.decider.commands).join(', ')})`)
+    console.log(
+      `${file}: ok (topology ${t.definition.name}, commands: ${Object.keys(t.decider.commands).join(', ')})`,
+    )
     return 0
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -25,7 +27,15 @@ export async function describeCommand(file: string): Promise<number> {
     `  Serialization: ${d.serialization}; dedupe window: ${d.dedupe.perAggregate} commands per aggregate; on decide error: ${d.errors.onDecideError}`,
     `  Topics:`,
     ...topicSpecs(t).map(
-      (s) => `    ${s.role.padEnd(12)} ${s.topic} (${s.numPartitions} partitions${Object.keys(s.configs).length ? ', ' + Object.entries(s.configs).map(([k, v]) => `${k}=${v}`).join(', ') : ''})`,
+      (s) =>
+        `    ${s.role.padEnd(12)} ${s.topic} (${s.numPartitions} partitions${
+          Object.keys(s.configs).length
+            ? ', ' +
+              Object.entries(s.configs)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', ')
+            : ''
+        })`,
     ),
     `  Tasks: ${d.partitions}, one per ${t.topics.commands} partition; task p:`,
     `    source ${t.topics.commands}[p] -> decide/evolve -> sinks ${t.topics.events}[p], ${t.topics.changelog}[p], ${t.topics.replies}, ${t.topics.deadLetters}`,

@@ -18,7 +18,11 @@ program
   .command('run')
   .description('run a worker for one or more topologies')
   .argument('<topologies...>', 'topology files (YAML)')
-  .option('-c, --config <file>', 'worker config file (YAML); environment variables override it', process.env.DECIDER_CONFIG)
+  .option(
+    '-c, --config <file>',
+    'worker config file (YAML); environment variables override it',
+    process.env.DECIDER_CONFIG,
+  )
   .action(async (files: string[], opts: { config?: string }) => {
     process.exitCode = await runCommand(files, opts.config)
   })
@@ -41,23 +45,35 @@ program
 
 program
   .command('send')
-  .description('send one command (--type, --id) or a file of commands (--file) to a topology; --wait prints the reply')
+  .description(
+    'send one command (--type, --id) or a file of commands (--file) to a topology; --wait prints the reply',
+  )
   .argument('<topology>', 'topology file (YAML)')
   .option('-t, --type <type>', 'command type, e.g. Deposit')
   .option('-i, --id <aggregateId>', 'aggregate id (the record key)')
   .option('-p, --payload <json>', 'payload as JSON, or @file.json', '{}')
-  .option('-f, --file <commands.ndjson>', 'send every command of a file, one JSON object per line: {"aggregateId","type","payload","commandId"?,"expectedVersion"?}; shows a progress bar')
+  .option(
+    '-f, --file <commands.ndjson>',
+    'send every command of a file, one JSON object per line: {"aggregateId","type","payload","commandId"?,"expectedVersion"?}; shows a progress bar',
+  )
   .option('--command-id <id>', 'command id (default: a new UUID)')
   .option('--expected-version <n>', 'optimistic concurrency: the version the aggregate must be at')
   .option('-w, --wait', 'wait for the reply and print it (with --file: count the replies by status)')
   .option('--timeout <ms>', 'how long --wait waits for a reply', '30000')
-  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
-  .addHelpText('after', `
+  .option(
+    '-c, --config <file>',
+    'worker config file (for brokers and credentials)',
+    process.env.DECIDER_CONFIG,
+  )
+  .addHelpText(
+    'after',
+    `
 Examples:
   decider send topologies/bank-account.yaml --type Deposit --id acc-1 --payload '{"amount":100}' --wait
   decider send topologies/bank-account.yaml --file commands.ndjson --wait
 
-Exit codes: 0 sent (with --wait: every reply accepted or duplicate), 1 otherwise, 2 bad usage.`)
+Exit codes: 0 sent (with --wait: every reply accepted or duplicate), 1 otherwise, 2 bad usage.`,
+  )
   .action(async (file: string, opts: SendCliOptions) => {
     process.exitCode = await sendCommand(file, opts)
   })
@@ -66,19 +82,34 @@ const topics = program.command('topics').description('create or check the topics
 
 topics
   .command('create')
-  .description('create the missing topics of a topology (partitions and configs as the worker wants them), then check them all')
+  .description(
+    'create the missing topics of a topology (partitions and configs as the worker wants them), then check them all',
+  )
   .argument('<topology>', 'topology file (YAML)')
-  .option('--replication-factor <n>', 'for new topics, when the topology does not say (default: the broker\'s)')
-  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .option(
+    '--replication-factor <n>',
+    "for new topics, when the topology does not say (default: the broker's)",
+  )
+  .option(
+    '-c, --config <file>',
+    'worker config file (for brokers and credentials)',
+    process.env.DECIDER_CONFIG,
+  )
   .action(async (file: string, opts: { config?: string; replicationFactor?: string }) => {
     process.exitCode = await topicsCreateCommand(file, opts)
   })
 
 topics
   .command('check')
-  .description('check that the topics exist, co-partitioned, the changelog compacted and events kept forever (exit 1 with the problems)')
+  .description(
+    'check that the topics exist, co-partitioned, the changelog compacted and events kept forever (exit 1 with the problems)',
+  )
   .argument('<topology>', 'topology file (YAML)')
-  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .option(
+    '-c, --config <file>',
+    'worker config file (for brokers and credentials)',
+    process.env.DECIDER_CONFIG,
+  )
   .action(async (file: string, opts: { config?: string }) => {
     process.exitCode = await topicsCheckCommand(file, opts)
   })
@@ -91,42 +122,66 @@ program
   )
   .argument('<topology>', 'topology file (YAML)')
   .argument('<aggregateId>', 'aggregate id')
-  .option('-u, --url <url>', "a running worker's HTTP address (http.host:http.port), e.g. http://127.0.0.1:9464; default DECIDER_URL unless --state-dir is given")
+  .option(
+    '-u, --url <url>',
+    "a running worker's HTTP address (http.host:http.port), e.g. http://127.0.0.1:9464; default DECIDER_URL unless --state-dir is given",
+  )
   .option('--timeout <ms>', 'how long to wait for the worker to answer (with --url)', '10000')
-  .option('--state-dir <dir>', 'read the local store under this state dir (default: the config\'s stateDir / DECIDER_STATE_DIR)')
+  .option(
+    '--state-dir <dir>',
+    "read the local store under this state dir (default: the config's stateDir / DECIDER_STATE_DIR)",
+  )
   .option('-c, --config <file>', 'worker config file', process.env.DECIDER_CONFIG)
-  .addHelpText('after', `
+  .addHelpText(
+    'after',
+    `
 Examples:
   decider state topologies/bank-account.yaml acc-1 --url http://127.0.0.1:9464   # ask a running worker
   decider state topologies/bank-account.yaml acc-1                                # read the local store (worker stopped)
 
 The worker answers for the partitions it owns; with several workers, ask the one that owns the aggregate's
 partition (the error names the partitions the asked worker has).
-Exit codes: 0 printed, 1 no snapshot / not reachable / partition not on that worker, 2 bad usage.`)
+Exit codes: 0 printed, 1 no snapshot / not reachable / partition not on that worker, 2 bad usage.`,
+  )
   .action(async (file: string, id: string, opts: StateCliOptions) => {
     process.exitCode = await stateCommand(file, id, opts)
   })
 
 program
   .command('events')
-  .description("print an aggregate's events from its events topic partition (read_committed), one JSON per line")
+  .description(
+    "print an aggregate's events from its events topic partition (read_committed), one JSON per line",
+  )
   .argument('<topology>', 'topology file (YAML)')
   .argument('<aggregateId>', 'aggregate id')
   .option('--timeout <ms>', 'bound on the scan', '120000')
-  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .option(
+    '-c, --config <file>',
+    'worker config file (for brokers and credentials)',
+    process.env.DECIDER_CONFIG,
+  )
   .action(async (file: string, id: string, opts: { config?: string; timeout: string }) => {
     process.exitCode = await eventsCommand(file, id, opts)
   })
 
 program
   .command('rebuild')
-  .description('replay the events topic with the current evolve and rewrite the snapshots that differ (changelog and local stores); stop the workers first')
+  .description(
+    'replay the events topic with the current evolve and rewrite the snapshots that differ (changelog and local stores); stop the workers first',
+  )
   .argument('<topology>', 'topology file (YAML)')
   .option('--dry-run', 'only report the differences between the changelog snapshots and the replayed ones')
   .option('--force', 'write even while the consumer group has members')
-  .option('--state-dir <dir>', 'local stores to update too (default: the config\'s stateDir / DECIDER_STATE_DIR)')
+  .option(
+    '--state-dir <dir>',
+    "local stores to update too (default: the config's stateDir / DECIDER_STATE_DIR)",
+  )
   .option('--timeout <ms>', 'bound on the scan of one partition', '120000')
-  .option('-c, --config <file>', 'worker config file (for brokers and credentials)', process.env.DECIDER_CONFIG)
+  .option(
+    '-c, --config <file>',
+    'worker config file (for brokers and credentials)',
+    process.env.DECIDER_CONFIG,
+  )
   .action(async (file: string, opts: RebuildOptions) => {
     process.exitCode = await rebuildCommand(file, opts)
   })

@@ -37,7 +37,10 @@ export async function runCommand(files: string[], configFile: string | undefined
 }
 
 /** First SIGTERM/SIGINT: graceful stop. A second one: exit(1) at once. */
-export function signalHandler(worker: Pick<Worker, 'stop' | 'logger'>, exit: (code: number) => void): (sig: NodeJS.Signals) => void {
+export function signalHandler(
+  worker: Pick<Worker, 'stop' | 'logger'>,
+  exit: (code: number) => void,
+): (sig: NodeJS.Signals) => void {
   let signals = 0
   return (sig) => {
     signals++

@@ -15,7 +15,12 @@ const LOG_LEVELS = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 
 const sslSchema = z.union([
   z.boolean(),
-  z.object({ rejectUnauthorized: z.boolean().optional(), ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() }),
+  z.object({
+    rejectUnauthorized: z.boolean().optional(),
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+  }),
 ])
 
 const saslSchema = z.object({
@@ -36,7 +41,12 @@ export const workerConfigSchema = z
         requestTimeoutMs: z.number().int().positive().default(30_000),
       })
       .strict()
-      .default({ brokers: ['127.0.0.1:9092'], clientId: 'kafka-decider', connectionTimeoutMs: 3000, requestTimeoutMs: 30_000 }),
+      .default({
+        brokers: ['127.0.0.1:9092'],
+        clientId: 'kafka-decider',
+        connectionTimeoutMs: 3000,
+        requestTimeoutMs: 30_000,
+      }),
     consumer: z
       .object({
         sessionTimeoutMs: z.number().int().min(1000).default(30_000),
@@ -54,10 +64,19 @@ export const workerConfigSchema = z
       .strict()
       .default({ create: true }),
     http: z
-      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464), enabled: z.boolean().default(true) })
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9464),
+        enabled: z.boolean().default(true),
+      })
       .strict()
       .default({ host: '127.0.0.1', port: 9464, enabled: true }),
-    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    log: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
     shutdownTimeoutMs: z.number().int().positive().default(30_000),
   })
   .strict()
@@ -65,7 +84,10 @@ export const workerConfigSchema = z
 export type WorkerConfig = z.infer<typeof workerConfigSchema>
 export type KafkaClientConfig = WorkerConfig['kafka']
 
-export async function loadWorkerConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<WorkerConfig> {
+export async function loadWorkerConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<WorkerConfig> {
   let raw: unknown = {}
   if (file !== undefined) {
     try {
@@ -82,14 +104,20 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
   if (!base.success) {
     throw new ConfigError(
       `${source}: invalid worker config:\n` +
-        base.error.issues.map((i) => `  ${i.path.map(String).join('.') || '(top level)'}: ${i.message}`).join('\n'),
+        base.error.issues
+          .map((i) => `  ${i.path.map(String).join('.') || '(top level)'}: ${i.message}`)
+          .join('\n'),
     )
   }
   const c = base.data
-  if (env.KAFKA_BROKERS) c.kafka.brokers = env.KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean)
+  if (env.KAFKA_BROKERS)
+    c.kafka.brokers = env.KAFKA_BROKERS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
   if (env.KAFKA_CLIENT_ID) c.kafka.clientId = env.KAFKA_CLIENT_ID
   if (env.KAFKA_SSL) {
-    if (env.KAFKA_SSL !== 'true' && env.KAFKA_SSL !== 'false') throw new ConfigError(`KAFKA_SSL=${env.KAFKA_SSL}: use true or false`)
+    if (env.KAFKA_SSL !== 'true' && env.KAFKA_SSL !== 'false')
+      throw new ConfigError(`KAFKA_SSL=${env.KAFKA_SSL}: use true or false`)
     c.kafka.ssl = env.KAFKA_SSL === 'true'
   }
   if (env.KAFKA_SASL_USERNAME || env.KAFKA_SASL_PASSWORD) {
@@ -98,19 +126,28 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
       username: env.KAFKA_SASL_USERNAME ?? c.kafka.sasl?.username,
       password: env.KAFKA_SASL_PASSWORD ?? c.kafka.sasl?.password,
     })
-    if (!sasl.success) throw new ConfigError(`KAFKA_SASL_*: ${sasl.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+    if (!sasl.success)
+      throw new ConfigError(
+        `KAFKA_SASL_*: ${sasl.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      )
     c.kafka.sasl = sasl.data
   }
   if (env.DECIDER_SESSION_TIMEOUT_MS) {
     c.consumer.sessionTimeoutMs = intEnv(env, 'DECIDER_SESSION_TIMEOUT_MS', 1000)
-    c.consumer.heartbeatIntervalMs = Math.min(c.consumer.heartbeatIntervalMs, Math.floor(c.consumer.sessionTimeoutMs / 3))
+    c.consumer.heartbeatIntervalMs = Math.min(
+      c.consumer.heartbeatIntervalMs,
+      Math.floor(c.consumer.sessionTimeoutMs / 3),
+    )
   }
   if (env.DECIDER_STATE_DIR) c.stateDir = env.DECIDER_STATE_DIR
   if (env.DECIDER_HTTP_HOST) c.http.host = env.DECIDER_HTTP_HOST
   if (env.DECIDER_HTTP_PORT) c.http.port = intEnv(env, 'DECIDER_HTTP_PORT', 0, 65535)
   if (env.DECIDER_LOG_LEVEL) {
     const level = LOG_LEVELS.safeParse(env.DECIDER_LOG_LEVEL)
-    if (!level.success) throw new ConfigError(`DECIDER_LOG_LEVEL=${env.DECIDER_LOG_LEVEL} is not a log level; use one of ${LOG_LEVELS.options.join(', ')}`)
+    if (!level.success)
+      throw new ConfigError(
+        `DECIDER_LOG_LEVEL=${env.DECIDER_LOG_LEVEL} is not a log level; use one of ${LOG_LEVELS.options.join(', ')}`,
+      )
     c.log.level = level.data
   }
   if (env.DECIDER_SHUTDOWN_TIMEOUT_MS) c.shutdownTimeoutMs = intEnv(env, 'DECIDER_SHUTDOWN_TIMEOUT_MS', 1)
@@ -120,6 +157,7 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(env[name])
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${env[name]} must be an integer in ${min}..${max}`)
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(`${name}=${env[name]} must be an integer in ${min}..${max}`)
   return n
 }

@@ -100,4 +100,3 @@ export async function terminatePid(pid: number, graceMs = 30_000): Promise<void>
   }
   await waitPidGone(pid, 10_000)
 }
-

@@ -46,15 +46,22 @@ export interface DeciderDefinition<S, CM extends SchemaMap, EM extends SchemaMap
   /** Payload schema per event type (used by rebuild and by typed consumers). */
   events: EM
   /** Returns the events the command causes (possibly none), or reject(code, message). May throw: a bug. */
-  decide: (command: MessageOf<CM>, state: NoInfer<S>, ctx: DecideContext) => MessageOf<EM>[] | MessageOf<EM> | Rejection
+  decide: (
+    command: MessageOf<CM>,
+    state: NoInfer<S>,
+    ctx: DecideContext,
+  ) => MessageOf<EM>[] | MessageOf<EM> | Rejection
   /** Applies one event to the state; must be total for every event decide can return. */
   evolve: (state: NoInfer<S>, event: MessageOf<EM>) => NoInfer<S>
   /** Written into every event envelope; bump it when an event payload changes shape. Default 1. */
   schemaVersion?: number
 }
 
-export interface Decider<S = unknown, CM extends SchemaMap = SchemaMap, EM extends SchemaMap = SchemaMap>
-  extends DeciderDefinition<S, CM, EM> {
+export interface Decider<
+  S = unknown,
+  CM extends SchemaMap = SchemaMap,
+  EM extends SchemaMap = SchemaMap,
+> extends DeciderDefinition<S, CM, EM> {
   readonly kind: 'kafka-decider/decider'
   readonly schemaVersion: number
 }
@@ -72,7 +79,8 @@ export function defineDecider<S, CM extends SchemaMap, EM extends SchemaMap>(
 
 /** Checks that a module's export has the decider shape; returns what is wrong, or [] when fine. */
 export function deciderShapeProblems(value: unknown): string[] {
-  if (typeof value !== 'object' || value === null) return ['the default export is not an object: export default defineDecider({...})']
+  if (typeof value !== 'object' || value === null)
+    return ['the default export is not an object: export default defineDecider({...})']
   const d = value as Record<string, unknown>
   const problems: string[] = []
   for (const fn of ['initialState', 'decide', 'evolve']) {
@@ -94,7 +102,11 @@ export function deciderShapeProblems(value: unknown): string[] {
 }
 
 /** Folds events into a state: the definition of "the snapshot equals the fold of the events". */
-export function fold<S>(decider: Decider<S, any, any>, events: Iterable<{ type: string; payload: unknown }>, from?: S): S {
+export function fold<S>(
+  decider: Decider<S, any, any>,
+  events: Iterable<{ type: string; payload: unknown }>,
+  from?: S,
+): S {
   let state = from ?? decider.initialState()
   for (const e of events) state = decider.evolve(state, e as never)
   return state

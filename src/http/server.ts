@@ -27,7 +27,9 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
   const server = createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0] ?? '/'
     const text = (status: number, body: string) =>
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
+      res
+        .writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+        .end(req.method === 'HEAD' ? undefined : body)
     const json = (status: number, body: unknown) =>
       res
         .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
@@ -47,7 +49,11 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
     } else if (url === '/metrics') {
       o.registry
         .metrics()
-        .then((body) => res.writeHead(200, { 'content-type': o.registry.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body))
+        .then((body) =>
+          res
+            .writeHead(200, { 'content-type': o.registry.contentType, 'cache-control': 'no-store' })
+            .end(req.method === 'HEAD' ? undefined : body),
+        )
         .catch((e: unknown) => text(500, `metrics collection failed: ${String(e)}\n`))
     } else if (o.state !== undefined && (url === '/state' || url.startsWith('/state/'))) {
       const m = /^\/state\/([^/]+)\/(.+)$/.exec(url)
@@ -64,9 +70,14 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       }
       o.state(name, id)
         .then((r) => json(r.status, r.body))
-        .catch((e: unknown) => json(500, { error: `state query failed: ${(e as Error).message}`, code: 'internal' }))
+        .catch((e: unknown) =>
+          json(500, { error: `state query failed: ${(e as Error).message}`, code: 'internal' }),
+        )
     } else {
-      text(404, `not found: try /metrics, /livez, /readyz${o.state ? ', /state/<topology>/<aggregateId>' : ''}\n`)
+      text(
+        404,
+        `not found: try /metrics, /livez, /readyz${o.state ? ', /state/<topology>/<aggregateId>' : ''}\n`,
+      )
     }
   })
   // Scrapes and probes are short; do not let an idle keep-alive socket hold the shutdown.

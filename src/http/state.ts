@@ -35,15 +35,28 @@ export interface QueryableRunner {
  * A StateQuery over the worker's topologies (name -> partition count) and its runners, looked up on each
  * request (runners start one after the other; tasks come and go with rebalances).
  */
-export function stateQuery(topologies: readonly { definition: { name: string; partitions: number } }[], runners: () => Iterable<QueryableRunner>): StateQuery {
+export function stateQuery(
+  topologies: readonly { definition: { name: string; partitions: number } }[],
+  runners: () => Iterable<QueryableRunner>,
+): StateQuery {
   return async (name, aggregateId) => {
     const topology = topologies.find((t) => t.definition.name === name)
     if (topology === undefined) {
       const known = topologies.map((t) => t.definition.name).join(', ')
-      return { status: 404, body: { error: `this worker does not run topology ${name} (it runs: ${known || 'none'})`, code: 'unknown_topology' } }
+      return {
+        status: 404,
+        body: {
+          error: `this worker does not run topology ${name} (it runs: ${known || 'none'})`,
+          code: 'unknown_topology',
+        },
+      }
     }
     const runner = [...runners()].find((r) => r.name === name)
-    if (runner === undefined) return { status: 503, body: { error: `topology ${name} is starting on this worker; try again`, code: 'starting' } }
+    if (runner === undefined)
+      return {
+        status: 503,
+        body: { error: `topology ${name} is starting on this worker; try again`, code: 'starting' },
+      }
     const partition = partitionOf(aggregateId, topology.definition.partitions)
     const task = runner.tasks.get(partition)
     if (task === undefined) {
@@ -59,17 +72,39 @@ export function stateQuery(topologies: readonly { definition: { name: string; pa
       }
     }
     if (task.state !== TaskState.RUNNING) {
-      return { status: 503, body: { error: `the task of partition ${partition} is ${task.state}; try again when it is RUNNING`, code: 'not_running', partition, taskState: task.state } }
+      return {
+        status: 503,
+        body: {
+          error: `the task of partition ${partition} is ${task.state}; try again when it is RUNNING`,
+          code: 'not_running',
+          partition,
+          taskState: task.state,
+        },
+      }
     }
     let snapshot: SnapshotRecord | undefined
     try {
       snapshot = await task.committedSnapshot(aggregateId)
     } catch (e) {
       // E.g. the task closed (revoked) while reading.
-      return { status: 503, body: { error: `reading the snapshot of partition ${partition} failed: ${(e as Error).message}; try again`, code: 'read_failed', partition } }
+      return {
+        status: 503,
+        body: {
+          error: `reading the snapshot of partition ${partition} failed: ${(e as Error).message}; try again`,
+          code: 'read_failed',
+          partition,
+        },
+      }
     }
     if (snapshot === undefined) {
-      return { status: 404, body: { error: `aggregate ${aggregateId} has no committed snapshot in partition ${partition} of topology ${name}`, code: 'no_snapshot', partition } }
+      return {
+        status: 404,
+        body: {
+          error: `aggregate ${aggregateId} has no committed snapshot in partition ${partition} of topology ${name}`,
+          code: 'no_snapshot',
+          partition,
+        },
+      }
     }
     return { status: 200, body: { partition, ...snapshot } }
   }

@@ -32,7 +32,12 @@ export class KafkaChangelogReader implements ChangelogReader {
     return BigInt(p.high)
   }
 
-  async read(from: bigint, to: bigint, onRecords: (records: ChangelogRecord[]) => Promise<void>, timeoutMs: number): Promise<void> {
+  async read(
+    from: bigint,
+    to: bigint,
+    onRecords: (records: ChangelogRecord[]) => Promise<void>,
+    timeoutMs: number,
+  ): Promise<void> {
     if (from >= to) return
     const groupId = `${this.groupPrefix}-restore-${this.partition}-${randomUUID()}`
     const consumer = this.kafka.consumer({
@@ -65,7 +70,15 @@ export class KafkaChangelogReader implements ChangelogReader {
     })
     consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error))
 
-    const timer = setTimeout(() => fail(new Error(`restore of ${this.topic}[${this.partition}] from ${from} to ${to} did not finish within ${timeoutMs} ms`)), timeoutMs)
+    const timer = setTimeout(
+      () =>
+        fail(
+          new Error(
+            `restore of ${this.topic}[${this.partition}] from ${from} to ${to} did not finish within ${timeoutMs} ms`,
+          ),
+        ),
+      timeoutMs,
+    )
     try {
       await consumer.connect()
       await consumer.subscribe({ topic: this.topic })
@@ -87,13 +100,20 @@ export class KafkaChangelogReader implements ChangelogReader {
     } finally {
       clearTimeout(timer)
       await consumer.disconnect().catch(() => undefined)
-      this.admin.deleteGroups([groupId]).catch((e: unknown) => this.logger.debug({ err: e, groupId }, 'could not delete restore group'))
+      this.admin
+        .deleteGroups([groupId])
+        .catch((e: unknown) => this.logger.debug({ err: e, groupId }, 'could not delete restore group'))
     }
   }
 }
 
 /** The group's committed offset (next to read) for one partition. Read only AFTER the producer's init. */
-export async function readCommittedOffset(admin: Admin, groupId: string, topic: string, partition: number): Promise<bigint | undefined> {
+export async function readCommittedOffset(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  partition: number,
+): Promise<bigint | undefined> {
   const res = await retryMetadata(() => admin.fetchOffsets({ groupId, topics: [topic] }))
   const p = res.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === partition)
   if (!p || p.offset === '-1' || p.offset === '') return undefined

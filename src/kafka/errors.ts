@@ -1,7 +1,12 @@
 /** Classifies kafkajs errors by the recovery they need (see src/errors.ts). */
 import { retry } from '../util/retry.ts'
 
-const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'])
+const FENCED_TYPES = new Set([
+  'INVALID_PRODUCER_EPOCH',
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+])
 
 function* causes(e: unknown): Generator<Record<string, unknown>> {
   let cur: unknown = e

@@ -9,7 +9,13 @@ const metadataByCount = new Map<number, PartitionMetadata[]>()
 export function partitionOf(key: string | Buffer, partitions: number): number {
   let partitionMetadata = metadataByCount.get(partitions)
   if (!partitionMetadata) {
-    partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionErrorCode: 0, partitionId: i, leader: 0, replicas: [0], isr: [0] }))
+    partitionMetadata = Array.from({ length: partitions }, (_, i) => ({
+      partitionErrorCode: 0,
+      partitionId: i,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+    }))
     metadataByCount.set(partitions, partitionMetadata)
   }
   return partitioner({ topic: 'any', partitionMetadata, message: { key, value: null } })

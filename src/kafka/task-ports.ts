@@ -18,7 +18,15 @@ export interface KafkaTaskPortsOptions {
   partitionCounts: ReadonlyMap<string, number>
 }
 
-export function kafkaTaskPorts({ kafka, admin, topology, partition: p, stateDir, logger, partitionCounts }: KafkaTaskPortsOptions): TaskPorts {
+export function kafkaTaskPorts({
+  kafka,
+  admin,
+  topology,
+  partition: p,
+  stateDir,
+  logger,
+  partitionCounts,
+}: KafkaTaskPortsOptions): TaskPorts {
   const name = topology.definition.name
   const input = topology.topics.commands
   return {
@@ -33,8 +41,19 @@ export function kafkaTaskPorts({ kafka, admin, topology, partition: p, stateDir,
         partitionCounts,
       }),
     readCommittedOffset: () => readCommittedOffset(admin, topology.applicationId, input, p),
-    changelog: new KafkaChangelogReader(kafka, admin, topology.topics.changelog, p, topology.applicationId, logger),
+    changelog: new KafkaChangelogReader(
+      kafka,
+      admin,
+      topology.topics.changelog,
+      p,
+      topology.applicationId,
+      logger,
+    ),
     openStore: () =>
-      LevelSnapshotStore.open(storeDir(stateDir, name, p), { topology: name, changelogTopic: topology.topics.changelog, partition: p }),
+      LevelSnapshotStore.open(storeDir(stateDir, name, p), {
+        topology: name,
+        changelogTopic: topology.topics.changelog,
+        partition: p,
+      }),
   }
 }

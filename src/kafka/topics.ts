@@ -21,8 +21,20 @@ export function topicSpecs(t: Topology): TopicSpec[] {
   const n = t.definition.partitions
   return [
     { topic: t.topics.commands, role: 'commands', numPartitions: n, configs: {}, coPartitioned: true },
-    { topic: t.topics.events, role: 'events', numPartitions: n, configs: { 'retention.ms': '-1', 'retention.bytes': '-1' }, coPartitioned: true },
-    { topic: t.topics.changelog, role: 'changelog', numPartitions: n, configs: { 'cleanup.policy': 'compact', 'retention.ms': '-1' }, coPartitioned: true },
+    {
+      topic: t.topics.events,
+      role: 'events',
+      numPartitions: n,
+      configs: { 'retention.ms': '-1', 'retention.bytes': '-1' },
+      coPartitioned: true,
+    },
+    {
+      topic: t.topics.changelog,
+      role: 'changelog',
+      numPartitions: n,
+      configs: { 'cleanup.policy': 'compact', 'retention.ms': '-1' },
+      coPartitioned: true,
+    },
     { topic: t.topics.replies, role: 'replies', numPartitions: n, configs: {}, coPartitioned: false },
     { topic: t.topics.deadLetters, role: 'deadLetters', numPartitions: 1, configs: {}, coPartitioned: false },
   ]
@@ -34,7 +46,11 @@ export interface TopicCheck {
 }
 
 /** Creates missing topics when allowed, then verifies partitions and configs. Throws ConfigError with every problem. */
-export async function ensureTopics(admin: Admin, t: Topology, opts: { create: boolean; replicationFactor?: number }): Promise<TopicCheck> {
+export async function ensureTopics(
+  admin: Admin,
+  t: Topology,
+  opts: { create: boolean; replicationFactor?: number },
+): Promise<TopicCheck> {
   const specs = topicSpecs(t)
   const existing = new Set(await admin.listTopics())
   const missing = specs.filter((s) => !existing.has(s.topic))
@@ -53,7 +69,10 @@ export async function ensureTopics(admin: Admin, t: Topology, opts: { create: bo
       })),
     })
     created.push(...missing.map((s) => s.topic))
-    await waitForLeaders(admin, missing.map((s) => s.topic))
+    await waitForLeaders(
+      admin,
+      missing.map((s) => s.topic),
+    )
   } else if (missing.length > 0) {
     throw new ConfigError(
       `topology ${t.definition.name}: missing topics ${missing.map((s) => s.topic).join(', ')} and topic creation is disabled ` +
@@ -89,20 +108,32 @@ export async function checkTopics(admin: Admin, specs: TopicSpec[]): Promise<str
   }
   const described = await admin.describeConfigs({
     includeSynonyms: false,
-    resources: specs.filter((s) => Object.keys(s.configs).length > 0).map((s) => ({ type: 2, name: s.topic })),
+    resources: specs
+      .filter((s) => Object.keys(s.configs).length > 0)
+      .map((s) => ({ type: 2, name: s.topic })),
   })
   for (const r of described.resources) {
     const spec = specs.find((s) => s.topic === r.resourceName)
     if (!spec) continue
     const value = (name: string) => r.configEntries.find((c) => c.configName === name)?.configValue
     if (spec.role === 'changelog' && !String(value('cleanup.policy')).includes('compact')) {
-      problems.push(`changelog topic ${spec.topic} has cleanup.policy=${value('cleanup.policy')}; it must be compact`)
+      problems.push(
+        `changelog topic ${spec.topic} has cleanup.policy=${value('cleanup.policy')}; it must be compact`,
+      )
     }
-    if (spec.role === 'changelog' && String(value('cleanup.policy')).includes('delete') && value('retention.ms') !== '-1') {
-      problems.push(`changelog topic ${spec.topic} deletes by time (retention.ms=${value('retention.ms')}); use cleanup.policy=compact only`)
+    if (
+      spec.role === 'changelog' &&
+      String(value('cleanup.policy')).includes('delete') &&
+      value('retention.ms') !== '-1'
+    ) {
+      problems.push(
+        `changelog topic ${spec.topic} deletes by time (retention.ms=${value('retention.ms')}); use cleanup.policy=compact only`,
+      )
     }
     if (spec.role === 'events' && value('retention.ms') !== '-1') {
-      problems.push(`events topic ${spec.topic} has retention.ms=${value('retention.ms')}; the event store must keep events forever (retention.ms=-1)`)
+      problems.push(
+        `events topic ${spec.topic} has retention.ms=${value('retention.ms')}; the event store must keep events forever (retention.ms=-1)`,
+      )
     }
   }
   return problems
@@ -113,7 +144,11 @@ async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
   await retry(
     async () => {
       const meta = await admin.fetchTopicMetadata({ topics })
-      if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return
+      if (
+        meta.topics.length === topics.length &&
+        meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+      )
+        return
       throw new Error(`topics ${topics.join(', ')} have no leaders after 30 s`)
     },
     { retriable: () => true, timeoutMs: 30_000, initialDelayMs: 200, maxDelayMs: 200 },

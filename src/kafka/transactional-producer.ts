@@ -56,7 +56,8 @@ export class KafkaTransactionalProducer implements TransactionalProducer {
       // 10 ms first backoff: CONCURRENT_TRANSACTIONS clears within a few ms on a healthy broker.
       retry: { initialRetryTime: 10, maxRetryTime: 1000, retries: 10 },
     })
-    const count = (broker: string) => this.produceRequests?.set(broker, (this.produceRequests.get(broker) ?? 0) + 1)
+    const count = (broker: string) =>
+      this.produceRequests?.set(broker, (this.produceRequests.get(broker) ?? 0) + 1)
     // NETWORK_REQUEST fires when a request completed (error responses included), REQUEST_TIMEOUT when one
     // timed out; both before kafkajs' retry of it is sent.
     this.producer.on(this.producer.events.REQUEST, (e) => {
@@ -137,7 +138,10 @@ class KafkaOpenTransaction implements OpenTransaction {
    * maxRequestBytes (the broker refuses a partition's record batch above message.max.bytes, 1 MB by
    * default, and would refuse it on every retry). Records of one partition stay in order across requests.
    */
-  private async send(records: OutputRecord[], baseOffsetOf: { topic: string; partition: number }): Promise<bigint | undefined> {
+  private async send(
+    records: OutputRecord[],
+    baseOffsetOf: { topic: string; partition: number },
+  ): Promise<bigint | undefined> {
     let base: bigint | undefined
     for (const request of splitBySize(records, this.o.maxRequestBytes)) {
       const byTopic = new Map<string, Message[]>()
@@ -159,7 +163,9 @@ class KafkaOpenTransaction implements OpenTransaction {
               'this transaction is aborted and the batch processed again',
           )
         }
-        const written = meta.find((x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition)?.baseOffset
+        const written = meta.find(
+          (x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition,
+        )?.baseOffset
         if (written !== undefined) base ??= BigInt(written)
       } catch (e) {
         throw wrapFencing(e, this.o.transactionalId)
@@ -178,11 +184,21 @@ class KafkaOpenTransaction implements OpenTransaction {
   private async sendOffsets(nextInputOffset: bigint): Promise<void> {
     const args = {
       consumerGroupId: this.o.groupId,
-      topics: [{ topic: this.o.inputTopic, partitions: [{ partition: this.o.inputPartition, offset: nextInputOffset.toString() }] }],
+      topics: [
+        {
+          topic: this.o.inputTopic,
+          partitions: [{ partition: this.o.inputPartition, offset: nextInputOffset.toString() }],
+        },
+      ],
     }
     // Bounded: 12 tries, 10 ms doubling to 500 ms (~3 s) — longer than a commit marker write takes.
     try {
-      await retry(() => this.txn.sendOffsets(args), { retriable: isSendOffsetsRetriable, tries: 12, initialDelayMs: 10, maxDelayMs: 500 })
+      await retry(() => this.txn.sendOffsets(args), {
+        retriable: isSendOffsetsRetriable,
+        tries: 12,
+        initialDelayMs: 10,
+        maxDelayMs: 500,
+      })
     } catch (e) {
       throw wrapFencing(e, this.o.transactionalId)
     }
@@ -205,7 +221,12 @@ class KafkaOpenTransaction implements OpenTransaction {
   }
 }
 
-type Message = { key: string | Buffer | null; value: Buffer | null; partition: number; headers: Record<string, string | Buffer> }
+type Message = {
+  key: string | Buffer | null
+  value: Buffer | null
+  partition: number
+  headers: Record<string, string | Buffer>
+}
 
 /** Cuts records into consecutive groups of at most `maxBytes` (estimated record size; one record may exceed it alone). */
 export function splitBySize(records: OutputRecord[], maxBytes: number): OutputRecord[][] {
@@ -234,4 +255,3 @@ function wrapFencing(e: unknown, transactionalId: string): unknown {
     { cause: e },
   )
 }
-

@@ -41,15 +41,26 @@ interface KafkajsRawMessage {
 export function logRecordsOf(batch: Batch): LogRecord[] {
   const b = batch as unknown as { rawMessages?: KafkajsRawMessage[]; fetchedOffset?: string }
   if (!Array.isArray(b.rawMessages) || b.fetchedOffset === undefined) {
-    throw new Error('kafkajs Batch has no rawMessages/fetchedOffset: this kafkajs version is not supported by the transaction reader (pinned: 2.2.4)')
+    throw new Error(
+      'kafkajs Batch has no rawMessages/fetchedOffset: this kafkajs version is not supported by the transaction reader (pinned: 2.2.4)',
+    )
   }
   const from = BigInt(b.fetchedOffset)
   const out: LogRecord[] = []
   for (const m of b.rawMessages) {
     if (BigInt(m.offset) < from) continue
     const ctx = m.batchContext
-    if (ctx === undefined) throw new Error(`kafkajs record ${m.offset} has no batchContext: unsupported kafkajs version`)
-    const r: LogRecord = { offset: m.offset, key: m.key, value: m.value, headers: m.headers ?? {}, producerId: ctx.producerId, producerEpoch: ctx.producerEpoch, inTransaction: ctx.inTransaction }
+    if (ctx === undefined)
+      throw new Error(`kafkajs record ${m.offset} has no batchContext: unsupported kafkajs version`)
+    const r: LogRecord = {
+      offset: m.offset,
+      key: m.key,
+      value: m.value,
+      headers: m.headers ?? {},
+      producerId: ctx.producerId,
+      producerEpoch: ctx.producerEpoch,
+      inTransaction: ctx.inTransaction,
+    }
     if (m.isControlRecord) r.control = controlType(m.key, m.offset)
     out.push(r)
   }
@@ -149,7 +160,11 @@ export class CommittedRecordsReader {
   constructor(
     private readonly consumer: Consumer,
     private readonly topic: string,
-    private readonly onCommitted: (partition: number, records: LogRecord[], filter: TransactionFilter) => Promise<void> | void,
+    private readonly onCommitted: (
+      partition: number,
+      records: LogRecord[],
+      filter: TransactionFilter,
+    ) => Promise<void> | void,
   ) {}
 
   filter(partition: number): TransactionFilter {

@@ -61,7 +61,12 @@ export function createMetrics(registry = new Registry()) {
   const m = {
     registry,
     storeDirs,
-    commands: new Counter({ name: METRIC.commands, help: 'Commands processed (committed), by outcome (the reply status)', labelNames: [...TP, LABEL.outcome], registers }),
+    commands: new Counter({
+      name: METRIC.commands,
+      help: 'Commands processed (committed), by outcome (the reply status)',
+      labelNames: [...TP, LABEL.outcome],
+      registers,
+    }),
     commandSeconds: new Histogram({
       name: METRIC.commandSeconds,
       help: 'Per command: time from the start of its batch (snapshot load, decide) to the commit of its transaction',
@@ -76,23 +81,112 @@ export function createMetrics(registry = new Registry()) {
       buckets: LATENCY_BUCKETS,
       registers,
     }),
-    events: new Counter({ name: METRIC.events, help: 'Events written (committed)', labelNames: TP, registers }),
-    deadLetters: new Counter({ name: METRIC.deadLetters, help: 'Input records dead-lettered (committed), by reason', labelNames: [LABEL.topology, LABEL.reason], registers }),
-    transactions: new Counter({ name: METRIC.transactions, help: 'Batch transactions, by result (committed | aborted)', labelNames: [...TP, LABEL.result], registers }),
-    commitSeconds: new Histogram({ name: METRIC.commitSeconds, help: 'Duration of one transaction commit (produce, sendOffsets, commit)', labelNames: [LABEL.topology], buckets: LATENCY_BUCKETS, registers }),
-    batchSeconds: new Histogram({ name: METRIC.batchSeconds, help: 'Duration of one batch: snapshot load, decide and commit', labelNames: [LABEL.topology], buckets: LATENCY_BUCKETS, registers }),
-    batchSize: new Histogram({ name: METRIC.batchSize, help: 'Commands per transaction', labelNames: [LABEL.topology], buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 5000], registers }),
-    fenced: new Counter({ name: METRIC.fenced, help: 'Producers fenced by a newer owner of their transactional id', labelNames: TP, registers }),
-    rebalances: new Counter({ name: METRIC.rebalances, help: 'Group joins (rebalances) this worker took part in', labelNames: [LABEL.topology], registers }),
-    assigned: new Gauge({ name: METRIC.assigned, help: 'Input partitions assigned to this worker', labelNames: [LABEL.topology], registers }),
-    taskState: new Gauge({ name: METRIC.taskState, help: '1 for the current state of the task of each assigned partition, 0 for the other states', labelNames: [...TP, LABEL.state], registers }),
-    restoredRecords: new Counter({ name: METRIC.restoredRecords, help: 'Changelog records replayed into the local store', labelNames: TP, registers }),
-    restoreRemaining: new Gauge({ name: METRIC.restoreRemaining, help: 'Changelog offsets still to replay by the restore under way (0 when none)', labelNames: TP, registers }),
-    restoreSeconds: new Histogram({ name: METRIC.restoreSeconds, help: 'Duration of task restores (0 records on a clean restart)', labelNames: [LABEL.topology], buckets: [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers }),
-    lag: new Gauge({ name: METRIC.lag, help: 'Input offsets not yet processed: high watermark minus position (from offsets, not record counts)', labelNames: TP, registers }),
-    highWatermark: new Gauge({ name: METRIC.highWatermark, help: 'High watermark of the input partition at the last fetched batch', labelNames: TP, registers }),
-    position: new Gauge({ name: METRIC.position, help: 'Next input offset the task will process (committed position)', labelNames: TP, registers }),
-    snapshotsWritten: new Counter({ name: METRIC.snapshotsWritten, help: 'Aggregate snapshots written (changelog + local store)', labelNames: TP, registers }),
+    events: new Counter({
+      name: METRIC.events,
+      help: 'Events written (committed)',
+      labelNames: TP,
+      registers,
+    }),
+    deadLetters: new Counter({
+      name: METRIC.deadLetters,
+      help: 'Input records dead-lettered (committed), by reason',
+      labelNames: [LABEL.topology, LABEL.reason],
+      registers,
+    }),
+    transactions: new Counter({
+      name: METRIC.transactions,
+      help: 'Batch transactions, by result (committed | aborted)',
+      labelNames: [...TP, LABEL.result],
+      registers,
+    }),
+    commitSeconds: new Histogram({
+      name: METRIC.commitSeconds,
+      help: 'Duration of one transaction commit (produce, sendOffsets, commit)',
+      labelNames: [LABEL.topology],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchSeconds: new Histogram({
+      name: METRIC.batchSeconds,
+      help: 'Duration of one batch: snapshot load, decide and commit',
+      labelNames: [LABEL.topology],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: METRIC.batchSize,
+      help: 'Commands per transaction',
+      labelNames: [LABEL.topology],
+      buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 5000],
+      registers,
+    }),
+    fenced: new Counter({
+      name: METRIC.fenced,
+      help: 'Producers fenced by a newer owner of their transactional id',
+      labelNames: TP,
+      registers,
+    }),
+    rebalances: new Counter({
+      name: METRIC.rebalances,
+      help: 'Group joins (rebalances) this worker took part in',
+      labelNames: [LABEL.topology],
+      registers,
+    }),
+    assigned: new Gauge({
+      name: METRIC.assigned,
+      help: 'Input partitions assigned to this worker',
+      labelNames: [LABEL.topology],
+      registers,
+    }),
+    taskState: new Gauge({
+      name: METRIC.taskState,
+      help: '1 for the current state of the task of each assigned partition, 0 for the other states',
+      labelNames: [...TP, LABEL.state],
+      registers,
+    }),
+    restoredRecords: new Counter({
+      name: METRIC.restoredRecords,
+      help: 'Changelog records replayed into the local store',
+      labelNames: TP,
+      registers,
+    }),
+    restoreRemaining: new Gauge({
+      name: METRIC.restoreRemaining,
+      help: 'Changelog offsets still to replay by the restore under way (0 when none)',
+      labelNames: TP,
+      registers,
+    }),
+    restoreSeconds: new Histogram({
+      name: METRIC.restoreSeconds,
+      help: 'Duration of task restores (0 records on a clean restart)',
+      labelNames: [LABEL.topology],
+      buckets: [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    lag: new Gauge({
+      name: METRIC.lag,
+      help: 'Input offsets not yet processed: high watermark minus position (from offsets, not record counts)',
+      labelNames: TP,
+      registers,
+    }),
+    highWatermark: new Gauge({
+      name: METRIC.highWatermark,
+      help: 'High watermark of the input partition at the last fetched batch',
+      labelNames: TP,
+      registers,
+    }),
+    position: new Gauge({
+      name: METRIC.position,
+      help: 'Next input offset the task will process (committed position)',
+      labelNames: TP,
+      registers,
+    }),
+    snapshotsWritten: new Counter({
+      name: METRIC.snapshotsWritten,
+      help: 'Aggregate snapshots written (changelog + local store)',
+      labelNames: TP,
+      registers,
+    }),
     storeBytes: new Gauge({
       name: METRIC.storeBytes,
       help: 'Approximate size on disk of the local snapshot store (LevelDB files) of each task of this worker',
@@ -106,7 +200,12 @@ export function createMetrics(registry = new Registry()) {
         }
       },
     }),
-    buildInfo: new Gauge({ name: METRIC.buildInfo, help: 'Build information (always 1)', labelNames: ['version', 'node'], registers }),
+    buildInfo: new Gauge({
+      name: METRIC.buildInfo,
+      help: 'Build information (always 1)',
+      labelNames: ['version', 'node'],
+      registers,
+    }),
   }
   return m
 }
@@ -140,7 +239,11 @@ export interface MetricsListenerOptions {
 export type WorkerListener = TaskListener & ConsumerLoopListener
 
 /** Task and group hooks of one topology -> metrics. */
-export function metricsListener(m: Metrics, topology: string, o: MetricsListenerOptions = {}): WorkerListener {
+export function metricsListener(
+  m: Metrics,
+  topology: string,
+  o: MetricsListenerOptions = {},
+): WorkerListener {
   const now = o.now ?? Date.now
   // The newest task of each partition owns its state series (an old task may still be closing).
   const seq = new WeakMap<Task, number>()
@@ -155,7 +258,8 @@ export function metricsListener(m: Metrics, topology: string, o: MetricsListener
   const key = (p: number | string) => `${topology}\u0000${p}`
   const forgetPartition = (p: number) => {
     const partition = String(p)
-    for (const g of [m.lag, m.highWatermark, m.position, m.restoreRemaining]) g.remove({ topology, partition })
+    for (const g of [m.lag, m.highWatermark, m.position, m.restoreRemaining])
+      g.remove({ topology, partition })
     lagPartitions.delete(p)
     for (const state of Object.values(TaskState)) m.taskState.remove({ topology, partition, state })
     m.storeDirs.delete(key(p))
@@ -178,9 +282,14 @@ export function metricsListener(m: Metrics, topology: string, o: MetricsListener
       }
       owner.set(task.partition, task)
       const partition = String(task.partition)
-      for (const state of Object.values(TaskState)) m.taskState.set({ topology, partition, state }, state === to ? 1 : 0)
+      for (const state of Object.values(TaskState))
+        m.taskState.set({ topology, partition, state }, state === to ? 1 : 0)
       if (to === TaskState.RUNNING && o.stateDir !== undefined) {
-        m.storeDirs.set(key(task.partition), { topology, partition, dir: storeDir(o.stateDir, topology, task.partition) })
+        m.storeDirs.set(key(task.partition), {
+          topology,
+          partition,
+          dir: storeDir(o.stateDir, topology, task.partition),
+        })
       }
     },
     committed(task, batch, seconds, detail) {
@@ -190,7 +299,8 @@ export function metricsListener(m: Metrics, topology: string, o: MetricsListener
         if (n > 0) m.commands.inc({ topology, partition, outcome }, n)
         size += n
       }
-      for (const [reason, n] of Object.entries(batch.outcomes.deadLetters)) if (n) m.deadLetters.inc({ topology, reason }, n)
+      for (const [reason, n] of Object.entries(batch.outcomes.deadLetters))
+        if (n) m.deadLetters.inc({ topology, reason }, n)
       if (batch.outcomes.events > 0) m.events.inc({ topology, partition }, batch.outcomes.events)
       if (batch.snapshots.size > 0) m.snapshotsWritten.inc({ topology, partition }, batch.snapshots.size)
       m.transactions.inc({ topology, partition, result: 'committed' })
@@ -202,7 +312,8 @@ export function metricsListener(m: Metrics, topology: string, o: MetricsListener
       for (const r of detail.inputs) {
         m.commandSeconds.observe({ topology }, seconds)
         const ts = Number(r.timestamp)
-        if (Number.isFinite(ts) && ts > 0) m.commandLatency.observe({ topology }, Math.max(0, committedAt - ts) / 1000)
+        if (Number.isFinite(ts) && ts > 0)
+          m.commandLatency.observe({ topology }, Math.max(0, committedAt - ts) / 1000)
       }
     },
     aborted(task) {

@@ -25,7 +25,6 @@ import type { InputRecord, OutputRecord } from './ports.ts'
 
 export { emptyOutcomes, type BatchOutcomes } from './batch-outputs.ts'
 export type { DeadLetterReason } from './command-decoder.ts'
-export type { HeaderValue, InputRecord, OutputRecord } from './ports.ts'
 
 export interface BatchResult {
   /** Events, replies and dead letters, in input order. */

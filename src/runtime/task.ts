@@ -1,16 +1,17 @@
 /**
  * StreamTask equivalent: owns one input partition — its producer, its snapshot store, its cache.
- * Lifecycle in task-state.ts; the commit sequence in commit.ts.
+ * Lifecycle in task-state.ts; restore in restore.ts; the commit sequence in commit.ts. What the caller does
+ * with a batch's outcome is decided in one place: the task manager (task-manager.ts).
  */
 import type { Logger } from 'pino'
-import { decode } from '../domain/codec.ts'
-import { OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../domain/envelopes.ts'
+import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { DecideFailedError, recoveryOf, TaskClosedError, TaskFencedError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import { commitBatch } from './commit.ts'
 import type { InputRecord, TaskPorts, TransactionalProducer } from './ports.ts'
 import { CommandProcessor, type BatchResult } from './processor.ts'
+import { restoreStore } from './restore.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
 import { checkTransition, TaskState } from './task-state.ts'
 
@@ -145,42 +146,14 @@ export class Task {
 
   private async restore(): Promise<void> {
     const started = performance.now()
-    const store = this.store!
-    this.checkpoint = (await store.readCheckpoint()) ?? { changelogOffset: 0n, inputOffset: -1n }
-    const end = await this.o.ports.changelog.endOffset()
-    this.restoreTrace = { storeCheckpoint: { ...this.checkpoint }, changelogEnd: end }
-    let records = 0
-    const remaining = () => Math.max(0, Number(end - this.checkpoint.changelogOffset))
-    this.o.listener?.restoreProgress?.(this, remaining())
-    // The checkpoint points just after our last data record; the transaction marker after it is not data.
-    if (end > this.checkpoint.changelogOffset + 1n) {
-      let inputOffset = this.checkpoint.inputOffset
-      await this.o.ports.changelog.read(
-        this.checkpoint.changelogOffset,
-        end,
-        async (chunk) => {
-          const snapshots: SnapshotRecord[] = []
-          for (const r of chunk) {
-            if (r.value === null) continue
-            if (r.key === OFFSET_MARKER_KEY) {
-              const m = decode(r.value) as OffsetMarker
-              if (BigInt(m.inputOffset) > inputOffset) inputOffset = BigInt(m.inputOffset)
-            } else {
-              snapshots.push(decode(r.value) as SnapshotRecord)
-            }
-          }
-          records += chunk.length
-          const last = chunk[chunk.length - 1]!
-          this.checkpoint = { changelogOffset: last.offset + 1n, inputOffset }
-          await store.write(snapshots, this.checkpoint)
-          this.o.listener?.restoreProgress?.(this, remaining())
-        },
-        this.o.restoreTimeoutMs ?? 600_000,
-      )
-    }
-    this.lastRestoreRecords = records
-    this.o.listener?.restoreProgress?.(this, 0)
-    this.o.listener?.restored?.(this, records, (performance.now() - started) / 1000)
+    const result = await restoreStore(this.store!, this.o.ports.changelog, {
+      timeoutMs: this.o.restoreTimeoutMs ?? 600_000,
+      progress: (remaining) => this.o.listener?.restoreProgress?.(this, remaining),
+    })
+    this.checkpoint = result.checkpoint
+    this.restoreTrace = result.trace
+    this.lastRestoreRecords = result.records
+    this.o.listener?.restored?.(this, result.records, (performance.now() - started) / 1000)
   }
 
   /**

@@ -71,7 +71,13 @@ export class LevelSnapshotStore implements SnapshotStore {
   async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
     const batch = this.db.batch()
     for (const s of snapshots) batch.put(SNAPSHOT_PREFIX + s.aggregateId, packr.pack(s))
-    batch.put(CHECKPOINT_KEY, packr.pack({ changelogOffset: checkpoint.changelogOffset.toString(), inputOffset: checkpoint.inputOffset.toString() }))
+    batch.put(
+      CHECKPOINT_KEY,
+      packr.pack({
+        changelogOffset: checkpoint.changelogOffset.toString(),
+        inputOffset: checkpoint.inputOffset.toString(),
+      }),
+    )
     await batch.write()
   }
 

@@ -1,9 +1,10 @@
 /**
  * TopologyTestDriver: runs the REAL task manager and Task code (processor, commit sequence, restore, the outcome
  * policy) of a topology over the in-memory ports (MemoryLog for Kafka, MemoryConsumer for the consumer loop,
- * MemorySnapshotStore for LevelDB, a settable clock), one task per partition, without a broker. A test pipes commands in and reads events, replies, snapshots and dead
- * letters out; it can crash a partition's task between two steps of the commit and restart it, to show
- * that what the task then holds equals the committed changelog (and the fold of the committed events).
+ * MemorySnapshotStore for LevelDB, a settable clock), one task per partition, without a broker. A test pipes
+ * commands in and reads events, replies, snapshots and dead letters out (driver-outputs.ts); it can crash a
+ * partition's task between two steps of the commit and restart it, to show that what the task then holds equals
+ * the committed changelog (and the fold of the committed events).
  *
  *   const driver = await TopologyTestDriver.create(bank)               // or .fromFile('topologies/bank-account.yaml')
  *   const reply = await driver.pipe({ aggregateId: 'acc-1', type: 'CreateAccount', payload: { owner: 'Ada' } })
@@ -12,11 +13,10 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { CONTENT_TYPES, encode } from '../domain/codec.ts'
-import type { AnyDecider, Decider, MessageOf, SchemaMap } from '../domain/decider.ts'
+import type { AnyDecider, Decider, SchemaMap } from '../domain/decider.ts'
 import {
   HEADERS,
   type CommandEnvelope,
-  type EventEnvelope,
   type ReplyEnvelope,
   type SnapshotRecord,
 } from '../domain/envelopes.ts'
@@ -26,10 +26,9 @@ import { TaskManager } from '../runtime/task-manager.ts'
 import { TaskState } from '../runtime/task-state.ts'
 import { fromDecider, loadTopology, type Topology } from '../topology/loader.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
+import { CommittedOutputs } from './driver-outputs.ts'
 import {
   CrashableStore,
-  latestSnapshots,
-  readDeadLetters,
   type CrashPoint,
   type DeadLetter,
   type DriverCommand,
@@ -54,9 +53,9 @@ export class TopologyTestDriver<
   S = unknown,
   CM extends SchemaMap = SchemaMap,
   EM extends SchemaMap = SchemaMap,
-> {
-  readonly log: MemoryLog
-  private time: number
+> extends CommittedOutputs<S, EM> {
+  /** The driver's clock (epoch ms), shared with its MemoryLog (record timestamps). */
+  private readonly clock: { ms: number }
   private readonly partitions: PartitionState[]
   private readonly logger: Logger
   private readonly consumer: MemoryConsumer
@@ -66,14 +65,12 @@ export class TopologyTestDriver<
   /** Why the last start of a partition's task failed, when it did (restart() reports it). */
   private readonly failures = new Map<number, unknown>()
 
-  private constructor(
-    readonly topology: Topology,
-    o: TopologyTestDriverOptions,
-  ) {
-    this.time = o.startTime ?? Date.parse('2024-01-01T00:00:00.000Z')
-    this.logger = o.logger ?? silentLogger
-    this.log = new MemoryLog({ now: () => this.time })
+  private constructor(topology: Topology, o: TopologyTestDriverOptions) {
+    const clock = { ms: o.startTime ?? Date.parse('2024-01-01T00:00:00.000Z') }
+    super(topology, new MemoryLog({ now: () => clock.ms }))
+    this.clock = clock
     this.log.createTopologyTopics(topology)
+    this.logger = o.logger ?? silentLogger
     this.partitions = Array.from({ length: topology.definition.partitions }, () => ({
       store: new CrashableStore(),
       ports: undefined,
@@ -109,13 +106,13 @@ export class TopologyTestDriver<
           partition: p,
           ports: ps.ports,
           logger: this.logger,
-          now: () => this.time,
+          now: () => this.clock.ms,
         })
       },
     })
   }
 
-  private get allPartitions(): number[] {
+  protected get allPartitions(): number[] {
     return this.partitions.map((_, p) => p)
   }
 
@@ -161,13 +158,13 @@ export class TopologyTestDriver<
 
   /** The driver's clock (epoch ms): record timestamps and `recordedAt` of events. */
   now(): number {
-    return this.time
+    return this.clock.ms
   }
   advanceTime(ms: number): void {
-    this.time += ms
+    this.clock.ms += ms
   }
   setTime(epochMs: number): void {
-    this.time = epochMs
+    this.clock.ms = epochMs
   }
 
   // ---- input -------------------------------------------------------------------------------------------
@@ -340,33 +337,6 @@ export class TopologyTestDriver<
 
   // ---- output --------------------------------------------------------------------------------------------
 
-  private values<T>(topic: string): T[] {
-    return this.log.values<T>(topic)
-  }
-
-  /** Committed replies (read_committed), in partition then offset order. */
-  replies(): ReplyEnvelope[] {
-    return this.values<ReplyEnvelope>(this.topology.topics.replies)
-  }
-
-  reply(commandId: string): ReplyEnvelope | undefined {
-    const all = this.replies().filter((r) => r.commandId === commandId)
-    return all[all.length - 1]
-  }
-
-  /** Committed events (read_committed); of one aggregate when given, in version order. */
-  events(aggregateId?: string): (EventEnvelope & MessageOf<EM>)[] {
-    const all = this.values<EventEnvelope & MessageOf<EM>>(this.topology.topics.events)
-    return aggregateId === undefined
-      ? all
-      : all.filter((e) => e.aggregateId === aggregateId).sort((a, b) => a.version - b.version)
-  }
-
-  /** Committed dead letters with their error headers. */
-  deadLetters(): DeadLetter[] {
-    return readDeadLetters(this.log, this.topology.topics.deadLetters)
-  }
-
   /** The snapshot the aggregate's task holds as committed (its store, like LevelDB on the worker). */
   async snapshot(aggregateId: string): Promise<SnapshotRecord<S> | undefined> {
     const p = this.partitionOf(aggregateId)
@@ -389,18 +359,5 @@ export class TopologyTestDriver<
     for (const ps of parts)
       for await (const s of ps.store.entries()) out.set(s.aggregateId, s as SnapshotRecord<S>)
     return out
-  }
-
-  /** The latest committed changelog snapshot per aggregate (what a restore from scratch would hold). */
-  changelogSnapshots(partition?: number): Map<string, SnapshotRecord<S>> {
-    const parts = partition === undefined ? this.allPartitions : [partition]
-    return latestSnapshots(this.log, this.topology.topics.changelog, parts) as Map<string, SnapshotRecord<S>>
-  }
-
-  /** The decider's fold of an aggregate's committed events. */
-  foldedState(aggregateId: string): S {
-    let state = this.topology.decider.initialState() as S
-    for (const e of this.events(aggregateId)) state = this.topology.decider.evolve(state, e) as S
-    return state
   }
 }

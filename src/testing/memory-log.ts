@@ -11,7 +11,7 @@
  */
 import { decode } from '../domain/codec.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
-import type { InputRecord } from '../runtime/processor.ts'
+import type { InputRecord } from '../runtime/ports.ts'
 import type { Topology } from '../topology/loader.ts'
 
 export type Isolation = 'read_committed' | 'read_uncommitted'

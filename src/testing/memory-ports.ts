@@ -13,7 +13,7 @@ import type {
   TaskPorts,
   TransactionalProducer,
 } from '../runtime/ports.ts'
-import type { OutputRecord } from '../runtime/processor.ts'
+import type { OutputRecord } from '../runtime/ports.ts'
 import { MemorySnapshotStore, type Checkpoint, type SnapshotStore } from '../state/store.ts'
 import type { Topology } from '../topology/loader.ts'
 import { applyFault, MemoryFaults } from './memory-faults.ts'

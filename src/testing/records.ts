@@ -1,7 +1,7 @@
 /** Builders for command records and readers of output records, for unit tests of the processor and task. */
 import { CONTENT_TYPES, decode, encode, type Serialization } from '../domain/codec.ts'
 import { HEADERS, type CommandEnvelope, type EventEnvelope, type ReplyEnvelope } from '../domain/envelopes.ts'
-import type { InputRecord, OutputRecord } from '../runtime/processor.ts'
+import type { InputRecord, OutputRecord } from '../runtime/ports.ts'
 import type { MemoryLog } from './memory-log.ts'
 
 export interface CommandSpec {

@@ -5,7 +5,13 @@ import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } fr
 import type { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 import { deciderShapeProblems, type AnyDecider } from '../domain/decider.ts'
-import { topicNames, topologySchema, type TopicNames, type TopologyFile, type TopologyInput } from './schema.ts'
+import {
+  topicNames,
+  topologySchema,
+  type TopicNames,
+  type TopologyFile,
+  type TopologyInput,
+} from './schema.ts'
 
 export interface Topology {
   file: string
@@ -33,12 +39,15 @@ export function parseTopology(text: string, file = '<topology>'): TopologyFile {
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!
     const pos = e.linePos?.[0]
-    throw new ConfigError(`${file}:${pos?.line ?? '?'}:${pos?.col ?? '?'}: invalid YAML: ${e.message.split('\n')[0]}`)
+    throw new ConfigError(
+      `${file}:${pos?.line ?? '?'}:${pos?.col ?? '?'}: invalid YAML: ${e.message.split('\n')[0]}`,
+    )
   }
   const result = topologySchema.safeParse(doc.toJS())
   if (!result.success) {
     throw new ConfigError(
-      `${file}: invalid topology\n` + result.error.issues.map((i) => '  ' + describeIssue(i, doc, lineCounter, file)).join('\n'),
+      `${file}: invalid topology\n` +
+        result.error.issues.map((i) => '  ' + describeIssue(i, doc, lineCounter, file)).join('\n'),
     )
   }
   return result.data
@@ -47,10 +56,14 @@ export function parseTopology(text: string, file = '<topology>'): TopologyFile {
 function describeIssue(issue: z.core.$ZodIssue, doc: Document, lc: LineCounter, file: string): string {
   const p = issue.path.map(String)
   // For unknown keys, point at the first unknown key itself, not at the map holding it.
-  const line = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? keyLine(doc, lc, p, issue.keys[0]) ?? lineOf(doc, lc, p) : lineOf(doc, lc, p)
+  const line =
+    issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined
+      ? (keyLine(doc, lc, p, issue.keys[0]) ?? lineOf(doc, lc, p))
+      : lineOf(doc, lc, p)
   const where = p.length > 0 ? p.join('.') : '(top level)'
   let what = issue.message
-  if (issue.code === 'unrecognized_keys') what = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; remove or fix the spelling`
+  if (issue.code === 'unrecognized_keys')
+    what = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; remove or fix the spelling`
   return `${file}:${line ?? '?'}: ${where}: ${what}`
 }
 
@@ -77,18 +90,26 @@ export async function loadTopology(file: string): Promise<Topology> {
   try {
     mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>
   } catch (e) {
-    throw new ConfigError(`${file}: cannot load decider module ${modulePath}: ${(e as Error).message}`, { cause: e })
+    throw new ConfigError(`${file}: cannot load decider module ${modulePath}: ${(e as Error).message}`, {
+      cause: e,
+    })
   }
   const decider = mod.default ?? mod.decider
   const problems = deciderShapeProblems(decider)
   if (problems.length > 0) {
-    throw new ConfigError(`${modulePath}: not a decider (export default defineDecider({...})):\n  ${problems.join('\n  ')}`)
+    throw new ConfigError(
+      `${modulePath}: not a decider (export default defineDecider({...})):\n  ${problems.join('\n  ')}`,
+    )
   }
   return fromDecider(decider as AnyDecider, definition, file)
 }
 
 /** A topology for a decider given in code (tests, TopologyTestDriver). */
-export function fromDecider(decider: AnyDecider, definition: Partial<TopologyInput> & { name: string }, file = '<code>'): Topology {
+export function fromDecider(
+  decider: AnyDecider,
+  definition: Partial<TopologyInput> & { name: string },
+  file = '<code>',
+): Topology {
   const full = topologySchema.parse({ decider: '<code>', ...definition })
   return { file, definition: full, topics: topicNames(full), decider, applicationId: full.name }
 }

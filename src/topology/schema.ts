@@ -3,14 +3,20 @@ import { z } from 'zod'
 
 const topicName = z
   .string()
-  .regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, ".", "_" or "-", at most 249 characters')
+  .regex(
+    /^[a-zA-Z0-9._-]{1,249}$/,
+    'a Kafka topic name: letters, digits, ".", "_" or "-", at most 249 characters',
+  )
 
 export const topologySchema = z
   .object({
     $schema: z.string().optional(),
     name: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'lowercase letters, digits, ".", "_" or "-" (it names the group, the transactional ids and the state folder)'),
+      .regex(
+        /^[a-z0-9][a-z0-9._-]{0,99}$/,
+        'lowercase letters, digits, ".", "_" or "-" (it names the group, the transactional ids and the state folder)',
+      ),
     decider: z.string().min(1).describe('path of the decider module, relative to this file'),
     topics: z
       .object({
@@ -35,7 +41,14 @@ export const topologySchema = z
         maxRequestBytes: z.number().int().min(1024).default(900_000),
       })
       .strict()
-      .default({ maxBatchCommands: 1000, maxBytesPerPartition: 1_048_576, transactionTimeoutMs: 10_000, snapshotCacheSize: 100_000, maxRecordBytes: 1_000_000, maxRequestBytes: 900_000 }),
+      .default({
+        maxBatchCommands: 1000,
+        maxBytesPerPartition: 1_048_576,
+        transactionTimeoutMs: 10_000,
+        snapshotCacheSize: 100_000,
+        maxRecordBytes: 1_000_000,
+        maxRequestBytes: 900_000,
+      }),
     errors: z
       .object({
         onDecideError: z.enum(['fail-command', 'stop']).default('fail-command'),

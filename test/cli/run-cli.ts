@@ -11,7 +11,11 @@ export interface CliResult {
   stderr: string
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,

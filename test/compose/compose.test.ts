@@ -188,10 +188,16 @@ describe('docker-compose.yml', () => {
   })
 
   it('workers listen on 0.0.0.0, Prometheus scrapes them on that port, Grafana gets its datasource and the dashboards', () => {
-    const workerConfig = parse(readFileSync(join(root, 'config/worker.docker.yaml'), 'utf8')) as { http: { host: string; port: number } }
+    const workerConfig = parse(readFileSync(join(root, 'config/worker.docker.yaml'), 'utf8')) as {
+      http: { host: string; port: number }
+    }
     expect(workerConfig.http.host).toBe('0.0.0.0')
     const prom = parse(readFileSync(join(root, 'config/prometheus/prometheus.yml'), 'utf8')) as {
-      scrape_configs: { job_name: string; metrics_path?: string; dns_sd_configs?: { names: string[]; port: number }[] }[]
+      scrape_configs: {
+        job_name: string
+        metrics_path?: string
+        dns_sd_configs?: { names: string[]; port: number }[]
+      }[]
     }
     const job = prom.scrape_configs.find((j) => j.dns_sd_configs?.some((d) => d.names.includes('worker')))
     expect(job, 'a scrape job for the worker service').toBeDefined()
@@ -200,13 +206,19 @@ describe('docker-compose.yml', () => {
 
     const grafana = service('grafana')
     const mountTarget = (host: string) =>
-      (grafana.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [])).find(([h]) => h === host)?.[1]
-    const provider = parse(readFileSync(join(root, 'config/grafana/provisioning/dashboards/kafka-decider.yml'), 'utf8')) as {
+      (grafana.volumes ?? [])
+        .map((v) => (typeof v === 'string' ? v.split(':') : []))
+        .find(([h]) => h === host)?.[1]
+    const provider = parse(
+      readFileSync(join(root, 'config/grafana/provisioning/dashboards/kafka-decider.yml'), 'utf8'),
+    ) as {
       providers: { options: { path: string } }[]
     }
     expect(provider.providers[0]!.options.path).toBe(mountTarget('./config/grafana/dashboards'))
     expect(mountTarget('./config/grafana/provisioning')).toBe('/etc/grafana/provisioning')
-    const ds = parse(readFileSync(join(root, 'config/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+    const ds = parse(
+      readFileSync(join(root, 'config/grafana/provisioning/datasources/prometheus.yml'), 'utf8'),
+    ) as {
       datasources: { uid: string; type: string; url: string }[]
     }
     expect(ds.datasources[0]).toMatchObject({ type: 'prometheus', url: 'http://prometheus:9090' })

@@ -10,7 +10,8 @@ import {
   type ReplyEnvelope,
   type SnapshotRecord,
 } from '../../src/domain/envelopes.ts'
-import { CommandProcessor, type InputRecord } from '../../src/runtime/processor.ts'
+import type { InputRecord } from '../../src/runtime/ports.ts'
+import { CommandProcessor } from '../../src/runtime/processor.ts'
 import { commandRecord, decodeRecord } from '../../src/testing/records.ts'
 import { topicNames } from '../../src/topology/schema.ts'
 import bank, { type Account } from '../../topologies/bank-account.ts'

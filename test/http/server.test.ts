@@ -8,7 +8,12 @@ describe('http server', async () => {
   const metrics = createMetrics()
   metrics.commands.inc({ topology: 't', partition: '0', outcome: 'accepted' }, 3)
   let readiness: Readiness = { ready: false, reason: 't: tasks 0:RESTORING' }
-  const server = await startHttp({ host: '127.0.0.1', port: 0, registry: metrics.registry, readiness: () => readiness })
+  const server = await startHttp({
+    host: '127.0.0.1',
+    port: 0,
+    registry: metrics.registry,
+    readiness: () => readiness,
+  })
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   afterAll(() => new Promise<void>((r) => server.close(() => r())))
 
@@ -26,7 +31,14 @@ describe('http server', async () => {
   })
 
   it('/readyz is 503 when the check itself throws', async () => {
-    const s = await startHttp({ host: '127.0.0.1', port: 0, registry: metrics.registry, readiness: () => { throw new Error('boom') } })
+    const s = await startHttp({
+      host: '127.0.0.1',
+      port: 0,
+      registry: metrics.registry,
+      readiness: () => {
+        throw new Error('boom')
+      },
+    })
     const r = await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}/readyz`)
     expect(r.status).toBe(503)
     expect(await r.text()).toContain('boom')

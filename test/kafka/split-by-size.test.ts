@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { splitBySize } from '../../src/kafka/transactional-producer.ts'
-import type { OutputRecord } from '../../src/runtime/processor.ts'
+import type { OutputRecord } from '../../src/runtime/ports.ts'
 
-const rec = (i: number, bytes: number): OutputRecord => ({ topic: 't', key: `k${i}`, value: Buffer.alloc(bytes), headers: {} })
+const rec = (i: number, bytes: number): OutputRecord => ({
+  topic: 't',
+  key: `k${i}`,
+  value: Buffer.alloc(bytes),
+  headers: {},
+})
 
 describe('splitBySize (produce requests below message.max.bytes)', () => {
   it('keeps every record, in order, in groups under the budget', () => {

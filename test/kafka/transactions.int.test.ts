@@ -6,7 +6,11 @@ import { createTopics, newKafka, uniqueName } from '../support/kafka.ts'
 
 /** Reads one partition from `from` to its end, read_uncommitted with the markers applied (CommittedRecordsReader). */
 async function readCommitted(kafka: Kafka, topic: string, from: string, end: bigint): Promise<string[]> {
-  const consumer = kafka.consumer({ groupId: `t-${randomUUID()}`, readUncommitted: true, maxWaitTimeInMs: 100 })
+  const consumer = kafka.consumer({
+    groupId: `t-${randomUUID()}`,
+    readUncommitted: true,
+    maxWaitTimeInMs: 100,
+  })
   const out: string[] = []
   let done!: () => void
   const finished = new Promise<void>((r) => (done = r))
@@ -45,7 +49,11 @@ describe('kafkajs read_committed vs the transaction markers, on the real broker'
     const topic = uniqueName('proof-interleaved')
     await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }])
     const mk = async (id: string) => {
-      const p = kafka.producer({ transactionalId: `${topic}-${id}`, idempotent: true, maxInFlightRequests: 1 })
+      const p = kafka.producer({
+        transactionalId: `${topic}-${id}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      })
       producers.push(p)
       await p.connect()
       return p
@@ -80,7 +88,11 @@ describe('kafkajs read_committed vs the transaction markers, on the real broker'
   it('a commit marker fetched alone (kafkajs skips eachBatch for it) still releases the transaction', async () => {
     const topic = uniqueName('proof-marker-alone')
     await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }])
-    const consumer = kafka.consumer({ groupId: `t-${randomUUID()}`, readUncommitted: true, maxWaitTimeInMs: 100 })
+    const consumer = kafka.consumer({
+      groupId: `t-${randomUUID()}`,
+      readUncommitted: true,
+      maxWaitTimeInMs: 100,
+    })
     const got: string[] = []
     let undecidedSeen = false
     const reader = new CommittedRecordsReader(consumer, topic, (_p, records, filter) => {

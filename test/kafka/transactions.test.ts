@@ -12,8 +12,10 @@ const rec = (offset: number, producerId: string, o: Partial<LogRecord> = {}): Lo
   inTransaction: true,
   ...o,
 })
-const commit = (offset: number, producerId: string) => rec(offset, producerId, { control: 'commit', value: null })
-const abort = (offset: number, producerId: string) => rec(offset, producerId, { control: 'abort', value: null })
+const commit = (offset: number, producerId: string) =>
+  rec(offset, producerId, { control: 'commit', value: null })
+const abort = (offset: number, producerId: string) =>
+  rec(offset, producerId, { control: 'abort', value: null })
 const offsets = (rs: LogRecord[]) => rs.map((r) => Number(r.offset))
 
 describe('TransactionFilter (read_committed done from the markers)', () => {
@@ -41,18 +43,32 @@ describe('TransactionFilter (read_committed done from the markers)', () => {
 
   it('a marker for records before the first fetched offset releases only what it saw', () => {
     const f = new TransactionFilter()
-    expect(offsets(f.push([rec(7, 'A'), commit(8, 'A'), rec(9, 'B'), abort(10, 'B'), rec(11, 'B'), commit(12, 'B')]))).toEqual([7, 11])
+    expect(
+      offsets(
+        f.push([rec(7, 'A'), commit(8, 'A'), rec(9, 'B'), abort(10, 'B'), rec(11, 'B'), commit(12, 'B')]),
+      ),
+    ).toEqual([7, 11])
   })
 })
 
 // The kafkajs 2.2.4 defect the filter exists for, on the input a broker sends for a fetch from offset 2 of a
 // partition where producer A wrote 0 and 3 and producer B 1 and 2, both aborted (markers at 4 and 5).
 describe("kafkajs' own read_committed filter", () => {
-  const filterAbortedMessages = createRequire(import.meta.url)('kafkajs/src/consumer/filterAbortedMessages.js') as (a: {
-    messages: { offset: string; key: Buffer | null; batchContext: { producerId: string; inTransaction: boolean } }[]
+  const filterAbortedMessages = createRequire(import.meta.url)(
+    'kafkajs/src/consumer/filterAbortedMessages.js',
+  ) as (a: {
+    messages: {
+      offset: string
+      key: Buffer | null
+      batchContext: { producerId: string; inTransaction: boolean }
+    }[]
     abortedTransactions: { producerId: string; firstOffset: string }[]
   }) => { offset: string }[]
-  const m = (offset: number, producerId: string, key: Buffer | null = Buffer.from('k')) => ({ offset: String(offset), key, batchContext: { producerId, inTransaction: true } })
+  const m = (offset: number, producerId: string, key: Buffer | null = Buffer.from('k')) => ({
+    offset: String(offset),
+    key,
+    batchContext: { producerId, inTransaction: true },
+  })
   const abortMarker = Buffer.from([0, 0, 0, 0])
 
   it('hands out an aborted record when two aborted transactions started before the fetch', () => {

@@ -24,19 +24,31 @@ async function registryNames(): Promise<Set<string>> {
 
 describe('PromQL metric-name extraction', () => {
   it('finds metrics, not functions, labels, durations, strings or grouping labels', () => {
-    expect(metricNames('histogram_quantile(0.99, sum by (le) (rate(decider_command_latency_seconds_bucket{topology=~"$topology"}[$__rate_interval])))')).toEqual([
-      'decider_command_latency_seconds_bucket',
+    expect(
+      metricNames(
+        'histogram_quantile(0.99, sum by (le) (rate(decider_command_latency_seconds_bucket{topology=~"$topology"}[$__rate_interval])))',
+      ),
+    ).toEqual(['decider_command_latency_seconds_bucket'])
+    expect(
+      metricNames(
+        'sum(a_total{x="rate(b)"}) / on (instance) group_left (version) c_info or vector(0)',
+      ).sort(),
+    ).toEqual(['a_total', 'c_info'])
+    expect(metricNames('label_values(decider_assigned_partitions, topology)')).toEqual([
+      'decider_assigned_partitions',
     ])
-    expect(metricNames('sum(a_total{x="rate(b)"}) / on (instance) group_left (version) c_info or vector(0)').sort()).toEqual(['a_total', 'c_info'])
-    expect(metricNames('label_values(decider_assigned_partitions, topology)')).toEqual(['decider_assigned_partitions'])
-    expect(metricNames('rate(process_cpu_seconds_total[5m] offset 1h) > bool 0.5')).toEqual(['process_cpu_seconds_total'])
+    expect(metricNames('rate(process_cpu_seconds_total[5m] offset 1h) > bool 0.5')).toEqual([
+      'process_cpu_seconds_total',
+    ])
   })
 })
 
 describe('Grafana dashboards vs the worker registry', () => {
   it('there is a dashboard and it queries the metrics the issue asks for', () => {
     expect(dashboards.length).toBeGreaterThan(0)
-    const queried = new Set(dashboards.flatMap((d) => dashboardQueries(d.json).flatMap((q) => metricNames(q.expr))))
+    const queried = new Set(
+      dashboards.flatMap((d) => dashboardQueries(d.json).flatMap((q) => metricNames(q.expr))),
+    )
     for (const name of [
       `${METRIC.commands}`,
       `${METRIC.commandLatency}_bucket`,
@@ -54,18 +66,27 @@ describe('Grafana dashboards vs the worker registry', () => {
     }
   })
 
-  it.each(dashboards.map((d) => [d.file, d.json] as const))('%s: every queried metric exists', async (_file, json) => {
-    expect(missingMetrics(json, await registryNames())).toEqual([])
-  })
+  it.each(dashboards.map((d) => [d.file, d.json] as const))(
+    '%s: every queried metric exists',
+    async (_file, json) => {
+      expect(missingMetrics(json, await registryNames())).toEqual([])
+    },
+  )
 
   it('fails when a queried metric is renamed (in the dashboard or, equivalently, in the registry)', async () => {
     const known = await registryNames()
     const json = dashboards[0]!.json
-    const renamedDashboard = JSON.parse(JSON.stringify(json).replaceAll(METRIC.commands, 'decider_commands_handled_total')) as unknown
-    expect(missingMetrics(renamedDashboard, known)).toContain('Commands by outcome: decider_commands_handled_total')
+    const renamedDashboard = JSON.parse(
+      JSON.stringify(json).replaceAll(METRIC.commands, 'decider_commands_handled_total'),
+    ) as unknown
+    expect(missingMetrics(renamedDashboard, known)).toContain(
+      'Commands by outcome: decider_commands_handled_total',
+    )
     const withoutLag = new Set([...known].filter((n) => n !== METRIC.lag))
     expect(missingMetrics(json, withoutLag).some((m) => m.endsWith(`: ${METRIC.lag}`))).toBe(true)
     const withoutHistogram = new Set([...known].filter((n) => n !== METRIC.commitSeconds))
-    expect(missingMetrics(json, withoutHistogram).some((m) => m.endsWith(`: ${METRIC.commitSeconds}_bucket`))).toBe(true)
+    expect(
+      missingMetrics(json, withoutHistogram).some((m) => m.endsWith(`: ${METRIC.commitSeconds}_bucket`)),
+    ).toBe(true)
   })
 })

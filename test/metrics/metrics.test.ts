@@ -11,7 +11,11 @@ import { batch, fakeTask, input } from './simulate.ts'
 
 async function values(m: ReturnType<typeof createMetrics>, name: string) {
   const metric = (await m.registry.getMetricsAsJSON()).find((x) => x.name === name)
-  return (metric?.values ?? []) as { labels: Record<string, string | number>; value: number; metricName?: string }[]
+  return (metric?.values ?? []) as {
+    labels: Record<string, string | number>
+    value: number
+    metricName?: string
+  }[]
 }
 
 describe('metrics', () => {
@@ -21,7 +25,13 @@ describe('metrics', () => {
     expect(a.registry).not.toBe(b.registry)
     expect(a.registry).toBeInstanceOf(Registry)
     const names = (await a.registry.getMetricsAsJSON()).map((x) => x.name)
-    expect(names).toEqual(expect.arrayContaining(['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']))
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'process_cpu_seconds_total',
+        'process_resident_memory_bytes',
+        'nodejs_eventloop_lag_seconds',
+      ]),
+    )
     for (const n of names.filter((x) => x.startsWith('decider_'))) {
       const type = (await a.registry.getMetricsAsJSON()).find((x) => x.name === n)!.type
       if (String(type) === 'counter') expect(n).toMatch(/_total$/)
@@ -33,22 +43,40 @@ describe('metrics', () => {
     const m = createMetrics()
     const l = metricsListener(m, 'topo', { now: () => 10_000 })
     const t = fakeTask(3)
-    l.committed?.(t, batch({ accepted: 3, rejected: 1, duplicate: 1 }, { events: 4, deadLetters: { undecodable: 2 } }), 0.5, {
-      commitSeconds: 0.2,
-      inputs: [input(0, 9_000), input(1, 9_500), input(2, 9_900), input(3, 9_900), input(4, 9_900)],
-    })
+    l.committed?.(
+      t,
+      batch({ accepted: 3, rejected: 1, duplicate: 1 }, { events: 4, deadLetters: { undecodable: 2 } }),
+      0.5,
+      {
+        commitSeconds: 0.2,
+        inputs: [input(0, 9_000), input(1, 9_500), input(2, 9_900), input(3, 9_900), input(4, 9_900)],
+      },
+    )
     l.aborted?.(t, new Error('x'))
     const cmds = await values(m, METRIC.commands)
-    expect(Object.fromEntries(cmds.map((v) => [v.labels.outcome, v.value]))).toEqual({ accepted: 3, rejected: 1, duplicate: 1 })
+    expect(Object.fromEntries(cmds.map((v) => [v.labels.outcome, v.value]))).toEqual({
+      accepted: 3,
+      rejected: 1,
+      duplicate: 1,
+    })
     expect(cmds[0]!.labels).toMatchObject({ topology: 'topo', partition: '3' })
-    expect((await values(m, METRIC.deadLetters))[0]).toMatchObject({ labels: { topology: 'topo', reason: 'undecodable' }, value: 2 })
+    expect((await values(m, METRIC.deadLetters))[0]).toMatchObject({
+      labels: { topology: 'topo', reason: 'undecodable' },
+      value: 2,
+    })
     expect((await values(m, METRIC.events))[0]!.value).toBe(4)
-    expect(Object.fromEntries((await values(m, METRIC.transactions)).map((v) => [v.labels.result, v.value]))).toEqual({ committed: 1, aborted: 1 })
+    expect(
+      Object.fromEntries((await values(m, METRIC.transactions)).map((v) => [v.labels.result, v.value])),
+    ).toEqual({ committed: 1, aborted: 1 })
     const latency = await values(m, METRIC.commandLatency)
     expect(latency.find((v) => v.metricName?.endsWith('_count'))!.value).toBe(5)
     expect(latency.find((v) => v.metricName?.endsWith('_sum'))!.value).toBeCloseTo(1 + 0.5 + 0.1 * 3)
-    expect((await values(m, METRIC.commitSeconds)).find((v) => v.metricName?.endsWith('_sum'))!.value).toBeCloseTo(0.2)
-    expect((await values(m, METRIC.commandSeconds)).find((v) => v.metricName?.endsWith('_count'))!.value).toBe(5)
+    expect(
+      (await values(m, METRIC.commitSeconds)).find((v) => v.metricName?.endsWith('_sum'))!.value,
+    ).toBeCloseTo(0.2)
+    expect(
+      (await values(m, METRIC.commandSeconds)).find((v) => v.metricName?.endsWith('_count'))!.value,
+    ).toBe(5)
     expect((await values(m, METRIC.batchSize)).find((v) => v.metricName?.endsWith('_sum'))!.value).toBe(5)
   })
 
@@ -58,7 +86,9 @@ describe('metrics', () => {
     l.rebalanced?.([0, 1])
     l.positionAfterBatch?.(0, 100n, 40n)
     l.positionAfterBatch?.(1, 7n, 7n)
-    expect(Object.fromEntries((await values(m, METRIC.lag)).map((v) => [v.labels.partition, v.value]))).toEqual({ '0': 60, '1': 0 })
+    expect(
+      Object.fromEntries((await values(m, METRIC.lag)).map((v) => [v.labels.partition, v.value])),
+    ).toEqual({ '0': 60, '1': 0 })
     l.rebalanced?.([1])
     expect((await values(m, METRIC.lag)).map((v) => v.labels.partition)).toEqual(['1'])
     expect((await values(m, METRIC.assigned))[0]!.value).toBe(1)
@@ -68,7 +98,10 @@ describe('metrics', () => {
   it('task state: one series set to 1 per partition, owned by the newest task; removed when it closes', async () => {
     const m = createMetrics()
     const l = metricsListener(m, 'topo')
-    const current = async () => (await values(m, METRIC.taskState)).filter((v) => v.value === 1).map((v) => `${v.labels.partition}:${v.labels.state}`)
+    const current = async () =>
+      (await values(m, METRIC.taskState))
+        .filter((v) => v.value === 1)
+        .map((v) => `${v.labels.partition}:${v.labels.state}`)
     const old = fakeTask(0)
     l.stateChanged?.(old, TaskState.CREATED, TaskState.INITIALIZING)
     l.stateChanged?.(old, TaskState.INITIALIZING, TaskState.RESTORING)
@@ -94,7 +127,9 @@ describe('metrics', () => {
     l.restored?.(t, 499, 1.5)
     expect((await values(m, METRIC.restoreRemaining))[0]!.value).toBe(0)
     expect((await values(m, METRIC.restoredRecords))[0]!.value).toBe(499)
-    expect((await values(m, METRIC.restoreSeconds)).find((v) => v.metricName?.endsWith('_count'))!.value).toBe(1)
+    expect(
+      (await values(m, METRIC.restoreSeconds)).find((v) => v.metricName?.endsWith('_count'))!.value,
+    ).toBe(1)
   })
 
   it('snapshot store size: snapshots written, and the bytes on disk of each RUNNING task store', async () => {
@@ -108,7 +143,9 @@ describe('metrics', () => {
     l.stateChanged?.(t, TaskState.RESTORING, TaskState.RUNNING)
     l.committed?.(t, batch({ accepted: 1 }), 0.01, { commitSeconds: 0.01, inputs: [input(0)] })
     expect((await values(m, METRIC.snapshotsWritten))[0]!.value).toBe(1)
-    expect(await values(m, METRIC.storeBytes)).toEqual([expect.objectContaining({ labels: { topology: 'topo', partition: '1' }, value: 1300 })])
+    expect(await values(m, METRIC.storeBytes)).toEqual([
+      expect.objectContaining({ labels: { topology: 'topo', partition: '1' }, value: 1300 }),
+    ])
     l.stateChanged?.(t, TaskState.RUNNING, TaskState.CLOSING)
     l.stateChanged?.(t, TaskState.CLOSING, TaskState.CLOSED)
     expect(await values(m, METRIC.storeBytes)).toEqual([])

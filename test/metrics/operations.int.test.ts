@@ -12,7 +12,15 @@ import { Worker } from '../../src/worker/worker.ts'
 import { TaskState } from '../../src/runtime/task-state.ts'
 import { loadTopology } from '../../src/topology/loader.ts'
 import { kafkaBrokers, newKafka } from '../support/kafka.ts'
-import { bankWorkload, inputCommands, referenceModel, sendCommands, tempDir, waitForReplies, writeBankTopology } from '../support/eos.ts'
+import {
+  bankWorkload,
+  inputCommands,
+  referenceModel,
+  sendCommands,
+  tempDir,
+  waitForReplies,
+  writeBankTopology,
+} from '../support/eos.ts'
 
 const MARKER = 'PAYLOAD-MARKER-7f3a'
 const kafka = () => newKafka('ops-int')
@@ -27,7 +35,15 @@ const sink = new Writable({
 })
 
 function newWorker(topology: Awaited<ReturnType<typeof loadTopology>>, stateDir: string): Worker {
-  const config = resolveWorkerConfig({ kafka: { brokers: kafkaBrokers() }, stateDir, http: { enabled: true, host: '127.0.0.1', port: 0 }, log: { level: 'trace' } }, {})
+  const config = resolveWorkerConfig(
+    {
+      kafka: { brokers: kafkaBrokers() },
+      stateDir,
+      http: { enabled: true, host: '127.0.0.1', port: 0 },
+      log: { level: 'trace' },
+    },
+    {},
+  )
   return new Worker({ topologies: [topology], config, logger: pino({ level: 'trace' }, sink) })
 }
 
@@ -44,14 +60,17 @@ async function scrape(w: Worker): Promise<{ name: string; labels: Record<string,
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => {
       const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(l)!
-      const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]))
+      const labels = Object.fromEntries(
+        [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]),
+      )
       return { name: m[1]!, labels, value: Number(m[3]) }
     })
 }
 
 const sumBy = (samples: Awaited<ReturnType<typeof scrape>>, name: string, label: string) => {
   const out: Record<string, number> = {}
-  for (const s of samples.filter((x) => x.name === name)) out[s.labels[label] ?? ''] = (out[s.labels[label] ?? ''] ?? 0) + s.value
+  for (const s of samples.filter((x) => x.name === name))
+    out[s.labels[label] ?? ''] = (out[s.labels[label] ?? ''] ?? 0) + s.value
   return out
 }
 
@@ -78,11 +97,18 @@ describe('operations: /metrics, /readyz, lag, logs (in process, real broker)', (
     const a = newWorker(topology, `${dir}/state-a`)
     workers.push(a)
     await a.start()
-    await until(() => get(a, '/readyz'), (r) => r.status === 200, 20_000, 'worker A ready')
+    await until(
+      () => get(a, '/readyz'),
+      (r) => r.status === 200,
+      20_000,
+      'worker A ready',
+    )
     expect((await get(a, '/livez')).status).toBe(200)
 
     // N commands: the bank workload (accepted, rejected, duplicate, conflict) with a payload marker, plus two invalid ones.
-    const cmds = bankWorkload(11, 24, 240).map((c) => (c.type === 'CreateAccount' ? { ...c, payload: { owner: `${MARKER} ${c.aggregateId}` } } : c))
+    const cmds = bankWorkload(11, 24, 240).map((c) =>
+      c.type === 'CreateAccount' ? { ...c, payload: { owner: `${MARKER} ${c.aggregateId}` } } : c,
+    )
     const k = kafka()
     await sendCommands(k, topology.topics.commands, cmds)
     const producer = k.producer()
@@ -90,8 +116,18 @@ describe('operations: /metrics, /readyz, lag, logs (in process, real broker)', (
     await producer.send({
       topic: topology.topics.commands,
       messages: [
-        { key: 'acc-ops-bad', value: Buffer.from(JSON.stringify({ commandId: 'ops-bad-payload', type: 'Deposit', payload: { amount: MARKER } })), headers: { 'content-type': 'application/json' } },
-        { key: 'acc-ops-bad', value: Buffer.from(`{${MARKER} not json`), headers: { 'content-type': 'application/json' } },
+        {
+          key: 'acc-ops-bad',
+          value: Buffer.from(
+            JSON.stringify({ commandId: 'ops-bad-payload', type: 'Deposit', payload: { amount: MARKER } }),
+          ),
+          headers: { 'content-type': 'application/json' },
+        },
+        {
+          key: 'acc-ops-bad',
+          value: Buffer.from(`{${MARKER} not json`),
+          headers: { 'content-type': 'application/json' },
+        },
       ],
     })
     await producer.disconnect()
@@ -102,16 +138,29 @@ describe('operations: /metrics, /readyz, lag, logs (in process, real broker)', (
     const total = input.length + 2
     await waitForReplies(k, topology.topics.replies, input.length + 1, 20_000) // the undecodable one gets no reply
 
-    const samples = await until(() => scrape(a), (s) => Object.values(sumBy(s, METRIC.commands, 'outcome')).reduce((x, y) => x + y, 0) >= total, 10_000, 'commands counted')
+    const samples = await until(
+      () => scrape(a),
+      (s) => Object.values(sumBy(s, METRIC.commands, 'outcome')).reduce((x, y) => x + y, 0) >= total,
+      10_000,
+      'commands counted',
+    )
     expect(sumBy(samples, METRIC.commands, 'outcome')).toEqual(expected)
-    expect(Object.keys(expected)).toEqual(expect.arrayContaining(['accepted', 'rejected', 'duplicate', 'conflict', 'invalid']))
+    expect(Object.keys(expected)).toEqual(
+      expect.arrayContaining(['accepted', 'rejected', 'duplicate', 'conflict', 'invalid']),
+    )
     expect(sumBy(samples, METRIC.deadLetters, 'reason')).toEqual({ invalid_payload: 1, undecodable: 1 })
-    expect(sumBy(samples, `${METRIC.commandLatency}_count`, 'topology')).toEqual({ [topology.definition.name]: total })
-    expect(sumBy(samples, `${METRIC.commandSeconds}_count`, 'topology')).toEqual({ [topology.definition.name]: total })
+    expect(sumBy(samples, `${METRIC.commandLatency}_count`, 'topology')).toEqual({
+      [topology.definition.name]: total,
+    })
+    expect(sumBy(samples, `${METRIC.commandSeconds}_count`, 'topology')).toEqual({
+      [topology.definition.name]: total,
+    })
     const tx = sumBy(samples, METRIC.transactions, 'result')
     expect(tx.committed).toBeGreaterThan(0)
     expect(tx.aborted ?? 0).toBe(0)
-    expect(sumBy(samples, `${METRIC.commitSeconds}_count`, 'topology')[topology.definition.name]).toBe(tx.committed)
+    expect(sumBy(samples, `${METRIC.commitSeconds}_count`, 'topology')[topology.definition.name]).toBe(
+      tx.committed,
+    )
     expect(sumBy(samples, `${METRIC.batchSize}_sum`, 'topology')[topology.definition.name]).toBe(total)
     expect(sumBy(samples, METRIC.taskState, 'state')).toMatchObject({ RUNNING: 6, RESTORING: 0 })
     expect(sumBy(samples, METRIC.assigned, 'topology')[topology.definition.name]).toBe(6)
@@ -119,10 +168,16 @@ describe('operations: /metrics, /readyz, lag, logs (in process, real broker)', (
     expect(samples.some((s) => s.name === 'process_resident_memory_bytes')).toBe(true)
 
     // Lag from offsets (high watermark - position) reaches 0 on every partition that had input.
-    const withInput = new Set((await k.admin().fetchTopicOffsets(topology.topics.commands)).filter((o) => o.high !== '0').map((o) => o.partition.toString()))
+    const withInput = new Set(
+      (await k.admin().fetchTopicOffsets(topology.topics.commands))
+        .filter((o) => o.high !== '0')
+        .map((o) => o.partition.toString()),
+    )
     const lagged = await until(
       async () => (await scrape(a)).filter((s) => s.name === METRIC.lag),
-      (lag) => withInput.size > 0 && [...withInput].every((p) => lag.some((s) => s.labels.partition === p && s.value === 0)),
+      (lag) =>
+        withInput.size > 0 &&
+        [...withInput].every((p) => lag.some((s) => s.labels.partition === p && s.value === 0)),
       10_000,
       'lag 0',
     )
@@ -148,7 +203,12 @@ describe('operations: /metrics, /readyz, lag, logs (in process, real broker)', (
     const starting = b.start()
     const states = () => [...(b.runners[0]?.tasks.values() ?? [])].map((t) => t.state)
     const seen: { before: string[]; status: number; after: string[] }[] = []
-    await until(async () => b.httpAddress, (x) => x !== undefined, 10_000, 'http of B')
+    await until(
+      async () => b.httpAddress,
+      (x) => x !== undefined,
+      10_000,
+      'http of B',
+    )
     const deadline = Date.now() + 25_000
     for (;;) {
       const before = states()
@@ -165,7 +225,9 @@ describe('operations: /metrics, /readyz, lag, logs (in process, real broker)', (
       expect(s.after).toEqual(Array(6).fill(TaskState.RUNNING)) // a task may turn RUNNING just before the answer
     }
     const after = await scrape(b)
-    expect(Object.values(sumBy(after, METRIC.restoredRecords, 'partition')).reduce((x, y) => x + y, 0)).toBeGreaterThan(0)
+    expect(
+      Object.values(sumBy(after, METRIC.restoredRecords, 'partition')).reduce((x, y) => x + y, 0),
+    ).toBeGreaterThan(0)
     expect(Object.values(sumBy(after, METRIC.restoreRemaining, 'partition')).every((v) => v === 0)).toBe(true)
     expect(sumBy(after, `${METRIC.restoreSeconds}_count`, 'topology')[topology.definition.name]).toBe(6)
     expect(sumBy(after, METRIC.commands, 'outcome')).toEqual({}) // nothing re-processed

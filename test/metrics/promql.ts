@@ -1,5 +1,19 @@
 /** Metric names a PromQL expression (or a Grafana query such as label_values(...)) reads. Good enough for dashboards. */
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'inf', 'nan'])
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
+])
 const GROUPING = /\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g
 
 export function metricNames(expr: string): string[] {
@@ -37,7 +51,9 @@ export function dashboardQueries(dashboard: unknown): DashboardQuery[] {
   const out: DashboardQuery[] = []
   const d = dashboard as {
     panels?: Panel[]
-    templating?: { list?: { name: string; type: string; query?: string | { query?: string }; definition?: string }[] }
+    templating?: {
+      list?: { name: string; type: string; query?: string | { query?: string }; definition?: string }[]
+    }
   }
   interface Panel {
     title?: string
@@ -63,7 +79,8 @@ export function dashboardQueries(dashboard: unknown): DashboardQuery[] {
 export function missingMetrics(dashboard: unknown, known: ReadonlySet<string>): string[] {
   const missing: string[] = []
   for (const q of dashboardQueries(dashboard)) {
-    for (const n of metricNames(q.expr)) if (!known.has(n) && !known.has(baseName(n))) missing.push(`${q.panel}: ${n}`)
+    for (const n of metricNames(q.expr))
+      if (!known.has(n) && !known.has(baseName(n))) missing.push(`${q.panel}: ${n}`)
   }
   return missing
 }

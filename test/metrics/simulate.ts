@@ -1,5 +1,6 @@
 /** A short simulated run through every listener hook (no Kafka): what a worker's registry holds after one. */
-import { emptyOutcomes, type BatchResult, type InputRecord } from '../../src/runtime/processor.ts'
+import type { InputRecord } from '../../src/runtime/ports.ts'
+import { emptyOutcomes, type BatchResult } from '../../src/runtime/processor.ts'
 import type { Task } from '../../src/runtime/task.ts'
 import { TaskState } from '../../src/runtime/task-state.ts'
 import { metricsListener, type Metrics } from '../../src/metrics/metrics.ts'
@@ -7,13 +8,29 @@ import { metricsListener, type Metrics } from '../../src/metrics/metrics.ts'
 export const fakeTask = (partition: number) => ({ partition, id: `t[${partition}]` }) as unknown as Task
 
 export function input(offset: number, timestamp = Date.now() - 50): InputRecord {
-  return { partition: 0, offset: BigInt(offset), key: Buffer.from('a'), value: Buffer.from('x'), timestamp: String(timestamp) }
+  return {
+    partition: 0,
+    offset: BigInt(offset),
+    key: Buffer.from('a'),
+    value: Buffer.from('x'),
+    timestamp: String(timestamp),
+  }
 }
 
-export function batch(statuses: Partial<Record<keyof ReturnType<typeof emptyOutcomes>['byStatus'], number>>, extra: Partial<BatchResult['outcomes']> = {}): BatchResult {
+export function batch(
+  statuses: Partial<Record<keyof ReturnType<typeof emptyOutcomes>['byStatus'], number>>,
+  extra: Partial<BatchResult['outcomes']> = {},
+): BatchResult {
   const outcomes = { ...emptyOutcomes(), ...extra }
   Object.assign(outcomes.byStatus, statuses)
-  return { records: [], snapshots: new Map([['a', {} as never]]), snapshotBytes: new Map(), outcomes, firstOffset: 0n, lastOffset: 0n }
+  return {
+    records: [],
+    snapshots: new Map([['a', {} as never]]),
+    snapshotBytes: new Map(),
+    outcomes,
+    firstOffset: 0n,
+    lastOffset: 0n,
+  }
 }
 
 export async function simulatedRun(m: Metrics, topology = 'sim'): Promise<void> {
@@ -28,10 +45,15 @@ export async function simulatedRun(m: Metrics, topology = 'sim'): Promise<void> 
     l.restoreProgress?.(t, 0)
     l.restored?.(t, 10, 0.2)
     l.stateChanged?.(t, TaskState.RESTORING, TaskState.RUNNING)
-    l.committed?.(t, batch({ accepted: 2, rejected: 1, invalid: 1 }, { events: 2, deadLetters: { invalid_payload: 1 } }), 0.01, {
-      commitSeconds: 0.005,
-      inputs: [input(0), input(1), input(2), input(3)],
-    })
+    l.committed?.(
+      t,
+      batch({ accepted: 2, rejected: 1, invalid: 1 }, { events: 2, deadLetters: { invalid_payload: 1 } }),
+      0.01,
+      {
+        commitSeconds: 0.005,
+        inputs: [input(0), input(1), input(2), input(3)],
+      },
+    )
     l.aborted?.(t, new Error('x'))
     l.fenced?.(t)
     l.positionAfterBatch?.(p, 10n, 4n)

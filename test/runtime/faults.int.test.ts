@@ -104,7 +104,10 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     await sleep(1500)
     w2.kill('SIGTERM')
     w3.kill('SIGTERM')
-    const codes = await Promise.race([Promise.all([w2.exited, w3.exited]), sleep(40_000).then(() => 'timeout')])
+    const codes = await Promise.race([
+      Promise.all([w2.exited, w3.exited]),
+      sleep(40_000).then(() => 'timeout'),
+    ])
     if (codes === 'timeout') console.error('w2:', w2.output().slice(-4000), '\nw3:', w3.output().slice(-4000))
     expect(codes).toEqual([0, 0])
     await sending
@@ -143,11 +146,18 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     })
     const partitionCounts = await outputPartitionCounts(admin, topology)
     const task = (stateDir: string) =>
-      new Task({ topology, partition: 0, logger, ports: kafkaTaskPorts({ kafka, admin, topology, partition: 0, stateDir, logger, partitionCounts }) })
+      new Task({
+        topology,
+        partition: 0,
+        logger,
+        ports: kafkaTaskPorts({ kafka, admin, topology, partition: 0, stateDir, logger, partitionCounts }),
+      })
 
     const oldOwner = task(`${dir}/old`)
     await oldOwner.initialize()
-    expect(await oldOwner.process([record(0, 'z-1', 'CreateAccount', { owner: 'Zed' })], () => undefined)).toEqual({ kind: 'done' })
+    expect(
+      await oldOwner.process([record(0, 'z-1', 'CreateAccount', { owner: 'Zed' })], () => undefined),
+    ).toEqual({ kind: 'done' })
 
     const newOwner = task(`${dir}/new`)
     expect(await newOwner.initialize()).toBe(1n) // restored the old owner's marker
@@ -157,10 +167,16 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     expect(zombie).toEqual({ kind: 'fenced' })
     expect(oldOwner.state).toBe(TaskState.CLOSED)
 
-    expect(await newOwner.process([record(1, 'z-2', 'Deposit', { amount: 5 })], () => undefined)).toEqual({ kind: 'done' })
-    const replies = (await readTopic(kafka, topology.topics.replies)).map((r) => (r.value as { commandId: string }).commandId)
+    expect(await newOwner.process([record(1, 'z-2', 'Deposit', { amount: 5 })], () => undefined)).toEqual({
+      kind: 'done',
+    })
+    const replies = (await readTopic(kafka, topology.topics.replies)).map(
+      (r) => (r.value as { commandId: string }).commandId,
+    )
     expect(replies.sort()).toEqual(['z-1', 'z-2']) // replies are keyed by commandId: partitions differ, so no order
-    const events = (await readTopic(kafka, topology.topics.events)).map((r) => (r.value as { version: number }).version)
+    const events = (await readTopic(kafka, topology.topics.events)).map(
+      (r) => (r.value as { version: number }).version,
+    )
     expect(events).toEqual([1, 2])
     await newOwner.close()
     await admin.disconnect()

@@ -10,7 +10,14 @@ import { ensureTopics } from '../../src/kafka/topics.ts'
 import { loadTopology } from '../../src/topology/loader.ts'
 import { Worker } from '../../src/worker/worker.ts'
 import { kafkaBrokers, newKafka } from '../support/kafka.ts'
-import { readTopic, sendCommands, tempDir, waitForReplies, writeBankTopology, type Cmd } from '../support/eos.ts'
+import {
+  readTopic,
+  sendCommands,
+  tempDir,
+  waitForReplies,
+  writeBankTopology,
+  type Cmd,
+} from '../support/eos.ts'
 
 describe('transactions above message.max.bytes', () => {
   let worker: Worker | undefined
@@ -20,7 +27,13 @@ describe('transactions above message.max.bytes', () => {
 
   it('are split into several produce requests and committed whole', async () => {
     const dir = tempDir('large')
-    const topology = await loadTopology(writeBankTopology(dir, `large-${Date.now()}`, 'processing:\n  maxBatchCommands: 4000\n  maxBytesPerPartition: 4194304\n'))
+    const topology = await loadTopology(
+      writeBankTopology(
+        dir,
+        `large-${Date.now()}`,
+        'processing:\n  maxBatchCommands: 4000\n  maxBytesPerPartition: 4194304\n',
+      ),
+    )
     const kafka = newKafka('large-batches')
     const admin = kafka.admin()
     await admin.connect()
@@ -34,7 +47,15 @@ describe('transactions above message.max.bytes', () => {
     }))
     await sendCommands(kafka, topology.topics.commands, cmds, { chunk: 1000 }) // a backlog: the first batches are full
 
-    const config = resolveWorkerConfig({ kafka: { brokers: kafkaBrokers() }, stateDir: `${dir}/state`, http: { enabled: false }, log: { level: 'silent' } }, {})
+    const config = resolveWorkerConfig(
+      {
+        kafka: { brokers: kafkaBrokers() },
+        stateDir: `${dir}/state`,
+        http: { enabled: false },
+        log: { level: 'silent' },
+      },
+      {},
+    )
     worker = new Worker({ topologies: [topology], config, logger: pino({ level: 'silent' }) })
     await worker.start()
     const replies = await waitForReplies(kafka, topology.topics.replies, cmds.length, 90_000)
@@ -43,7 +64,8 @@ describe('transactions above message.max.bytes', () => {
     // Large batches did happen (1,001..5,000 commands). With maxRequestBytes raised to 100 MB this test fails:
     // only ~1,300 of 24,000 replies arrive, the partitions blocked on MESSAGE_TOO_LARGE.
     const text = await worker.metrics.registry.metrics()
-    const bucket = (le: string) => Number(text.match(new RegExp(`decider_batch_commands_bucket\\{le="${le}"[^}]*\\} (\\d+)`))?.[1])
+    const bucket = (le: string) =>
+      Number(text.match(new RegExp(`decider_batch_commands_bucket\\{le="${le}"[^}]*\\} (\\d+)`))?.[1])
     const over1000 = bucket('5000') - bucket('1000') // batches of 1,001..5,000 commands
     expect(over1000).toBeGreaterThan(0)
   })

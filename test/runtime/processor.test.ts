@@ -4,7 +4,8 @@ import { encode } from '../../src/domain/codec.ts'
 import { defineDecider, reject, type AnyDecider } from '../../src/domain/decider.ts'
 import { HEADERS, type ReplyEnvelope, type SnapshotRecord } from '../../src/domain/envelopes.ts'
 import { DecideFailedError } from '../../src/errors.ts'
-import { CommandProcessor, type InputRecord, type ProcessorOptions } from '../../src/runtime/processor.ts'
+import type { InputRecord } from '../../src/runtime/ports.ts'
+import { CommandProcessor, type ProcessorOptions } from '../../src/runtime/processor.ts'
 import {
   commandRecord,
   decodeRecord,
@@ -411,7 +412,12 @@ describe('CommandProcessor: decisions', () => {
 describe('CommandProcessor: record size limit', () => {
   it('a command whose snapshot would exceed maxRecordBytes fails alone (record_too_large) instead of blocking', () => {
     const p = processor({ maxRecordBytes: 300 })
-    const big: CommandSpec = { aggregateId: 'big', commandId: 'big-1', type: 'CreateAccount', payload: { owner: 'x'.repeat(190) } }
+    const big: CommandSpec = {
+      aggregateId: 'big',
+      commandId: 'big-1',
+      type: 'CreateAccount',
+      payload: { owner: 'x'.repeat(190) },
+    }
     const r = run(p, cmds([big, create('small')]))
     expect(r.replies.map((x) => [x.commandId, x.status, x.error?.code])).toEqual([
       ['big-1', 'failed', 'record_too_large'],

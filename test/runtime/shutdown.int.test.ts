@@ -12,7 +12,9 @@ afterEach(async () => {
 
 async function runningWorker(prefix: string): Promise<WorkerProcess> {
   const dir = tempDir(prefix)
-  const w = spawnWorker(writeBankTopology(dir, `${prefix}-${Date.now()}`), `${dir}/state`, { DECIDER_SHUTDOWN_TIMEOUT_MS: '10000' })
+  const w = spawnWorker(writeBankTopology(dir, `${prefix}-${Date.now()}`), `${dir}/state`, {
+    DECIDER_SHUTDOWN_TIMEOUT_MS: '10000',
+  })
   started.push(w)
   await waitForLog(w, /task running/, 6, 90_000)
   return w

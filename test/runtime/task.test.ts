@@ -469,9 +469,9 @@ describe('Task over in-memory ports', () => {
     const b = newTask(log, topology).ports.createProducer()
     await b.init()
     await expect(txn.commit()).rejects.toBeInstanceOf(TaskFencedError)
-    await expect(txn.write([], 0n, { topic: topology.topics.changelog, partition: P })).rejects.toBeInstanceOf(
-      TaskFencedError,
-    )
+    await expect(
+      txn.write([], 0n, { topic: topology.topics.changelog, partition: P }),
+    ).rejects.toBeInstanceOf(TaskFencedError)
   })
 
   it("decide throwing under 'stop' propagates DecideFailedError and commits nothing", async () => {

@@ -5,6 +5,10 @@ import { kafkaBrokers } from './kafka.ts'
 export * from '../../scripts/eos/bank.ts'
 
 /** Starts `decider run <topology>` as a child process on the test broker. */
-export function spawnWorker(topologyFile: string, stateDir: string, env: Record<string, string> = {}): WorkerProcess {
+export function spawnWorker(
+  topologyFile: string,
+  stateDir: string,
+  env: Record<string, string> = {},
+): WorkerProcess {
   return spawnOn(topologyFile, stateDir, kafkaBrokers(), env)
 }

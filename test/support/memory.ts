@@ -2,7 +2,7 @@
 import { MemoryFaults } from '../../src/testing/memory-faults.ts'
 import { MemoryLog } from '../../src/testing/memory-log.ts'
 import { MemoryTransactionalProducer } from '../../src/testing/memory-ports.ts'
-import type { OutputRecord } from '../../src/runtime/processor.ts'
+import type { OutputRecord } from '../../src/runtime/ports.ts'
 
 export const out = (topic: string, key: string, partition?: number): OutputRecord => ({
   topic,

@@ -7,8 +7,12 @@ describe('bank-account topology (TopologyTestDriver)', () => {
   it('loads the topology file and answers commands with replies, events and snapshots', async () => {
     const driver = await TopologyTestDriver.fromFile('topologies/bank-account.yaml')
     expect(driver.topology.definition.partitions).toBe(6)
-    expect(await driver.pipe({ aggregateId: 'acc-1', type: 'CreateAccount', payload: { owner: 'Ada' } })).toMatchObject({ status: 'accepted', version: 1 })
-    expect(await driver.pipe({ aggregateId: 'acc-1', type: 'Deposit', payload: { amount: 100 } })).toMatchObject({ status: 'accepted', version: 2 })
+    expect(
+      await driver.pipe({ aggregateId: 'acc-1', type: 'CreateAccount', payload: { owner: 'Ada' } }),
+    ).toMatchObject({ status: 'accepted', version: 1 })
+    expect(
+      await driver.pipe({ aggregateId: 'acc-1', type: 'Deposit', payload: { amount: 100 } }),
+    ).toMatchObject({ status: 'accepted', version: 2 })
     const refused = await driver.pipe({ aggregateId: 'acc-1', type: 'Withdraw', payload: { amount: 500 } })
     expect(refused).toMatchObject({ status: 'rejected', error: { code: 'insufficient_funds' } })
     expect(driver.events('acc-1').map((e) => [e.type, e.version])).toEqual([
@@ -24,26 +28,52 @@ describe('bank-account topology (TopologyTestDriver)', () => {
   it('typed commands; duplicates, conflicts and dead letters', async () => {
     const driver = await TopologyTestDriver.create(bank, { definition: { name: 'bank-test', partitions: 3 } })
     await driver.pipe({ aggregateId: 'a', type: 'CreateAccount', payload: { owner: 'Ada' }, commandId: 'c1' })
-    expect(await driver.pipe({ aggregateId: 'a', type: 'CreateAccount', payload: { owner: 'Ada' }, commandId: 'c1' })).toMatchObject({ status: 'duplicate', originalStatus: 'accepted' })
-    expect(await driver.pipe({ aggregateId: 'a', type: 'Deposit', payload: { amount: 5 }, expectedVersion: 7 })).toMatchObject({ status: 'conflict' })
-    expect(await driver.pipe({ aggregateId: 'a', type: 'Deposit', payload: { amount: -5 } })).toMatchObject({ status: 'invalid' })
+    expect(
+      await driver.pipe({
+        aggregateId: 'a',
+        type: 'CreateAccount',
+        payload: { owner: 'Ada' },
+        commandId: 'c1',
+      }),
+    ).toMatchObject({ status: 'duplicate', originalStatus: 'accepted' })
+    expect(
+      await driver.pipe({ aggregateId: 'a', type: 'Deposit', payload: { amount: 5 }, expectedVersion: 7 }),
+    ).toMatchObject({ status: 'conflict' })
+    expect(await driver.pipe({ aggregateId: 'a', type: 'Deposit', payload: { amount: -5 } })).toMatchObject({
+      status: 'invalid',
+    })
     driver.sendRaw('a', 'not msgpack at all')
     await driver.process()
     const dl = driver.deadLetters()
     expect(dl.map((d) => d.key)).toEqual(['a', 'a'])
-    expect(dl.every((d) => d.errorCode !== undefined && d.sourcePartition === driver.partitionOf('a'))).toBe(true)
+    expect(dl.every((d) => d.errorCode !== undefined && d.sourcePartition === driver.partitionOf('a'))).toBe(
+      true,
+    )
     expect(driver.events('a')).toHaveLength(1)
   })
 
   const points: CrashPoint[] = ['before-send', 'before-send-offsets', 'before-commit', 'after-commit']
   for (const point of points) {
     it(`crash ${point}, restart: the state equals the committed changelog and the fold of the events`, async () => {
-      const driver = await TopologyTestDriver.create(bank, { definition: { name: 'bank-crash', partitions: 2 } })
+      const driver = await TopologyTestDriver.create(bank, {
+        definition: { name: 'bank-crash', partitions: 2 },
+      })
       const ids = ['acc-1', 'acc-2', 'acc-3', 'acc-4']
-      for (const id of ids) await driver.pipe({ aggregateId: id, type: 'CreateAccount', payload: { owner: id }, commandId: `create-${id}` })
+      for (const id of ids)
+        await driver.pipe({
+          aggregateId: id,
+          type: 'CreateAccount',
+          payload: { owner: id },
+          commandId: `create-${id}`,
+        })
       driver.crashAt(point, { aggregateId: 'acc-1' })
       const p = driver.partitionOf('acc-1')
-      const reply = await driver.pipe({ aggregateId: 'acc-1', type: 'Deposit', payload: { amount: 50 }, commandId: 'dep-1' })
+      const reply = await driver.pipe({
+        aggregateId: 'acc-1',
+        type: 'Deposit',
+        payload: { amount: 50 },
+        commandId: 'dep-1',
+      })
       expect(driver.crashedPartitions()).toEqual([p])
       // Committed before the crash only when it hit after the commit.
       expect(reply?.status).toBe(point === 'after-commit' ? 'accepted' : undefined)
@@ -58,7 +88,12 @@ describe('bank-account topology (TopologyTestDriver)', () => {
       expect(driver.crashedPartitions()).toEqual([])
       // After a crash after the commit, the store was behind: the restore replayed the changelog tail.
       if (point === 'after-commit') expect(driver.restoredRecords(p)).toBeGreaterThan(0)
-      expect(driver.replies().filter((r) => r.commandId === 'dep-1').map((r) => r.status)).toEqual(['accepted'])
+      expect(
+        driver
+          .replies()
+          .filter((r) => r.commandId === 'dep-1')
+          .map((r) => r.status),
+      ).toEqual(['accepted'])
       expect(driver.reply('other')?.status).toBe('accepted')
       expect(driver.events('acc-1').map((e) => e.version)).toEqual([1, 2])
 

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import {
-  fold,
-  type CommandOf,
-  type EventOf,
-  type StateOf,
-} from '../../src/index.ts'
+import { fold, type CommandOf, type EventOf, type StateOf } from '../../src/index.ts'
 import { decideAfter } from '../../src/testing/decide.ts'
 import bank from '../../topologies/bank-account.ts'
 

@@ -7,16 +7,44 @@ describe('inventory topology (TopologyTestDriver)', () => {
     const driver = await TopologyTestDriver.fromFile('topologies/inventory.yaml')
     expect(driver.topology.definition.serialization).toBe('json')
     await driver.pipe({ aggregateId: 'sku-1', type: 'ReceiveStock', payload: { quantity: 5 } })
-    await driver.pipe({ aggregateId: 'sku-1', type: 'ReserveStock', payload: { reservationId: 'r1', quantity: 2 } })
+    await driver.pipe({
+      aggregateId: 'sku-1',
+      type: 'ReserveStock',
+      payload: { reservationId: 'r1', quantity: 2 },
+    })
     driver.crashAt('before-commit', { aggregateId: 'sku-1' })
-    expect(await driver.pipe({ aggregateId: 'sku-1', type: 'ReserveStock', payload: { reservationId: 'r2', quantity: 3 }, commandId: 'r2' })).toBeUndefined()
+    expect(
+      await driver.pipe({
+        aggregateId: 'sku-1',
+        type: 'ReserveStock',
+        payload: { reservationId: 'r2', quantity: 3 },
+        commandId: 'r2',
+      }),
+    ).toBeUndefined()
     expect(driver.events('sku-1')).toHaveLength(2)
     await driver.restart()
-    expect(driver.reply('r2')).toMatchObject({ status: 'accepted', events: [['StockReserved', 3], ['StockDepleted', 4]] })
-    expect(driver.events('sku-1').map((e) => e.type)).toEqual(['StockReceived', 'StockReserved', 'StockReserved', 'StockDepleted'])
+    expect(driver.reply('r2')).toMatchObject({
+      status: 'accepted',
+      events: [
+        ['StockReserved', 3],
+        ['StockDepleted', 4],
+      ],
+    })
+    expect(driver.events('sku-1').map((e) => e.type)).toEqual([
+      'StockReceived',
+      'StockReserved',
+      'StockReserved',
+      'StockDepleted',
+    ])
     expect(await driver.state('sku-1')).toEqual({ onHand: 5, reservations: { r1: 2, r2: 3 } })
     expect(await driver.storeSnapshots()).toEqual(driver.changelogSnapshots())
-    expect(await driver.pipe({ aggregateId: 'sku-1', type: 'ReserveStock', payload: { reservationId: 'r3', quantity: 1 } })).toMatchObject({
+    expect(
+      await driver.pipe({
+        aggregateId: 'sku-1',
+        type: 'ReserveStock',
+        payload: { reservationId: 'r3', quantity: 1 },
+      }),
+    ).toMatchObject({
       status: 'rejected',
       error: { code: 'insufficient_stock' },
     })

@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import {
-  fold,
-  type CommandOf,
-  type EventOf,
-} from '../../src/index.ts'
+import { fold, type CommandOf, type EventOf } from '../../src/index.ts'
 import { decideAfter } from '../../src/testing/decide.ts'
 import inventory from '../../topologies/inventory.ts'
 

@@ -8,15 +8,23 @@ describe('topologies/topology.schema.json', () => {
   })
 
   it('describes the topology keys, required ones and no others', () => {
-    const schema = JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as { required: string[]; additionalProperties: boolean; properties: Record<string, unknown> }
+    const schema = JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as {
+      required: string[]
+      additionalProperties: boolean
+      properties: Record<string, unknown>
+    }
     expect(schema.required.sort()).toEqual(['decider', 'name'])
     expect(schema.additionalProperties).toBe(false)
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['topics', 'partitions', 'serialization', 'processing', 'errors', 'dedupe']))
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['topics', 'partitions', 'serialization', 'processing', 'errors', 'dedupe']),
+    )
   })
 
   it('is referenced by the sample topology files', () => {
     for (const f of ['topologies/bank-account.yaml', 'topologies/inventory.yaml']) {
-      expect(readFileSync(f, 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=./topology.schema.json')
+      expect(readFileSync(f, 'utf8').split('\n')[0]).toBe(
+        '# yaml-language-server: $schema=./topology.schema.json',
+      )
     }
   })
 })

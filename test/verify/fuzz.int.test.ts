@@ -8,15 +8,26 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { Packr } from 'msgpackr'
 import { loadTopology } from '../../src/topology/loader.ts'
 import { newKafka } from '../support/kafka.ts'
-import { readTopic, spawnWorker, tempDir, waitForLog, writeBankTopology, type WorkerProcess } from '../support/eos.ts'
+import {
+  readTopic,
+  spawnWorker,
+  tempDir,
+  waitForLog,
+  writeBankTopology,
+  type WorkerProcess,
+} from '../support/eos.ts'
 
 const packr = new Packr({ useRecords: false })
 
-function fuzzRecords(seed: number, n: number): { key: string | null; value: Buffer | null; headers?: Record<string, string> }[] {
+function fuzzRecords(
+  seed: number,
+  n: number,
+): { key: string | null; value: Buffer | null; headers?: Record<string, string> }[] {
   let s = seed >>> 0
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32)
   const int = (k: number) => Math.floor(rnd() * k)
-  const valid = (i: number) => packr.pack({ commandId: `fz-c-${i}`, type: 'Deposit', payload: { amount: 1 + int(50) } })
+  const valid = (i: number) =>
+    packr.pack({ commandId: `fz-c-${i}`, type: 'Deposit', payload: { amount: 1 + int(50) } })
   const out: { key: string | null; value: Buffer | null; headers?: Record<string, string> }[] = []
   for (let i = 0; i < n; i++) {
     const key = `fz-${seed}-${i}`
@@ -36,10 +47,24 @@ function fuzzRecords(seed: number, n: number): { key: string | null; value: Buff
         break
       }
       case 3:
-        out.push({ key, value: packr.pack({ commandId: `fz-c-${i}`, type: 'Withdraw', payload: [{ amount: 'lots' }, null, 3] }) })
+        out.push({
+          key,
+          value: packr.pack({
+            commandId: `fz-c-${i}`,
+            type: 'Withdraw',
+            payload: [{ amount: 'lots' }, null, 3],
+          }),
+        })
         break
       case 4:
-        out.push({ key, value: packr.pack({ commandId: 'x'.repeat(100_000), type: 'y'.repeat(50_000), payload: 'z'.repeat(200_000) }) })
+        out.push({
+          key,
+          value: packr.pack({
+            commandId: 'x'.repeat(100_000),
+            type: 'y'.repeat(50_000),
+            payload: 'z'.repeat(200_000),
+          }),
+        })
         break
       case 5: // 20,000 nested arrays: a naive recursive decoder overflows its stack
         out.push({ key, value: Buffer.concat([Buffer.alloc(20_000, 0x91), Buffer.from([0x01])]) })
@@ -48,13 +73,25 @@ function fuzzRecords(seed: number, n: number): { key: string | null; value: Buff
         out.push({ key, value: valid(i), headers: { 'content-type': 'application/json' } }) // lies about its format
         break
       case 7:
-        out.push({ key, value: Buffer.from('{"commandId": "fz-json", "type": "Deposit", "payload": {"amount": 5}'), headers: { 'content-type': 'application/json' } })
+        out.push({
+          key,
+          value: Buffer.from('{"commandId": "fz-json", "type": "Deposit", "payload": {"amount": 5}'),
+          headers: { 'content-type': 'application/json' },
+        })
         break
       case 8:
         out.push({ key: null, value: valid(i) })
         break
       default:
-        out.push({ key, value: packr.pack({ commandId: `fz-c-${i}`, type: 'CreateAccount', payload: { owner: 'fuzz' }, expectedVersion: -3.5 }) })
+        out.push({
+          key,
+          value: packr.pack({
+            commandId: `fz-c-${i}`,
+            type: 'CreateAccount',
+            payload: { owner: 'fuzz' },
+            expectedVersion: -3.5,
+          }),
+        })
     }
   }
   return out
@@ -92,9 +129,13 @@ describe('fuzzing the command topic (worker process, real broker)', () => {
     while (Date.now() < deadline) {
       const dlq = await readTopic(kafka, topology.topics.deadLetters, { raw: true })
       const replies = await readTopic(kafka, topology.topics.replies)
-      const dead = new Set(dlq.map((r) => `${r.headers['kd-source-partition']}/${r.headers['kd-source-offset']}`))
+      const dead = new Set(
+        dlq.map((r) => `${r.headers['kd-source-partition']}/${r.headers['kd-source-offset']}`),
+      )
       const repliedKeys = new Set(replies.map((r) => (r.value as { aggregateId: string }).aggregateId))
-      missing = sent.filter((s) => !dead.has(`${s.partition}/${s.offset}`) && !(s.key !== null && repliedKeys.has(s.key)))
+      missing = sent.filter(
+        (s) => !dead.has(`${s.partition}/${s.offset}`) && !(s.key !== null && repliedKeys.has(s.key)),
+      )
       answered = sent.length - missing.length
       if (missing.length === 0) break
       await new Promise((r) => setTimeout(r, 1000))

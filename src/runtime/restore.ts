@@ -1,0 +1,59 @@
+/**
+ * Restore (Kafka Streams' StoreChangelogReader): brings a task's snapshot store up to the committed changelog.
+ * The store's checkpoint says where it stopped; the changelog from there to its end is replayed into the store,
+ * chunk by chunk, each chunk with its checkpoint in one atomic write (a crash mid-restore resumes from the last
+ * chunk, nothing is wiped). Offset markers in the changelog raise the checkpoint's input offset: the task resumes
+ * input after the last offset a committed transaction consumed.
+ */
+import { decode } from '../domain/codec.ts'
+import { OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../domain/envelopes.ts'
+import type { Checkpoint, SnapshotStore } from '../state/store.ts'
+import type { ChangelogReader } from './ports.ts'
+
+export interface RestoreResult {
+  checkpoint: Checkpoint
+  /** Changelog records replayed (0 when the store was current). */
+  records: number
+  /** The store's checkpoint before, and the changelog end: what the resume offset is derived from. */
+  trace: { storeCheckpoint: Checkpoint; changelogEnd: bigint }
+}
+
+export async function restoreStore(
+  store: SnapshotStore,
+  changelog: ChangelogReader,
+  o: { timeoutMs: number; progress?: (remaining: number) => void },
+): Promise<RestoreResult> {
+  let checkpoint = (await store.readCheckpoint()) ?? { changelogOffset: 0n, inputOffset: -1n }
+  const end = await changelog.endOffset()
+  const trace = { storeCheckpoint: { ...checkpoint }, changelogEnd: end }
+  const remaining = () => Math.max(0, Number(end - checkpoint.changelogOffset))
+  let records = 0
+  o.progress?.(remaining())
+  // The checkpoint points just after our last data record; the transaction marker after it is not data.
+  if (end > checkpoint.changelogOffset + 1n) {
+    let inputOffset = checkpoint.inputOffset
+    await changelog.read(
+      checkpoint.changelogOffset,
+      end,
+      async (chunk) => {
+        const snapshots: SnapshotRecord[] = []
+        for (const r of chunk) {
+          if (r.value === null) continue
+          if (r.key === OFFSET_MARKER_KEY) {
+            const m = decode(r.value) as OffsetMarker
+            if (BigInt(m.inputOffset) > inputOffset) inputOffset = BigInt(m.inputOffset)
+          } else {
+            snapshots.push(decode(r.value) as SnapshotRecord)
+          }
+        }
+        records += chunk.length
+        checkpoint = { changelogOffset: chunk[chunk.length - 1]!.offset + 1n, inputOffset }
+        await store.write(snapshots, checkpoint)
+        o.progress?.(remaining())
+      },
+      o.timeoutMs,
+    )
+  }
+  o.progress?.(0)
+  return { checkpoint, records, trace }
+}

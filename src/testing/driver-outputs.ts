@@ -1,0 +1,58 @@
+/**
+ * What the TopologyTestDriver reads back from its MemoryLog: committed (read_committed) replies, events, dead
+ * letters and changelog snapshots, and the fold of an aggregate's events. Reads only; no tasks here.
+ */
+import type { MessageOf, SchemaMap } from '../domain/decider.ts'
+import type { EventEnvelope, ReplyEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
+import type { Topology } from '../topology/loader.ts'
+import { latestSnapshots, readDeadLetters, type DeadLetter } from './driver-types.ts'
+import type { MemoryLog } from './memory-log.ts'
+
+export abstract class CommittedOutputs<S, EM extends SchemaMap> {
+  constructor(
+    readonly topology: Topology,
+    readonly log: MemoryLog,
+  ) {}
+
+  protected abstract get allPartitions(): number[]
+
+  private values<T>(topic: string): T[] {
+    return this.log.values<T>(topic)
+  }
+
+  /** Committed replies (read_committed), in partition then offset order. */
+  replies(): ReplyEnvelope[] {
+    return this.values<ReplyEnvelope>(this.topology.topics.replies)
+  }
+
+  reply(commandId: string): ReplyEnvelope | undefined {
+    const all = this.replies().filter((r) => r.commandId === commandId)
+    return all[all.length - 1]
+  }
+
+  /** Committed events (read_committed); of one aggregate when given, in version order. */
+  events(aggregateId?: string): (EventEnvelope & MessageOf<EM>)[] {
+    const all = this.values<EventEnvelope & MessageOf<EM>>(this.topology.topics.events)
+    return aggregateId === undefined
+      ? all
+      : all.filter((e) => e.aggregateId === aggregateId).sort((a, b) => a.version - b.version)
+  }
+
+  /** Committed dead letters with their error headers. */
+  deadLetters(): DeadLetter[] {
+    return readDeadLetters(this.log, this.topology.topics.deadLetters)
+  }
+
+  /** The latest committed changelog snapshot per aggregate (what a restore from scratch would hold). */
+  changelogSnapshots(partition?: number): Map<string, SnapshotRecord<S>> {
+    const parts = partition === undefined ? this.allPartitions : [partition]
+    return latestSnapshots(this.log, this.topology.topics.changelog, parts) as Map<string, SnapshotRecord<S>>
+  }
+
+  /** The decider's fold of an aggregate's committed events. */
+  foldedState(aggregateId: string): S {
+    let state = this.topology.decider.initialState() as S
+    for (const e of this.events(aggregateId)) state = this.topology.decider.evolve(state, e) as S
+    return state
+  }
+}
