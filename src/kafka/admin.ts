@@ -1,14 +1,14 @@
 /**
  * The cluster reads and topic administration the CLI and the CommandClient need, over a kafkajs admin
- * client (implements src/cli/ports.ts ClusterAdmin). Offsets are strings, as everywhere in kafka-decider.
+ * client (the ClusterAdmin of src/cli/ports.ts, matched structurally: src/kafka does not import the CLI).
+ * Offsets are decimal strings here, as Kafka hands them out.
  */
 import type { Admin } from 'kafkajs'
-import type { ClusterAdmin } from '../cli/ports.ts'
 import type { Topology } from '../topology/loader.ts'
 import type { KafkaConnection } from './client.ts'
 import { checkTopics, ensureTopics, type TopicCheck, type TopicSpec } from './topics.ts'
 
-export class KafkaClusterAdmin implements ClusterAdmin {
+export class KafkaClusterAdmin {
   private constructor(private readonly admin: Admin) {}
 
   static async connect(kafka: KafkaConnection): Promise<KafkaClusterAdmin> {

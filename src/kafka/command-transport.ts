@@ -1,18 +1,33 @@
-/** The CommandClient's transport over kafkajs (implements src/client/transport.ts CommandTransport). */
+/**
+ * The CommandClient's transport over kafkajs: the CommandTransport of src/client/transport.ts, matched structurally
+ * (src/kafka does not import the client).
+ */
 import { randomUUID } from 'node:crypto'
 import type { Consumer, IHeaders, Producer } from 'kafkajs'
-import type { CommandRecord, CommandTransport, ReplyRecord } from '../client/transport.ts'
 import { withClusterAdmin } from './admin.ts'
 import type { KafkaConnection } from './client.ts'
 import { partitionOf } from './partitioner.ts'
 import { CommittedRecordsReader } from './transactions.ts'
+
+/** A record for the commands topic. */
+interface CommandRecord {
+  key: string | Buffer | null
+  value: Buffer | null
+  headers?: Record<string, string | Buffer>
+}
+
+/** A committed reply: its value and its headers as strings. */
+interface ReplyRecord {
+  value: Buffer | null
+  headers: Record<string, string>
+}
 
 export interface KafkaCommandTransportOptions {
   commandsTopic: string
   repliesTopic: string
 }
 
-export class KafkaCommandTransport implements CommandTransport {
+export class KafkaCommandTransport {
   private producer: Producer | undefined
   private consumer: Consumer | undefined
   private commandPartitions: Promise<number> | undefined

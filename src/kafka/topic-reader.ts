@@ -1,14 +1,14 @@
 /**
- * Reads a whole partition of any topic (events, changelog) read_committed, for the CLI (implements
- * src/cli/ports.ts TopicReader): the changelog reader of the tasks, from offset 0 to today's end, in a
+ * Reads a whole partition of any topic (events, changelog) read_committed, for the CLI (the TopicReader
+ * of src/cli/ports.ts, matched structurally): the changelog reader of the tasks, from offset 0 to today's end, in a
  * private consumer group per read (deleted afterwards), so no worker's group is joined.
  */
 import type { Logger } from 'pino'
-import type { TopicReader, TopicRecord } from '../cli/ports.ts'
+import type { ChangelogRecord } from '../runtime/ports.ts'
 import { KafkaChangelogReader } from './changelog-reader.ts'
 import type { KafkaConnection } from './client.ts'
 
-export class KafkaTopicReader implements TopicReader {
+export class KafkaTopicReader {
   /** `groupPrefix` names the private groups (`<prefix>-restore-<partition>-<uuid>`). */
   constructor(
     private readonly kafka: KafkaConnection,
@@ -19,7 +19,7 @@ export class KafkaTopicReader implements TopicReader {
   async readPartition(
     topic: string,
     partition: number,
-    onRecords: (records: TopicRecord[]) => Promise<void> | void,
+    onRecords: (records: ChangelogRecord[]) => Promise<void> | void,
     timeoutMs: number,
   ): Promise<void> {
     const admin = this.kafka.admin()
