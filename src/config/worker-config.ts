@@ -41,12 +41,7 @@ export const workerConfigSchema = z
         requestTimeoutMs: z.number().int().positive().default(30_000),
       })
       .strict()
-      .default({
-        brokers: ['127.0.0.1:9092'],
-        clientId: 'kafka-decider',
-        connectionTimeoutMs: 3000,
-        requestTimeoutMs: 30_000,
-      }),
+      .prefault({}),
     consumer: z
       .object({
         sessionTimeoutMs: z.number().int().min(1000).default(30_000),
@@ -54,7 +49,7 @@ export const workerConfigSchema = z
         rebalanceTimeoutMs: z.number().int().min(1000).default(60_000),
       })
       .strict()
-      .default({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3000, rebalanceTimeoutMs: 60_000 }),
+      .prefault({}),
     stateDir: z.string().min(1).default('.state'),
     topics: z
       .object({
@@ -62,7 +57,7 @@ export const workerConfigSchema = z
         replicationFactor: z.number().int().min(1).optional(),
       })
       .strict()
-      .default({ create: true }),
+      .prefault({}),
     http: z
       .object({
         host: z.string().default('127.0.0.1'),
@@ -70,13 +65,13 @@ export const workerConfigSchema = z
         enabled: z.boolean().default(true),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 9464, enabled: true }),
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
       })
       .strict()
-      .default({ level: 'info' }),
+      .prefault({}),
     shutdownTimeoutMs: z.number().int().positive().default(30_000),
   })
   .strict()

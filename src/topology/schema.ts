@@ -27,7 +27,7 @@ export const topologySchema = z
         deadLetters: topicName.optional(),
       })
       .strict()
-      .default({}),
+      .prefault({}),
     partitions: z.number().int().min(1).max(10_000).default(6),
     replicationFactor: z.number().int().min(1).max(16).optional(),
     serialization: z.enum(['msgpack', 'json']).default('msgpack'),
@@ -41,26 +41,19 @@ export const topologySchema = z
         maxRequestBytes: z.number().int().min(1024).default(900_000),
       })
       .strict()
-      .default({
-        maxBatchCommands: 1000,
-        maxBytesPerPartition: 1_048_576,
-        transactionTimeoutMs: 10_000,
-        snapshotCacheSize: 100_000,
-        maxRecordBytes: 1_000_000,
-        maxRequestBytes: 900_000,
-      }),
+      .prefault({}),
     errors: z
       .object({
         onDecideError: z.enum(['fail-command', 'stop']).default('fail-command'),
       })
       .strict()
-      .default({ onDecideError: 'fail-command' }),
+      .prefault({}),
     dedupe: z
       .object({
         perAggregate: z.number().int().min(0).max(10_000).default(32),
       })
       .strict()
-      .default({ perAggregate: 32 }),
+      .prefault({}),
   })
   .strict()
 
