@@ -25,6 +25,7 @@ export interface TopologyRunnerOptions {
 }
 
 export class TopologyRunner {
+  private admin: { disconnect(): Promise<void> } | undefined
   private manager: TaskManager | undefined
   private loop: KafkaConsumerLoop | undefined
   private readonly log: Logger
@@ -100,8 +101,6 @@ export class TopologyRunner {
       groupLost: () => manager.groupLost(),
     })
   }
-
-  private admin: { disconnect(): Promise<void> } | undefined
 
   /** Stops fetching, lets the batch in flight finish (its transaction commits or aborts), closes tasks, leaves the group. */
   async stop(): Promise<void> {
