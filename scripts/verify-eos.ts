@@ -27,6 +27,18 @@ const program = new Command('verify-eos')
   .option('--scale-cycles <n>', '3 -> 1 -> 3 cycles at least', int, 5)
   .option('--rate <n>', 'commands per second sent', int, 1500)
   .option('--malformed-per-10k <n>', 'malformed records per 10,000 commands', int, 10)
+  .option(
+    '--hostile',
+    'hostile input among the commands (scripts/eos/hostile.ts) and transactional producers that abort',
+  )
+  .option('--hostile-per-10k <n>', 'hostile records per 10,000 commands (with --hostile)', int, 20)
+  .option('--transaction-rounds <n>', 'rounds of aborted + committed transactions (with --hostile)', int, 20)
+  .option(
+    '--max-partition-stall <ms>',
+    'bound on one partition standing still with lag (with --hostile)',
+    int,
+    60_000,
+  )
   .option('--cluster', 'run a 3-broker cluster (RF 3, min ISR 2) and restart one broker during the run')
   .option('--broker-restarts <n>', 'broker restarts (with --cluster)', int, 1)
   .option('--brokers <list>', 'use these brokers instead of starting one')
@@ -43,6 +55,10 @@ const o = program.opts<{
   scaleCycles: number
   rate: number
   malformedPer10k: number
+  hostile?: boolean
+  hostilePer10k: number
+  transactionRounds: number
+  maxPartitionStall: number
   cluster?: boolean
   brokerRestarts: number
   brokers?: string
@@ -73,6 +89,13 @@ try {
     scaleCycles: o.scaleCycles,
     rate: o.rate,
     malformedPer10k: o.malformedPer10k,
+    ...(o.hostile
+      ? {
+          hostilePer10k: o.hostilePer10k,
+          transactionRounds: o.transactionRounds,
+          maxPartitionStallMs: o.maxPartitionStall,
+        }
+      : {}),
     ...(o.cluster && handle
       ? {
           restartBroker: async () => {

@@ -4,9 +4,11 @@ import { Packr } from 'msgpackr'
 const packr = new Packr({ useRecords: false })
 
 export interface Malformed {
-  key: string | null
+  key: string | Buffer | null
   value: Buffer | null
   headers?: Record<string, string>
+  /** A partition the record must go to (a misrouted command); else its key's. */
+  partition?: number
   reason: string
   marker: string
 }

@@ -7,6 +7,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Samples the group's committed offsets vs the commands topic's end; tracks the longest stall. */
 export class ProgressMonitor {
   maxStallMs = 0
+  /** The longest time one partition with lag kept the same committed offset. */
+  maxPartitionStallMs = 0
+  private readonly partitionMoved = new Map<number, { offset: bigint; at: number }>()
   private timer: NodeJS.Timeout | undefined
   private lastTotal = -1n
   private lastMove = Date.now()
@@ -43,12 +46,18 @@ export class ProgressMonitor {
     )
     let total = 0n
     let lag = 0n
+    const now = Date.now()
     for (const e of ends) {
       const c = pos.get(e.partition) ?? 0n
       total += c
       lag += BigInt(e.high) - c
+      const seen = this.partitionMoved.get(e.partition)
+      if (seen === undefined || seen.offset !== c || BigInt(e.high) === c) {
+        this.partitionMoved.set(e.partition, { offset: c, at: now })
+      } else {
+        this.maxPartitionStallMs = Math.max(this.maxPartitionStallMs, now - seen.at)
+      }
     }
-    const now = Date.now()
     if (total !== this.lastTotal || lag === 0n) {
       this.lastTotal = total
       this.lastMove = now

@@ -33,10 +33,17 @@ export function startSender(
     // kafkajs can also report a send done while it never sent the records of a partition whose leader moved
     // (src/kafka/transactional-producer.ts): partitions are set here and the response must cover each one.
     const partitions = topology.definition.partitions
-    const sendChunk = async (chunkMessages: { key: string | Buffer | null; value: Buffer | null }[]) => {
+    const sendChunk = async (
+      chunkMessages: {
+        key: string | Buffer | null
+        value: Buffer | null
+        headers?: Record<string, string>
+        partition?: number
+      }[],
+    ) => {
       const messages = chunkMessages.map((m) => ({
         ...m,
-        partition: m.key === null ? 0 : partitionOf(m.key, partitions),
+        partition: m.partition ?? (m.key === null ? 0 : partitionOf(m.key, partitions)),
       }))
       for (let attempt = 1; ; attempt++) {
         try {
@@ -67,11 +74,21 @@ export function startSender(
         value: Buffer | null
         headers?: Record<string, string>
       }[] = cmds.slice(i, i + chunk).map(encodeCommand)
+      const alone: Malformed[] = []
       while (m < malformed.length && m * every < i + chunk) {
         const bad = malformed[m++]!
-        messages.push({ key: bad.key, value: bad.value })
+        // A large record goes in a request of its own (a partition's batch must stay under message.max.bytes).
+        if ((bad.value?.length ?? 0) > 64 * 1024) alone.push(bad)
+        else
+          messages.push({
+            key: bad.key,
+            value: bad.value,
+            ...(bad.headers ? { headers: bad.headers } : {}),
+            ...(bad.partition !== undefined ? { partition: bad.partition } : {}),
+          })
       }
       await sendChunk(messages)
+      for (const bad of alone) await sendChunk([bad])
       sent = Math.min(i + chunk, cmds.length)
       const wait = (chunk / o.rate) * 1000 - (Date.now() - t0)
       if (wait > 0) await sleep(wait)

@@ -11,20 +11,29 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export function workerSlots(file: string, dir: string, brokers: string[]) {
   const slots: (WorkerProcess | undefined)[] = []
   const start = (i: number) => {
-    slots[i] = spawnWorker(file, path.join(dir, `state-${i}`), brokers, { DECIDER_LOG_LEVEL: 'info' })
-    return slots[i]!
+    const w = spawnWorker(file, path.join(dir, `state-${i}`), brokers, { DECIDER_LOG_LEVEL: 'info' })
+    slots[i] = w
+    watch(i, w)
+    return w
   }
   const outputs: string[] = []
+  const stopping = new Set<WorkerProcess>()
+  const unexpected: string[] = []
+  const watch = (i: number, w: WorkerProcess) =>
+    void w.exited.then((code) => {
+      if (!stopping.has(w)) unexpected.push(`worker ${i} exited by itself (code ${code})`)
+    })
   const stop = async (i: number, signal: NodeJS.Signals) => {
     const w = slots[i]
     if (!w) return
+    stopping.add(w)
     w.kill(signal)
     await w.exited
     outputs.push(w.output())
     slots[i] = undefined
   }
   const alive = () => slots.map((w, i) => (w ? i : -1)).filter((i) => i >= 0)
-  return { slots, outputs, start, stop, alive }
+  return { slots, outputs, start, stop, alive, unexpected }
 }
 
 export type WorkerSlots = ReturnType<typeof workerSlots>

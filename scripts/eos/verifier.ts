@@ -7,7 +7,10 @@
  *   b. per aggregate, event versions 1..n, no duplicate eventId;
  *   c. the last changelog snapshot == fold(events) == the model; every LevelDB snapshot == fold of a prefix;
  *   d. no hanging transaction: a marker written to every output partition is visible read_committed;
- *   e. each malformed record is in the dead-letter topic exactly once.
+ *   e. each malformed record is in the dead-letter topic exactly once;
+ *   f. with hostile input: each hostile record dead-lettered once per copy on the commands topic with a right
+ *      reason, aborted transactional commands never processed, committed ones once; no partition stood still
+ *      longer than the bound while it had lag; no worker exited by itself.
  */
 import { writeFileSync } from 'node:fs'
 import { Kafka, logLevel } from 'kafkajs'
@@ -15,7 +18,8 @@ import { ensureTopics } from '../../src/kafka/topics.ts'
 import { loadTopology } from '../../src/topology/loader.ts'
 import { findHangingTransactions, verifyDeadLetters, verifyStores } from './checks.ts'
 import { writeFailureDump } from './failure-dump.ts'
-import { malformedRecord } from './malformed.ts'
+import { hostileRecords, sendTransactional, verifyHostile, type TransactionalTraffic } from './hostile.ts'
+import { malformedRecord, type Malformed } from './malformed.ts'
 import { ProgressMonitor } from './progress.ts'
 import { runChaos, workerSlots } from './supervisor.ts'
 import { startSender } from './sender.ts'
@@ -57,6 +61,18 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   const cmds = bankWorkload(o.seed, o.accounts, o.commands)
   const malformedCount = Math.floor((o.commands * o.malformedPer10k) / 10_000)
   const malformed = Array.from({ length: malformedCount }, (_, i) => malformedRecord(i, o.seed))
+  const hostile = hostileRecords(
+    o.seed,
+    Math.floor((o.commands * (o.hostilePer10k ?? 0)) / 10_000),
+    topology.definition.partitions,
+  )
+  // Both kinds interleaved, so hostile records are spread over the whole run too.
+  const bad: Malformed[] = []
+  for (let i = 0; i < Math.max(malformed.length, hostile.length); i++) {
+    if (i < malformed.length) bad.push(malformed[i]!)
+    const h = hostile[i]
+    if (h) bad.push({ ...h, reason: h.reasons.join('|') })
+  }
 
   const workers = workerSlots(file, dir, o.brokers)
   for (let i = 0; i < o.workers; i++) workers.start(i)
@@ -70,11 +86,18 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   monitor.start()
 
   // Sender: commands interleaved with malformed records, paced.
-  const sender = startSender(kafka, topology, cmds, malformed, o)
+  const sender = startSender(kafka, topology, cmds, bad, o)
+  const transactional: Promise<TransactionalTraffic> = sendTransactional(
+    kafka,
+    topology,
+    o.seed,
+    o.transactionRounds ?? 0,
+  )
 
   // Chaos: until sending is done and every requested fault happened.
   const { kills, scaleCycles, brokerRestarts } = await runChaos(o, workers, random, sender, cmds)
   await sender.sending
+  const traffic = await transactional
   o.log(`all sent; waiting for quiescence`)
   const inputs = await inputCommands(kafka, topology.topics.commands, cmds)
   await monitor.waitForNoLag(o.quiesceTimeoutMs)
@@ -98,6 +121,17 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   problems.push(...hanging)
   const dlqProblems = await verifyDeadLetters(kafka, topology, malformed)
   problems.push(...dlqProblems)
+  const hostileProblems =
+    hostile.length > 0 || traffic.committed.length > 0
+      ? await verifyHostile(kafka, topology, hostile, traffic)
+      : []
+  const stallBound = o.maxPartitionStallMs ?? Infinity
+  if (monitor.maxPartitionStallMs > stallBound)
+    hostileProblems.push(
+      `a partition with lag stood still for ${monitor.maxPartitionStallMs} ms (bound ${stallBound} ms)`,
+    )
+  hostileProblems.push(...workers.unexpected)
+  problems.push(...hostileProblems)
   await admin.disconnect()
 
   const count = (re: RegExp) => v.problems.filter((p) => re.test(p)).length
@@ -122,9 +156,19 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     deadLetterProblems: dlqProblems.length,
     storeProblems: storeProblems.length,
     maxStallSeconds: Math.round(monitor.maxStallMs / 100) / 10,
+    maxPartitionStallSeconds: Math.round(monitor.maxPartitionStallMs / 100) / 10,
+    hostile: hostile.length + traffic.committed.length + traffic.aborted.length,
+    hostileProblems: hostileProblems.length,
+    unexpectedExits: workers.unexpected.length,
     seconds: Math.round((Date.now() - started) / 1000),
     // The rarer kinds first, so a long list of reply problems does not hide them.
-    problems: [...hanging, ...dlqProblems, ...storeProblems.slice(0, 10), ...v.problems].slice(0, 60),
+    problems: [
+      ...hanging,
+      ...hostileProblems,
+      ...dlqProblems,
+      ...storeProblems.slice(0, 10),
+      ...v.problems,
+    ].slice(0, 60),
   }
   if (o.summaryFile) writeFileSync(o.summaryFile, JSON.stringify(summary, null, 2) + '\n')
   if (!summary.ok) await writeFailureDump(kafka, topology, dir, workers.outputs, o)

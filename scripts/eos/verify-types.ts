@@ -12,6 +12,14 @@ export interface VerifyOptions {
   scaleCycles: number
   /** Malformed records per 10,000 commands. */
   malformedPer10k: number
+  /**
+   * Hostile input (scripts/eos/hostile.ts): hostile records per 10,000 commands, and rounds of transactional
+   * producers (one aborted and one committed transaction each); 0 = none.
+   */
+  hostilePer10k?: number
+  transactionRounds?: number
+  /** Bound on the longest time one partition's committed offset may stand still while it has lag. */
+  maxPartitionStallMs?: number
   /** Send rate (commands/s); the chaos runs while sending. */
   rate: number
   /** Called to kill and restart one broker (3-broker mode); undefined = no broker restarts. */
@@ -47,6 +55,12 @@ export interface VerifySummary {
   deadLetterProblems: number
   storeProblems: number
   maxStallSeconds: number
+  /** Longest time one partition with lag did not move (a stuck partition hides in the total). */
+  maxPartitionStallSeconds: number
+  hostile: number
+  hostileProblems: number
+  /** Worker processes that exited without being told to (a restart loop, a crash). */
+  unexpectedExits: number
   seconds: number
   problems: string[]
 }
