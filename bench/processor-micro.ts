@@ -7,6 +7,7 @@ import type { AnyDecider } from '../src/domain/decider.ts'
 import type { SnapshotRecord } from '../src/domain/envelopes.ts'
 import type { InputRecord } from '../src/runtime/ports.ts'
 import { CommandProcessor } from '../src/runtime/processor.ts'
+import { partitionOf } from '../src/kafka/partitioner.ts'
 import { topicNames } from '../src/topology/schema.ts'
 import bank from '../topologies/bank-account.ts'
 import { bankCommands } from './topics.ts'
@@ -22,6 +23,7 @@ const p = new CommandProcessor({
   onDecideError: 'fail-command',
   maxRecordBytes: 1_000_000,
   now: Date.now,
+  routing: { partitions: 1, partitionOf },
 })
 const ts = String(Date.now())
 const records: InputRecord[] = bankCommands(200, 1000, 7).map((c, i) => {

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import { CONTENT_TYPES, decode, encode } from '../domain/codec.ts'
-import { HEADERS, OFFSET_MARKER_KEY, type EventEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
+import { HEADERS, isReservedKey, type EventEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
 import { recoveryOf, UsageError } from '../errors.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { KafkaTransactionalProducer } from '../kafka/transactional-producer.ts'
@@ -67,6 +67,8 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
           for (const r of chunk) {
             if (r.key === null || r.value === null) continue
             const e = decode(r.value) as EventEnvelope
+            // No command reaches the reserved key space; events there are from before that was checked.
+            if (isReservedKey(e.aggregateId)) continue
             const prev = replayed.get(e.aggregateId) ?? { version: 0, state: topology.decider.initialState() }
             replayed.set(e.aggregateId, { version: e.version, state: topology.decider.evolve(prev.state, e) })
           }
@@ -81,7 +83,7 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
         p,
         (chunk) => {
           for (const r of chunk) {
-            if (r.key === null || r.key === OFFSET_MARKER_KEY) continue
+            if (r.key === null || isReservedKey(r.key)) continue
             if (r.value === null) current.delete(r.key)
             else current.set(r.key, decode(r.value) as SnapshotRecord)
           }

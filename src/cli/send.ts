@@ -155,7 +155,7 @@ async function sendFile(file: string, o: SendCliOptions): Promise<number> {
     // Bounded concurrency: replies arrive as the worker commits its batches.
     const statuses: Record<string, number> = {}
     let timedOut = 0
-    const one = async (c: SendOptions) => {
+    const sendOne = async (c: SendOptions) => {
       try {
         const r = await client.sendAndWait(c, timeoutMs)
         statuses[r.status] = (statuses[r.status] ?? 0) + 1
@@ -164,6 +164,18 @@ async function sendFile(file: string, o: SendCliOptions): Promise<number> {
         timedOut++
       }
       bar.increment()
+    }
+    // A line repeating an earlier (aggregateId, commandId) waits for it: the client awaits one reply per pair
+    // at a time, and in file order the repeat gets the worker's `duplicate` reply.
+    const previous = new Map<string, Promise<unknown>>()
+    const one = (c: SendOptions): Promise<void> => {
+      const key = JSON.stringify([c.aggregateId, c.commandId])
+      const done = (previous.get(key) ?? Promise.resolve()).then(() => sendOne(c))
+      previous.set(
+        key,
+        done.catch(() => undefined),
+      )
+      return done
     }
     // The first command alone: CommandClient connects its producer and reply consumer on first use.
     if (commands.length > 0) await one(commands[0]!)

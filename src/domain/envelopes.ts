@@ -2,6 +2,7 @@
  * The wire contract (documented in the README): what other services produce and read.
  * Keys: commands and events by aggregateId, replies by commandId, changelog by aggregateId.
  */
+import { isUtf8 } from 'node:buffer'
 import { z } from 'zod'
 
 export const commandMetadataSchema = z
@@ -73,8 +74,71 @@ export interface SnapshotRecord<S = unknown> {
   sourceOffset: string
 }
 
-/** Changelog key of the per-partition offset marker written in every transaction. */
-export const OFFSET_MARKER_KEY = '\u0000kafka-decider/offset-marker'
+/** Longest aggregate id (a command record's key), in UTF-8 bytes. */
+export const MAX_AGGREGATE_ID_BYTES = 256
+
+/**
+ * Keys starting with NUL are reserved for the worker's internal records (the changelog's offset marker, and any
+ * later ones): no command may use one (`reserved_key`), so no aggregate's snapshot can land there.
+ */
+export const RESERVED_KEY_PREFIX = '\u0000'
+
+/** Changelog key of the per-partition offset marker written in every transaction (unchanged since v0.1). */
+export const OFFSET_MARKER_KEY = `${RESERVED_KEY_PREFIX}kafka-decider/offset-marker`
+
+export function isReservedKey(key: string): boolean {
+  return key.startsWith(RESERVED_KEY_PREFIX)
+}
+
+/** Why a key cannot be an aggregate id (the code is the reply's error code and the dead letter's reason). */
+export interface KeyProblem {
+  code: 'missing_key' | 'invalid_key' | 'reserved_key'
+  message: string
+}
+
+/**
+ * Checks a command record's key (bytes, as they came) as an aggregate id: present, valid UTF-8 (so the id is
+ * exactly these bytes, never a lossy decoding that another key shares), at most MAX_AGGREGATE_ID_BYTES, and
+ * outside the reserved key space. Undefined when it is a valid aggregate id.
+ */
+export function checkAggregateKey(key: Buffer | null): KeyProblem | undefined {
+  if (key === null || key.length === 0)
+    return {
+      code: 'missing_key',
+      message: 'the record has no key (null or empty); the key must be the aggregate id',
+    }
+  if (!isUtf8(key)) {
+    const head = key.subarray(0, 32).toString('hex') + (key.length > 32 ? '…' : '')
+    return {
+      code: 'invalid_key',
+      message: `the key is not valid UTF-8 (hex ${head}); an aggregate id is a UTF-8 string`,
+    }
+  }
+  if (key.length > MAX_AGGREGATE_ID_BYTES) {
+    return {
+      code: 'invalid_key',
+      message: `the key is ${key.length} bytes; an aggregate id is at most ${MAX_AGGREGATE_ID_BYTES} bytes (UTF-8)`,
+    }
+  }
+  if (key[0] === 0) {
+    return {
+      code: 'reserved_key',
+      message: 'the key starts with NUL (\\u0000): keys starting with NUL are reserved for internal records',
+    }
+  }
+  return undefined
+}
+
+/** checkAggregateKey for an id given as a string (the CommandClient), before it is encoded. */
+export function checkAggregateId(id: string): KeyProblem | undefined {
+  // A lone surrogate has no UTF-8 form: Buffer.from would write U+FFFD instead, i.e. another aggregate id.
+  if (/\p{Surrogate}/u.test(id))
+    return {
+      code: 'invalid_key',
+      message: 'the aggregate id contains a lone UTF-16 surrogate: it has no UTF-8 form',
+    }
+  return checkAggregateKey(Buffer.from(id, 'utf8'))
+}
 
 export interface OffsetMarker {
   marker: 'input-offset'
@@ -90,4 +154,6 @@ export const HEADERS = {
   sourceTopic: 'kd-source-topic',
   sourcePartition: 'kd-source-partition',
   topology: 'kd-topology',
+  /** On a misrouted command's dead letter: the partition its key hashes to (kd-source-partition: where it came). */
+  expectedPartition: 'kd-expected-partition',
 } as const

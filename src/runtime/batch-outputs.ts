@@ -48,7 +48,7 @@ export class BatchOutputs {
         error: { code: d.reason, message: d.message },
       })
     }
-    this.deadLetter(d.record, d.reason, d.message)
+    this.deadLetter(d.record, d.reason, d.message, d.headers)
   }
 
   reply(reply: ReplyEnvelope): void {
@@ -60,8 +60,16 @@ export class BatchOutputs {
     })
   }
 
-  /** The original record (key, value, its own headers) with error headers saying why and where it came from. */
-  deadLetter(r: InputRecord, reason: DeadLetterReason, message: string): void {
+  /**
+   * The original record (key, value, its own headers but kd-*) with error headers saying why and where it came
+   * from, and the reason's own (`extra`, kd-* too).
+   */
+  deadLetter(
+    r: InputRecord,
+    reason: DeadLetterReason,
+    message: string,
+    extra: Record<string, string> = {},
+  ): void {
     this.outcomes.deadLetters[reason] = (this.outcomes.deadLetters[reason] ?? 0) + 1
     const headers: Record<string, string | Buffer> = {}
     for (const [k, v] of Object.entries(r.headers ?? {})) {
@@ -74,6 +82,7 @@ export class BatchOutputs {
     headers[HEADERS.sourcePartition] = String(r.partition)
     headers[HEADERS.sourceOffset] = r.offset.toString()
     headers[HEADERS.topology] = this.o.topologyName
+    Object.assign(headers, extra)
     this.records.push({ topic: this.o.topics.deadLetters, key: r.key, value: r.value, headers })
   }
 }

@@ -2,17 +2,28 @@
  * Step 1 of processing a command record: bytes -> a typed command, or the reason it is not one. Pure.
  *
  *   no value / bad bytes .... 'undecodable'      envelope shape wrong ... 'invalid_envelope'
- *   no key .................. 'missing_key'      type not declared ...... 'unknown_type'
- *   payload fails schema .... 'invalid_payload'
+ *   no key .................. 'missing_key'      key not UTF-8 / long ... 'invalid_key'
+ *   key starts with NUL ..... 'reserved_key'     key hashes elsewhere ... 'misrouted'
+ *   type not declared ....... 'unknown_type'     payload fails schema ... 'invalid_payload'
+ *
+ * The envelope is read before the key is judged, so a bad key still gets an `invalid` reply (it needs the commandId).
  */
 import type { AnyDecider } from '../domain/decider.ts'
 import { decode } from '../domain/codec.ts'
-import { commandEnvelopeSchema, HEADERS, type CommandEnvelope } from '../domain/envelopes.ts'
+import {
+  checkAggregateKey,
+  commandEnvelopeSchema,
+  HEADERS,
+  type CommandEnvelope,
+} from '../domain/envelopes.ts'
 import type { HeaderValue, InputRecord } from './ports.ts'
 
 export type DeadLetterReason =
   | 'undecodable'
   | 'missing_key'
+  | 'invalid_key'
+  | 'reserved_key'
+  | 'misrouted'
   | 'invalid_envelope'
   | 'unknown_type'
   | 'invalid_payload'
@@ -28,18 +39,33 @@ export type Decoded =
       reason: DeadLetterReason
       message: string
       commandId?: string
+      /** The key as UTF-8 (lossy when the reason is invalid_key; '' without a key). */
       aggregateId: string
+      /** Extra dead-letter headers (misrouted: the expected partition). */
+      headers?: Record<string, string>
     }
 
-export function decodeCommand(r: InputRecord, decider: AnyDecider): Decoded {
+/**
+ * The input partition a key belongs on: what the producers' partitioner (Kafka's default, murmur2) picks for it
+ * among the commands topic's partitions.
+ */
+export type KeyRoute = (key: Buffer) => number
+
+export function decodeCommand(r: InputRecord, decider: AnyDecider, route: KeyRoute): Decoded {
   const aggregateId = r.key === null ? '' : r.key.toString('utf8')
-  const invalid = (reason: DeadLetterReason, message: string, commandId?: string): Decoded => ({
+  const invalid = (
+    reason: DeadLetterReason,
+    message: string,
+    commandId?: string,
+    headers?: Record<string, string>,
+  ): Decoded => ({
     ok: false,
     record: r,
     reason,
     message,
     aggregateId,
     ...(commandId !== undefined ? { commandId } : {}),
+    ...(headers !== undefined ? { headers } : {}),
   })
   if (r.value === null || r.value.length === 0)
     return invalid('undecodable', 'the record has no value (null or empty)')
@@ -61,12 +87,18 @@ export function decodeCommand(r: InputRecord, decider: AnyDecider): Decoded {
     )
   }
   const envelope = parsed.data
-  if (aggregateId === '')
+  const keyProblem = checkAggregateKey(r.key)
+  if (keyProblem !== undefined) return invalid(keyProblem.code, keyProblem.message, envelope.commandId)
+  const expected = route(r.key!)
+  if (expected !== r.partition) {
     return invalid(
-      'missing_key',
-      'the record has no key; the key must be the aggregate id',
+      'misrouted',
+      `the key belongs on partition ${expected} (Kafka's default murmur2 partitioner) but the command came on partition ${r.partition}; ` +
+        `its aggregate lives on one partition only: send with a murmur2 partitioner (Java's default, kafkajs' DefaultPartitioner, librdkafka's murmur2_random)`,
       envelope.commandId,
+      { [HEADERS.expectedPartition]: String(expected) },
     )
+  }
   const schema = Object.hasOwn(decider.commands, envelope.type) ? decider.commands[envelope.type] : undefined
   if (schema === undefined) {
     return invalid(

@@ -18,6 +18,12 @@ export interface InputRecord {
   timestamp: string
 }
 
+/**
+ * The partition a keyed record goes to among `partitions`, as producers pick it: Kafka's default partitioner
+ * (Java's murmur2, kafkajs' DefaultPartitioner). src/kafka/partitioner.ts implements it.
+ */
+export type Partitioner = (key: Buffer, partitions: number) => number
+
 /** One record a task writes inside its transaction. */
 export interface OutputRecord {
   topic: string

@@ -20,8 +20,14 @@ import type {
 import { DecideFailedError, InvalidDecisionError } from '../errors.ts'
 import type { TopicNames } from '../topology/schema.ts'
 import { BatchOutputs, type BatchOutcomes } from './batch-outputs.ts'
-import { decodeCommand, truncate, type Decoded, type DeadLetterReason } from './command-decoder.ts'
-import type { InputRecord, OutputRecord } from './ports.ts'
+import {
+  decodeCommand,
+  truncate,
+  type Decoded,
+  type DeadLetterReason,
+  type KeyRoute,
+} from './command-decoder.ts'
+import type { InputRecord, OutputRecord, Partitioner } from './ports.ts'
 
 export { emptyOutcomes, type BatchOutcomes } from './batch-outputs.ts'
 export type { DeadLetterReason } from './command-decoder.ts'
@@ -50,17 +56,28 @@ export interface ProcessorOptions {
   maxRecordBytes: number
   /** Wall clock for `recordedAt`; injected so tests are deterministic. */
   now: () => number
+  /**
+   * How producers route keys: the commands topic's partition count and the partitioner (Kafka's default, murmur2;
+   * src/kafka/partitioner.ts, passed in: the runtime imports no adapter). A command on another partition than its
+   * key's is refused (`misrouted`): its aggregate would get a second snapshot and version line there.
+   */
+  routing: { partitions: number; partitionOf: Partitioner }
 }
 
 export class CommandProcessor {
-  constructor(private readonly o: ProcessorOptions) {}
+  private readonly route: KeyRoute
+
+  constructor(private readonly o: ProcessorOptions) {
+    const { partitions, partitionOf } = o.routing
+    this.route = (key) => partitionOf(key, partitions)
+  }
 
   /** Step 1: decode every record; returns the decoded batch and the aggregate ids whose snapshots it needs. */
   decodeBatch(records: readonly InputRecord[]): { decoded: Decoded[]; aggregateIds: Set<string> } {
     const decoded: Decoded[] = []
     const aggregateIds = new Set<string>()
     for (const r of records) {
-      const d = decodeCommand(r, this.o.decider)
+      const d = decodeCommand(r, this.o.decider, this.route)
       decoded.push(d)
       if (d.ok) aggregateIds.add(d.aggregateId)
     }

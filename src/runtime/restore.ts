@@ -6,9 +6,14 @@
  * input after the last offset a committed transaction consumed.
  */
 import { decode } from '../domain/codec.ts'
-import { OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../domain/envelopes.ts'
+import {
+  isReservedKey,
+  OFFSET_MARKER_KEY,
+  type OffsetMarker,
+  type SnapshotRecord,
+} from '../domain/envelopes.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
-import type { ChangelogReader } from './ports.ts'
+import type { ChangelogReader, ChangelogRecord } from './ports.ts'
 
 export interface RestoreResult {
   checkpoint: Checkpoint
@@ -39,9 +44,9 @@ export async function restoreStore(
         const snapshots: SnapshotRecord[] = []
         for (const r of chunk) {
           if (r.value === null) continue
-          if (r.key === OFFSET_MARKER_KEY) {
-            const m = decode(r.value) as OffsetMarker
-            if (BigInt(m.inputOffset) > inputOffset) inputOffset = BigInt(m.inputOffset)
+          if (r.key !== null && isReservedKey(r.key)) {
+            const marked = markerOffset(r)
+            if (marked !== undefined && marked > inputOffset) inputOffset = marked
           } else {
             snapshots.push(decode(r.value) as SnapshotRecord)
           }
@@ -56,4 +61,21 @@ export async function restoreStore(
   }
   o.progress?.(0)
   return { checkpoint, records, trace }
+}
+
+/**
+ * The input offset an offset marker carries. Undefined for every other record of the reserved key space: not a
+ * snapshot either (no command reaches that space), e.g. another tool's marker, or the snapshot an older worker
+ * wrote for a command keyed with the marker key (restore used to throw on it for ever).
+ */
+function markerOffset(r: ChangelogRecord): bigint | undefined {
+  if (r.key !== OFFSET_MARKER_KEY || r.value === null) return undefined
+  let m: Partial<OffsetMarker> | undefined
+  try {
+    m = decode(r.value) as Partial<OffsetMarker> | undefined
+  } catch {
+    return undefined
+  }
+  const offset = m?.marker === 'input-offset' ? m.inputOffset : undefined
+  return typeof offset === 'string' && /^\d+$/.test(offset) ? BigInt(offset) : undefined
 }

@@ -9,7 +9,7 @@ import { DecideFailedError, recoveryOf, TaskClosedError, TaskFencedError } from 
 import type { Topology } from '../topology/loader.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import { commitBatch } from './commit.ts'
-import type { InputRecord, TaskPorts, TransactionalProducer } from './ports.ts'
+import type { InputRecord, Partitioner, TaskPorts, TransactionalProducer } from './ports.ts'
 import { CommandProcessor, type BatchResult } from './processor.ts'
 import { restoreStore } from './restore.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
@@ -49,6 +49,8 @@ export interface TaskOptions {
   listener?: TaskListener
   /** Bound on one restore (changelog read). */
   restoreTimeoutMs?: number
+  /** How producers route keys to the commands topic's partitions: commands elsewhere are `misrouted`. */
+  partitioner: Partitioner
 }
 
 export class Task {
@@ -86,6 +88,7 @@ export class Task {
       onDecideError: d.errors.onDecideError,
       maxRecordBytes: d.processing.maxRecordBytes,
       now: o.now ?? Date.now,
+      routing: { partitions: d.partitions, partitionOf: o.partitioner },
     })
   }
 

@@ -2,9 +2,11 @@
 import type { Logger } from 'pino'
 import { decode } from '../domain/codec.ts'
 import type { MessageOf, SchemaMap } from '../domain/decider.ts'
-import { HEADERS, OFFSET_MARKER_KEY, type CommandEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
+import { HEADERS, isReservedKey, type CommandEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
+import { SimulatedCrash } from '../errors.ts'
 import { MemorySnapshotStore, type Checkpoint } from '../state/store.ts'
 import type { TopologyInput } from '../topology/schema.ts'
+import type { MemoryFaults } from './memory-faults.ts'
 import type { MemoryLog, StoredRecord } from './memory-log.ts'
 
 /** Where a simulated crash happens, in the order of the commit sequence (src/runtime/commit.ts). */
@@ -40,6 +42,8 @@ export interface DeadLetter {
   errorMessage: string | undefined
   sourcePartition: number | undefined
   sourceOffset: string | undefined
+  /** Every header of the dead letter (the original record's and the kd-* error headers), as strings. */
+  headers: Record<string, string>
 }
 
 export interface TopologyTestDriverOptions {
@@ -63,6 +67,20 @@ export class CrashableStore extends MemorySnapshotStore {
   }
 }
 
+/** Arms a crash of a task at `point` of its next commit: its producer's faults, or its store's next write. */
+export function armCrash(point: CrashPoint, faults: MemoryFaults, store: CrashableStore): void {
+  const die = (): never => {
+    // After the crash the task must not do anything more: its abort and re-initialisation fail too.
+    faults.failNext('abort', new SimulatedCrash(`crashed at ${point}`))
+    faults.failNext('init', new SimulatedCrash(`crashed at ${point}`))
+    throw new SimulatedCrash(`crashed at ${point}`)
+  }
+  if (point === 'before-send') faults.beforeNext('send', die)
+  else if (point === 'before-send-offsets') faults.beforeNext('sendOffsets', die)
+  else if (point === 'before-commit') faults.beforeNext('commit', die)
+  else store.crashNextWrite = die
+}
+
 /** Committed dead letters of a topic with their error headers. */
 export function readDeadLetters(log: MemoryLog, topic: string): DeadLetter[] {
   const h = (r: StoredRecord, k: string) => r.headers[k]?.toString()
@@ -76,6 +94,7 @@ export function readDeadLetters(log: MemoryLog, topic: string): DeadLetter[] {
     sourcePartition:
       h(r, HEADERS.sourcePartition) === undefined ? undefined : Number(h(r, HEADERS.sourcePartition)),
     sourceOffset: h(r, HEADERS.sourceOffset),
+    headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()])),
   }))
 }
 
@@ -89,7 +108,7 @@ export function latestSnapshots(
   for (const p of partitions) {
     for (const r of log.read(changelog, p)) {
       const key = r.key?.toString()
-      if (key === undefined || key === OFFSET_MARKER_KEY) continue
+      if (key === undefined || isReservedKey(key)) continue
       if (r.value === null) out.delete(key)
       else out.set(key, decode(r.value, r.headers[HEADERS.contentType]?.toString()) as SnapshotRecord)
     }

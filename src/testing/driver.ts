@@ -28,6 +28,7 @@ import { fromDecider, loadTopology, type Topology } from '../topology/loader.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
 import { CommittedOutputs } from './driver-outputs.ts'
 import {
+  armCrash,
   CrashableStore,
   type CrashPoint,
   type DeadLetter,
@@ -107,6 +108,7 @@ export class TopologyTestDriver<
           ports: ps.ports,
           logger: this.logger,
           now: () => this.clock.ms,
+          partitioner: partitionOf,
         })
       },
     })
@@ -194,10 +196,18 @@ export class TopologyTestDriver<
     return commandId
   }
 
-  /** Writes raw bytes to the commands topic (malformed input, foreign producers). */
-  sendRaw(key: string | null, value: Buffer | string | null, headers: Record<string, string> = {}): void {
+  /**
+   * Writes raw bytes to the commands topic (malformed input, foreign producers): to the key's partition as the
+   * CommandClient routes it (keyless: 0), or to `partition` (a producer with another partitioner).
+   */
+  sendRaw(
+    key: string | Buffer | null,
+    value: Buffer | string | null,
+    headers: Record<string, string> = {},
+    partition?: number,
+  ): void {
     this.log.produce(this.topology.topics.commands, {
-      partition: key === null ? 0 : this.partitionOf(key),
+      partition: partition ?? (key === null ? 0 : partitionOf(key, this.partitions.length)),
       key,
       value: typeof value === 'string' ? Buffer.from(value) : value,
       headers,
@@ -275,16 +285,7 @@ export class TopologyTestDriver<
       const faults = ps.ports?.faults
       if (!faults || this.runningTask(p) === undefined)
         throw new Error(`partition ${p} has no running task to crash`)
-      const die = (): never => {
-        // After the crash the task must not do anything more: its abort and re-initialisation fail too.
-        faults.failNext('abort', new SimulatedCrash(`crashed at ${point}`))
-        faults.failNext('init', new SimulatedCrash(`crashed at ${point}`))
-        throw new SimulatedCrash(`crashed at ${point}`)
-      }
-      if (point === 'before-send') faults.beforeNext('send', die)
-      else if (point === 'before-send-offsets') faults.beforeNext('sendOffsets', die)
-      else if (point === 'before-commit') faults.beforeNext('commit', die)
-      else ps.store.crashNextWrite = die
+      armCrash(point, faults, ps.store)
     }
   }
 

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { KafkaConsumerLoop } from '../kafka/consumer-loop.ts'
+import { partitionOf } from '../kafka/partitioner.ts'
 import { kafkaTaskPorts } from '../kafka/task-ports.ts'
 import { ensureTopics, outputPartitionCounts } from '../kafka/topics.ts'
 import type { WorkerListener } from '../metrics/metrics.ts'
@@ -89,7 +90,14 @@ export class TopologyRunner {
           logger: log,
           partitionCounts,
         })
-        return new Task({ topology, partition: p, logger: log, ports, ...(listener ? { listener } : {}) })
+        return new Task({
+          topology,
+          partition: p,
+          logger: log,
+          ports,
+          partitioner: partitionOf,
+          ...(listener ? { listener } : {}),
+        })
       },
     })
     this.loop = loop

@@ -102,15 +102,16 @@ describe('decider CLI on a real broker', () => {
           commandId: `dep-${i}`,
         }),
       )
+    lines.push(lines[1]!) // the same command again, sent while the first waits for its reply
     const file = path.join(dir, 'commands.ndjson')
     writeFileSync(file, lines.join('\n') + '\n')
     const r = await runCli(['send', topology, '--file', file, '--wait', '--timeout', '20000'], env)
     expect(r.code, r.stderr).toBe(0)
-    expect(JSON.parse(r.stdout)).toEqual({ sent: 11, replies: { accepted: 11 } })
+    expect(JSON.parse(r.stdout)).toEqual({ sent: 12, replies: { accepted: 11, duplicate: 1 } })
     // Without --wait: just sent (these are duplicates of the commandIds above).
     const again = await runCli(['send', topology, '--file', file], env)
     expect(again.code, again.stderr).toBe(0)
-    expect(JSON.parse(again.stdout)).toEqual({ sent: 11 })
+    expect(JSON.parse(again.stdout)).toEqual({ sent: 12 })
   }, 40_000)
 
   it("events prints an aggregate's events in version order", async () => {

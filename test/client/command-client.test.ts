@@ -38,10 +38,10 @@ class FakeTransport implements CommandTransport {
 const topics = { commandsTopic: 'c', repliesTopic: 'r' }
 
 function replyRecord(
-  reply: Partial<ReplyEnvelope> & { commandId: string },
+  reply: Partial<ReplyEnvelope> & { commandId: string; aggregateId: string },
   serialization: 'json' | 'msgpack',
 ): ReplyRecord {
-  const full = { aggregateId: 'a', status: 'accepted', version: 1, events: [], ...reply }
+  const full = { status: 'accepted', version: 1, events: [], ...reply }
   return {
     value: encode(full, serialization),
     headers: { [HEADERS.contentType]: CONTENT_TYPES[serialization] },
@@ -82,14 +82,84 @@ describe('CommandClient', () => {
     expect(transport.sent).toHaveLength(2)
     transport.reply([
       { value: null, headers: {} },
-      replyRecord({ commandId: 'someone-else' }, 'msgpack'),
-      replyRecord({ commandId: 'cmd-b', status: 'rejected' }, 'json'),
+      replyRecord({ commandId: 'someone-else', aggregateId: 'x' }, 'msgpack'),
+      replyRecord({ commandId: 'cmd-a', aggregateId: 'y' }, 'msgpack'), // another aggregate's cmd-a
+      replyRecord({ commandId: 'cmd-b', aggregateId: 'y', status: 'rejected' }, 'json'),
     ])
     await expect(b).resolves.toMatchObject({ commandId: 'cmd-b', status: 'rejected' })
-    transport.reply([replyRecord({ commandId: 'cmd-a', version: 3 }, 'msgpack')])
+    transport.reply([replyRecord({ commandId: 'cmd-a', aggregateId: 'x', version: 3 }, 'msgpack')])
     await expect(a).resolves.toMatchObject({ commandId: 'cmd-a', status: 'accepted', version: 3 })
     await client.close()
     expect(transport.closed).toBe(true)
+  })
+
+  it('matches replies by (aggregateId, commandId): one commandId on two aggregates gets two answers', async () => {
+    const transport = new FakeTransport()
+    const client = new CommandClient({ transport, ...topics })
+    const x = client.sendAndWait({ aggregateId: 'x', type: 'T', payload: {}, commandId: 'same' })
+    const y = client.sendAndWait({ aggregateId: 'y', type: 'T', payload: {}, commandId: 'same' })
+    await new Promise((r) => setImmediate(r))
+    expect(transport.sent.map((r) => r.key)).toEqual(['x', 'y'])
+    // x's reply first: it must not resolve y's call (nor be lost).
+    transport.reply([replyRecord({ commandId: 'same', aggregateId: 'x', version: 4 }, 'msgpack')])
+    transport.reply([replyRecord({ commandId: 'same', aggregateId: 'y', status: 'rejected' }, 'msgpack')])
+    await expect(x).resolves.toMatchObject({ aggregateId: 'x', status: 'accepted', version: 4 })
+    await expect(y).resolves.toMatchObject({ aggregateId: 'y', status: 'rejected' })
+  })
+
+  it('refuses a second sendAndWait of the same (aggregateId, commandId) while the first waits', async () => {
+    const transport = new FakeTransport()
+    const client = new CommandClient({ transport, ...topics })
+    const cmd = { aggregateId: 'x', type: 'T', payload: {}, commandId: 'c1' }
+    const first = client.sendAndWait(cmd)
+    await new Promise((r) => setImmediate(r))
+    const second = await client.sendAndWait(cmd).catch((e: unknown) => e)
+    expect(second).toBeInstanceOf(UsageError)
+    expect((second as Error).message).toMatch(/already waiting for the reply to command c1 on aggregate x/)
+    expect(transport.sent).toHaveLength(1) // the second was not sent
+    transport.reply([replyRecord({ commandId: 'c1', aggregateId: 'x' }, 'msgpack')])
+    await expect(first).resolves.toMatchObject({ commandId: 'c1', status: 'accepted' })
+    // Once answered, the same command may be awaited again (it gets the worker's duplicate reply).
+    const again = client.sendAndWait(cmd)
+    await new Promise((r) => setImmediate(r))
+    expect(transport.sent).toHaveLength(2)
+    transport.reply([replyRecord({ commandId: 'c1', aggregateId: 'x', status: 'duplicate' }, 'msgpack')])
+    await expect(again).resolves.toMatchObject({ status: 'duplicate' })
+  })
+
+  it('a sendAndWait whose send failed stops waiting: the same command can be retried at once', async () => {
+    const transport = new FakeTransport()
+    const client = new CommandClient({ transport, ...topics, timeoutMs: 60_000 })
+    const cmd = { aggregateId: 'x', type: 'T', payload: {}, commandId: 'c1' }
+    const send = transport.send.bind(transport)
+    transport.send = async () => {
+      throw new Error('broker unreachable')
+    }
+    await expect(client.sendAndWait(cmd)).rejects.toThrow('broker unreachable')
+    transport.send = send
+    const retry = client.sendAndWait(cmd)
+    await new Promise((r) => setImmediate(r))
+    transport.reply([replyRecord({ commandId: 'c1', aggregateId: 'x' }, 'msgpack')])
+    await expect(retry).resolves.toMatchObject({ commandId: 'c1' })
+  })
+
+  it('refuses aggregate ids the worker would refuse or could not answer under the same id', async () => {
+    const transport = new FakeTransport()
+    const client = new CommandClient({ transport, ...topics })
+    const send = (aggregateId: string) =>
+      client.send({ aggregateId, type: 'T', payload: {} }).catch((e: unknown) => e)
+    for (const [id, message] of [
+      ['', /empty/],
+      ['\u0000kafka-decider/offset-marker', /reserved/],
+      ['a\ud800b', /UTF-8/], // a lone surrogate would be sent as U+FFFD: another aggregate
+      ['x'.repeat(257), /at most 256 bytes/],
+    ] as const) {
+      const e = await send(id)
+      expect(e, JSON.stringify(id)).toBeInstanceOf(UsageError)
+      expect((e as Error).message).toMatch(message)
+    }
+    expect(transport.sent).toHaveLength(0)
+    await expect(send('x'.repeat(256))).resolves.toEqual(expect.any(String))
   })
 
   it('sendAndWait rejects with ReplyTimeoutError when no reply comes in time', async () => {

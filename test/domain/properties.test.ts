@@ -12,6 +12,7 @@ import {
 } from '../../src/domain/envelopes.ts'
 import type { InputRecord } from '../../src/runtime/ports.ts'
 import { CommandProcessor } from '../../src/runtime/processor.ts'
+import { partitionOf } from '../../src/kafka/partitioner.ts'
 import { commandRecord, decodeRecord } from '../../src/testing/records.ts'
 import { topicNames } from '../../src/topology/schema.ts'
 import bank, { type Account } from '../../topologies/bank-account.ts'
@@ -27,6 +28,7 @@ const processor = (dedupeWindow = 32) =>
     maxRecordBytes: 1_000_000,
     onDecideError: 'fail-command',
     now: () => 0,
+    routing: { partitions: 1, partitionOf },
   })
 
 const record = (

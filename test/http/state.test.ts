@@ -24,7 +24,7 @@ const tasks = new Map<number, QueryableTask>()
 
 async function startTask(p: number): Promise<Task> {
   const pp = memoryTaskPorts({ topology, partition: p, log })
-  const task = new Task({ topology, partition: p, ports: pp, logger: silentLogger })
+  const task = new Task({ topology, partition: p, ports: pp, logger: silentLogger, partitioner: partitionOf })
   await task.initialize()
   ports.set(p, pp)
   tasks.set(p, task)
@@ -137,6 +137,7 @@ describe('GET /state/<topology>/<aggregateId>', async () => {
         partition: p,
         ports: memoryTaskPorts({ topology, partition: p, log }),
         logger: silentLogger,
+        partitioner: partitionOf,
       }),
     )
     try {

@@ -151,6 +151,7 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
         partition: 0,
         logger,
         ports: kafkaTaskPorts({ kafka, admin, topology, partition: 0, stateDir, logger, partitionCounts }),
+        partitioner: () => 0, // the records below are handed to partition 0's task directly
       })
 
     const oldOwner = task(`${dir}/old`)

@@ -14,6 +14,7 @@ import {
   replies,
   type CommandSpec,
 } from '../../src/testing/records.ts'
+import { partitionOf } from '../../src/kafka/partitioner.ts'
 import { topicNames } from '../../src/topology/schema.ts'
 import bank from '../../topologies/bank-account.ts'
 
@@ -32,6 +33,8 @@ function processor(o: Partial<ProcessorOptions> = {}): CommandProcessor {
     onDecideError: 'fail-command',
     maxRecordBytes: 1_000_000,
     now: () => NOW,
+    // One partition: every key belongs on 0, where these records are (routing has its own tests).
+    routing: { partitions: 1, partitionOf },
     ...o,
   })
 }
@@ -122,6 +125,53 @@ describe('CommandProcessor: invalid input', () => {
     ])
     expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('missing_key')
     expect(r.dlq[0]!.key).toBeNull()
+  })
+
+  it('bad keys and misrouted commands -> invalid replies, dead letters, and outcome counts by reason (the metric)', () => {
+    const p = processor({ routing: { partitions: 3, partitionOf } })
+    const home = partitionOf('acc-1', 3)
+    const wrong = (home + 1) % 3
+    const envelope = (commandId: string) =>
+      encode({ commandId, type: 'CreateAccount', payload: {} }, 'msgpack')
+    const withKey = (key: Buffer, commandId: string, offset: number): InputRecord => ({
+      ...rawRecord(null, envelope(commandId), offset, {}, partitionOf(key, 3)),
+      key,
+    })
+    const r = run(p, [
+      withKey(Buffer.from([0xff]), 'not-utf8', 0),
+      withKey(Buffer.from('k'.repeat(257)), 'too-long', 1),
+      withKey(Buffer.from('\u0000kafka-decider/offset-marker'), 'reserved', 2),
+      rawRecord('acc-1', envelope('misrouted'), 3, {}, wrong),
+      rawRecord('acc-1', envelope('bad-payload'), 4, {}, home), // routed right: the payload is judged next
+    ])
+    expect(r.replies.map((x) => [x.commandId, x.status, x.error?.code])).toEqual([
+      ['not-utf8', 'invalid', 'invalid_key'],
+      ['too-long', 'invalid', 'invalid_key'],
+      ['reserved', 'invalid', 'reserved_key'],
+      ['misrouted', 'invalid', 'misrouted'],
+      ['bad-payload', 'invalid', 'invalid_payload'],
+    ])
+    expect(r.outcomes.deadLetters).toEqual({
+      invalid_key: 2,
+      reserved_key: 1,
+      misrouted: 1,
+      invalid_payload: 1,
+    })
+    expect(r.outcomes.byStatus.invalid).toBe(5)
+    const misrouted = r.dlq[3]!
+    expect(misrouted.headers[HEADERS.expectedPartition]).toBe(String(home))
+    expect(misrouted.headers[HEADERS.sourcePartition]).toBe(String(wrong))
+    expect(r.dlq.filter((d) => d.headers[HEADERS.expectedPartition] !== undefined)).toHaveLength(1)
+    expect(r.dirty.size).toBe(0)
+  })
+
+  it('a producer cannot spoof the expected-partition header of a dead letter', () => {
+    const p = processor({ routing: { partitions: 3, partitionOf } })
+    const home = partitionOf('acc-1', 3)
+    const value = encode({ commandId: 'c', type: 'Nope', payload: {} }, 'msgpack')
+    const r = run(p, [rawRecord('acc-1', value, 0, { [HEADERS.expectedPartition]: '99' }, home)])
+    expect(r.dlq[0]!.headers[HEADERS.errorCode]).toBe('unknown_type')
+    expect(r.dlq[0]!.headers[HEADERS.expectedPartition]).toBeUndefined()
   })
 
   it('unknown command type -> invalid reply listing the known types, unknown_type dead letter', () => {

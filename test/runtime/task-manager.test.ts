@@ -9,6 +9,7 @@ import type { AnyDecider } from '../../src/domain/decider.ts'
 import type { ReplyEnvelope } from '../../src/domain/envelopes.ts'
 import { DecideFailedError } from '../../src/errors.ts'
 import type { ConsumerControl } from '../../src/runtime/ports.ts'
+import { partitionOf as murmur2PartitionOf } from '../../src/kafka/partitioner.ts'
 import { Task } from '../../src/runtime/task.ts'
 import { TaskManager, type RestartPolicy } from '../../src/runtime/task-manager.ts'
 import { TaskState } from '../../src/runtime/task-state.ts'
@@ -107,7 +108,14 @@ function setup(
         },
       }
       ports.push(tracked)
-      const task = new Task({ topology, partition: p, ports: tracked, logger: silentLogger, now: () => NOW })
+      const task = new Task({
+        topology,
+        partition: p,
+        ports: tracked,
+        logger: silentLogger,
+        now: () => NOW,
+        partitioner: murmur2PartitionOf,
+      })
       created.push(task)
       return task
     },

@@ -26,6 +26,8 @@ import inventory from '../../topologies/inventory.ts'
 // A typed decider is not assignable to AnyDecider (reported separately): cast through unknown.
 const anyDecider = (d: unknown) => d as AnyDecider
 const P = 1
+/** These tests write every command to partition P: a partitioner that routes every key there. */
+const onP = () => P
 const NOW = Date.parse('2024-05-01T12:00:00.000Z')
 
 function bankTopology(maxBatchCommands = 3, extra: Partial<Topology['definition']> = {}): Topology {
@@ -63,7 +65,14 @@ function newTask(
     store,
     ...(restoreChunkSize ? { restoreChunkSize } : {}),
   })
-  const task = new Task({ topology, partition: P, ports, logger: silentLogger, now: () => NOW })
+  const task = new Task({
+    topology,
+    partition: P,
+    ports,
+    logger: silentLogger,
+    now: () => NOW,
+    partitioner: onP,
+  })
   return { ports, task }
 }
 
@@ -149,6 +158,7 @@ describe('Task over in-memory ports', () => {
       partition: P,
       ports: h.ports,
       logger: silentLogger,
+      partitioner: onP,
       listener: { stateChanged: (_t, _f, to) => states.push(to) },
     })
     expect(t.state).toBe(TaskState.CREATED)

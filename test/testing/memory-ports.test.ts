@@ -93,7 +93,14 @@ describe('memoryTaskPorts: where the replies and dead letters of a task land', (
     const log = new MemoryLog()
     const input = 1
     const ports = memoryTaskPorts({ topology, partition: input, log })
-    const task = new Task({ topology, partition: input, ports, logger: silentLogger })
+    // Every command is written to `input`: route every key there (this test is about the outputs' partitions).
+    const task = new Task({
+      topology,
+      partition: input,
+      ports,
+      logger: silentLogger,
+      partitioner: () => input,
+    })
     const ids = ['acc-1', 'acc-2', 'acc-3', 'acc-4', 'acc-5', 'acc-6']
     produceCommands(
       log,
