@@ -156,9 +156,18 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
 
     const oldOwner = task(`${dir}/old`)
     await oldOwner.initialize()
-    expect(
-      await oldOwner.process([record(0, 'z-1', 'CreateAccount', { owner: 'Zed' })], () => undefined),
-    ).toEqual({ kind: 'done' })
+    // The first transaction on fresh topics may be aborted and redone, as the task manager would redo it: right
+    // after topic creation a partition can refuse the first Produce, kafkajs then retries the broker's whole
+    // request (the partitions that succeeded too, with new sequence numbers) and the send guard aborts rather
+    // than risk duplicates (seen under CPU load: ProduceRetriedError, "2 to <broker>"). Not a promise the
+    // runtime makes, so the test follows the retries (bounded) instead of asserting the first attempt.
+    const first = [record(0, 'z-1', 'CreateAccount', { owner: 'Zed' })]
+    let outcome = await oldOwner.process(first, () => undefined)
+    for (let i = 0; i < 10 && outcome.kind === 'seek'; i++) {
+      await sleep(outcome.backoffMs)
+      outcome = await oldOwner.process(first, () => undefined)
+    }
+    expect(outcome).toEqual({ kind: 'done' })
 
     const newOwner = task(`${dir}/new`)
     expect(await newOwner.initialize()).toBe(1n) // restored the old owner's marker
