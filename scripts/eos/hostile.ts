@@ -36,10 +36,11 @@ function prng(seed: number): () => number {
   return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32)
 }
 
-const deep = (depth: number): unknown => {
-  let v: unknown = 1
-  for (let i = 0; i < depth; i++) v = [v]
-  return v
+/** A command envelope whose payload is `depth` nested arrays, built byte by byte (msgpackr cannot pack it). */
+const deeplyNested = (commandId: string, depth: number): Buffer => {
+  const str = (v: string) => Buffer.from(packr.pack(v) as Uint8Array)
+  const fields = [str('commandId'), str(commandId), str('type'), str('Deposit'), str('payload')]
+  return Buffer.concat([Buffer.from([0x83]), ...fields, Buffer.alloc(depth, 0x91), Buffer.from([0x01])])
 }
 
 /** `n` hostile records, cycling through the classes, for a commands topic of `partitions` partitions. */
@@ -75,7 +76,7 @@ export function hostileRecords(seed: number, n: number, partitions: number): Hos
       case 2:
         out.push({
           key: marker,
-          value: command('Deposit', { amount: deep(2000) }),
+          value: deeplyNested(marker, 3000),
           headers,
           kind: 'deep-nesting',
           reasons: ['undecodable', 'invalid_envelope', 'invalid_payload'],
