@@ -24,7 +24,7 @@ import { TaskState } from './task-state.ts'
 
 /** What the consumer loop offers the task manager during one fetched batch. */
 export interface BatchHooks {
-  /** After each committed transaction, with its last input offset: move the position on, heartbeat. */
+  /** After each committed transaction, with its last input offset (the consumer loop heartbeats). */
   committed(lastOffset: bigint): Promise<void> | void
   /** False once the consumer no longer wants this batch (a rebalance started, shutdown). */
   current(): boolean
