@@ -6,7 +6,8 @@
  *                          position (a rejoin reset the fetch position to the committed offset, which may be stale)
  *                          | new: pause, create the task, initialise it, then seek to its resume offset and resume
  *   initialisation failed  close it, start a fresh task later (growing delay) while the partition is still ours
- *   batch outcome ........ done: nothing | seek: back off, then seek to the batch start (nothing was committed)
+ *   batch outcome ........ done: nothing | seek: pause, back off (without holding the fetch), then seek to the
+ *                          batch start and resume (nothing was committed)
  *                          | fenced: pause, drop the task, start a fresh one later if the partition is still ours
  *   batch threw .......... decide failed under the `stop` policy: pause, stop the worker | task no longer RUNNING
  *                          (its re-initialisation failed): pause, close, restart later | task RUNNING: a consumer
@@ -79,6 +80,11 @@ export class TaskManager {
   private readonly pending = new Set<Promise<unknown>>()
   private readonly policy: RestartPolicy
   private readonly sleep: (ms: number) => Promise<unknown>
+  /** The task of each partition paused for a backoff: its batches wait for the seek that ends it. */
+  private readonly backingOff = new Map<number, Task>()
+  private stopped!: () => void
+  /** Resolves on stop(): ends every wait (backoffs, restart delays) at once. */
+  private readonly stopSignal = new Promise<void>((r) => (this.stopped = r))
 
   constructor(private readonly o: TaskManagerOptions) {
     this.policy = o.restartPolicy ?? DEFAULT_RESTART_POLICY
@@ -134,6 +140,11 @@ export class TaskManager {
       this.o.consumer.pause([partition])
       return
     }
+    if (this.backingOff.get(partition) === task) {
+      // Fetched before the pause took effect: the seek after the backoff reads these records again.
+      this.o.consumer.pause([partition])
+      return
+    }
     if (!hooks.current() || records.length === 0) return
     let outcome
     try {
@@ -153,8 +164,22 @@ export class TaskManager {
       return
     }
     if (outcome.kind === 'seek') {
-      if (outcome.backoffMs > 0) await this.sleep(outcome.backoffMs)
-      if (this.running(partition) === task) this.o.consumer.seek(partition, outcome.offset)
+      if (outcome.backoffMs <= 0) {
+        if (this.running(partition) === task) this.o.consumer.seek(partition, outcome.offset)
+        return
+      }
+      // Not a sleep here: kafkajs fetches the partitions of one broker together and waits for every batch of a
+      // fetch before the next, so a sleeping batch would stall them all. Pause this one partition instead.
+      this.o.consumer.pause([partition])
+      this.backingOff.set(partition, task)
+      this.track(
+        this.wait(outcome.backoffMs).then(() => {
+          if (this.backingOff.get(partition) === task) this.backingOff.delete(partition)
+          if (this.running(partition) !== task) return // replaced, revoked or stopping: its successor seeks
+          this.o.consumer.seek(partition, outcome.offset)
+          this.o.consumer.resume([partition])
+        }),
+      )
     } else if (outcome.kind === 'fenced') {
       // Another owner initialised our transactional id. A rebalance normally follows and tells us the truth;
       // if the partition is still ours after it had time to happen, a fresh task takes it back.
@@ -172,6 +197,7 @@ export class TaskManager {
   /** Closes every task (each after its batch in flight) and waits for background work. */
   async stop(): Promise<void> {
     this.stopping = true
+    this.stopped()
     await Promise.allSettled([...this.pending])
     await Promise.allSettled([...this.live.values()].map((t) => t.close()))
     this.live.clear()
@@ -236,10 +262,15 @@ export class TaskManager {
   private restartLater(p: number, delayMs: number, attempt: number): void {
     if (this.o.autoRestart === false) return
     this.track(
-      this.sleep(delayMs).then(() => {
+      this.wait(delayMs).then(() => {
         if (this.assigned.has(p) && !this.live.has(p) && !this.stopping) this.start(p, attempt)
       }),
     )
+  }
+
+  /** Waits `ms`, or less when the manager stops. */
+  private wait(ms: number): Promise<unknown> {
+    return Promise.race([this.sleep(ms), this.stopSignal])
   }
 
   private track(p: Promise<unknown>): void {

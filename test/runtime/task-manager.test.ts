@@ -63,7 +63,12 @@ class GatedStore extends MemorySnapshotStore {
 }
 
 function setup(
-  o: { partitions?: number; autoRestart?: boolean; onDecideError?: 'fail-command' | 'stop' } = {},
+  o: {
+    partitions?: number
+    autoRestart?: boolean
+    onDecideError?: 'fail-command' | 'stop'
+    sleep?: (ms: number) => Promise<unknown>
+  } = {},
 ) {
   const topology: Topology = fromDecider(bank as unknown as AnyDecider, {
     name: 'bank',
@@ -88,7 +93,7 @@ function setup(
     onFatal: (e) => fatal.push(e),
     restartPolicy: NO_DELAY,
     autoRestart: o.autoRestart ?? true,
-    sleep: async () => undefined,
+    sleep: o.sleep ?? (async () => undefined),
     listener: {
       taskFailed: (partition, error, restartInMs) => failed.push({ partition, error, restartInMs }),
     },
@@ -381,10 +386,65 @@ describe('TaskManager', () => {
     h.send(create(a), deposit(a, 1))
     h.faults.get(0)!.failNextSend(new Error('NOT_LEADER_FOR_PARTITION'))
     await h.fetch(0)
-    expect(h.consumer.calls.at(-1)).toBe('seek 0@0')
+    await h.manager.settled()
+    expect(h.consumer.calls.slice(-3)).toEqual(['pause 0', 'seek 0@0', 'resume 0'])
     expect(h.replies()).toEqual([])
     await h.drain()
     expect(h.replies().map((r) => r.commandId)).toEqual([`create-${a}`, `dep-${a}-1`])
+  })
+
+  it('a retriable abort backs off without holding the fetch: the partition is paused, other partitions go on, then it is sought back and resumed', async () => {
+    const backoff = gate()
+    const slept: number[] = []
+    const h = setup({
+      sleep: (ms) => {
+        slept.push(ms)
+        return backoff.wait
+      },
+    })
+    const a = idOn(h, 0)
+    const b = idOn(h, 1)
+    h.manager.assign([0, 1])
+    await h.manager.settled()
+    h.send(create(a), create(b))
+    h.faults.get(0)!.failNextSend(new Error('NOT_LEADER_FOR_PARTITION'))
+    const before = h.consumer.calls.length
+    // handleBatch returns while the backoff still runs (kafkajs' fetch of every partition waits for it).
+    const returned = await Promise.race([
+      h.fetch(0).then(() => 'returned'),
+      new Promise((r) => setTimeout(() => r('still in the batch'), 100)),
+    ])
+    expect(returned).toBe('returned')
+    expect(slept).toEqual([100])
+    expect(h.consumer.paused.has(0)).toBe(true)
+    // Meanwhile another partition's batch is handled.
+    await h.fetch(1)
+    expect(h.replies().map((r) => r.commandId)).toEqual([`create-${b}`])
+    expect(h.consumer.calls.slice(before)).toEqual(['pause 0'])
+    // After the backoff: seek to the batch start, then resume; the batch is redone.
+    backoff.open()
+    await h.manager.settled()
+    expect(h.consumer.calls.slice(-2)).toEqual(['seek 0@0', 'resume 0'])
+    await h.drain()
+    expect(h.replies().map((r) => r.commandId)).toEqual([`create-${b}`, `create-${a}`])
+  })
+
+  it('a backoff that ends after its task was replaced neither seeks nor resumes the partition', async () => {
+    const backoff = gate()
+    const h = setup({ sleep: () => backoff.wait })
+    const a = idOn(h, 0)
+    h.manager.assign([0])
+    await h.manager.settled()
+    h.send(create(a))
+    h.faults.get(0)!.failNextSend(new Error('NOT_LEADER_FOR_PARTITION'))
+    await h.fetch(0)
+    h.manager.assign([]) // revoked during the backoff
+    backoff.open()
+    await h.manager.settled()
+    expect(h.consumer.calls.filter((c) => c.startsWith('seek 0') || c === 'resume 0')).toEqual([
+      'seek 0@0',
+      'resume 0',
+    ]) // only the first task's initialisation
   })
 
   it('stop() lets the batch in flight commit, then closes every task', async () => {
