@@ -72,6 +72,17 @@ export class TaskFencedError extends KafkaDeciderError {
   readonly recovery: Recovery = 'task-migrated'
 }
 
+/**
+ * The task's transaction was open longer than processing.transactionTimeoutMs: the coordinator aborted it and
+ * bumped the producer's epoch, so the producer's next call failed as fenced although no other owner took the
+ * partition. Handled like a fence (the task closes; a fresh one starts while the partition is ours); a batch that
+ * always takes this long loops, so it is reported with what to change.
+ */
+export class TransactionTimedOutError extends KafkaDeciderError {
+  readonly code = 'transaction_timed_out'
+  readonly recovery: Recovery = 'task-migrated'
+}
+
 /** The task was closed (revoked, fenced, shut down) while it was still initialising. */
 export class TaskClosedError extends KafkaDeciderError {
   readonly code = 'task_closed'

@@ -3,14 +3,13 @@
  * Base units (seconds, bytes), counters end in `_total`, labels are low-cardinality only: topology,
  * partition, outcome/result/reason/state — never aggregate or command ids.
  */
-import { readdir, stat } from 'node:fs/promises'
-import path from 'node:path'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ReplyStatus } from '../domain/envelopes.ts'
 import type { ConsumerLoopListener } from '../kafka/consumer-loop.ts'
 import type { Task, TaskListener } from '../runtime/task.ts'
 import { TaskState } from '../runtime/task-state.ts'
 import { storeDir } from '../state/level-store.ts'
+import { dirSize, type StoreDirs } from './store-size.ts'
 
 export const METRIC = {
   commands: 'decider_commands_processed_total',
@@ -23,6 +22,7 @@ export const METRIC = {
   batchSeconds: 'decider_batch_seconds',
   batchSize: 'decider_batch_commands',
   fenced: 'decider_producers_fenced_total',
+  transactionTimeouts: 'decider_transaction_timeouts_total',
   rebalances: 'decider_rebalances_total',
   assigned: 'decider_assigned_partitions',
   taskState: 'decider_task_state',
@@ -50,9 +50,6 @@ const TP = [LABEL.topology, LABEL.partition] as const
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 export type Metrics = ReturnType<typeof createMetrics>
-
-/** One LevelDB folder per (topology, partition) whose size `decider_state_store_bytes` reports at scrape time. */
-type StoreDirs = Map<string, { topology: string; partition: string; dir: string }>
 
 export function createMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry })
@@ -123,6 +120,12 @@ export function createMetrics(registry = new Registry()) {
     fenced: new Counter({
       name: METRIC.fenced,
       help: 'Producers fenced by a newer owner of their transactional id',
+      labelNames: TP,
+      registers,
+    }),
+    transactionTimeouts: new Counter({
+      name: METRIC.transactionTimeouts,
+      help: 'Transactions the coordinator aborted for outliving processing.transactionTimeoutMs (the task fenced itself)',
       labelNames: TP,
       registers,
     }),
@@ -208,25 +211,6 @@ export function createMetrics(registry = new Registry()) {
     }),
   }
   return m
-}
-
-async function dirSize(dir: string): Promise<number | undefined> {
-  let names: string[]
-  try {
-    names = await readdir(dir)
-  } catch {
-    return undefined
-  }
-  let total = 0
-  for (const n of names) {
-    try {
-      const s = await stat(path.join(dir, n))
-      if (s.isFile()) total += s.size
-    } catch {
-      // a LevelDB file compacted away between readdir and stat
-    }
-  }
-  return total
 }
 
 export interface MetricsListenerOptions {
@@ -328,6 +312,9 @@ export function metricsListener(
     },
     fenced(task) {
       m.fenced.inc({ topology, partition: String(task.partition) })
+    },
+    transactionTimedOut(task) {
+      m.transactionTimeouts.inc({ topology, partition: String(task.partition) })
     },
     rebalanced(assigned) {
       m.rebalances.inc({ topology })
