@@ -52,6 +52,16 @@ export class UsageError extends ConfigError {
   override readonly recovery: Recovery = 'usage'
 }
 
+/**
+ * The consumer of a topology's group crashed with an error kafkajs does not restart after (CRASH, restart false):
+ * the group is gone for good and the worker would do nothing while looking alive, so it stops (exit 1) for its
+ * supervisor to restart it.
+ */
+export class ConsumerCrashedError extends KafkaDeciderError {
+  readonly code = 'consumer_crashed'
+  readonly recovery: Recovery = 'fatal'
+}
+
 /** A LevelDB store could not be opened (locked by another process, unreadable); the cause says why. */
 export class StoreOpenError extends KafkaDeciderError {
   readonly code = 'store_open_failed'

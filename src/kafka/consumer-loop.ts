@@ -15,6 +15,7 @@
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
+import { ConsumerCrashedError } from '../errors.ts'
 import type { BatchHooks } from '../runtime/task-manager.ts'
 import type { ConsumerControl, HeaderValue, InputRecord } from '../runtime/ports.ts'
 import { PartitionInput } from './input-transactions.ts'
@@ -49,6 +50,8 @@ export interface ConsumerLoopOptions {
   rebalanceTimeoutMs: number
   logger: Logger
   listener?: ConsumerLoopListener
+  /** kafkajs gave up on the consumer (CRASH with restart false): the group is gone for good, nothing will fetch. */
+  onGone?(error: ConsumerCrashedError): void
 }
 
 export class KafkaConsumerLoop implements ConsumerControl {
@@ -118,7 +121,17 @@ export class KafkaConsumerLoop implements ConsumerControl {
     })
     consumer.on(consumer.events.CRASH, (e) => {
       handler.groupLost()
-      this.o.logger.warn({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed')
+      const { error, restart } = e.payload
+      if (restart) {
+        this.o.logger.warn({ err: error, restart }, 'consumer crashed; kafkajs restarts it')
+        return
+      }
+      this.o.onGone?.(
+        new ConsumerCrashedError(
+          `the consumer of group ${this.o.groupId} crashed and kafkajs does not restart it: ${error.message}`,
+          { cause: error },
+        ),
+      )
     })
     await consumer.connect()
     await consumer.subscribe({ topic, fromBeginning: true })

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ReplyStatus } from '../domain/envelopes.ts'
 import type { ConsumerLoopListener } from '../kafka/consumer-loop.ts'
 import type { Task, TaskListener } from '../runtime/task.ts'
+import type { TaskManagerListener } from '../runtime/task-manager.ts'
 import { TaskState } from '../runtime/task-state.ts'
 import { storeDir } from '../state/level-store.ts'
 import { dirSize, type StoreDirs } from './store-size.ts'
@@ -23,6 +24,7 @@ export const METRIC = {
   batchSize: 'decider_batch_commands',
   fenced: 'decider_producers_fenced_total',
   transactionTimeouts: 'decider_transaction_timeouts_total',
+  initFailures: 'decider_task_init_failures',
   rebalances: 'decider_rebalances_total',
   assigned: 'decider_assigned_partitions',
   taskState: 'decider_task_state',
@@ -129,6 +131,12 @@ export function createMetrics(registry = new Registry()) {
       labelNames: TP,
       registers,
     }),
+    initFailures: new Gauge({
+      name: METRIC.initFailures,
+      help: 'Failed initialisations in a row of the task of each partition (0 once one is RUNNING)',
+      labelNames: TP,
+      registers,
+    }),
     rebalances: new Counter({
       name: METRIC.rebalances,
       help: 'Group joins (rebalances) this worker took part in',
@@ -219,8 +227,8 @@ export interface MetricsListenerOptions {
   now?: () => number
 }
 
-/** What a worker observes of one topology: its tasks' hooks and its consumer loop's group hooks. */
-export type WorkerListener = TaskListener & ConsumerLoopListener
+/** What a worker observes of one topology: its tasks', its task manager's and its consumer loop's hooks. */
+export type WorkerListener = TaskListener & TaskManagerListener & ConsumerLoopListener
 
 /** Task and group hooks of one topology -> metrics. */
 export function metricsListener(
@@ -234,6 +242,7 @@ export function metricsListener(
   let nextSeq = 0
   const owner = new Map<number, Task>()
   const lagPartitions = new Set<number>()
+  const initFailing = new Set<number>()
   const seqOf = (t: Task) => {
     let s = seq.get(t)
     if (s === undefined) seq.set(t, (s = nextSeq++))
@@ -242,9 +251,10 @@ export function metricsListener(
   const key = (p: number | string) => `${topology}\u0000${p}`
   const forgetPartition = (p: number) => {
     const partition = String(p)
-    for (const g of [m.lag, m.highWatermark, m.position, m.restoreRemaining])
+    for (const g of [m.lag, m.highWatermark, m.position, m.restoreRemaining, m.initFailures])
       g.remove({ topology, partition })
     lagPartitions.delete(p)
+    initFailing.delete(p)
     for (const state of Object.values(TaskState)) m.taskState.remove({ topology, partition, state })
     m.storeDirs.delete(key(p))
     owner.delete(p)
@@ -316,13 +326,17 @@ export function metricsListener(
     transactionTimedOut(task) {
       m.transactionTimeouts.inc({ topology, partition: String(task.partition) })
     },
+    initFailures(partition, inARow) {
+      if (inARow > 0) initFailing.add(partition)
+      m.initFailures.set({ topology, partition: String(partition) }, inARow)
+    },
     rebalanced(assigned) {
       m.rebalances.inc({ topology })
       m.assigned.set({ topology }, assigned.length)
       const mine = new Set(assigned)
       for (const p of [...owner.keys()]) if (!mine.has(p)) forgetPartition(p)
       // Offsets of partitions that moved away are someone else's to report now.
-      for (const p of [...lagPartitions]) if (!mine.has(p)) forgetPartition(p)
+      for (const p of [...lagPartitions, ...initFailing]) if (!mine.has(p)) forgetPartition(p)
     },
     positionAfterBatch(partition, highWatermark, position) {
       const labels = { topology, partition: String(partition) }

@@ -51,7 +51,12 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
 export interface TaskManagerListener {
   /** A task failed (initialisation or a batch) and was closed; `restartInMs` undefined = it stays down. */
   taskFailed?(partition: number, error: unknown, restartInMs: number | undefined): void
+  /** Failed initialisations in a row of the partition's task: after each failure, and 0 once one is RUNNING. */
+  initFailures?(partition: number, inARow: number): void
 }
+
+/** Failed initialisations in a row after which a partition counts as stalled (readiness says why). */
+export const STALLED_AFTER_INIT_FAILURES = 3
 
 export interface TaskManagerOptions {
   /** For logs: the topology name. */
@@ -82,6 +87,8 @@ export class TaskManager {
   private readonly sleep: (ms: number) => Promise<unknown>
   /** The task of each partition paused for a backoff: its batches wait for the seek that ends it. */
   private readonly backingOff = new Map<number, Task>()
+  /** Failed initialisations in a row per partition, with the last error; dropped once a task is RUNNING. */
+  private readonly initFailed = new Map<number, { inARow: number; error: unknown }>()
   private stopped!: () => void
   /** Resolves on stop(): ends every wait (backoffs, restart delays) at once. */
   private readonly stopSignal = new Promise<void>((r) => (this.stopped = r))
@@ -107,6 +114,17 @@ export class TaskManager {
     return true
   }
 
+  /** Why assigned partitions cannot make progress: tasks that failed to initialise many times in a row. */
+  stalls(): string[] {
+    const out: string[] = []
+    for (const [p, f] of this.initFailed) {
+      if (f.inARow < STALLED_AFTER_INIT_FAILURES || !this.assigned.has(p)) continue
+      const why = f.error instanceof Error ? f.error.message : String(f.error)
+      out.push(`partition ${p}: task initialisation failed ${f.inARow} times in a row (${why})`)
+    }
+    return out
+  }
+
   /** The next input offset of the partition's task when it is RUNNING (for lag); undefined otherwise. */
   position(partition: number): bigint | undefined {
     const task = this.running(partition)
@@ -123,6 +141,7 @@ export class TaskManager {
     this.joined = true
     this.assigned = new Set(partitions)
     this.o.logger.info({ partitions }, 'assignment')
+    for (const p of this.initFailed.keys()) if (!this.assigned.has(p)) this.initFailed.delete(p)
     for (const [p, task] of this.live) {
       if (!this.assigned.has(p)) this.drop(p, task)
       else if (task.state === TaskState.RUNNING) this.o.consumer.seek(p, task.nextOffset)
@@ -225,6 +244,7 @@ export class TaskManager {
     try {
       const offset = await task.initialize()
       if (!this.owns(p, task)) return
+      if (this.initFailed.delete(p)) this.o.listener?.initFailures?.(p, 0)
       this.o.consumer.seek(p, offset)
       this.o.consumer.resume([p])
     } catch (e) {
@@ -232,7 +252,15 @@ export class TaskManager {
         this.close(task)
         return
       }
-      this.o.logger.warn({ err: e, partition: p, attempt }, 'task initialisation failed')
+      this.initFailed.set(p, { inARow: attempt, error: e })
+      this.o.listener?.initFailures?.(p, attempt)
+      const stalled = attempt === STALLED_AFTER_INIT_FAILURES
+      this.o.logger[stalled ? 'error' : 'warn'](
+        { err: e, partition: p, attempt },
+        stalled
+          ? 'task initialisation keeps failing: the partition makes no progress (see the error; retrying)'
+          : 'task initialisation failed',
+      )
       this.fail(p, task, e, this.policy.afterInitFailure(attempt), attempt + 1)
     }
   }

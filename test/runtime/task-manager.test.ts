@@ -85,6 +85,8 @@ function setup(
   const created: Task[] = []
   const fatal: Error[] = []
   const failed: { partition: number; error: unknown; restartInMs: number | undefined }[] = []
+  /** Each initFailures report, with the stalls the manager reported at that moment. */
+  const initFailures: [number, number, string[]][] = []
   let generation = 0
   const manager = new TaskManager({
     name: 'bank',
@@ -96,6 +98,7 @@ function setup(
     sleep: o.sleep ?? (async () => undefined),
     listener: {
       taskFailed: (partition, error, restartInMs) => failed.push({ partition, error, restartInMs }),
+      initFailures: (partition, n) => initFailures.push([partition, n, manager.stalls()]),
     },
     createTask: (p) => {
       const gen = ++generation
@@ -163,6 +166,7 @@ function setup(
     created,
     fatal,
     failed,
+    initFailures,
     fetch,
     drain,
     send,
@@ -341,6 +345,25 @@ describe('TaskManager', () => {
     expect(h.created[0]!.state).toBe(TaskState.CLOSED)
     expect(h.manager.tasks.get(0)).toBe(h.created[1])
     expect(h.manager.isReady()).toBe(true)
+  })
+
+  it('a partition whose task fails to initialise again and again is reported as stalled until one starts', async () => {
+    const h = setup()
+    const faults = new MemoryFaults()
+    for (let i = 0; i < 4; i++) faults.failNext('init', new Error('coordinator not available'))
+    h.faults.set(0, faults)
+    h.manager.assign([0, 1])
+    await h.manager.settled()
+    const stalled = ['partition 0: task initialisation failed 3 times in a row (coordinator not available)']
+    expect(h.initFailures).toEqual([
+      [0, 1, []],
+      [0, 2, []],
+      [0, 3, stalled],
+      [0, 4, [stalled[0]!.replace('3 times', '4 times')]],
+      [0, 0, []],
+    ])
+    expect(h.manager.isReady()).toBe(true)
+    expect(h.manager.stalls()).toEqual([])
   })
 
   it('a task whose re-initialisation failed mid-batch is closed and replaced; the batch is redone once', async () => {
