@@ -52,6 +52,16 @@ export class UsageError extends ConfigError {
   override readonly recovery: Recovery = 'usage'
 }
 
+/**
+ * The consumer of a topology's group crashed with an error kafkajs does not restart after (CRASH, restart false):
+ * the group is gone for good and the worker would do nothing while looking alive, so it stops (exit 1) for its
+ * supervisor to restart it.
+ */
+export class ConsumerCrashedError extends KafkaDeciderError {
+  readonly code = 'consumer_crashed'
+  readonly recovery: Recovery = 'fatal'
+}
+
 /** A LevelDB store could not be opened (locked by another process, unreadable); the cause says why. */
 export class StoreOpenError extends KafkaDeciderError {
   readonly code = 'store_open_failed'
@@ -69,6 +79,17 @@ export class StoreInUseError extends KafkaDeciderError {
 /** Another owner initialised this partition's transactional id: close the task, never retry its commit. */
 export class TaskFencedError extends KafkaDeciderError {
   readonly code = 'task_fenced'
+  readonly recovery: Recovery = 'task-migrated'
+}
+
+/**
+ * The task's transaction was open longer than processing.transactionTimeoutMs: the coordinator aborted it and
+ * bumped the producer's epoch, so the producer's next call failed as fenced although no other owner took the
+ * partition. Handled like a fence (the task closes; a fresh one starts while the partition is ours); a batch that
+ * always takes this long loops, so it is reported with what to change.
+ */
+export class TransactionTimedOutError extends KafkaDeciderError {
+  readonly code = 'transaction_timed_out'
   readonly recovery: Recovery = 'task-migrated'
 }
 

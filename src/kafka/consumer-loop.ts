@@ -5,12 +5,21 @@
  *
  * kafkajs has no revoke callback and no manual assign, so assignment changes come from GROUP_JOIN (which carries
  * the whole assignment; in-flight eachBatch calls finish before a rejoin). Offsets are committed only inside
- * transactions (autoCommit off, no auto-resolve): the position moves on with resolveOffset after each commit.
+ * transactions (autoCommit off, no auto-resolve).
+ *
+ * Commands may be written inside transactions by other services, so the consumer reads read_uncommitted and
+ * applies the transaction markers itself, one PartitionInput per partition (input-transactions.ts): kafkajs'
+ * read_committed filter hands out aborted records when aborted transactions of several producers overlap a fetch.
+ * kafkajs' fetch position (its resolved offset) follows what the filter has read, never the task's position; a
+ * seek by the task manager starts the partition's filter afresh at the offset it seeks to.
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
+import { ConsumerCrashedError } from '../errors.ts'
 import type { BatchHooks } from '../runtime/task-manager.ts'
 import type { ConsumerControl, HeaderValue, InputRecord } from '../runtime/ports.ts'
+import { PartitionInput } from './input-transactions.ts'
+import { fetchedOffsetOf, logRecordsOf, type LogRecord } from './transactions.ts'
 
 /** What the loop calls: the task manager (and, for observation, the worker). */
 export interface ConsumerLoopHandler {
@@ -41,11 +50,15 @@ export interface ConsumerLoopOptions {
   rebalanceTimeoutMs: number
   logger: Logger
   listener?: ConsumerLoopListener
+  /** kafkajs gave up on the consumer (CRASH with restart false): the group is gone for good, nothing will fetch. */
+  onGone?(error: ConsumerCrashedError): void
 }
 
 export class KafkaConsumerLoop implements ConsumerControl {
   private consumer: Consumer | undefined
   private handler: ConsumerLoopHandler | undefined
+  /** The transaction filter of each partition, from the last seek on; none until the task manager seeks. */
+  private readonly inputs = new Map<number, PartitionInput>()
 
   constructor(private readonly o: ConsumerLoopOptions) {}
 
@@ -57,7 +70,14 @@ export class KafkaConsumerLoop implements ConsumerControl {
     this.consumer?.resume([{ topic: this.o.topic, partitions: [...partitions] }])
   }
 
+  /** The next fetch of `partition` starts at `offset`, with a fresh filter: records held for it are fetched again. */
   seek(partition: number, offset: bigint): void {
+    this.inputs.set(partition, new PartitionInput(offset))
+    this.refetch(partition, offset)
+  }
+
+  /** Moves kafkajs' fetch position only (the filter keeps what it holds and ignores offsets it has read). */
+  private refetch(partition: number, offset: bigint): void {
     this.consumer?.seek({ topic: this.o.topic, partition, offset: offset.toString() })
   }
 
@@ -66,7 +86,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
     this.handler = handler
     const consumer = kafka.consumer({
       groupId: this.o.groupId,
-      readUncommitted: false,
+      readUncommitted: true, // the markers are applied here (PartitionInput)
       maxBytesPerPartition: this.o.maxBytesPerPartition,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 100,
@@ -77,21 +97,41 @@ export class KafkaConsumerLoop implements ConsumerControl {
     this.consumer = consumer
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const partitions = e.payload.memberAssignment[topic] ?? []
+      // A join resets kafkajs' positions to the committed offsets: every partition starts over at its next seek.
+      this.inputs.clear()
       listener?.rebalanced?.(partitions)
       handler.assigned(partitions)
     })
     consumer.on(consumer.events.REBALANCING, () => listener?.rebalancing?.())
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-      const { partition, highWatermark, lastOffset, batchSize } = e.payload
+      const { partition, highWatermark, firstOffset, lastOffset, batchSize } = e.payload
+      const input = this.inputs.get(partition)
+      // A fetch of transaction markers alone never reaches eachBatch: the filter may need them.
+      if (input !== undefined && batchSize === 0 && firstOffset !== null) {
+        const again = input.markersOnly(BigInt(firstOffset), BigInt(lastOffset))
+        if (again !== undefined) this.refetch(partition, again)
+      }
       const next = handler.position(partition)
       if (next === undefined || !listener?.positionAfterBatch) return
-      // A batch of only markers / aborted records (batchSize 0) moves the position past them.
-      const past = batchSize === 0 ? BigInt(lastOffset) + 1n : next
-      listener.positionAfterBatch(partition, BigInt(highWatermark), past > next ? past : next)
+      listener.positionAfterBatch(
+        partition,
+        BigInt(highWatermark),
+        input === undefined ? next : input.position(next),
+      )
     })
     consumer.on(consumer.events.CRASH, (e) => {
       handler.groupLost()
-      this.o.logger.warn({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed')
+      const { error, restart } = e.payload
+      if (restart) {
+        this.o.logger.warn({ err: error, restart }, 'consumer crashed; kafkajs restarts it')
+        return
+      }
+      this.o.onGone?.(
+        new ConsumerCrashedError(
+          `the consumer of group ${this.o.groupId} crashed and kafkajs does not restart it: ${error.message}`,
+          { cause: error },
+        ),
+      )
     })
     await consumer.connect()
     await consumer.subscribe({ topic, fromBeginning: true })
@@ -103,7 +143,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
     })
   }
 
-  private eachBatch({
+  private async eachBatch({
     batch,
     resolveOffset,
     heartbeat,
@@ -111,25 +151,42 @@ export class KafkaConsumerLoop implements ConsumerControl {
     isStale,
   }: EachBatchPayload): Promise<void> {
     const partition = batch.partition
-    const records: InputRecord[] = batch.messages.map((m) => ({
-      partition,
-      offset: BigInt(m.offset),
-      key: m.key ?? null,
-      value: m.value ?? null,
-      headers: m.headers as Record<string, HeaderValue> | undefined,
-      timestamp: m.timestamp,
-    }))
-    return this.handler!.handleBatch(partition, records, {
+    const hooks: BatchHooks = {
       current: () => isRunning() && !isStale(),
-      committed: async (last) => {
-        resolveOffset(last.toString())
-        // A failed heartbeat means a rebalance is under way; kafkajs sees it again after this batch and
-        // rejoins. The batch's commits stand, and a partition that moved fences our producer anyway.
+      // kafkajs' position is the filter's (resolved below), so a commit only heartbeats. A failed heartbeat means
+      // a rebalance is under way; kafkajs sees it again after this batch and rejoins. The batch's commits stand,
+      // and a partition that moved fences our producer anyway.
+      committed: async () => {
         await heartbeat().catch((e: unknown) =>
           this.o.logger.debug({ err: e }, 'heartbeat failed during a batch'),
         )
       },
-    })
+    }
+    if (isStale()) return // fetched before a seek that is still to be applied
+    const input = this.inputs.get(partition)
+    if (input === undefined) {
+      // No seek since the assignment: the task is not RUNNING (the task manager pauses the partition until it
+      // is, then seeks). Were it RUNNING, start reading at its position.
+      const at = this.handler!.position(partition)
+      if (at !== undefined) this.seek(partition, at)
+      else await this.handler!.handleBatch(partition, [], hooks)
+      return
+    }
+    if (fetchedOffsetOf(batch) > input.next) {
+      this.refetch(partition, input.next) // would leave records unread (a fetch from a stale position)
+      return
+    }
+    const released = input.push(logRecordsOf(batch))
+    if (input.futileRefetches === 3)
+      this.o.logger.warn(
+        { partition, offset: input.firstHeld, maxBytesPerPartition: this.o.maxBytesPerPartition },
+        'the markers of an open input transaction do not fit in one fetch with the record batch before them; ' +
+          'the partition waits for a record after them. Raise processing.maxBytesPerPartition above the largest ' +
+          'record batch of the commands topic',
+      )
+    // The next fetch starts after everything the filter has read; the task's position is its own.
+    resolveOffset((input.next - 1n).toString())
+    await this.handler!.handleBatch(partition, released.map(toInput(partition)), hooks)
   }
 
   /** Stops fetching and leaves the group; the batch in flight finishes first (kafkajs waits for it). */
@@ -138,4 +195,15 @@ export class KafkaConsumerLoop implements ConsumerControl {
       ?.disconnect()
       .catch((e: unknown) => this.o.logger.warn({ err: e }, 'consumer disconnect failed'))
   }
+}
+
+function toInput(partition: number) {
+  return (r: LogRecord): InputRecord => ({
+    partition,
+    offset: BigInt(r.offset),
+    key: r.key,
+    value: r.value,
+    headers: r.headers as Record<string, HeaderValue>,
+    timestamp: r.timestamp,
+  })
 }

@@ -2,7 +2,8 @@
  * Transaction semantics done here, not by kafkajs.
  *
  * kafkajs 2.2.4's read_committed filter (consumer/filterAbortedMessages.js) moves at most one entry of the
- * fetch's aborted-transactions list per record, so when several aborted transactions overlap a fetch's start
+ * fetch's aborted-transactions list per record, and takes that list to be ordered by first offset while the
+ * broker sends it in the order the transactions ended, so when several aborted transactions overlap a fetch
  * (many producers writing one partition: replies, or commands from transactional upstreams) records of an
  * aborted transaction are handed out as if committed. It also hides control records, so a reader cannot
  * tell "read to the end" from "the end is not stable yet".
@@ -18,6 +19,8 @@ export interface LogRecord {
   key: Buffer | null
   value: Buffer | null
   headers: IHeaders
+  /** Record timestamp, epoch ms as a string. */
+  timestamp: string
   producerId: string
   producerEpoch: number
   inTransaction: boolean
@@ -30,6 +33,7 @@ interface KafkajsRawMessage {
   key: Buffer | null
   value: Buffer | null
   headers?: IHeaders
+  timestamp?: string
   isControlRecord?: boolean
   batchContext?: { producerId: string; producerEpoch: number; inTransaction: boolean }
 }
@@ -57,6 +61,7 @@ export function logRecordsOf(batch: Batch): LogRecord[] {
       key: m.key,
       value: m.value,
       headers: m.headers ?? {},
+      timestamp: m.timestamp ?? '-1',
       producerId: ctx.producerId,
       producerEpoch: ctx.producerEpoch,
       inTransaction: ctx.inTransaction,
@@ -65,6 +70,13 @@ export function logRecordsOf(batch: Batch): LogRecord[] {
     out.push(r)
   }
   return out
+}
+
+/** The offset a fetched batch was requested from (kafkajs keeps it in Batch#fetchedOffset, not in its typings). */
+export function fetchedOffsetOf(batch: Batch): bigint {
+  const offset = (batch as unknown as { fetchedOffset?: string }).fetchedOffset
+  if (offset === undefined) throw new Error('kafkajs Batch has no fetchedOffset (pinned: 2.2.4)')
+  return BigInt(offset)
 }
 
 /** A control record's key: int16 version, int16 type (0 = ABORT, 1 = COMMIT). */

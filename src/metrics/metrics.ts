@@ -3,14 +3,14 @@
  * Base units (seconds, bytes), counters end in `_total`, labels are low-cardinality only: topology,
  * partition, outcome/result/reason/state — never aggregate or command ids.
  */
-import { readdir, stat } from 'node:fs/promises'
-import path from 'node:path'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ReplyStatus } from '../domain/envelopes.ts'
 import type { ConsumerLoopListener } from '../kafka/consumer-loop.ts'
 import type { Task, TaskListener } from '../runtime/task.ts'
+import type { TaskManagerListener } from '../runtime/task-manager.ts'
 import { TaskState } from '../runtime/task-state.ts'
 import { storeDir } from '../state/level-store.ts'
+import { dirSize, type StoreDirs } from './store-size.ts'
 
 export const METRIC = {
   commands: 'decider_commands_processed_total',
@@ -23,6 +23,8 @@ export const METRIC = {
   batchSeconds: 'decider_batch_seconds',
   batchSize: 'decider_batch_commands',
   fenced: 'decider_producers_fenced_total',
+  transactionTimeouts: 'decider_transaction_timeouts_total',
+  initFailures: 'decider_task_init_failures',
   rebalances: 'decider_rebalances_total',
   assigned: 'decider_assigned_partitions',
   taskState: 'decider_task_state',
@@ -50,9 +52,6 @@ const TP = [LABEL.topology, LABEL.partition] as const
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 export type Metrics = ReturnType<typeof createMetrics>
-
-/** One LevelDB folder per (topology, partition) whose size `decider_state_store_bytes` reports at scrape time. */
-type StoreDirs = Map<string, { topology: string; partition: string; dir: string }>
 
 export function createMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry })
@@ -123,6 +122,18 @@ export function createMetrics(registry = new Registry()) {
     fenced: new Counter({
       name: METRIC.fenced,
       help: 'Producers fenced by a newer owner of their transactional id',
+      labelNames: TP,
+      registers,
+    }),
+    transactionTimeouts: new Counter({
+      name: METRIC.transactionTimeouts,
+      help: 'Transactions the coordinator aborted for outliving processing.transactionTimeoutMs (the task fenced itself)',
+      labelNames: TP,
+      registers,
+    }),
+    initFailures: new Gauge({
+      name: METRIC.initFailures,
+      help: 'Failed initialisations in a row of the task of each partition (0 once one is RUNNING)',
       labelNames: TP,
       registers,
     }),
@@ -210,33 +221,14 @@ export function createMetrics(registry = new Registry()) {
   return m
 }
 
-async function dirSize(dir: string): Promise<number | undefined> {
-  let names: string[]
-  try {
-    names = await readdir(dir)
-  } catch {
-    return undefined
-  }
-  let total = 0
-  for (const n of names) {
-    try {
-      const s = await stat(path.join(dir, n))
-      if (s.isFile()) total += s.size
-    } catch {
-      // a LevelDB file compacted away between readdir and stat
-    }
-  }
-  return total
-}
-
 export interface MetricsListenerOptions {
   /** The worker's stateDir: task stores live in `<stateDir>/<topology>/<partition>`. */
   stateDir?: string
   now?: () => number
 }
 
-/** What a worker observes of one topology: its tasks' hooks and its consumer loop's group hooks. */
-export type WorkerListener = TaskListener & ConsumerLoopListener
+/** What a worker observes of one topology: its tasks', its task manager's and its consumer loop's hooks. */
+export type WorkerListener = TaskListener & TaskManagerListener & ConsumerLoopListener
 
 /** Task and group hooks of one topology -> metrics. */
 export function metricsListener(
@@ -250,6 +242,7 @@ export function metricsListener(
   let nextSeq = 0
   const owner = new Map<number, Task>()
   const lagPartitions = new Set<number>()
+  const initFailing = new Set<number>()
   const seqOf = (t: Task) => {
     let s = seq.get(t)
     if (s === undefined) seq.set(t, (s = nextSeq++))
@@ -258,9 +251,10 @@ export function metricsListener(
   const key = (p: number | string) => `${topology}\u0000${p}`
   const forgetPartition = (p: number) => {
     const partition = String(p)
-    for (const g of [m.lag, m.highWatermark, m.position, m.restoreRemaining])
+    for (const g of [m.lag, m.highWatermark, m.position, m.restoreRemaining, m.initFailures])
       g.remove({ topology, partition })
     lagPartitions.delete(p)
+    initFailing.delete(p)
     for (const state of Object.values(TaskState)) m.taskState.remove({ topology, partition, state })
     m.storeDirs.delete(key(p))
     owner.delete(p)
@@ -329,13 +323,20 @@ export function metricsListener(
     fenced(task) {
       m.fenced.inc({ topology, partition: String(task.partition) })
     },
+    transactionTimedOut(task) {
+      m.transactionTimeouts.inc({ topology, partition: String(task.partition) })
+    },
+    initFailures(partition, inARow) {
+      if (inARow > 0) initFailing.add(partition)
+      m.initFailures.set({ topology, partition: String(partition) }, inARow)
+    },
     rebalanced(assigned) {
       m.rebalances.inc({ topology })
       m.assigned.set({ topology }, assigned.length)
       const mine = new Set(assigned)
       for (const p of [...owner.keys()]) if (!mine.has(p)) forgetPartition(p)
       // Offsets of partitions that moved away are someone else's to report now.
-      for (const p of [...lagPartitions]) if (!mine.has(p)) forgetPartition(p)
+      for (const p of [...lagPartitions, ...initFailing]) if (!mine.has(p)) forgetPartition(p)
     },
     positionAfterBatch(partition, highWatermark, position) {
       const labels = { topology, partition: String(partition) }

@@ -82,7 +82,8 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
       { cause: e },
     )
   }
-  // 5. The caller now moves the consumer position on (resolveOffset) and the cache takes the snapshots.
+  // 5. The caller now moves the task's position on (the offset is committed with the transaction) and the
+  //    cache takes the snapshots.
   return checkpoint
 }
 

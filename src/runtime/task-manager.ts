@@ -6,7 +6,8 @@
  *                          position (a rejoin reset the fetch position to the committed offset, which may be stale)
  *                          | new: pause, create the task, initialise it, then seek to its resume offset and resume
  *   initialisation failed  close it, start a fresh task later (growing delay) while the partition is still ours
- *   batch outcome ........ done: nothing | seek: back off, then seek to the batch start (nothing was committed)
+ *   batch outcome ........ done: nothing | seek: pause, back off (without holding the fetch), then seek to the
+ *                          batch start and resume (nothing was committed)
  *                          | fenced: pause, drop the task, start a fresh one later if the partition is still ours
  *   batch threw .......... decide failed under the `stop` policy: pause, stop the worker | task no longer RUNNING
  *                          (its re-initialisation failed): pause, close, restart later | task RUNNING: a consumer
@@ -24,7 +25,7 @@ import { TaskState } from './task-state.ts'
 
 /** What the consumer loop offers the task manager during one fetched batch. */
 export interface BatchHooks {
-  /** After each committed transaction, with its last input offset: move the position on, heartbeat. */
+  /** After each committed transaction, with its last input offset (the consumer loop heartbeats). */
   committed(lastOffset: bigint): Promise<void> | void
   /** False once the consumer no longer wants this batch (a rebalance started, shutdown). */
   current(): boolean
@@ -50,7 +51,12 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
 export interface TaskManagerListener {
   /** A task failed (initialisation or a batch) and was closed; `restartInMs` undefined = it stays down. */
   taskFailed?(partition: number, error: unknown, restartInMs: number | undefined): void
+  /** Failed initialisations in a row of the partition's task: after each failure, and 0 once one is RUNNING. */
+  initFailures?(partition: number, inARow: number): void
 }
+
+/** Failed initialisations in a row after which a partition counts as stalled (readiness says why). */
+export const STALLED_AFTER_INIT_FAILURES = 3
 
 export interface TaskManagerOptions {
   /** For logs: the topology name. */
@@ -79,6 +85,13 @@ export class TaskManager {
   private readonly pending = new Set<Promise<unknown>>()
   private readonly policy: RestartPolicy
   private readonly sleep: (ms: number) => Promise<unknown>
+  /** The task of each partition paused for a backoff: its batches wait for the seek that ends it. */
+  private readonly backingOff = new Map<number, Task>()
+  /** Failed initialisations in a row per partition, with the last error; dropped once a task is RUNNING. */
+  private readonly initFailed = new Map<number, { inARow: number; error: unknown }>()
+  private stopped!: () => void
+  /** Resolves on stop(): ends every wait (backoffs, restart delays) at once. */
+  private readonly stopSignal = new Promise<void>((r) => (this.stopped = r))
 
   constructor(private readonly o: TaskManagerOptions) {
     this.policy = o.restartPolicy ?? DEFAULT_RESTART_POLICY
@@ -101,6 +114,17 @@ export class TaskManager {
     return true
   }
 
+  /** Why assigned partitions cannot make progress: tasks that failed to initialise many times in a row. */
+  stalls(): string[] {
+    const out: string[] = []
+    for (const [p, f] of this.initFailed) {
+      if (f.inARow < STALLED_AFTER_INIT_FAILURES || !this.assigned.has(p)) continue
+      const why = f.error instanceof Error ? f.error.message : String(f.error)
+      out.push(`partition ${p}: task initialisation failed ${f.inARow} times in a row (${why})`)
+    }
+    return out
+  }
+
   /** The next input offset of the partition's task when it is RUNNING (for lag); undefined otherwise. */
   position(partition: number): bigint | undefined {
     const task = this.running(partition)
@@ -117,6 +141,7 @@ export class TaskManager {
     this.joined = true
     this.assigned = new Set(partitions)
     this.o.logger.info({ partitions }, 'assignment')
+    for (const p of this.initFailed.keys()) if (!this.assigned.has(p)) this.initFailed.delete(p)
     for (const [p, task] of this.live) {
       if (!this.assigned.has(p)) this.drop(p, task)
       else if (task.state === TaskState.RUNNING) this.o.consumer.seek(p, task.nextOffset)
@@ -131,6 +156,11 @@ export class TaskManager {
     const task = this.running(partition)
     if (task === undefined) {
       // Not ours yet (initialising) or any more: the task seeks and resumes when it is RUNNING.
+      this.o.consumer.pause([partition])
+      return
+    }
+    if (this.backingOff.get(partition) === task) {
+      // Fetched before the pause took effect: the seek after the backoff reads these records again.
       this.o.consumer.pause([partition])
       return
     }
@@ -153,8 +183,22 @@ export class TaskManager {
       return
     }
     if (outcome.kind === 'seek') {
-      if (outcome.backoffMs > 0) await this.sleep(outcome.backoffMs)
-      if (this.running(partition) === task) this.o.consumer.seek(partition, outcome.offset)
+      if (outcome.backoffMs <= 0) {
+        if (this.running(partition) === task) this.o.consumer.seek(partition, outcome.offset)
+        return
+      }
+      // Not a sleep here: kafkajs fetches the partitions of one broker together and waits for every batch of a
+      // fetch before the next, so a sleeping batch would stall them all. Pause this one partition instead.
+      this.o.consumer.pause([partition])
+      this.backingOff.set(partition, task)
+      this.track(
+        this.wait(outcome.backoffMs).then(() => {
+          if (this.backingOff.get(partition) === task) this.backingOff.delete(partition)
+          if (this.running(partition) !== task) return // replaced, revoked or stopping: its successor seeks
+          this.o.consumer.seek(partition, outcome.offset)
+          this.o.consumer.resume([partition])
+        }),
+      )
     } else if (outcome.kind === 'fenced') {
       // Another owner initialised our transactional id. A rebalance normally follows and tells us the truth;
       // if the partition is still ours after it had time to happen, a fresh task takes it back.
@@ -172,6 +216,7 @@ export class TaskManager {
   /** Closes every task (each after its batch in flight) and waits for background work. */
   async stop(): Promise<void> {
     this.stopping = true
+    this.stopped()
     await Promise.allSettled([...this.pending])
     await Promise.allSettled([...this.live.values()].map((t) => t.close()))
     this.live.clear()
@@ -199,6 +244,7 @@ export class TaskManager {
     try {
       const offset = await task.initialize()
       if (!this.owns(p, task)) return
+      if (this.initFailed.delete(p)) this.o.listener?.initFailures?.(p, 0)
       this.o.consumer.seek(p, offset)
       this.o.consumer.resume([p])
     } catch (e) {
@@ -206,7 +252,15 @@ export class TaskManager {
         this.close(task)
         return
       }
-      this.o.logger.warn({ err: e, partition: p, attempt }, 'task initialisation failed')
+      this.initFailed.set(p, { inARow: attempt, error: e })
+      this.o.listener?.initFailures?.(p, attempt)
+      const stalled = attempt === STALLED_AFTER_INIT_FAILURES
+      this.o.logger[stalled ? 'error' : 'warn'](
+        { err: e, partition: p, attempt },
+        stalled
+          ? 'task initialisation keeps failing: the partition makes no progress (see the error; retrying)'
+          : 'task initialisation failed',
+      )
       this.fail(p, task, e, this.policy.afterInitFailure(attempt), attempt + 1)
     }
   }
@@ -236,10 +290,15 @@ export class TaskManager {
   private restartLater(p: number, delayMs: number, attempt: number): void {
     if (this.o.autoRestart === false) return
     this.track(
-      this.sleep(delayMs).then(() => {
+      this.wait(delayMs).then(() => {
         if (this.assigned.has(p) && !this.live.has(p) && !this.stopping) this.start(p, attempt)
       }),
     )
+  }
+
+  /** Waits `ms`, or less when the manager stops. */
+  private wait(ms: number): Promise<unknown> {
+    return Promise.race([this.sleep(ms), this.stopSignal])
   }
 
   private track(p: Promise<unknown>): void {

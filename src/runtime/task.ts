@@ -9,6 +9,7 @@ import { DecideFailedError, recoveryOf, TaskClosedError, TaskFencedError } from 
 import type { Topology } from '../topology/loader.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import { commitBatch } from './commit.ts'
+import { transactionTimeout } from './fence.ts'
 import type { InputRecord, Partitioner, TaskPorts, TransactionalProducer } from './ports.ts'
 import { CommandProcessor, type BatchResult } from './processor.ts'
 import { restoreStore } from './restore.ts'
@@ -24,6 +25,8 @@ export interface TaskListener {
   /** Restore progress: changelog offsets still to replay (at the start, after each chunk, 0 at the end). */
   restoreProgress?(task: Task, remaining: number): void
   fenced?(task: Task): void
+  /** Fenced because its transaction outlived processing.transactionTimeoutMs (open `openMs`), not by another owner. */
+  transactionTimedOut?(task: Task, openMs: number): void
 }
 
 /** For metrics: what a committed batch consumed, and how long its commit (the transaction) took. */
@@ -62,6 +65,7 @@ export class Task {
   private checkpoint: Checkpoint = { changelogOffset: 0n, inputOffset: -1n }
   private readonly cache: SnapshotCache
   private readonly processor: CommandProcessor
+  private readonly now: () => number
   private failures = 0
   private restoreTrace: { storeCheckpoint: Checkpoint; changelogEnd: bigint } | undefined
   private processing: Promise<unknown> = Promise.resolve()
@@ -78,6 +82,7 @@ export class Task {
     this.partition = o.partition
     this.id = `${o.topology.definition.name}[${o.partition}]`
     this.cache = new SnapshotCache(o.topology.definition.processing.snapshotCacheSize)
+    this.now = o.now ?? Date.now
     const d = o.topology.definition
     this.processor = new CommandProcessor({
       decider: o.topology.decider,
@@ -87,7 +92,7 @@ export class Task {
       dedupeWindow: d.dedupe.perAggregate,
       onDecideError: d.errors.onDecideError,
       maxRecordBytes: d.processing.maxRecordBytes,
-      now: o.now ?? Date.now,
+      now: this.now,
       routing: { partitions: d.partitions, partitionOf: o.partitioner },
     })
   }
@@ -217,6 +222,7 @@ export class Task {
       return this.retryLater(chunk[0]!.offset, e)
     }
     const commitStarted = performance.now()
+    const openedAt = this.now()
     try {
       this.checkpoint = await commitBatch(
         {
@@ -232,8 +238,15 @@ export class Task {
     } catch (e) {
       const recovery = recoveryOf(e)
       if (recovery === 'task-migrated') {
-        this.o.logger.warn({ err: e }, 'task fenced: another owner has this partition; closing it')
-        this.o.listener?.fenced?.(this)
+        const openMs = this.now() - openedAt
+        const timedOut = transactionTimeout(e, openMs, chunk.length, this.o.topology.definition.processing)
+        if (timedOut) {
+          this.o.logger.error(timedOut.fields, timedOut.message)
+          this.o.listener?.transactionTimedOut?.(this, openMs)
+        } else {
+          this.o.logger.warn({ err: e }, 'task fenced: another owner has this partition; closing it')
+          this.o.listener?.fenced?.(this)
+        }
         await this.closeNow()
         return { kind: 'fenced' }
       }

@@ -21,9 +21,12 @@ export interface TopologyRunnerOptions {
   kafka: KafkaConnection
   logger: Logger
   listener?: WorkerListener
-  /** Called when the worker must stop (decide threw under the `stop` policy). */
+  /** Called when the worker must stop (decide threw under the `stop` policy, the group's consumer is gone). */
   onFatal: (e: Error) => void
 }
+
+/** What the worker needs of a runner (a fake in unit tests). */
+export type WorkerRunner = Pick<TopologyRunner, 'name' | 'tasks' | 'isReady' | 'stalls' | 'start' | 'stop'>
 
 export class TopologyRunner {
   private admin: { disconnect(): Promise<void> } | undefined
@@ -46,6 +49,11 @@ export class TopologyRunner {
 
   isReady(): boolean {
     return this.manager?.isReady() ?? false
+  }
+
+  /** Why assigned partitions make no progress (see TaskManager.stalls). */
+  stalls(): string[] {
+    return this.manager?.stalls() ?? []
   }
 
   async start(): Promise<void> {
@@ -73,11 +81,13 @@ export class TopologyRunner {
       rebalanceTimeoutMs: config.consumer.rebalanceTimeoutMs,
       logger: this.log,
       ...(listener ? { listener } : {}),
+      onGone: this.o.onFatal,
     })
     const manager = new TaskManager({
       name: topology.definition.name,
       consumer: loop,
       logger: this.log,
+      ...(listener ? { listener } : {}),
       onFatal: this.o.onFatal,
       createTask: (p) => {
         const log = this.log.child({ partition: p, task: `${topology.definition.name}[${p}]` })

@@ -12,7 +12,7 @@ import { createKafka } from '../kafka/client.ts'
 import { createMetrics, metricsListener, type Metrics, type WorkerListener } from '../metrics/metrics.ts'
 import type { Topology } from '../topology/loader.ts'
 import { TaskState } from '../runtime/task-state.ts'
-import { TopologyRunner } from './topology-runner.ts'
+import { TopologyRunner, type TopologyRunnerOptions, type WorkerRunner } from './topology-runner.ts'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
 
@@ -20,10 +20,12 @@ export interface WorkerOptions {
   topologies: Topology[]
   config: WorkerConfig
   logger?: Logger
+  /** The runner of one topology (default: TopologyRunner, over Kafka); tests pass a fake. */
+  createRunner?: (o: TopologyRunnerOptions) => WorkerRunner
 }
 
 export class Worker {
-  readonly runners: TopologyRunner[] = []
+  readonly runners: WorkerRunner[] = []
   readonly metrics: Metrics
   readonly logger: Logger
   private http: Server | undefined
@@ -53,12 +55,15 @@ export class Worker {
 
   /** Readiness with the reason it is not ready (the /readyz body). */
   readiness(): { ready: boolean; reason?: string } {
+    if (this.fatal !== undefined) return { ready: false, reason: `stopping: ${this.fatal.message}` }
     if (this.stopping !== undefined) return { ready: false, reason: 'shutting down' }
     if (this.runners.length === 0 || this.runners.length < this.o.topologies.length)
       return { ready: false, reason: 'starting' }
     for (const r of this.runners) {
       if (this.rebalancing.has(r.name)) return { ready: false, reason: `${r.name}: rebalancing` }
       if (!r.isReady()) {
+        const stalls = r.stalls()
+        if (stalls.length > 0) return { ready: false, reason: `${r.name}: ${stalls.join('; ')}` }
         const waiting = [...r.tasks.values()]
           .filter((t) => t.state !== TaskState.RUNNING)
           .map((t) => `${t.partition}:${t.state}`)
@@ -104,15 +109,15 @@ export class Worker {
     }
     for (const topology of this.o.topologies) {
       const name = topology.definition.name
-      const runner = new TopologyRunner({
+      const runner = (this.o.createRunner ?? ((o) => new TopologyRunner(o)))({
         topology,
         config,
         kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger),
         logger: this.logger,
         listener: this.listenerFor(name),
         onFatal: (e) => {
-          this.fatal = e
-          this.logger.fatal({ err: e }, 'stopping the worker')
+          this.fatal ??= e
+          this.logger.fatal({ err: e, topology: name }, `stopping the worker: ${e.message}`)
           void this.stop()
         },
       })

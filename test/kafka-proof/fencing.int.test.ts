@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Partitioners, type Kafka, type Producer } from 'kafkajs'
+import { isFencingError } from '../../src/kafka/errors.ts'
 import { createTopics, consumeUntil, newKafka, uniqueName } from '../support/kafka.ts'
 
 // Proves zombie fencing with kafkajs 2.2.4 against the real broker: when a second producer initialises the same
@@ -78,4 +79,42 @@ describe('transactional fencing', () => {
     })
     expect(got.map((r) => r.value)).toEqual(['from-B'])
   })
+
+  // Why a transaction slower than processing.transactionTimeoutMs looks like fencing (src/runtime/fence.ts): the
+  // coordinator aborts it (its scan runs every transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s by
+  // default) and bumps the producer's epoch, so the producer's next call fails as a fenced one does.
+  it('a transaction open past its timeout is aborted by the coordinator; the next call fails INVALID_PRODUCER_EPOCH', async () => {
+    const kafka = newKafka('proof-txn-timeout')
+    const topic = uniqueName('proof-txn-timeout')
+    const admin = kafka.admin()
+    await admin.connect()
+    await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }])
+    await admin.disconnect()
+    const p = kafka.producer({
+      transactionalId: uniqueName('proof-txn-timeout-txid'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 1000,
+      retry: { initialRetryTime: 20, maxRetryTime: 500, retries: 3 },
+    })
+    await p.connect()
+    try {
+      const tx = await p.transaction()
+      await tx.send({ topic, messages: [{ key: 'k', value: 'slow' }] })
+      await new Promise((r) => setTimeout(r, 11_500)) // past the timeout and one abort scan
+      const err = await tx.send({ topic, messages: [{ key: 'k', value: 'late' }] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(errorType(err)).toBe('INVALID_PRODUCER_EPOCH')
+      expect(isFencingError(err)).toBe(true)
+    } finally {
+      await p.disconnect().catch(() => undefined)
+    }
+    // The aborted record never becomes visible: a read_committed consumer gets nothing within 3 s.
+    const got = await consumeUntil(kafka, { topics: [topic], until: () => true, timeoutMs: 3000 }).catch(
+      () => [],
+    )
+    expect(got).toEqual([])
+  }, 60_000)
 })

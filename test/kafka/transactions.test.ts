@@ -7,6 +7,7 @@ const rec = (offset: number, producerId: string, o: Partial<LogRecord> = {}): Lo
   key: Buffer.from(`k${offset}`),
   value: Buffer.from(`v${offset}`),
   headers: {},
+  timestamp: '0',
   producerId,
   producerEpoch: 0,
   inTransaction: true,

@@ -117,6 +117,27 @@ describe('metrics', () => {
     expect(await values(m, METRIC.taskState)).toEqual([])
   })
 
+  it('stalls: failed initialisations in a row per partition (0 once RUNNING, gone once revoked), transaction timeouts', async () => {
+    const m = createMetrics()
+    const l = metricsListener(m, 'topo')
+    l.rebalanced?.([1, 2])
+    l.initFailures?.(1, 1)
+    l.initFailures?.(1, 2)
+    l.initFailures?.(2, 1)
+    l.initFailures?.(2, 0)
+    const byPartition = async () =>
+      Object.fromEntries((await values(m, METRIC.initFailures)).map((v) => [v.labels.partition, v.value]))
+    expect(await byPartition()).toEqual({ 1: 2, 2: 0 })
+    l.rebalanced?.([2])
+    expect(await byPartition()).toEqual({ 2: 0 })
+    l.transactionTimedOut?.(fakeTask(2), 12_000)
+    expect((await values(m, METRIC.transactionTimeouts))[0]).toMatchObject({
+      labels: { partition: '2' },
+      value: 1,
+    })
+    expect(await values(m, METRIC.fenced)).toEqual([])
+  })
+
   it('restores: remaining offsets, records replayed, duration', async () => {
     const m = createMetrics()
     const l = metricsListener(m, 'topo')

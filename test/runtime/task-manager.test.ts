@@ -64,7 +64,12 @@ class GatedStore extends MemorySnapshotStore {
 }
 
 function setup(
-  o: { partitions?: number; autoRestart?: boolean; onDecideError?: 'fail-command' | 'stop' } = {},
+  o: {
+    partitions?: number
+    autoRestart?: boolean
+    onDecideError?: 'fail-command' | 'stop'
+    sleep?: (ms: number) => Promise<unknown>
+  } = {},
 ) {
   const topology: Topology = fromDecider(bank as unknown as AnyDecider, {
     name: 'bank',
@@ -81,6 +86,8 @@ function setup(
   const created: Task[] = []
   const fatal: Error[] = []
   const failed: { partition: number; error: unknown; restartInMs: number | undefined }[] = []
+  /** Each initFailures report, with the stalls the manager reported at that moment. */
+  const initFailures: [number, number, string[]][] = []
   let generation = 0
   const manager = new TaskManager({
     name: 'bank',
@@ -89,9 +96,10 @@ function setup(
     onFatal: (e) => fatal.push(e),
     restartPolicy: NO_DELAY,
     autoRestart: o.autoRestart ?? true,
-    sleep: async () => undefined,
+    sleep: o.sleep ?? (async () => undefined),
     listener: {
       taskFailed: (partition, error, restartInMs) => failed.push({ partition, error, restartInMs }),
+      initFailures: (partition, n) => initFailures.push([partition, n, manager.stalls()]),
     },
     createTask: (p) => {
       const gen = ++generation
@@ -166,6 +174,7 @@ function setup(
     created,
     fatal,
     failed,
+    initFailures,
     fetch,
     drain,
     send,
@@ -346,6 +355,25 @@ describe('TaskManager', () => {
     expect(h.manager.isReady()).toBe(true)
   })
 
+  it('a partition whose task fails to initialise again and again is reported as stalled until one starts', async () => {
+    const h = setup()
+    const faults = new MemoryFaults()
+    for (let i = 0; i < 4; i++) faults.failNext('init', new Error('coordinator not available'))
+    h.faults.set(0, faults)
+    h.manager.assign([0, 1])
+    await h.manager.settled()
+    const stalled = ['partition 0: task initialisation failed 3 times in a row (coordinator not available)']
+    expect(h.initFailures).toEqual([
+      [0, 1, []],
+      [0, 2, []],
+      [0, 3, stalled],
+      [0, 4, [stalled[0]!.replace('3 times', '4 times')]],
+      [0, 0, []],
+    ])
+    expect(h.manager.isReady()).toBe(true)
+    expect(h.manager.stalls()).toEqual([])
+  })
+
   it('a task whose re-initialisation failed mid-batch is closed and replaced; the batch is redone once', async () => {
     const h = setup()
     const a = idOn(h, 0)
@@ -389,10 +417,65 @@ describe('TaskManager', () => {
     h.send(create(a), deposit(a, 1))
     h.faults.get(0)!.failNextSend(new Error('NOT_LEADER_FOR_PARTITION'))
     await h.fetch(0)
-    expect(h.consumer.calls.at(-1)).toBe('seek 0@0')
+    await h.manager.settled()
+    expect(h.consumer.calls.slice(-3)).toEqual(['pause 0', 'seek 0@0', 'resume 0'])
     expect(h.replies()).toEqual([])
     await h.drain()
     expect(h.replies().map((r) => r.commandId)).toEqual([`create-${a}`, `dep-${a}-1`])
+  })
+
+  it('a retriable abort backs off without holding the fetch: the partition is paused, other partitions go on, then it is sought back and resumed', async () => {
+    const backoff = gate()
+    const slept: number[] = []
+    const h = setup({
+      sleep: (ms) => {
+        slept.push(ms)
+        return backoff.wait
+      },
+    })
+    const a = idOn(h, 0)
+    const b = idOn(h, 1)
+    h.manager.assign([0, 1])
+    await h.manager.settled()
+    h.send(create(a), create(b))
+    h.faults.get(0)!.failNextSend(new Error('NOT_LEADER_FOR_PARTITION'))
+    const before = h.consumer.calls.length
+    // handleBatch returns while the backoff still runs (kafkajs' fetch of every partition waits for it).
+    const returned = await Promise.race([
+      h.fetch(0).then(() => 'returned'),
+      new Promise((r) => setTimeout(() => r('still in the batch'), 100)),
+    ])
+    expect(returned).toBe('returned')
+    expect(slept).toEqual([100])
+    expect(h.consumer.paused.has(0)).toBe(true)
+    // Meanwhile another partition's batch is handled.
+    await h.fetch(1)
+    expect(h.replies().map((r) => r.commandId)).toEqual([`create-${b}`])
+    expect(h.consumer.calls.slice(before)).toEqual(['pause 0'])
+    // After the backoff: seek to the batch start, then resume; the batch is redone.
+    backoff.open()
+    await h.manager.settled()
+    expect(h.consumer.calls.slice(-2)).toEqual(['seek 0@0', 'resume 0'])
+    await h.drain()
+    expect(h.replies().map((r) => r.commandId)).toEqual([`create-${b}`, `create-${a}`])
+  })
+
+  it('a backoff that ends after its task was replaced neither seeks nor resumes the partition', async () => {
+    const backoff = gate()
+    const h = setup({ sleep: () => backoff.wait })
+    const a = idOn(h, 0)
+    h.manager.assign([0])
+    await h.manager.settled()
+    h.send(create(a))
+    h.faults.get(0)!.failNextSend(new Error('NOT_LEADER_FOR_PARTITION'))
+    await h.fetch(0)
+    h.manager.assign([]) // revoked during the backoff
+    backoff.open()
+    await h.manager.settled()
+    expect(h.consumer.calls.filter((c) => c.startsWith('seek 0') || c === 'resume 0')).toEqual([
+      'seek 0@0',
+      'resume 0',
+    ]) // only the first task's initialisation
   })
 
   it('stop() lets the batch in flight commit, then closes every task', async () => {
