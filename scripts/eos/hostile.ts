@@ -188,6 +188,31 @@ export async function sendTransactional(
 }
 
 /**
+ * One plain CreateAccount per partition after the transactional traffic. A partition whose log ends with an aborted
+ * transaction has nothing left to commit an offset for, so the group's committed offset (what the verifier waits
+ * on) would stay before it for ever, although the worker has passed it; a later command moves it on.
+ */
+export async function sendFlush(kafka: Kafka, t: Topology, seed: number): Promise<string[]> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  const ids: string[] = []
+  try {
+    const n = t.definition.partitions
+    for (let p = 0; p < n; p++) {
+      let id = ''
+      for (let k = 0; id === '' && k < 10_000; k++)
+        if (partitionOf(`flush-${seed}-${k}`, n) === p) id = `flush-${seed}-${k}`
+      const value = packr.pack({ commandId: id, type: 'CreateAccount', payload: { owner: id } }) as Buffer
+      await producer.send({ topic: t.topics.commands, messages: [{ key: id, value, partition: p }] })
+      ids.push(id)
+    }
+  } finally {
+    await producer.disconnect().catch(() => undefined)
+  }
+  return ids
+}
+
+/**
  * f. Every hostile record is dead-lettered exactly once with a right reason; aborted transactional commands were
  * never processed; committed ones were answered exactly once, accepted.
  */
@@ -230,8 +255,8 @@ export async function verifyHostile(
   const replies = await readTopic(kafka, t.topics.replies)
   const statuses = new Map<string, string[]>()
   for (const r of replies) {
-    const v = r.value as { commandId: string; status: string }
-    if (v.commandId.startsWith('hostile-tx-'))
+    const v = r.value as { commandId?: unknown; status: string } | null
+    if (typeof v?.commandId === 'string' && v.commandId.startsWith('hostile-tx-'))
       statuses.set(v.commandId, [...(statuses.get(v.commandId) ?? []), v.status])
   }
   for (const id of traffic.aborted) {

@@ -18,7 +18,13 @@ import { ensureTopics } from '../../src/kafka/topics.ts'
 import { loadTopology } from '../../src/topology/loader.ts'
 import { findHangingTransactions, verifyDeadLetters, verifyStores } from './checks.ts'
 import { writeFailureDump } from './failure-dump.ts'
-import { hostileRecords, sendTransactional, verifyHostile, type TransactionalTraffic } from './hostile.ts'
+import {
+  hostileRecords,
+  sendFlush,
+  sendTransactional,
+  verifyHostile,
+  type TransactionalTraffic,
+} from './hostile.ts'
 import { malformedRecord, type Malformed } from './malformed.ts'
 import { ProgressMonitor } from './progress.ts'
 import { runChaos, workerSlots } from './supervisor.ts'
@@ -98,6 +104,7 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   const { kills, scaleCycles, brokerRestarts } = await runChaos(o, workers, random, sender, cmds)
   await sender.sending
   const traffic = await transactional
+  if (traffic.aborted.length > 0) await sendFlush(kafka, topology, o.seed)
   o.log(`all sent; waiting for quiescence`)
   const inputs = await inputCommands(kafka, topology.topics.commands, cmds)
   await monitor.waitForNoLag(o.quiesceTimeoutMs)
