@@ -37,18 +37,24 @@ export class BatchOutputs {
 
   /** An input that is not a valid command: an 'invalid' reply (when it has a commandId) and a dead letter. */
   invalid(d: Extract<Decoded, { ok: false }>): void {
-    this.outcomes.byStatus.invalid++
-    if (d.commandId !== undefined) {
-      this.reply({
-        commandId: d.commandId,
-        aggregateId: d.aggregateId,
-        status: 'invalid',
-        version: 0,
-        events: [],
-        error: { code: d.reason, message: d.message },
-      })
+    this.refused('invalid', d.record, d.commandId, d.aggregateId, 0, d.reason, d.message)
+  }
+
+  /** A command refused ('invalid') or failed: its reply (when it has a commandId) and a dead letter. */
+  refused(
+    status: 'invalid' | 'failed',
+    record: InputRecord,
+    commandId: string | undefined,
+    aggregateId: string,
+    version: number,
+    reason: DeadLetterReason,
+    message: string,
+  ): void {
+    this.outcomes.byStatus[status]++
+    if (commandId !== undefined) {
+      this.reply({ commandId, aggregateId, status, version, events: [], error: { code: reason, message } })
     }
-    this.deadLetter(d.record, d.reason, d.message)
+    this.deadLetter(record, reason, message)
   }
 
   reply(reply: ReplyEnvelope): void {

@@ -3,11 +3,12 @@
  *
  *   no value / bad bytes .... 'undecodable'      envelope shape wrong ... 'invalid_envelope'
  *   no key .................. 'missing_key'      type not declared ...... 'unknown_type'
- *   payload fails schema .... 'invalid_payload'
+ *   payload fails schema .... 'invalid_payload'  schema throws ........... 'schema_threw'
  */
 import type { AnyDecider } from '../domain/decider.ts'
 import { decode } from '../domain/codec.ts'
 import { commandEnvelopeSchema, HEADERS, type CommandEnvelope } from '../domain/envelopes.ts'
+import { describeThrown } from './text.ts'
 import type { HeaderValue, InputRecord } from './ports.ts'
 
 export type DeadLetterReason =
@@ -19,6 +20,12 @@ export type DeadLetterReason =
   | 'decide_threw'
   | 'invalid_decision'
   | 'record_too_large'
+  // Hardening: what used to escape the guarded call (src/runtime/command-guard.ts, processor.ts)
+  | 'schema_threw'
+  | 'invalid_timestamp'
+  | 'initial_state_threw'
+  | 'event_not_plain'
+  | 'processing_failed'
 
 export type Decoded =
   | { ok: true; record: InputRecord; aggregateId: string; envelope: CommandEnvelope; payload: unknown }
@@ -75,7 +82,17 @@ export function decodeCommand(r: InputRecord, decider: AnyDecider): Decoded {
       envelope.commandId,
     )
   }
-  const payload = schema.safeParse(envelope.payload)
+  let payload: ReturnType<typeof schema.safeParse>
+  try {
+    payload = schema.safeParse(envelope.payload)
+  } catch (e) {
+    // A refine/transform/preprocess that throws goes through safeParse: the payload is refused, not the batch.
+    return invalid(
+      'schema_threw',
+      `the ${envelope.type} payload schema threw: ${truncate(describeThrown(e), 500)}`,
+      envelope.commandId,
+    )
+  }
   if (!payload.success) {
     return invalid(
       'invalid_payload',
