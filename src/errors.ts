@@ -143,6 +143,12 @@ export class InitialStateThrewError extends KafkaDeciderError {
   readonly recovery: Recovery = 'command'
 }
 
+/** The state after a command is not plain JSON-like data (src/domain/plain-data.ts); the message names the path. */
+export class StateNotPlainError extends KafkaDeciderError {
+  readonly code = 'state_not_plain'
+  readonly recovery: Recovery = 'command'
+}
+
 /** An event payload decide returned is not plain JSON-like data; the message names the path. */
 export class EventNotPlainError extends KafkaDeciderError {
   readonly code = 'event_not_plain'

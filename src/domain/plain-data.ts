@@ -39,6 +39,27 @@ export function plainDataProblem(value: unknown, root: string): string | undefin
   return p === undefined ? undefined : describe(value, root, p)
 }
 
+/**
+ * plainDataProblem for a task: the objects it verified are frozen and remembered, so a later value that shares
+ * them (a state updated by spreading the previous one) is walked only where it is new. Freezing keeps them
+ * verified (nothing can mutate them afterwards, e.g. an evolve that mutates its input: it throws instead) and
+ * keeps the cache's objects equal to what the store and the changelog hold.
+ */
+export class PlainDataGuard {
+  private readonly verified = new WeakSet<object>()
+
+  problem(value: unknown, root: string): string | undefined {
+    const fresh: object[] = []
+    const p = walk(value, 0, this.verified, fresh)
+    if (p !== undefined) return describe(value, root, p)
+    for (const o of fresh) {
+      Object.freeze(o)
+      this.verified.add(o)
+    }
+    return undefined
+  }
+}
+
 function describe(value: unknown, root: string, p: Problem): string {
   if (p.what === DEEP) {
     const cycle = findCycle(value)

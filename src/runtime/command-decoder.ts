@@ -24,6 +24,7 @@ export type DeadLetterReason =
   | 'schema_threw'
   | 'invalid_timestamp'
   | 'initial_state_threw'
+  | 'state_not_plain'
   | 'event_not_plain'
   | 'processing_failed'
 

@@ -9,7 +9,7 @@
  *   time ................... issuedAt or record timestamp not a time -> 'invalid' (invalid_timestamp)
  *   initialState, decide ... rejection -> 'rejected'; throws -> policy ('failed' + dead letter, or stop)
  *   evolve ................. new state, version + 1 per event (command-guard.ts)
- *   data contract .......... event payloads must be plain data (domain/plain-data.ts): encodable, round-trip
+ *   data contract .......... event payloads and the new state must be plain data (domain/plain-data.ts)
  *   size ................... events and snapshot within maxRecordBytes
  *   staged ................. events, reply, snapshot (batch-outputs.ts)
  *
@@ -19,10 +19,10 @@
 import type { DecideContext } from '../domain/decider.ts'
 import { encode } from '../domain/codec.ts'
 import { type EventEnvelope, type RememberedOutcome, type SnapshotRecord } from '../domain/envelopes.ts'
-import { PLAIN_DATA_RULE, plainDataProblem } from '../domain/plain-data.ts'
+import { PLAIN_DATA_RULE, PlainDataGuard } from '../domain/plain-data.ts'
 import type { AnyDecider } from '../domain/decider.ts'
 import type { Serialization } from '../domain/codec.ts'
-import { DecideFailedError, EventNotPlainError, RecordTooLargeError } from '../errors.ts'
+import { DecideFailedError, EventNotPlainError, RecordTooLargeError, StateNotPlainError } from '../errors.ts'
 import type { TopicNames } from '../topology/schema.ts'
 import { BatchOutputs, type BatchOutcomes } from './batch-outputs.ts'
 import { decodeCommand, truncate, type Decoded } from './command-decoder.ts'
@@ -60,6 +60,9 @@ export interface ProcessorOptions {
 }
 
 export class CommandProcessor {
+  /** Remembers the state objects it checked (frozen), so a state is walked only where a command changed it. */
+  private readonly plain = new PlainDataGuard()
+
   constructor(private readonly o: ProcessorOptions) {}
 
   /** Step 1: decode every record; returns the decoded batch and the aggregate ids whose snapshots it needs. */
@@ -159,6 +162,8 @@ export class CommandProcessor {
     // processDecoded turns into this command's 'failed' or 'invalid' outcome. Nothing is staged before.
     const issuedAt = issuedAtOf(envelope, record)
     const state = current === undefined ? initialStateOf(decider) : current.state
+    // Verified (and frozen) once: the initial state, a state loaded from the store; then instant.
+    checkState(this.plain, state, current === undefined ? 'initialState()' : 'state')
     const ctx: DecideContext = {
       aggregateId,
       commandId: envelope.commandId,
@@ -168,7 +173,7 @@ export class CommandProcessor {
     }
     const decision = decideAndEvolve(decider, { type: envelope.type, payload: d.payload }, state, ctx)
     const { events: newEvents, rejection } = decision
-    checkEvents(newEvents)
+    checkPlain(this.plain, newEvents, decision.state)
 
     const recordedAt = new Date(this.o.now()).toISOString()
     const eventRecords: OutputRecord[] = []
@@ -261,14 +266,20 @@ export class CommandProcessor {
 }
 
 /**
- * The data contract (src/domain/plain-data.ts) on the command's event payloads: one that JSON or msgpack cannot
- * encode (a bigint, a cycle) or would not decode equal fails the command, instead of the encode throwing.
+ * The data contract (src/domain/plain-data.ts) on the command's event payloads and its new state. The guard skips
+ * what it verified before (a state unchanged by the command, the parts a new state shares with the previous one).
  */
-function checkEvents(events: readonly { payload: unknown }[]): void {
+function checkPlain(guard: PlainDataGuard, events: readonly { payload: unknown }[], state: unknown): void {
   for (let i = 0; i < events.length; i++) {
-    const problem = plainDataProblem(events[i]!.payload, `events[${i}].payload`)
+    const problem = guard.problem(events[i]!.payload, `events[${i}].payload`)
     if (problem !== undefined) throw new EventNotPlainError(`${problem}; an event payload ${PLAIN_DATA_RULE}`)
   }
+  checkState(guard, state, 'state')
+}
+
+function checkState(guard: PlainDataGuard, state: unknown, root: string): void {
+  const problem = guard.problem(state, root)
+  if (problem !== undefined) throw new StateNotPlainError(`${problem}; state ${PLAIN_DATA_RULE}`)
 }
 
 /** decodeCommand, and if it throws anyway (a bug), a dead letter rather than a batch that never passes. */
