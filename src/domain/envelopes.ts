@@ -90,4 +90,10 @@ export const HEADERS = {
   sourceTopic: 'kd-source-topic',
   sourcePartition: 'kd-source-partition',
   topology: 'kd-topology',
+  /** On a dead letter whose original value was cut to fit processing.maxRecordBytes: the original value's size. */
+  originalTruncated: 'kd-original-truncated',
+  /** ... whose original key was cut: the original key's size in bytes. */
+  originalKeyTruncated: 'kd-original-key-truncated',
+  /** ... whose original record's own headers were left out: how many. */
+  originalHeadersDropped: 'kd-original-headers-dropped',
 } as const

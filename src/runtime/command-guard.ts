@@ -16,6 +16,10 @@ import { truncate, type DeadLetterReason } from './command-decoder.ts'
 import type { InputRecord } from './ports.ts'
 import { describeThrown, safeString } from './text.ts'
 
+/** A rejection code and message are capped (UTF-16 units) before they are stored in snapshots and replies. */
+export const MAX_REJECTION_CODE = 200
+export const MAX_REJECTION_MESSAGE = 1000
+
 /** The decider's initialState(), its throw wrapped. */
 export function initialStateOf(decider: AnyDecider): unknown {
   try {
@@ -50,7 +54,10 @@ export function decideAndEvolve(
         )
       return {
         events: [],
-        rejection: { code, message },
+        rejection: {
+          code: truncate(code, MAX_REJECTION_CODE),
+          message: truncate(message, MAX_REJECTION_MESSAGE),
+        },
         state,
       }
     }

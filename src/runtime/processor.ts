@@ -10,7 +10,7 @@
  *   initialState, decide ... rejection -> 'rejected'; throws -> policy ('failed' + dead letter, or stop)
  *   evolve ................. new state, version + 1 per event (command-guard.ts)
  *   data contract .......... event payloads and the new state must be plain data (domain/plain-data.ts)
- *   size ................... events and snapshot within maxRecordBytes
+ *   size ................... every event, snapshot and reply within maxRecordBytes (batch-outputs.ts)
  *   staged ................. events, reply, snapshot (batch-outputs.ts)
  *
  * Anything one command throws fails that command alone ('failed' + dead letter; under `stop`, the worker stops):
@@ -18,13 +18,18 @@
  */
 import type { DecideContext } from '../domain/decider.ts'
 import { encode } from '../domain/codec.ts'
-import { type EventEnvelope, type RememberedOutcome, type SnapshotRecord } from '../domain/envelopes.ts'
+import {
+  HEADERS,
+  type EventEnvelope,
+  type RememberedOutcome,
+  type SnapshotRecord,
+} from '../domain/envelopes.ts'
 import { PLAIN_DATA_RULE, PlainDataGuard } from '../domain/plain-data.ts'
 import type { AnyDecider } from '../domain/decider.ts'
 import type { Serialization } from '../domain/codec.ts'
 import { DecideFailedError, EventNotPlainError, RecordTooLargeError, StateNotPlainError } from '../errors.ts'
 import type { TopicNames } from '../topology/schema.ts'
-import { BatchOutputs, type BatchOutcomes } from './batch-outputs.ts'
+import { BatchOutputs, headersBytes, oversize, type BatchOutcomes } from './batch-outputs.ts'
 import { decodeCommand, truncate, type Decoded } from './command-decoder.ts'
 import { decideAndEvolve, failureOf, initialStateOf, issuedAtOf } from './command-guard.ts'
 import type { InputRecord, OutputRecord } from './ports.ts'
@@ -53,7 +58,7 @@ export interface ProcessorOptions {
   serialization: Serialization
   dedupeWindow: number
   onDecideError: 'fail-command' | 'stop'
-  /** Largest event or snapshot record a command may write (below the broker's message.max.bytes). */
+  /** Largest record (event, snapshot, reply, dead letter) a batch may write (below the broker's message.max.bytes). */
   maxRecordBytes: number
   /** Wall clock for `recordedAt`; injected so tests are deterministic. */
   now: () => number
@@ -204,6 +209,7 @@ export class CommandProcessor {
         value: encode(event, this.o.serialization),
         headers: out.contentTypeHeader,
       }
+      this.checkSize(aggregateId, r.value!.length, out.contentTypeBytes, `event ${e.type}`)
       eventRecords.push(r)
     }
 
@@ -225,14 +231,21 @@ export class CommandProcessor {
     // Encoded here, not at commit, to refuse a record the broker would refuse (message.max.bytes) for ever:
     // such a command fails alone instead of blocking the partition. The changelog record as commit.ts builds it.
     const snapshotBytes = encode(next, this.o.serialization)
-    const tooLarge = [snapshotBytes, ...eventRecords.map((r) => r.value!)].find(
-      (b) => b.length > this.o.maxRecordBytes,
+    const changelogHeaderBytes =
+      out.contentTypeBytes + CHANGELOG_OFFSET_HEADER_BYTES + next.sourceOffset.length
+    this.checkSize(aggregateId, snapshotBytes.length, changelogHeaderBytes, 'snapshot')
+    const reply = out.replyRecord(
+      {
+        commandId: envelope.commandId,
+        aggregateId,
+        status,
+        version: v,
+        events: eventRefs,
+        ...(rejection ? { error: rejection } : {}),
+      },
+      false,
     )
-    if (tooLarge !== undefined) {
-      throw new RecordTooLargeError(
-        `the command would write a ${tooLarge.length}-byte record (event or snapshot), above processing.maxRecordBytes ${this.o.maxRecordBytes}; keep aggregate state and events smaller`,
-      )
-    }
+    if (reply === undefined) this.tooLarge(undefined, 'reply')
 
     // Staging: nothing below throws.
     out.records.push(...eventRecords)
@@ -241,14 +254,19 @@ export class CommandProcessor {
     snapshots.set(aggregateId, next)
     dirty.set(aggregateId, next)
     dirtyBytes.set(aggregateId, snapshotBytes)
-    out.reply({
-      commandId: envelope.commandId,
-      aggregateId,
-      status,
-      version: v,
-      events: eventRefs,
-      ...(rejection ? { error: rejection } : {}),
-    })
+    out.records.push(reply!)
+  }
+
+  /** Throws RecordTooLargeError when the record is above maxRecordBytes. */
+  private checkSize(key: string, valueBytes: number, headerBytes: number, what: string): void {
+    const bytes = oversize(key, valueBytes, headerBytes, this.o.maxRecordBytes)
+    if (bytes > 0) this.tooLarge(bytes, what)
+  }
+
+  private tooLarge(bytes: number | undefined, what: string): never {
+    throw new RecordTooLargeError(
+      `the ${what} record would be ${bytes === undefined ? 'too large' : `${bytes} bytes`}, above processing.maxRecordBytes ${this.o.maxRecordBytes}; keep aggregate state and events smaller`,
+    )
   }
 
   /** A command that threw: 'failed' (or 'invalid') reply and dead letter, or the `stop` policy for 'failed'. */
@@ -264,6 +282,9 @@ export class CommandProcessor {
     out.refused(f.status, d.record, d.envelope.commandId, d.aggregateId, version, f.reason, f.message)
   }
 }
+
+/** The changelog record's kd-source-offset header (commit.ts), without its value (the offset's digits). */
+const CHANGELOG_OFFSET_HEADER_BYTES = headersBytes({ [HEADERS.sourceOffset]: '' })
 
 /**
  * The data contract (src/domain/plain-data.ts) on the command's event payloads and its new state. The guard skips

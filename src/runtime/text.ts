@@ -1,4 +1,7 @@
-/** Text of outputs: messages built from anything a `throw` can throw. */
+/**
+ * Text of outputs: messages built from anything a `throw` can throw, and strings cut to a number of UTF-8 bytes
+ * (records are bounded in bytes, see batch-outputs.ts).
+ */
 
 /** A message for anything a `throw` can throw; never throws itself (a getter, a toString or a Proxy may). */
 export function describeThrown(e: unknown): string {
@@ -20,4 +23,17 @@ export function safeString(v: unknown): string {
   } catch {
     return `a ${v === null ? 'null' : typeof v} without a string form`
   }
+}
+
+/** `s` cut to at most `maxBytes` UTF-8 bytes, ending with '…' when cut (never splits a character). */
+export function truncateUtf8(s: string, maxBytes: number): string {
+  // Fast path: a UTF-16 unit is at most 3 UTF-8 bytes.
+  if (s.length * 3 <= maxBytes || Buffer.byteLength(s) <= maxBytes) return s
+  if (maxBytes < 3) return ''
+  let cut = Buffer.from(s)
+    .subarray(0, maxBytes - 3)
+    .toString('utf8')
+  // A character cut in half decodes as U+FFFD at the end: drop it.
+  while (cut.endsWith('\uFFFD')) cut = cut.slice(0, -1)
+  return cut + '…'
 }
