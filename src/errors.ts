@@ -143,13 +143,52 @@ export class IllegalTaskTransitionError extends KafkaDeciderError {
 
 // ---- commands -----------------------------------------------------------------------------------------------
 
-/** decide returned something that is not a declared event, or a result too large to write: the command fails. */
+// Each of these fails one command: a 'failed' reply (an 'invalid' one for InvalidTimestampError) and a dead letter
+// whose kd-error-code is the class's code (DeadLetterReason in src/runtime/command-decoder.ts).
+
+/** decide returned something that is not a declared event, or a malformed rejection: the command fails. */
 export class InvalidDecisionError extends KafkaDeciderError {
   readonly code = 'invalid_decision'
   readonly recovery: Recovery = 'command'
 }
 
-/** decide/evolve threw and the topology's errors.onDecideError is `stop`. */
+/** decide or evolve threw (anything, an Error or not) under errors.onDecideError `fail-command`. */
+export class DecideThrewError extends KafkaDeciderError {
+  readonly code = 'decide_threw'
+  readonly recovery: Recovery = 'command'
+}
+
+/** The decider's initialState() threw, for an aggregate without a snapshot. */
+export class InitialStateThrewError extends KafkaDeciderError {
+  readonly code = 'initial_state_threw'
+  readonly recovery: Recovery = 'command'
+}
+
+/** The state after a command is not plain JSON-like data (src/domain/plain-data.ts); the message names the path. */
+export class StateNotPlainError extends KafkaDeciderError {
+  readonly code = 'state_not_plain'
+  readonly recovery: Recovery = 'command'
+}
+
+/** An event payload decide returned is not plain JSON-like data; the message names the path. */
+export class EventNotPlainError extends KafkaDeciderError {
+  readonly code = 'event_not_plain'
+  readonly recovery: Recovery = 'command'
+}
+
+/** A record the command would write (event, snapshot, reply) is above processing.maxRecordBytes. */
+export class RecordTooLargeError extends KafkaDeciderError {
+  readonly code = 'record_too_large'
+  readonly recovery: Recovery = 'command'
+}
+
+/** metadata.issuedAt, or the record timestamp when it is used, is not a time a Date can hold: 'invalid'. */
+export class InvalidTimestampError extends KafkaDeciderError {
+  readonly code = 'invalid_timestamp'
+  readonly recovery: Recovery = 'command'
+}
+
+/** A command failed (decide/evolve/initialState threw, or any other 'failed' outcome) under errors.onDecideError `stop`. */
 export class DecideFailedError extends KafkaDeciderError {
   readonly code = 'decide_failed'
   readonly recovery: Recovery = 'fatal'

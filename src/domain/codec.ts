@@ -18,6 +18,15 @@ export function encode(value: unknown, serialization: Serialization): Buffer {
   return serialization === 'json' ? Buffer.from(JSON.stringify(value)) : packr.pack(value)
 }
 
+/**
+ * The codec of the local snapshot stores (LevelDB and its in-memory twin): msgpack, as on the topics, so a state
+ * comes back from the store exactly as it comes back from the changelog.
+ */
+export const storeCodec = {
+  encode: (value: unknown): Buffer => packr.pack(value),
+  decode: (bytes: Uint8Array): unknown => packr.unpack(bytes),
+}
+
 export function serializationOfContentType(contentType: string | undefined): Serialization | undefined {
   if (contentType === undefined) return undefined
   const ct = contentType.toLowerCase()

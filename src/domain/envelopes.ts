@@ -156,4 +156,10 @@ export const HEADERS = {
   topology: 'kd-topology',
   /** On a misrouted command's dead letter: the partition its key hashes to (kd-source-partition: where it came). */
   expectedPartition: 'kd-expected-partition',
+  /** On a dead letter whose original value was cut to fit processing.maxRecordBytes: the original value's size. */
+  originalTruncated: 'kd-original-truncated',
+  /** ... whose original key was cut: the original key's size in bytes. */
+  originalKeyTruncated: 'kd-original-key-truncated',
+  /** ... whose original record's own headers were left out: how many. */
+  originalHeadersDropped: 'kd-original-headers-dropped',
 } as const

@@ -5,17 +5,14 @@
  *   no key .................. 'missing_key'      key not UTF-8 / long ... 'invalid_key'
  *   key starts with NUL ..... 'reserved_key'     key hashes elsewhere ... 'misrouted'
  *   type not declared ....... 'unknown_type'     payload fails schema ... 'invalid_payload'
+ *   schema throws ........... 'schema_threw'
  *
  * The envelope is read before the key is judged, so a bad key still gets an `invalid` reply (it needs the commandId).
  */
 import type { AnyDecider } from '../domain/decider.ts'
 import { decode } from '../domain/codec.ts'
-import {
-  checkAggregateKey,
-  commandEnvelopeSchema,
-  HEADERS,
-  type CommandEnvelope,
-} from '../domain/envelopes.ts'
+import { checkAggregateKey, commandEnvelopeSchema, HEADERS, type CommandEnvelope } from '../domain/envelopes.ts'
+import { describeThrown } from './text.ts'
 import type { HeaderValue, InputRecord } from './ports.ts'
 
 export type DeadLetterReason =
@@ -30,6 +27,13 @@ export type DeadLetterReason =
   | 'decide_threw'
   | 'invalid_decision'
   | 'record_too_large'
+  // Hardening: what used to escape the guarded call (src/runtime/command-guard.ts, processor.ts)
+  | 'schema_threw'
+  | 'invalid_timestamp'
+  | 'initial_state_threw'
+  | 'state_not_plain'
+  | 'event_not_plain'
+  | 'processing_failed'
 
 export type Decoded =
   | { ok: true; record: InputRecord; aggregateId: string; envelope: CommandEnvelope; payload: unknown }
@@ -107,7 +111,17 @@ export function decodeCommand(r: InputRecord, decider: AnyDecider, route: KeyRou
       envelope.commandId,
     )
   }
-  const payload = schema.safeParse(envelope.payload)
+  let payload: ReturnType<typeof schema.safeParse>
+  try {
+    payload = schema.safeParse(envelope.payload)
+  } catch (e) {
+    // A refine/transform/preprocess that throws goes through safeParse: the payload is refused, not the batch.
+    return invalid(
+      'schema_threw',
+      `the ${envelope.type} payload schema threw: ${truncate(describeThrown(e), 500)}`,
+      envelope.commandId,
+    )
+  }
   if (!payload.success) {
     return invalid(
       'invalid_payload',

@@ -2,32 +2,38 @@
  * CommandProcessor: turns one batch of command records into staged outputs. Pure apart from the clock:
  * no Kafka, no LevelDB. The task (kafka) and the TopologyTestDriver (in memory) both run this code.
  *
- *   decode envelope ........ bad bytes / no key / unknown type / invalid payload -> 'invalid' + dead letter
- *                            (command-decoder.ts)
+ *   decode envelope ........ bad bytes / no key / unknown type / invalid payload / schema threw -> 'invalid' +
+ *                            dead letter (command-decoder.ts)
  *   dedupe by commandId .... seen in the aggregate's window -> 'duplicate' with the original outcome
  *   expectedVersion ........ mismatch -> 'conflict'
- *   decide ................. rejection -> 'rejected'; throws -> policy ('failed' + dead letter, or stop)
- *   evolve ................. new state, version + 1 per event; events, reply, snapshot staged (batch-outputs.ts)
+ *   time ................... issuedAt or record timestamp not a time -> 'invalid' (invalid_timestamp)
+ *   initialState, decide ... rejection -> 'rejected'; throws -> policy ('failed' + dead letter, or stop)
+ *   evolve ................. new state, version + 1 per event (command-guard.ts)
+ *   data contract .......... event payloads and the new state must be plain data (domain/plain-data.ts)
+ *   size ................... every event, snapshot and reply within maxRecordBytes (batch-outputs.ts)
+ *   staged ................. events, reply, snapshot (batch-outputs.ts)
+ *
+ * Anything one command throws fails that command alone ('failed' + dead letter; under `stop`, the worker stops):
+ * never the batch, which would be retried for ever.
  */
-import { isRejection, type AnyDecider, type DecideContext } from '../domain/decider.ts'
-import { encode, type Serialization } from '../domain/codec.ts'
-import type {
-  CommandEnvelope,
-  EventEnvelope,
-  RememberedOutcome,
-  SnapshotRecord,
-} from '../domain/envelopes.ts'
-import { DecideFailedError, InvalidDecisionError } from '../errors.ts'
-import type { TopicNames } from '../topology/schema.ts'
-import { BatchOutputs, type BatchOutcomes } from './batch-outputs.ts'
+import type { DecideContext } from '../domain/decider.ts'
+import { encode } from '../domain/codec.ts'
 import {
-  decodeCommand,
-  truncate,
-  type Decoded,
-  type DeadLetterReason,
-  type KeyRoute,
-} from './command-decoder.ts'
+  HEADERS,
+  type EventEnvelope,
+  type RememberedOutcome,
+  type SnapshotRecord,
+} from '../domain/envelopes.ts'
+import { PLAIN_DATA_RULE, PlainDataGuard } from '../domain/plain-data.ts'
+import type { AnyDecider } from '../domain/decider.ts'
+import type { Serialization } from '../domain/codec.ts'
+import { DecideFailedError, EventNotPlainError, RecordTooLargeError, StateNotPlainError } from '../errors.ts'
+import type { TopicNames } from '../topology/schema.ts'
+import { BatchOutputs, headersBytes, oversize, type BatchOutcomes } from './batch-outputs.ts'
+import { decodeCommand, truncate, type Decoded, type KeyRoute } from './command-decoder.ts'
+import { decideAndEvolve, failureOf, initialStateOf, issuedAtOf } from './command-guard.ts'
 import type { InputRecord, OutputRecord, Partitioner } from './ports.ts'
+import { describeThrown } from './text.ts'
 
 export { emptyOutcomes, type BatchOutcomes } from './batch-outputs.ts'
 export type { DeadLetterReason } from './command-decoder.ts'
@@ -52,7 +58,7 @@ export interface ProcessorOptions {
   serialization: Serialization
   dedupeWindow: number
   onDecideError: 'fail-command' | 'stop'
-  /** Largest event or snapshot record a command may write (below the broker's message.max.bytes). */
+  /** Largest record (event, snapshot, reply, dead letter) a batch may write (below the broker's message.max.bytes). */
   maxRecordBytes: number
   /** Wall clock for `recordedAt`; injected so tests are deterministic. */
   now: () => number
@@ -66,6 +72,8 @@ export interface ProcessorOptions {
 
 export class CommandProcessor {
   private readonly route: KeyRoute
+  /** Remembers the state objects it checked (frozen), so a state is walked only where a command changed it. */
+  private readonly plain = new PlainDataGuard()
 
   constructor(private readonly o: ProcessorOptions) {
     const { partitions, partitionOf } = o.routing
@@ -77,7 +85,7 @@ export class CommandProcessor {
     const decoded: Decoded[] = []
     const aggregateIds = new Set<string>()
     for (const r of records) {
-      const d = decodeCommand(r, this.o.decider, this.route)
+      const d = decodeSafely(r, this.o.decider, this.route)
       decoded.push(d)
       if (d.ok) aggregateIds.add(d.aggregateId)
     }
@@ -97,8 +105,20 @@ export class CommandProcessor {
     const dirty = new Map<string, SnapshotRecord>()
     const dirtyBytes = new Map<string, Buffer>()
     for (const d of decoded) {
-      if (d.ok) this.processCommand(d, snapshots, dirty, dirtyBytes, out)
-      else out.invalid(d)
+      if (!d.ok) {
+        out.invalid(d)
+        continue
+      }
+      const staged = out.records.length
+      try {
+        this.processCommand(d, snapshots, dirty, dirtyBytes, out)
+      } catch (e) {
+        if (e instanceof DecideFailedError) throw e
+        // Whatever this command threw fails it alone; the batch goes on (a throw escaping here would retry the
+        // batch for ever or crash the consumer).
+        out.records.length = staged
+        this.fail(d, e, snapshots.get(d.aggregateId)?.version ?? 0, out)
+      }
     }
     return {
       records: out.records,
@@ -153,8 +173,12 @@ export class CommandProcessor {
       return
     }
 
-    const state = current === undefined ? decider.initialState() : current.state
+    // Everything up to the staging below may throw; it throws errors of the command (command-guard.ts), which
+    // processDecoded turns into this command's 'failed' or 'invalid' outcome. Nothing is staged before.
     const issuedAt = issuedAtOf(envelope, record)
+    const state = current === undefined ? initialStateOf(decider) : current.state
+    // Verified (and frozen) once: the initial state, a state loaded from the store; then instant.
+    checkState(this.plain, state, current === undefined ? 'initialState()' : 'state')
     const ctx: DecideContext = {
       aggregateId,
       commandId: envelope.commandId,
@@ -162,30 +186,9 @@ export class CommandProcessor {
       issuedAt,
       metadata: envelope.metadata ?? {},
     }
-
-    let newEvents: { type: string; payload: unknown }[]
-    let newState = state
-    let rejection: { code: string; message: string } | undefined
-    try {
-      const decision = decider.decide({ type: envelope.type, payload: d.payload } as never, state, ctx)
-      if (isRejection(decision)) {
-        rejection = { code: decision.code, message: decision.message }
-        newEvents = []
-      } else {
-        newEvents = Array.isArray(decision) ? decision : [decision]
-        for (const e of newEvents) {
-          if (typeof e !== 'object' || e === null || !Object.hasOwn(decider.events, e.type)) {
-            throw new InvalidDecisionError(
-              `decide returned an event of unknown type "${String((e as { type?: unknown })?.type)}"; declare it in events`,
-            )
-          }
-          newState = decider.evolve(newState, e as never)
-        }
-      }
-    } catch (e) {
-      this.handleDecideError(d, e, version, out)
-      return
-    }
+    const decision = decideAndEvolve(decider, { type: envelope.type, payload: d.payload }, state, ctx)
+    const { events: newEvents, rejection } = decision
+    checkPlain(this.plain, newEvents, decision.state)
 
     const recordedAt = new Date(this.o.now()).toISOString()
     const eventRecords: OutputRecord[] = []
@@ -209,13 +212,15 @@ export class CommandProcessor {
         recordedAt,
         schemaVersion: decider.schemaVersion,
       }
-      eventRecords.push({
+      const r: OutputRecord = {
         topic: this.o.topics.events,
         partition: record.partition,
         key: aggregateId,
         value: encode(event, this.o.serialization),
         headers: out.contentTypeHeader,
-      })
+      }
+      this.checkSize(aggregateId, r.value!.length, out.contentTypeBytes, `event ${e.type}`)
+      eventRecords.push(r)
     }
 
     const status = rejection ? 'rejected' : 'accepted'
@@ -229,64 +234,97 @@ export class CommandProcessor {
     const next: SnapshotRecord = {
       aggregateId,
       version: v,
-      state: newState,
+      state: decision.state,
       recent: remember(current?.recent ?? [], outcome, this.o.dedupeWindow),
       sourceOffset: record.offset.toString(),
     }
     // Encoded here, not at commit, to refuse a record the broker would refuse (message.max.bytes) for ever:
-    // such a command fails alone instead of blocking the partition.
+    // such a command fails alone instead of blocking the partition. The changelog record as commit.ts builds it.
     const snapshotBytes = encode(next, this.o.serialization)
-    const tooLarge = [snapshotBytes, ...eventRecords.map((r) => r.value!)].find(
-      (b) => b.length > this.o.maxRecordBytes,
+    const changelogHeaderBytes =
+      out.contentTypeBytes + CHANGELOG_OFFSET_HEADER_BYTES + next.sourceOffset.length
+    this.checkSize(aggregateId, snapshotBytes.length, changelogHeaderBytes, 'snapshot')
+    const reply = out.replyRecord(
+      {
+        commandId: envelope.commandId,
+        aggregateId,
+        status,
+        version: v,
+        events: eventRefs,
+        ...(rejection ? { error: rejection } : {}),
+      },
+      false,
     )
-    if (tooLarge !== undefined) {
-      const message = `the command would write a ${tooLarge.length}-byte record (event or snapshot), above processing.maxRecordBytes ${this.o.maxRecordBytes}; keep aggregate state and events smaller`
-      this.handleDecideError(d, new InvalidDecisionError(message), version, out, 'record_too_large')
-      return
-    }
+    if (reply === undefined) this.tooLarge(undefined, 'reply')
+
+    // Staging: nothing below throws.
     out.records.push(...eventRecords)
     out.outcomes.events += newEvents.length
     out.outcomes.byStatus[status]++
     snapshots.set(aggregateId, next)
     dirty.set(aggregateId, next)
     dirtyBytes.set(aggregateId, snapshotBytes)
-    out.reply({
-      commandId: envelope.commandId,
-      aggregateId,
-      status,
-      version: v,
-      events: eventRefs,
-      ...(rejection ? { error: rejection } : {}),
-    })
+    out.records.push(reply!)
   }
 
-  private handleDecideError(
-    d: Extract<Decoded, { ok: true }>,
-    e: unknown,
-    version: number,
-    out: BatchOutputs,
-    reasonOverride?: DeadLetterReason,
-  ): void {
-    const invalidDecision = e instanceof InvalidDecisionError
-    const message = `${invalidDecision ? '' : 'decide/evolve threw: '}${truncate(errorMessage(e), 500)}`
-    if (this.o.onDecideError === 'stop') {
+  /** Throws RecordTooLargeError when the record is above maxRecordBytes. */
+  private checkSize(key: string, valueBytes: number, headerBytes: number, what: string): void {
+    const bytes = oversize(key, valueBytes, headerBytes, this.o.maxRecordBytes)
+    if (bytes > 0) this.tooLarge(bytes, what)
+  }
+
+  private tooLarge(bytes: number | undefined, what: string): never {
+    throw new RecordTooLargeError(
+      `the ${what} record would be ${bytes === undefined ? 'too large' : `${bytes} bytes`}, above processing.maxRecordBytes ${this.o.maxRecordBytes}; keep aggregate state and events smaller`,
+    )
+  }
+
+  /** A command that threw: 'failed' (or 'invalid') reply and dead letter, or the `stop` policy for 'failed'. */
+  private fail(d: Extract<Decoded, { ok: true }>, e: unknown, version: number, out: BatchOutputs): void {
+    const f = failureOf(e)
+    if (f.status === 'failed' && this.o.onDecideError === 'stop') {
       throw new DecideFailedError(
-        `command ${d.envelope.commandId} (${d.envelope.type}) on aggregate ${d.aggregateId} at offset ${d.record.offset}: ${message}. ` +
+        `command ${d.envelope.commandId} (${d.envelope.type}) on aggregate ${truncate(d.aggregateId, 200)} at offset ${d.record.offset}: ${f.reason}: ${f.message}. ` +
           `The topology's errors.onDecideError is "stop": fix the decider and restart; the command will be processed again.`,
         { cause: e },
       )
     }
-    const reason: DeadLetterReason = reasonOverride ?? (invalidDecision ? 'invalid_decision' : 'decide_threw')
-    out.outcomes.byStatus.failed++
-    out.reply({
-      commandId: d.envelope.commandId,
-      aggregateId: d.aggregateId,
-      status: 'failed',
-      version,
-      events: [],
-      error: { code: reason, message },
-    })
-    out.deadLetter(d.record, reason, message)
+    out.refused(f.status, d.record, d.envelope.commandId, d.aggregateId, version, f.reason, f.message)
+  }
+}
+
+/** The changelog record's kd-source-offset header (commit.ts), without its value (the offset's digits). */
+const CHANGELOG_OFFSET_HEADER_BYTES = headersBytes({ [HEADERS.sourceOffset]: '' })
+
+/**
+ * The data contract (src/domain/plain-data.ts) on the command's event payloads and its new state. The guard skips
+ * what it verified before (a state unchanged by the command, the parts a new state shares with the previous one).
+ */
+function checkPlain(guard: PlainDataGuard, events: readonly { payload: unknown }[], state: unknown): void {
+  for (let i = 0; i < events.length; i++) {
+    const problem = guard.problem(events[i]!.payload, `events[${i}].payload`)
+    if (problem !== undefined) throw new EventNotPlainError(`${problem}; an event payload ${PLAIN_DATA_RULE}`)
+  }
+  checkState(guard, state, 'state')
+}
+
+function checkState(guard: PlainDataGuard, state: unknown, root: string): void {
+  const problem = guard.problem(state, root)
+  if (problem !== undefined) throw new StateNotPlainError(`${problem}; state ${PLAIN_DATA_RULE}`)
+}
+
+/** decodeCommand, and if it throws anyway (a bug), a dead letter rather than a batch that never passes. */
+function decodeSafely(r: InputRecord, decider: AnyDecider, route: KeyRoute): Decoded {
+  try {
+    return decodeCommand(r, decider, route)
+  } catch (e) {
+    return {
+      ok: false,
+      record: r,
+      reason: 'processing_failed',
+      message: `decoding the command failed: ${truncate(describeThrown(e), 500)}`,
+      aggregateId: '',
+    }
   }
 }
 
@@ -301,20 +339,6 @@ function remember(
   return next
 }
 
-function issuedAtOf(envelope: CommandEnvelope, record: InputRecord): string {
-  const issued = envelope.metadata?.issuedAt
-  if (issued !== undefined) {
-    const d = new Date(issued)
-    if (!Number.isNaN(d.getTime())) return d.toISOString()
-  }
-  const ts = Number(record.timestamp)
-  return new Date(Number.isFinite(ts) ? ts : 0).toISOString()
-}
-
 function strOr(v: unknown, fallback: string): string {
   return typeof v === 'string' && v.length > 0 ? v : fallback
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e)
 }

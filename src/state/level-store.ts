@@ -1,7 +1,7 @@
 /**
  * LevelSnapshotStore: LevelDB under <stateDir>/<topology>/<partition>/.
  *
- * Layout (utf8 keys, msgpack values):
+ * Layout (utf8 keys, msgpack values; snapshots through the topics' codec, storeCodec in domain/codec.ts):
  *   "s/<aggregateId>"  -> SnapshotRecord
  *   "#checkpoint"      -> { changelogOffset, inputOffset } as decimal strings (see Checkpoint in store.ts)
  *   "#meta"            -> { topology, changelogTopic, partition } written once; a mismatch refuses to open
@@ -12,6 +12,7 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
+import { storeCodec } from '../domain/codec.ts'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { StoreMismatchError, StoreOpenError } from '../errors.ts'
 import type { Checkpoint, SnapshotStore } from './store.ts'
@@ -65,12 +66,12 @@ export class LevelSnapshotStore implements SnapshotStore {
   async getMany(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {
     if (ids.length === 0) return []
     const values = await this.db.getMany(ids.map((id) => SNAPSHOT_PREFIX + id))
-    return values.map((v) => (v === undefined ? undefined : (packr.unpack(v) as SnapshotRecord)))
+    return values.map((v) => (v === undefined ? undefined : (storeCodec.decode(v) as SnapshotRecord)))
   }
 
   async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
     const batch = this.db.batch()
-    for (const s of snapshots) batch.put(SNAPSHOT_PREFIX + s.aggregateId, packr.pack(s))
+    for (const s of snapshots) batch.put(SNAPSHOT_PREFIX + s.aggregateId, storeCodec.encode(s))
     batch.put(
       CHECKPOINT_KEY,
       packr.pack({
@@ -90,7 +91,7 @@ export class LevelSnapshotStore implements SnapshotStore {
 
   async *entries(): AsyncIterable<SnapshotRecord> {
     for await (const v of this.db.values({ gte: SNAPSHOT_PREFIX, lt: SNAPSHOT_PREFIX.slice(0, -1) + '0' })) {
-      yield packr.unpack(v) as SnapshotRecord
+      yield storeCodec.decode(v) as SnapshotRecord
     }
   }
 

@@ -5,6 +5,7 @@
  * Invariant kept by the task: the store is only written after a Kafka commit (or while restoring from the
  * committed changelog), so it is always a prefix of the committed changelog and never needs wiping.
  */
+import { storeCodec } from '../domain/codec.ts'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
 
 export interface Checkpoint {
@@ -24,17 +25,22 @@ export interface SnapshotStore {
   close(): Promise<void>
 }
 
+/**
+ * The in-memory twin of LevelSnapshotStore: it holds the encoded bytes and hands out decoded copies, through the
+ * same codec, so a test sees what the worker sees after an eviction, a restart or a restore (never the live
+ * objects of the task).
+ */
 export class MemorySnapshotStore implements SnapshotStore {
-  readonly snapshots = new Map<string, SnapshotRecord>()
+  private readonly stored = new Map<string, Buffer>()
   checkpoint: Checkpoint | undefined
   writes = 0
 
   async getMany(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {
-    return ids.map((id) => clone(this.snapshots.get(id)))
+    return ids.map((id) => decodeStored(this.stored.get(id)))
   }
 
   async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
-    for (const s of snapshots) this.snapshots.set(s.aggregateId, clone(s)!)
+    for (const s of snapshots) this.stored.set(s.aggregateId, storeCodec.encode(s))
     this.checkpoint = { ...checkpoint }
     this.writes++
   }
@@ -44,11 +50,11 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 
   async *entries(): AsyncIterable<SnapshotRecord> {
-    for (const s of this.snapshots.values()) yield clone(s)!
+    for (const bytes of this.stored.values()) yield decodeStored(bytes)!
   }
 
   async close(): Promise<void> {}
 }
 
-// Stored values must not alias the task's in-memory objects (as LevelDB bytes would not).
-const clone = <T>(v: T): T => (v === undefined ? v : structuredClone(v))
+const decodeStored = (bytes: Buffer | undefined): SnapshotRecord | undefined =>
+  bytes === undefined ? undefined : (storeCodec.decode(bytes) as SnapshotRecord)

@@ -461,24 +461,27 @@ describe('CommandProcessor: decisions', () => {
 
 describe('CommandProcessor: record size limit', () => {
   it('a command whose snapshot would exceed maxRecordBytes fails alone (record_too_large) instead of blocking', () => {
-    const p = processor({ maxRecordBytes: 300 })
+    // maxRecordBytes bounds the whole record (key, value, headers, framing), not only the value
+    const p = processor({ maxRecordBytes: 400 })
     const big: CommandSpec = {
       aggregateId: 'big',
       commandId: 'big-1',
       type: 'CreateAccount',
-      payload: { owner: 'x'.repeat(190) },
+      payload: { owner: 'x'.repeat(200) },
     }
     const r = run(p, cmds([big, create('small')]))
     expect(r.replies.map((x) => [x.commandId, x.status, x.error?.code])).toEqual([
       ['big-1', 'failed', 'record_too_large'],
       ['create-small', 'accepted', undefined],
     ])
-    expect(r.replies[0]!.error!.message).toMatch(/maxRecordBytes 300/)
+    expect(r.replies[0]!.error!.message).toMatch(
+      /(event AccountCreated|snapshot) record would be \d+ bytes, above processing.maxRecordBytes 400/,
+    )
     expect(r.outcomes.deadLetters).toEqual({ record_too_large: 1 })
     expect(r.events.map((e) => e.aggregateId)).toEqual(['small'])
     expect([...r.dirty.keys()]).toEqual(['small'])
     expect(r.snapshots.get('big')).toBeUndefined()
-    expect(r.snapshotBytes.get('small')!.length).toBeLessThanOrEqual(300)
+    expect(r.snapshotBytes.get('small')!.length).toBeLessThanOrEqual(400)
   })
 })
 
