@@ -1,5 +1,16 @@
 #!/usr/bin/env node
-// Entry point of the `decider` CLI. Registers tsx so that the CLI and users' TypeScript deciders load as-is.
-import { register } from 'tsx/esm/api'
-register()
-await import('../src/cli/main.ts')
+// Entry point of the `decider` CLI.
+// Installed package: runs the compiled CLI (dist/). Source checkout (src/ present, as in this repository):
+// registers tsx and runs the TypeScript sources, so a change is live without a build.
+// Users' TypeScript deciders load either way (src/topology/module-loader.ts).
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const source = new URL('../src/cli/main.ts', import.meta.url)
+if (existsSync(fileURLToPath(source)) && process.env.DECIDER_CLI !== 'dist') {
+  const { register } = await import('tsx/esm/api')
+  register()
+  await import(source.href)
+} else {
+  await import('../dist/cli/main.js')
+}

@@ -7,12 +7,28 @@ import { sendCommand, type SendCliOptions } from './send.ts'
 import { topicsCheckCommand, topicsCreateCommand } from './topics.ts'
 import { eventsCommand, stateCommand, type StateCliOptions } from './query.ts'
 import { rebuildCommand, type RebuildOptions } from './rebuild.ts'
+import { initCommand, type InitOptions } from './init.ts'
+import { kafkaCommands } from '../devkafka/commands.ts'
 
 const program = new Command()
   .name('decider')
   .description('Exactly-once event-sourcing command processor on Apache Kafka')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)')
+
+program
+  .command('init')
+  .description(
+    'scaffold a new service: a decider, its spec, topology, worker config, Dockerfile, compose file',
+  )
+  .argument('[dir]', 'directory to create (default: the current directory)', '.')
+  .option('--name <name>', 'service and topology name (default: the directory name)')
+  .option('--force', 'write into a non-empty directory (never overwrites a file)')
+  .action((dir: string, opts: InitOptions) => {
+    process.exitCode = initCommand(dir, opts)
+  })
+
+program.addCommand(kafkaCommands('kafka'))
 
 program
   .command('run')
@@ -195,6 +211,9 @@ try {
     // Ours: the message says what to do. Bad usage or configuration exits 2, anything else 1.
     console.error(`error: ${e.message}`)
     process.exitCode = e instanceof ConfigError ? 2 : 1
+  } else if (e instanceof Error && e.message.startsWith('devkafka:')) {
+    console.error(`error: ${e.message}`) // the dev broker's errors say what to install or do
+    process.exitCode = 1
   } else {
     console.error(e)
     process.exitCode = 1

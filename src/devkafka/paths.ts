@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -28,7 +29,31 @@ export function kafkaVersion(root: string = projectRoot()): string {
   return m[1]
 }
 
-/** Default directory of the detached dev broker (`npm run kafka:start`). */
+/**
+ * True in a source checkout of kafka-decider (this repository), false in an installed package
+ * (node_modules/kafka-decider ships only dist/, no src/).
+ */
+export function isSourceCheckout(root: string = projectRoot()): boolean {
+  return existsSync(join(root, 'src', 'devkafka'))
+}
+
+/**
+ * Default directory of the detached dev broker (`decider kafka start`): `.kafka` in this repository when run
+ * from a source checkout, else `.kafka` in the current directory (the user's project).
+ */
 export function defaultDaemonDir(root: string = projectRoot()): string {
-  return join(root, '.kafka')
+  return isSourceCheckout(root) ? join(root, '.kafka') : resolve('.kafka')
+}
+
+/**
+ * Where the broker jars are cached: $DECIDER_KAFKA_CACHE, else `.cache/kafka` in a source checkout, else the
+ * user's cache ($XDG_CACHE_HOME or ~/.cache, then kafka-decider/kafka), so that reinstalling the package does not
+ * download them again and a read-only node_modules still works.
+ */
+export function defaultJarCacheDir(root: string = projectRoot()): string {
+  const env = process.env.DECIDER_KAFKA_CACHE
+  if (env) return resolve(env)
+  if (isSourceCheckout(root)) return join(root, '.cache', 'kafka')
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache')
+  return join(base, 'kafka-decider', 'kafka')
 }

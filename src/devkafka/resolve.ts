@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run, tailLines } from './exec.ts'
-import { kafkaVersion, POM_RELATIVE_PATH, projectRoot } from './paths.ts'
+import { defaultJarCacheDir, kafkaVersion, POM_RELATIVE_PATH, projectRoot } from './paths.ts'
 
 export interface KafkaJars {
   version: string
@@ -12,7 +12,7 @@ export interface KafkaJars {
 }
 
 export interface EnsureKafkaJarsOptions {
-  /** Cache root; default `<project>/.cache/kafka`. Jars go to `<cacheDir>/<version>/libs`. */
+  /** Cache root; default defaultJarCacheDir() (`.cache/kafka` in this repository). Jars go to `<cacheDir>/<version>/libs`. */
   cacheDir?: string
   /** Called with progress messages (e.g. "resolving with Maven..."). */
   log?: (msg: string) => void
@@ -61,7 +61,7 @@ export async function checkMaven(): Promise<void> {
 export async function ensureKafkaJars(opts: EnsureKafkaJarsOptions = {}): Promise<KafkaJars> {
   const root = projectRoot()
   const version = kafkaVersion(root)
-  const versionDir = join(opts.cacheDir ?? join(root, '.cache', 'kafka'), version)
+  const versionDir = join(opts.cacheDir ?? defaultJarCacheDir(root), version)
   const libsDir = join(versionDir, 'libs')
   const result: KafkaJars = { version, libsDir, classpath: join(libsDir, '*') }
   if (existsSync(join(versionDir, MARKER)) && existsSync(libsDir)) return result

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 import { deciderShapeProblems, type AnyDecider } from '../domain/decider.ts'
+import { importUserModule } from './module-loader.ts'
 import {
   topicNames,
   topologySchema,
@@ -82,19 +82,12 @@ function lineOf(doc: Document, lc: LineCounter, p: string[]): number | undefined
   return undefined
 }
 
-/** Loads the topology file and the decider module it names (TypeScript works through tsx). */
+/** Loads the topology file and the decider module it names (TypeScript or JavaScript: ./module-loader.ts). */
 export async function loadTopology(file: string): Promise<Topology> {
   const definition = await readTopologyFile(file)
   const modulePath = path.resolve(path.dirname(file), definition.decider)
-  let mod: Record<string, unknown>
-  try {
-    mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>
-  } catch (e) {
-    throw new ConfigError(`${file}: cannot load decider module ${modulePath}: ${(e as Error).message}`, {
-      cause: e,
-    })
-  }
-  const decider = mod.default ?? mod.decider
+  const mod = await importUserModule(modulePath, file)
+  const decider = exportedDecider(mod)
   const problems = deciderShapeProblems(decider)
   if (problems.length > 0) {
     throw new ConfigError(
@@ -102,6 +95,17 @@ export async function loadTopology(file: string): Promise<Topology> {
     )
   }
   return fromDecider(decider as AnyDecider, definition, file)
+}
+
+/**
+ * The module's decider: its default export (or an export named `decider`). A CommonJS module compiled from
+ * `export default` arrives wrapped (`default.default`), so that is looked at too.
+ */
+function exportedDecider(mod: Record<string, unknown>): unknown {
+  const outer = mod.default ?? mod.decider
+  if (deciderShapeProblems(outer).length === 0 || typeof outer !== 'object' || outer === null) return outer
+  const inner = (outer as Record<string, unknown>).default ?? (outer as Record<string, unknown>).decider
+  return inner !== undefined && deciderShapeProblems(inner).length === 0 ? inner : outer
 }
 
 /** A topology for a decider given in code (tests, TopologyTestDriver). */
