@@ -95,7 +95,9 @@ export function kafkaLogCreator(logger: Logger, filter: KafkaLogFilter): logCrea
     const { message, timestamp: _t, logger: _l, ...extra } = entry.log
     const error = typeof extra.error === 'string' ? extra.error : ''
     const d = filter.decide(entry.level, `${message} ${error}`)
-    const fields = { namespace: entry.namespace, ...extra, ...(d.level === 'warn' ? d.transient : {}) }
+    const t = d.level === 'warn' ? d.transient : undefined
+    const streak = t ? { transient: t.kind, persistingMs: t.persistingMs, occurrences: t.occurrences } : {}
+    const fields = { namespace: entry.namespace, ...extra, ...streak }
     base[d.level](fields, message)
   }
 }
