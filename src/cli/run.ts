@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { loadWorkerConfig } from '../config/worker-config.ts'
 import { ConfigError } from '../errors.ts'
+import { createLogger } from '../worker/logger.ts'
 import { Worker } from '../worker/worker.ts'
 import { loadTopology } from '../topology/loader.ts'
 
@@ -12,7 +13,7 @@ export async function runCommand(files: string[], configFile: string | undefined
     const file = configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
     const config = await loadWorkerConfig(file)
     const topologies = await Promise.all(files.map((f) => loadTopology(f)))
-    worker = new Worker({ topologies, config })
+    worker = new Worker({ topologies, config, logger: await createLogger(config.log) })
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`error: ${e.message}`)

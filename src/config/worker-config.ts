@@ -3,7 +3,7 @@
  * logging). Read from a YAML file (config/worker.yaml by default) and overridden by environment variables:
  *   KAFKA_BROKERS (comma separated), KAFKA_CLIENT_ID, KAFKA_SSL=true, KAFKA_SASL_MECHANISM,
  *   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, DECIDER_STATE_DIR, DECIDER_HTTP_HOST, DECIDER_HTTP_PORT,
- *   DECIDER_LOG_LEVEL, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS, DECIDER_SESSION_TIMEOUT_MS
+ *   DECIDER_LOG_LEVEL, DECIDER_LOG_FORMAT, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS, DECIDER_SESSION_TIMEOUT_MS
  * Secrets belong in the environment, never in the file.
  */
 import { readFile } from 'node:fs/promises'
@@ -12,6 +12,8 @@ import { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 
 const LOG_LEVELS = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+/** auto: human-readable on a terminal, JSON lines otherwise (a file, a pipe, a container's log). */
+const LOG_FORMATS = z.enum(['auto', 'json', 'pretty'])
 
 const sslSchema = z.union([
   z.boolean(),
@@ -68,7 +70,8 @@ export const workerConfigSchema = z
       .prefault({}),
     log: z
       .object({
-        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        level: LOG_LEVELS.default('info'),
+        format: LOG_FORMATS.default('auto'),
       })
       .strict()
       .prefault({}),
@@ -78,6 +81,7 @@ export const workerConfigSchema = z
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>
 export type KafkaClientConfig = WorkerConfig['kafka']
+export type LogConfig = WorkerConfig['log']
 
 export async function loadWorkerConfig(
   file: string | undefined,
@@ -144,6 +148,14 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
         `DECIDER_LOG_LEVEL=${env.DECIDER_LOG_LEVEL} is not a log level; use one of ${LOG_LEVELS.options.join(', ')}`,
       )
     c.log.level = level.data
+  }
+  if (env.DECIDER_LOG_FORMAT) {
+    const format = LOG_FORMATS.safeParse(env.DECIDER_LOG_FORMAT)
+    if (!format.success)
+      throw new ConfigError(
+        `DECIDER_LOG_FORMAT=${env.DECIDER_LOG_FORMAT} is not a log format; use one of ${LOG_FORMATS.options.join(', ')}`,
+      )
+    c.log.format = format.data
   }
   if (env.DECIDER_SHUTDOWN_TIMEOUT_MS) c.shutdownTimeoutMs = intEnv(env, 'DECIDER_SHUTDOWN_TIMEOUT_MS', 1)
   if (env.DECIDER_CREATE_TOPICS) c.topics.create = env.DECIDER_CREATE_TOPICS === 'true'

@@ -2,6 +2,7 @@
 import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type SASLOptions } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { KafkaClientConfig } from '../config/worker-config.ts'
+import { KafkaLogFilter, kafkaLogCreator } from './log-bridge.ts'
 
 /**
  * A connection to a Kafka cluster, as the adapters of src/kafka take it and as users hand it to the
@@ -10,21 +11,23 @@ import type { KafkaClientConfig } from '../config/worker-config.ts'
  */
 export type KafkaConnection = Kafka
 
-export function createKafka(cfg: KafkaClientConfig, clientId: string, logger: Logger): KafkaConnection {
+/**
+ * `logFilter` decides the level of each kafkajs log line (see log-bridge.ts); a worker shares one between its
+ * clients and tells it when it is up.
+ */
+export function createKafka(
+  cfg: KafkaClientConfig,
+  clientId: string,
+  logger: Logger,
+  logFilter: KafkaLogFilter = new KafkaLogFilter(),
+): KafkaConnection {
   const config: KafkaConfig = {
     clientId,
     brokers: cfg.brokers,
     connectionTimeout: cfg.connectionTimeoutMs,
     requestTimeout: cfg.requestTimeoutMs,
     logLevel: KafkaLogLevel.INFO,
-    logCreator: () => (entry) => {
-      const { message, ...extra } = entry.log
-      const lg = logger.child({ component: 'kafkajs', namespace: entry.namespace })
-      // kafkajs logs expected, retried conditions (coordinator moves, rebalances, a fenced producer) at
-      // ERROR/WARN; the worker reports what matters itself, so they go to warn/debug.
-      if (entry.level <= KafkaLogLevel.ERROR) lg.warn(extra, message)
-      else lg.debug(extra, message)
-    },
+    logCreator: kafkaLogCreator(logger, logFilter),
     retry: { initialRetryTime: 100, retries: 8 },
   }
   if (cfg.ssl) config.ssl = cfg.ssl === true ? true : cfg.ssl

@@ -9,9 +9,11 @@ import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
 import { stateQuery } from '../http/state.ts'
 import { createKafka } from '../kafka/client.ts'
+import { KafkaLogFilter } from '../kafka/log-bridge.ts'
 import { createMetrics, metricsListener, type Metrics, type WorkerListener } from '../metrics/metrics.ts'
 import type { Topology } from '../topology/loader.ts'
 import { TaskState } from '../runtime/task-state.ts'
+import { readyMessage } from './first-run.ts'
 import { TopologyRunner, type TopologyRunnerOptions, type WorkerRunner } from './topology-runner.ts'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
@@ -33,6 +35,9 @@ export class Worker {
   private fatal: Error | undefined
   /** Topologies whose group is rebalancing (between kafkajs' REBALANCING and the next GROUP_JOIN). */
   private readonly rebalancing = new Set<string>()
+  /** Shared by the kafkajs clients: start-up retries are debug until the worker is up (see log-bridge.ts). */
+  private readonly kafkaLogs = new KafkaLogFilter()
+  private up = false
   private resolveDone!: (code: number) => void
   /** Resolves with the exit code once the worker has stopped. */
   readonly done = new Promise<number>((r) => (this.resolveDone = r))
@@ -88,8 +93,23 @@ export class Worker {
       rebalanced: (assigned) => {
         this.rebalancing.delete(name)
         metrics.rebalanced?.(assigned)
+        this.checkUp()
+      },
+      stateChanged: (task, from, to) => {
+        metrics.stateChanged?.(task, from, to)
+        // After the task's own 'task running' line, so that the ready line is the last of the start-up.
+        if (to === TaskState.RUNNING) setImmediate(() => this.checkUp())
       },
     }
+  }
+
+  /** The first time the worker is ready: end the kafkajs start-up window, say where it listens and how to use it. */
+  private checkUp(): void {
+    if (this.up || !this.isReady()) return
+    this.up = true
+    this.kafkaLogs.started()
+    const m = readyMessage(this.o.topologies, this.o.config.kafka.brokers, this.httpAddress)
+    this.logger.info(m.fields, m.msg)
   }
 
   async start(): Promise<void> {
@@ -112,7 +132,7 @@ export class Worker {
       const runner = (this.o.createRunner ?? ((o) => new TopologyRunner(o)))({
         topology,
         config,
-        kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger),
+        kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger, this.kafkaLogs),
         logger: this.logger,
         listener: this.listenerFor(name),
         onFatal: (e) => {
@@ -128,6 +148,7 @@ export class Worker {
         'topology started',
       )
     }
+    this.checkUp() // a worker with no partitions assigned is ready as soon as its groups are joined
   }
 
   /** Graceful stop, bounded by config.shutdownTimeoutMs. Idempotent. */
