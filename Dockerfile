@@ -1,20 +1,24 @@
 # kafka-decider worker image. Build: docker build -t kafka-decider .   Run: see docker-compose.yml.
-# TypeScript runs as-is through tsx (a runtime dependency), so there is no build step and no dev dependencies.
-FROM node:20-slim AS deps
+# Built from the compiled package: the build stage runs `npm run build` (dist/); the image holds dist/, bin/,
+# the production dependencies and the sample topologies. Topologies stay TypeScript: the worker loads a
+# decider module through tsx (a runtime dependency), as it does in any project that installs the package.
+FROM node:22-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --no-audit --no-fund
+COPY src ./src
+RUN npm run build && npm prune --omit=dev && npm cache clean --force
 
-FROM node:20-slim
+FROM node:22-slim
 ENV NODE_ENV=production \
     DECIDER_STATE_DIR=/var/lib/decider \
     DECIDER_HTTP_HOST=0.0.0.0 \
     DECIDER_HTTP_PORT=9464
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
-COPY src ./src
 COPY topologies ./topologies
 COPY config/worker.yaml config/worker.docker.yaml ./config/
 # The LevelDB stores live in the state dir, owned by the unprivileged `node` user of the base image.

@@ -4,7 +4,7 @@
  * rejected (account_not_found). Amounts are integer cents.
  */
 import { z } from 'zod'
-import { defineDecider, reject, type CommandOf, type EventOf, type StateOf } from '../src/index.ts'
+import { defineDecider, reject, type CommandOf, type EventOf, type StateOf } from 'kafka-decider'
 
 export interface Account {
   status: 'none' | 'open'

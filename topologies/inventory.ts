@@ -4,7 +4,7 @@
  * and the state holds a map of open reservations.
  */
 import { z } from 'zod'
-import { defineDecider, reject, type CommandOf, type EventOf, type StateOf } from '../src/index.ts'
+import { defineDecider, reject, type CommandOf, type EventOf, type StateOf } from 'kafka-decider'
 
 export interface Stock {
   onHand: number

@@ -41,12 +41,12 @@ export function kafkaCommands(name = 'kafka'): Command {
       intArg('--port', 0, 65535),
     )
     .option('--nodes <n>', '1 or 3 nodes', intArg('--nodes', 1, 3), 1)
-    .option('--dir <dir>', 'data/config/log directory', defaultDaemonDir())
+    .option('--dir <dir>', 'data/config/log directory (default: .kafka)')
     .option('--heap <mb>', 'JVM heap per node in MB', intArg('--heap', 128, 65536), 512)
-    .action(async (o: { port?: number; nodes: number; dir: string; heap: number }) => {
+    .action(async (o: { port?: number; nodes: number; dir?: string; heap: number }) => {
       if (o.nodes !== 1 && o.nodes !== 3) throw new InvalidArgumentError('--nodes must be 1 or 3')
       const r = await startDaemon({
-        dir: o.dir,
+        dir: o.dir ?? defaultDaemonDir(),
         port: o.port ?? defaultPort(),
         nodes: o.nodes,
         heapMb: o.heap,
@@ -63,18 +63,19 @@ export function kafkaCommands(name = 'kafka'): Command {
   program
     .command('stop')
     .description('stop the detached broker(s)')
-    .option('--dir <dir>', 'data/config/log directory', defaultDaemonDir())
-    .action(async (o: { dir: string }) => {
-      const r = await stopDaemon({ dir: o.dir })
-      console.log(r.wasRunning ? `Kafka stopped (pid ${r.pids.join(',')})` : `Kafka not running (${o.dir})`)
+    .option('--dir <dir>', 'data/config/log directory (default: .kafka)')
+    .action(async (o: { dir?: string }) => {
+      const dir = o.dir ?? defaultDaemonDir()
+      const r = await stopDaemon({ dir })
+      console.log(r.wasRunning ? `Kafka stopped (pid ${r.pids.join(',')})` : `Kafka not running (${dir})`)
     })
 
   program
     .command('status')
     .description('report whether the detached broker runs; exit code 0 when it does')
-    .option('--dir <dir>', 'data/config/log directory', defaultDaemonDir())
-    .action(async (o: { dir: string }) => {
-      const s = await daemonStatus({ dir: o.dir })
+    .option('--dir <dir>', 'data/config/log directory (default: .kafka)')
+    .action(async (o: { dir?: string }) => {
+      const s = await daemonStatus({ dir: o.dir ?? defaultDaemonDir() })
       if (s.state === 'running') {
         const pids = s.info.nodes.map((n) => n.pid).join(',')
         console.log(

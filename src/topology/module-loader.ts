@@ -11,12 +11,16 @@ import { ConfigError } from '../errors.ts'
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx'])
 let tsxRegistered: Promise<void> | undefined
+/** Set by bin/decider.js when it has registered tsx already (running from a source checkout). */
+const REGISTERED = Symbol.for('kafka-decider.tsx')
 
 async function registerTsx(): Promise<void> {
+  if ((globalThis as Record<symbol, unknown>)[REGISTERED] === true) return
   const esm = await import('tsx/esm/api')
   const cjs = await import('tsx/cjs/api')
   esm.register()
   cjs.register()
+  ;(globalThis as Record<symbol, unknown>)[REGISTERED] = true
 }
 
 /** Imports `modulePath` (absolute); `context` names what refers to it (the topology file) in errors. */

@@ -160,7 +160,7 @@ describe('docker-compose.yml', () => {
     }
   })
 
-  it('the worker image: slim Node 20 base, non-root, exec-form CMD = the compose command, HEALTHCHECK on /readyz with node', () => {
+  it('the worker image: slim Node 22 base (an LTS line), built from the compiled package, non-root, exec-form CMD = the compose command, HEALTHCHECK on /readyz with node', () => {
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
     const instructions = dockerfile
       .replace(/\\\n\s*/g, ' ')
@@ -168,8 +168,12 @@ describe('docker-compose.yml', () => {
       .map((l) => l.trim())
       .filter((l) => l !== '' && !l.startsWith('#'))
     const from = instructions.filter((l) => l.startsWith('FROM '))
-    expect(from.at(-1)).toMatch(/^FROM node:20-slim\b/)
+    expect(from.at(-1)).toMatch(/^FROM node:22-slim\b/)
     const final = instructions.slice(instructions.lastIndexOf(from.at(-1)!))
+    // The image runs the compiled package: dist/ from the build stage, no TypeScript sources of the runtime.
+    expect(instructions).toContain('RUN npm run build && npm prune --omit=dev && npm cache clean --force')
+    expect(final).toContain('COPY --from=build /app/dist ./dist')
+    expect(final.filter((l) => /^COPY .*\bsrc\b/.test(l))).toEqual([])
     const user = final.filter((l) => l.startsWith('USER ')).at(-1)
     expect(user).toBeDefined()
     expect(user).not.toMatch(/^USER (root|0)\b/)

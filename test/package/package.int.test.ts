@@ -7,7 +7,7 @@
  * scaffold, a load failure that names the file and what to do, and the dev-broker launcher from the package.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -222,6 +222,21 @@ describe.each(lines)('Node $version', ({ version, bin }) => {
 })
 
 describe('from the installed package', () => {
+  it('the container image layout (package + sample topologies, no sources) loads the samples from dist/', async () => {
+    // What the Dockerfile's final stage holds: the package's files, production node_modules, topologies/.
+    const image = path.join(work, 'image')
+    mkdirSync(image)
+    const untar = await run('tar', ['xzf', tarball, '-C', image, '--strip-components=1'], work)
+    expect(untar.code).toBe(0)
+    cpSync(path.join(ROOT, 'topologies'), path.join(image, 'topologies'), { recursive: true })
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(image, 'node_modules'))
+    for (const t of ['bank-account', 'inventory']) {
+      const r = await run(process.execPath, ['bin/decider.js', 'validate', `topologies/${t}.yaml`], image)
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toContain(`topologies/${t}.yaml: ok (topology ${t}`)
+    }
+  })
+
   it('`decider init` scaffolds a service whose `npm test` passes out of the box', async () => {
     const created = await run(
       process.execPath,
