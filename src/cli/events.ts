@@ -4,7 +4,8 @@
  *   decider events <topology> <aggregateId>   one JSON event per line, in version order, from (first that applies):
  *     --url / DECIDER_URL ..... the running worker's event index over HTTP (GET /aggregates/<t>/<id>/events);
  *     the local store ......... the event index in the LevelDB store of the aggregate's partition under the state
- *                               dir (when the worker there is stopped; a running one holds the store);
+ *                               dir (when the worker there is stopped; while a running one holds the store, the
+ *                               scan below answers, unless --state-dir asked for the store: then it fails);
  *     --scan, or no store ..... a scan of the whole events topic partition (read_committed): O(partition), the
  *                               fallback that needs nothing but Kafka.
  *   decider events <topology> --all [--from <token>]   every committed event of the events topic (read_committed),
@@ -15,9 +16,9 @@ import { existsSync } from 'node:fs'
 import { EventStoreClient } from '../client/event-store.ts'
 import { decode } from '../domain/codec.ts'
 import type { EventEnvelope } from '../domain/envelopes.ts'
-import { UsageError, WorkerReadError } from '../errors.ts'
+import { StoreInUseError, UsageError, WorkerReadError } from '../errors.ts'
 import { eventOf } from '../state/event-index.ts'
-import { storeDir } from '../state/level-store.ts'
+import { storeDir, type LevelSnapshotStore } from '../state/level-store.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
 import { cliConfig, cliKafka, parseNonNegativeInt, topicReader } from './common.ts'
 import { partitionOf } from './partitioner.ts'
@@ -75,13 +76,12 @@ export async function eventsCommand(
     source = `the event index of the worker at ${url}`
   } else {
     const stateDir = o.scan ? undefined : (o.stateDir ?? (await cliConfig(o.config)).stateDir)
-    if (stateDir !== undefined && existsSync(storeDir(stateDir, topology.definition.name, p))) {
-      const store = await openStore(stateDir, topology, p)
-      try {
-        events = (await store.events(aggregateId, range)).map(eventOf)
-      } finally {
-        await store.close()
-      }
+    const local =
+      stateDir !== undefined && existsSync(storeDir(stateDir, topology.definition.name, p))
+        ? await localEvents(stateDir, topology, p, aggregateId, range, o.stateDir !== undefined)
+        : undefined
+    if (local !== undefined) {
+      events = local
       source = `the event index of the local store of partition ${p}`
     } else {
       if (o.stateDir !== undefined) {
@@ -105,6 +105,35 @@ export async function eventsCommand(
   }
   console.error(`${events.length} event(s) of ${aggregateId} from ${source}`)
   return 0
+}
+
+/**
+ * From the local store's index; undefined when a running worker holds the store and no --state-dir asked for it
+ * (then the scan answers, as before the index existed: ask the worker with --url for its index).
+ */
+async function localEvents(
+  stateDir: string,
+  topology: Topology,
+  p: number,
+  aggregateId: string,
+  range: { fromVersion?: number; toVersion?: number },
+  required: boolean,
+): Promise<EventEnvelope[] | undefined> {
+  let store: LevelSnapshotStore
+  try {
+    store = await openStore(stateDir, topology, p, required ? 5_000 : 500)
+  } catch (e) {
+    if (required || !(e instanceof StoreInUseError)) throw e
+    console.error(
+      `the local store of partition ${p} is in use (a running worker?): scanning the events topic; ask the worker with --url to read its index`,
+    )
+    return undefined
+  }
+  try {
+    return (await store.events(aggregateId, range)).map(eventOf)
+  } finally {
+    await store.close()
+  }
 }
 
 /** The fallback: the whole events topic partition, read_committed, keeping the aggregate's events. */
