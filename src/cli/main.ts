@@ -175,7 +175,11 @@ program
     'every committed event of the topology, in commit order per partition, up to the current end',
   )
   .option('--from <token>', 'with --all: resume at this position token (printed by the previous --all)')
-  .option('--timeout <ms>', 'bound on a scan or --all read (an HTTP read: on the answer)', '120000')
+  .option(
+    '--timeout <ms>',
+    'bound on a scan; on an --all read without progress; on the answer of an HTTP read',
+    '120000',
+  )
   .option(
     '-c, --config <file>',
     'worker config file (for brokers and credentials)',

@@ -87,7 +87,10 @@ export class EventStoreClient {
     return out
   }
 
-  /** Every committed event up to the topic's end at the call, in commit order per partition. */
+  /**
+   * Every committed event up to the topic's end at the call, in commit order per partition. Fails when the read
+   * makes no progress for `timeoutMs` (default 120 s: e.g. a transaction left open on the topic).
+   */
   async *readAll(
     topology: TopologyRef,
     o: { from?: string; timeoutMs?: number } = {},

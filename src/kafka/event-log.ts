@@ -36,7 +36,7 @@ export interface EventLogReadOptions {
   signal?: AbortSignal
   /** Names the private group. */
   groupPrefix: string
-  /** Bound on a read that does not follow. */
+  /** A read that does not follow fails when it makes no progress (no record, no marker) for this long. */
   timeoutMs?: number
   onEvents(events: LoggedEvent[]): Promise<void>
 }
@@ -57,13 +57,16 @@ export async function readEventLog(kafka: Kafka, o: EventLogReadOptions): Promis
   let done!: () => void
   let fail!: (e: unknown) => void
   const finished = new Promise<void>((res, rej) => ((done = res), (fail = rej)))
-  const timer =
-    !o.follow && o.timeoutMs !== undefined
-      ? setTimeout(
-          () => fail(new Error(`reading ${o.topic} did not reach its end within ${o.timeoutMs} ms`)),
-          o.timeoutMs,
-        )
-      : undefined
+  let timer: NodeJS.Timeout | undefined
+  const arm = () => {
+    if (o.follow || o.timeoutMs === undefined) return
+    clearTimeout(timer)
+    timer = setTimeout(
+      () => fail(new Error(`reading ${o.topic} made no progress for ${o.timeoutMs} ms before its end`)),
+      o.timeoutMs,
+    )
+  }
+  arm()
   const onAbort = () => done()
   try {
     const offsets = await retryMetadata(() => admin.fetchTopicOffsets(o.topic))
@@ -82,6 +85,7 @@ export async function readEventLog(kafka: Kafka, o: EventLogReadOptions): Promis
     o.signal?.addEventListener('abort', onAbort, { once: true })
 
     const onCommitted = async (partition: number, records: LogRecord[], f: TransactionFilter) => {
+      arm()
       const events: LoggedEvent[] = []
       const from = positions.get(partition) ?? 0n
       for (const r of records) {
@@ -129,7 +133,7 @@ export async function readEventLog(kafka: Kafka, o: EventLogReadOptions): Promis
     await finished
     return encodePosition(positions)
   } finally {
-    if (timer) clearTimeout(timer)
+    clearTimeout(timer)
     o.signal?.removeEventListener('abort', onAbort)
     await consumer.disconnect().catch(() => undefined)
     await admin.deleteGroups([groupId]).catch(() => undefined)
