@@ -1,16 +1,15 @@
 /**
- * `decider state` (the committed snapshot, from a running worker's HTTP endpoint or the local store) and
- * `decider events` (the events topic).
+ * `decider state` (the committed snapshot, from a running worker's HTTP endpoint or the local store); the store
+ * opening `decider events` shares (events.ts).
  */
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { decode } from '../domain/codec.ts'
-import type { EventEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
+import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { StoreInUseError, UsageError } from '../errors.ts'
 import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
 import { retry } from '../util/retry.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, parseNonNegativeInt, topicReader } from './common.ts'
+import { cliConfig, parseNonNegativeInt } from './common.ts'
 import { partitionOf } from './partitioner.ts'
 
 /**
@@ -156,32 +155,4 @@ async function stateFromWorker(
       : `HTTP ${status}: ${text.trim().slice(0, 200)} (a worker without /state?)`
   console.error(`error: worker ${base.origin}: ${error}`)
   return 1
-}
-
-/** The aggregate's events from the events topic partition (read_committed), one JSON per line. */
-export async function eventsCommand(
-  file: string,
-  aggregateId: string,
-  o: { config?: string; timeout: string },
-): Promise<number> {
-  const topology = await loadTopology(file)
-  const kafka = cliKafka(await cliConfig(o.config))
-  const p = partitionOf(aggregateId, topology.definition.partitions)
-  const events: EventEnvelope[] = []
-  await topicReader(kafka, topology).readPartition(
-    topology.topics.events,
-    p,
-    (chunk) => {
-      for (const r of chunk)
-        if (r.key === aggregateId && r.value !== null) events.push(decode(r.value) as EventEnvelope)
-    },
-    Number(o.timeout),
-  )
-  for (const e of events.sort((a, b) => a.version - b.version)) console.log(JSON.stringify(e))
-  if (events.length === 0) {
-    console.error(`aggregate ${aggregateId}: no events in ${topology.topics.events}[${p}]`)
-    return 1
-  }
-  console.error(`${events.length} event(s) of ${aggregateId} in ${topology.topics.events}[${p}]`)
-  return 0
 }

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import pino, { type Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
+import { eventQueries } from '../http/events.ts'
 import { stateQuery } from '../http/state.ts'
 import { createKafka } from '../kafka/client.ts'
 import { KafkaLogFilter } from '../kafka/log-bridge.ts'
@@ -121,10 +122,11 @@ export class Worker {
         registry: this.metrics.registry,
         readiness: () => this.readiness(),
         state: stateQuery(this.o.topologies, () => this.runners),
+        events: eventQueries(this.o.topologies, () => this.runners),
       })
       this.logger.info(
         { url: this.httpAddress },
-        'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>)',
+        'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>, /aggregates/<topology>/<aggregateId>/events, /events/<topology>)',
       )
     }
     for (const topology of this.o.topologies) {
