@@ -145,6 +145,14 @@ program
   )
   .option('--timeout <ms>', 'how long to wait for the worker to answer (with --url)', '10000')
   .option(
+    '--event-time-as-of <time>',
+    'the state as of this business time (ISO-8601): events whose eventTime is later are left out (with --url)',
+  )
+  .option(
+    '--recorded-as-of <time>',
+    'the state as it was recorded at this time (ISO-8601): events recorded later are left out (with --url)',
+  )
+  .option(
     '--state-dir <dir>',
     "read the local store under this state dir (default: the config's stateDir / DECIDER_STATE_DIR)",
   )

@@ -58,6 +58,9 @@ export interface StateCliOptions {
   /** A running worker's HTTP address (http.host:http.port); default DECIDER_URL unless --state-dir is given. */
   url?: string
   timeout: string
+  /** Bi-temporal bounds (through a worker): the state folded from the events within them. */
+  eventTimeAsOf?: string
+  recordedAsOf?: string
 }
 
 /**
@@ -69,8 +72,15 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
     throw new UsageError('--url asks a running worker, --state-dir reads a local store: give one of them')
   }
   const url = o.url ?? (o.stateDir === undefined ? process.env.DECIDER_URL || undefined : undefined)
+  const asOf = new URLSearchParams()
+  if (o.eventTimeAsOf !== undefined) asOf.set('eventTimeAsOf', o.eventTimeAsOf)
+  if (o.recordedAsOf !== undefined) asOf.set('recordedAsOf', o.recordedAsOf)
+  if (asOf.size > 0 && url === undefined)
+    throw new UsageError(
+      '--event-time-as-of / --recorded-as-of are answered by a running worker: give --url (or DECIDER_URL)',
+    )
   if (url !== undefined)
-    return stateFromWorker(file, aggregateId, url, parseNonNegativeInt(o.timeout, '--timeout'))
+    return stateFromWorker(file, aggregateId, url, parseNonNegativeInt(o.timeout, '--timeout'), asOf)
   const topology = await loadTopology(file)
   const stateDir = o.stateDir ?? (await cliConfig(o.config)).stateDir
   const n = topology.definition.partitions
@@ -102,12 +112,16 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
   return 1
 }
 
-/** Asks a running worker (GET <url>/state/<topology>/<aggregateId>) and prints its answer. */
+/**
+ * Asks a running worker (GET <url>/state/<topology>/<aggregateId>, or with as-of bounds
+ * GET <url>/aggregates/<topology>/<aggregateId>/state?...) and prints its answer.
+ */
 async function stateFromWorker(
   file: string,
   aggregateId: string,
   url: string,
   timeoutMs: number,
+  asOf = new URLSearchParams(),
 ): Promise<number> {
   let base: URL
   try {
@@ -120,8 +134,9 @@ async function stateFromWorker(
   if (base.protocol !== 'http:' && base.protocol !== 'https:')
     throw new UsageError(`--url / DECIDER_URL must be an http(s) address, got "${url}"`)
   const topology = await loadTopology(file)
+  const [name, id] = [encodeURIComponent(topology.definition.name), encodeURIComponent(aggregateId)]
   const target = new URL(
-    `state/${encodeURIComponent(topology.definition.name)}/${encodeURIComponent(aggregateId)}`,
+    asOf.size > 0 ? `aggregates/${name}/${id}/state?${asOf}` : `state/${name}/${id}`,
     base.href.endsWith('/') ? base.href : `${base.href}/`,
   )
   let status: number

@@ -88,6 +88,27 @@ export class EventStoreClient {
   }
 
   /**
+   * An aggregate's state as of a business time and/or a recording time (bi-temporal; see README "Event store"):
+   * folded by the worker from the aggregate's committed events. Without bounds: the current state.
+   */
+  async stateAt(
+    topology: TopologyRef,
+    aggregateId: string,
+    asOf: { eventTimeAsOf?: string | Date; recordedAsOf?: string | Date } = {},
+  ): Promise<{ partition: number; version: number; state: unknown; included: number; total: number }> {
+    if (this.o.url === undefined)
+      throw new UsageError('stateAt() reads through a worker: give the `url` option')
+    const q = new URLSearchParams()
+    for (const k of ['eventTimeAsOf', 'recordedAsOf'] as const) {
+      const v = asOf[k]
+      if (v !== undefined) q.set(k, v instanceof Date ? v.toISOString() : v)
+    }
+    return (await this.get(
+      `aggregates/${encodeURIComponent(nameOf(topology))}/${encodeURIComponent(aggregateId)}/state?${q}`,
+    )) as { partition: number; version: number; state: unknown; included: number; total: number }
+  }
+
+  /**
    * Every committed event up to the topic's end at the call, in commit order per partition. Fails when the read
    * makes no progress for `timeoutMs` (default 120 s: e.g. a transaction left open on the topic).
    */

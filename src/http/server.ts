@@ -3,10 +3,11 @@
  * answers), /readyz (200 only when every topology is ready; 503 with the reason otherwise), and, when a
  * state query is given, /state/<topology>/<aggregateId> (an aggregate's committed snapshot as JSON; see
  * state.ts), and with event queries the event reads /aggregates/<topology>/<aggregateId>/events and
- * /events/<topology> (events.ts).
+ * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts).
  */
 import { createServer, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
+import type { AsOfQuery } from './as-of.ts'
 import type { EventQueries } from './events.ts'
 import type { StateQuery } from './state.ts'
 
@@ -25,6 +26,8 @@ export interface HttpOptions {
   state?: StateQuery
   /** Serves GET /aggregates/<topology>/<aggregateId>/events and /events/<topology> when given. */
   events?: EventQueries
+  /** Serves GET /aggregates/<topology>/<aggregateId>/state?eventTimeAsOf=&recordedAsOf= when given (as-of.ts). */
+  asOf?: AsOfQuery
 }
 
 export async function startHttp(o: HttpOptions): Promise<Server> {
@@ -81,12 +84,16 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       const events = o.events
       const query = new URLSearchParams(search)
       const aggregate = /^\/aggregates\/([^/]+)\/(.+)\/events$/.exec(url)
+      const asOf = /^\/aggregates\/([^/]+)\/(.+)\/state$/.exec(url)
       const all = /^\/events\/([^/]+)$/.exec(url)
       let answer: Promise<{ status: number; body: unknown }> | undefined
       try {
         if (aggregate) {
           const [name, id] = [decodeURIComponent(aggregate[1]!), decodeURIComponent(aggregate[2]!)]
           if (id !== '') answer = events.aggregateEvents(name, id, query)
+        } else if (asOf && o.asOf) {
+          const [name, id] = [decodeURIComponent(asOf[1]!), decodeURIComponent(asOf[2]!)]
+          if (id !== '') answer = o.asOf(name, id, query)
         } else if (all) {
           answer = events.allEvents(decodeURIComponent(all[1]!), query)
         }
@@ -96,7 +103,7 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       if (answer === undefined) {
         json(400, {
           error:
-            'use /aggregates/<topology>/<aggregateId>/events?fromVersion=&toVersion=&limit= or /events/<topology>?from=<token>&limit= (names URL-encoded)',
+            'use /aggregates/<topology>/<aggregateId>/events?fromVersion=&toVersion=&limit=, /aggregates/<topology>/<aggregateId>/state?eventTimeAsOf=&recordedAsOf= or /events/<topology>?from=<token>&limit= (names URL-encoded)',
           code: 'bad_request',
         })
         return
@@ -110,6 +117,7 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       const reads = [
         ...(o.state ? ['/state/<topology>/<aggregateId>'] : []),
         ...(o.events ? ['/aggregates/<topology>/<aggregateId>/events', '/events/<topology>'] : []),
+        ...(o.asOf ? ['/aggregates/<topology>/<aggregateId>/state'] : []),
       ]
       text(404, `not found: try /metrics, /livez, /readyz${reads.map((r) => `, ${r}`).join('')}\n`)
     }

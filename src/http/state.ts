@@ -12,7 +12,7 @@ import { partitionOf } from '../kafka/partitioner.ts'
 import { TaskState } from '../runtime/task-state.ts'
 
 export interface StateResponse {
-  status: 200 | 400 | 404 | 503
+  status: 200 | 400 | 404 | 422 | 503
   body: Record<string, unknown>
 }
 

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import pino, { type Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
+import { asOfQuery } from '../http/as-of.ts'
 import { eventQueries } from '../http/events.ts'
 import { stateQuery } from '../http/state.ts'
 import { createKafka } from '../kafka/client.ts'
@@ -123,6 +124,7 @@ export class Worker {
         readiness: () => this.readiness(),
         state: stateQuery(this.o.topologies, () => this.runners),
         events: eventQueries(this.o.topologies, () => this.runners),
+        asOf: asOfQuery(this.o.topologies, () => this.runners),
       })
       this.logger.info(
         { url: this.httpAddress },

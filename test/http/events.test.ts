@@ -10,6 +10,7 @@ import type { AnyDecider } from '../../src/domain/decider.ts'
 import type { EventEnvelope } from '../../src/domain/envelopes.ts'
 import { decodePosition, encodePosition } from '../../src/domain/position.ts'
 import { InvalidPositionError } from '../../src/errors.ts'
+import { asOfQuery } from '../../src/http/as-of.ts'
 import { eventQueries, type EventQueryableTask } from '../../src/http/events.ts'
 import { startHttp } from '../../src/http/server.ts'
 import { partitionOf } from '../../src/kafka/partitioner.ts'
@@ -70,6 +71,7 @@ describe('event reads over HTTP', async () => {
     registry: createMetrics().registry,
     readiness: () => ({ ready: true }),
     events: eventQueries([topology], () => [{ name: 'bank', tasks }]),
+    asOf: asOfQuery([topology], () => [{ name: 'bank', tasks }]),
   })
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   afterAll(() => new Promise<void>((r) => server.close(() => r())))
@@ -106,6 +108,29 @@ describe('event reads over HTTP', async () => {
       status: 200,
       body: { partition: partitionOf(nobody, 3), aggregateId: nobody, events: [] },
     })
+  })
+
+  it('state as of a time: the fold of the committed events within the bounds (all of them = the snapshot)', async () => {
+    const id = served[0]!
+    const snapshot = await tasks.get(partitionOf(id, 3))!.committedSnapshot(id)
+    const now = await get(`/aggregates/bank/${id}/state`)
+    expect(now.status).toBe(200)
+    expect(now.body).toMatchObject({
+      aggregateId: id,
+      version: snapshot!.version,
+      state: snapshot!.state,
+      asOf: {},
+    })
+    expect(now.body.included).toBe(snapshot!.version)
+    const before = await get(`/aggregates/bank/${id}/state?recordedAsOf=2000-01-01T00:00:00Z`)
+    expect(before.body).toMatchObject({ version: 0, included: 0, state: bank.initialState() })
+    const business = await get(`/aggregates/bank/${id}/state?eventTimeAsOf=2000-01-01T00:00:00Z`)
+    expect(business.body).toMatchObject({ version: 0, included: 0 })
+    const bad = await get(`/aggregates/bank/${id}/state?eventTimeAsOf=yesterday`)
+    expect(bad).toMatchObject({ status: 400, body: { code: 'bad_request' } })
+    expect(String(bad.body.error)).toMatch(/eventTimeAsOf must be an ISO-8601 time/)
+    if (notServed !== undefined)
+      expect((await get(`/aggregates/bank/${notServed}/state`)).body.code).toBe('not_assigned')
   })
 
   it('errors: bad parameters 400, a partition not run here 404 not_assigned, an unknown topology 404', async () => {
