@@ -3,6 +3,7 @@
  * (offsets are bigint here; adapters convert at their boundary). Kafka + LevelDB implementations live in
  * src/kafka and src/state; in-memory twins in src/testing.
  */
+import type { EventEnvelope } from '../domain/envelopes.ts'
 import type { SnapshotStore } from '../state/store.ts'
 
 export type HeaderValue = Buffer | string | (Buffer | string)[] | undefined
@@ -82,6 +83,13 @@ export interface TaskPorts {
   readCommittedOffset(): Promise<bigint | undefined>
   changelog: ChangelogReader
   openStore(): Promise<SnapshotStore>
+  /** One aggregate's committed events, to rebuild a stale snapshot (stale-snapshots.ts); absent: none to read. */
+  events?: AggregateEvents
+}
+
+/** The events of one aggregate of the task's partition: committed, as recorded (not upcast), in version order. */
+export interface AggregateEvents {
+  eventsOf(aggregateId: string): Promise<EventEnvelope[]>
 }
 
 /** What the task manager needs of the consumer: position control of the input partitions. */

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
-import { DecideFailedError, recoveryOf, TaskClosedError, TaskFencedError } from '../errors.ts'
+import { recoveryOf, stopsTheWorker, TaskClosedError, TaskFencedError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import { commitBatch } from './commit.ts'
@@ -14,6 +14,7 @@ import type { InputRecord, Partitioner, TaskPorts, TransactionalProducer } from 
 import { CommandProcessor, type BatchResult } from './processor.ts'
 import { restoreStore } from './restore.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
+import { trustedSnapshots } from './stale-snapshots.ts'
 import { checkTransition, TaskState } from './task-state.ts'
 
 export interface TaskListener {
@@ -218,7 +219,7 @@ export class Task {
       const overlay = await this.loadSnapshots(aggregateIds)
       batch = this.processor.processDecoded(decoded, overlay)
     } catch (e) {
-      if (e instanceof DecideFailedError) throw e
+      if (stopsTheWorker(e)) throw e
       return this.retryLater(chunk[0]!.offset, e)
     }
     const commitStarted = performance.now()
@@ -304,7 +305,7 @@ export class Task {
       else missing.push(id)
     }
     if (missing.length > 0) {
-      const loaded = await this.store!.getMany(missing)
+      const loaded = await this.fromStore(missing)
       for (let i = 0; i < missing.length; i++) {
         const s = loaded[i]
         overlay.set(missing[i]!, s)
@@ -314,9 +315,18 @@ export class Task {
     return overlay
   }
 
+  /** Snapshots from the store, a stale one (another stateVersion) rebuilt from its events. */
+  private async fromStore(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {
+    const loaded = await this.store!.getMany(ids)
+    return trustedSnapshots(this.o.topology.decider, loaded, this.o.ports.events, {
+      taskId: this.id,
+      topologyFile: this.o.topology.file,
+    })
+  }
+
   /** Snapshot of one aggregate as committed (for queries and tests). */
   async committedSnapshot(aggregateId: string): Promise<SnapshotRecord | undefined> {
-    return this.cache.get(aggregateId) ?? (await this.store?.getMany([aggregateId]))?.[0]
+    return this.cache.get(aggregateId) ?? (this.store && (await this.fromStore([aggregateId]))[0])
   }
 
   private isClosingOrClosed(): boolean {

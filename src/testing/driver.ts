@@ -68,7 +68,7 @@ export class TopologyTestDriver<
 
   private constructor(topology: Topology, o: TopologyTestDriverOptions) {
     const clock = { ms: o.startTime ?? Date.parse('2024-01-01T00:00:00.000Z') }
-    super(topology, new MemoryLog({ now: () => clock.ms }))
+    super(topology, o.log ?? new MemoryLog({ now: () => clock.ms }))
     this.clock = clock
     this.log.createTopologyTopics(topology)
     this.logger = o.logger ?? silentLogger
