@@ -21,8 +21,12 @@ export interface CorrectionLink {
 }
 
 /** The event, marked as the correction of `link.corrects`; return it from decide like any event. */
-export function correction<E extends { type: string; payload: unknown }>(event: E, link: CorrectionLink): E {
-  return { ...event, [CORRECTION]: link }
+export function correction<const T extends string, P>(
+  event: { type: T; payload: P },
+  link: CorrectionLink,
+): { type: T; payload: P } {
+  const marked: { type: T; payload: P; [CORRECTION]: CorrectionLink } = { ...event, [CORRECTION]: link }
+  return marked
 }
 
 /** The link correction() put on an event decide returned, if any (unchecked: see checkCorrection). */
