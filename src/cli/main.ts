@@ -156,13 +156,28 @@ program
   .argument('<aggregateId>', 'aggregate id')
   .option('--timeout <ms>', 'bound on the scan', '120000')
   .option(
+    '--history <view>',
+    'recorded: every event, the corrected ones marked "correctedBy"; corrected: without the events a later correction names',
+    'recorded',
+  )
+  .option(
+    '--raw',
+    'print the events as stored (no upcasting to the current schema versions, no correction marks)',
+  )
+  .option(
     '-c, --config <file>',
     'worker config file (for brokers and credentials)',
     process.env.DECIDER_CONFIG,
   )
-  .action(async (file: string, id: string, opts: { config?: string; timeout: string }) => {
-    process.exitCode = await eventsCommand(file, id, opts)
-  })
+  .action(
+    async (
+      file: string,
+      id: string,
+      opts: { config?: string; timeout: string; history?: string; raw?: boolean },
+    ) => {
+      process.exitCode = await eventsCommand(file, id, opts)
+    },
+  )
 
 program
   .command('rebuild')

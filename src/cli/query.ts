@@ -11,6 +11,7 @@ import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
 import { retry } from '../util/retry.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
 import { cliConfig, cliKafka, parseNonNegativeInt, topicReader } from './common.ts'
+import { eventLines, historyView, type EventOutputOptions } from './event-output.ts'
 import { partitionOf } from './partitioner.ts'
 
 /**
@@ -162,8 +163,9 @@ async function stateFromWorker(
 export async function eventsCommand(
   file: string,
   aggregateId: string,
-  o: { config?: string; timeout: string },
+  o: { config?: string; timeout: string } & EventOutputOptions,
 ): Promise<number> {
+  historyView(o)
   const topology = await loadTopology(file)
   const kafka = cliKafka(await cliConfig(o.config))
   const p = partitionOf(aggregateId, topology.definition.partitions)
@@ -177,7 +179,8 @@ export async function eventsCommand(
     },
     Number(o.timeout),
   )
-  for (const e of events.sort((a, b) => a.version - b.version)) console.log(JSON.stringify(e))
+  events.sort((a, b) => a.version - b.version)
+  for (const line of eventLines(topology.decider, events, o)) console.log(line)
   if (events.length === 0) {
     console.error(`aggregate ${aggregateId}: no events in ${topology.topics.events}[${p}]`)
     return 1

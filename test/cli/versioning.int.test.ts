@@ -1,0 +1,208 @@
+/**
+ * Event versioning against the real broker, in order: the bank decider (v1) writes events and snapshots; the v2
+ * decider (test/fixtures/bank-account-v2.ts: MoneyDeposited gains a currency, upcast from v1; stateVersion 2)
+ * then runs over the same topics. Without a per-aggregate event index the worker refuses the stale snapshots
+ * (stops, saying to run `decider rebuild`); `decider events` shows the v1 events upcast; `decider rebuild`
+ * rewrites the snapshots under stateVersion 2 from the upcast events; the v2 worker then decides on the right
+ * state, and every aggregate's snapshot and event fold equal the plain model.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import pino from 'pino'
+import { afterAll, describe, expect, it } from 'vitest'
+import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
+import type { EventEnvelope, SnapshotRecord } from '../../src/domain/envelopes.ts'
+import { upcastEvent } from '../../src/domain/upcasting.ts'
+import { loadTopology } from '../../src/topology/loader.ts'
+import { Worker } from '../../src/worker/worker.ts'
+import bankV2, { modelV2 } from '../fixtures/bank-account-v2.ts'
+import { readTopic, sendCommands, waitForReplies, type Cmd } from '../support/eos.ts'
+import { kafkaBrokers, newKafka, uniqueName } from '../support/kafka.ts'
+import { ROOT, runCli } from './run-cli.ts'
+
+const name = uniqueName('versions')
+const dir = mkdtempSync(path.join(tmpdir(), 'decider-versions-int-'))
+const stateDir = path.join(dir, 'state')
+const v1File = path.join(dir, 'v1.yaml')
+const v2File = path.join(dir, 'v2.yaml')
+const yaml = (decider: string) => [`name: ${name}`, `decider: ${decider}`, 'partitions: 2', ''].join('\n')
+writeFileSync(v1File, yaml(path.join(ROOT, 'topologies/bank-account.ts')))
+writeFileSync(v2File, yaml(path.join(ROOT, 'test/fixtures/bank-account-v2.ts')))
+const env = () => ({ KAFKA_BROKERS: kafkaBrokers().join(','), DECIDER_STATE_DIR: stateDir })
+const kafka = () => newKafka('versions-int')
+
+const ACCOUNTS = ['acc-0', 'acc-1', 'acc-2', 'acc-3']
+const v1Commands: Cmd[] = ACCOUNTS.flatMap((id, i): Cmd[] => [
+  { aggregateId: id, commandId: `${id}-create`, type: 'CreateAccount', payload: { owner: `owner-${i}` } },
+  { aggregateId: id, commandId: `${id}-dep-1`, type: 'Deposit', payload: { amount: 100 + i } },
+  { aggregateId: id, commandId: `${id}-dep-2`, type: 'Deposit', payload: { amount: 7 } },
+  { aggregateId: id, commandId: `${id}-wd-1`, type: 'Withdraw', payload: { amount: 50 } },
+  { aggregateId: id, commandId: `${id}-wd-2`, type: 'Withdraw', payload: { amount: 10_000 } },
+])
+/** Sent to the v2 worker before the rebuild: it must not be decided on a stale snapshot. */
+const early: Cmd = { aggregateId: 'acc-0', commandId: 'acc-0-early', type: 'Deposit', payload: { amount: 1 } }
+const v2Commands: Cmd[] = ACCOUNTS.flatMap((id): Cmd[] => [
+  { aggregateId: id, commandId: `${id}-dep-3`, type: 'Deposit', payload: { amount: 3 } },
+  { aggregateId: id, commandId: `${id}-wd-3`, type: 'Withdraw', payload: { amount: 60 } },
+])
+const all = [...v1Commands, early, ...v2Commands]
+const modelOf = (id: string) => modelV2(all.filter((c) => c.aggregateId === id))
+
+let worker: Worker | undefined
+afterAll(async () => {
+  await worker?.stop()
+})
+
+/** An in-process worker for one topology file; its log lines (JSON) are collected in `lines`. */
+async function startWorker(file: string, lines: string[] = []): Promise<Worker> {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString())
+      done()
+    },
+  })
+  const w = new Worker({
+    topologies: [await loadTopology(file)],
+    config: resolveWorkerConfig(
+      { kafka: { brokers: kafkaBrokers() }, stateDir, http: { enabled: false }, log: { level: 'silent' } },
+      {},
+    ),
+    logger: pino({ level: 'info' }, sink),
+  })
+  await w.start()
+  const deadline = Date.now() + 60_000
+  while (!w.isReady()) {
+    if (Date.now() > deadline) throw new Error('worker not ready within 60 s')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return w
+}
+
+async function latestSnapshots(): Promise<Map<string, SnapshotRecord>> {
+  const out = new Map<string, SnapshotRecord>()
+  const records = await readTopic(kafka(), `${name}-snapshots-changelog`)
+  records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
+  for (const r of records)
+    if (r.key !== null && !r.key.startsWith('\u0000')) out.set(r.key, r.value as SnapshotRecord)
+  return out
+}
+
+async function storedEvents(id: string): Promise<EventEnvelope[]> {
+  const records = await readTopic(kafka(), `${name}.events`)
+  return records
+    .filter((r) => r.key === id)
+    .map((r) => r.value as EventEnvelope)
+    .sort((a, b) => a.version - b.version)
+}
+
+describe('event versioning on a real broker', () => {
+  it('the v1 decider writes v1 events and stateVersion 1 snapshots', async () => {
+    worker = await startWorker(v1File)
+    await sendCommands(kafka(), `${name}.commands`, v1Commands)
+    await waitForReplies(kafka(), `${name}.replies`, v1Commands.length, 60_000)
+    await worker.stop()
+    worker = undefined
+    const deposits = (await storedEvents('acc-1')).filter((e) => e.type === 'MoneyDeposited')
+    expect(deposits.map((e) => [e.schemaVersion, e.payload])).toEqual([
+      [1, { amount: 101, balance: 101 }],
+      [1, { amount: 7, balance: 108 }],
+    ])
+    expect((await latestSnapshots()).get('acc-1')).toMatchObject({ version: 4, stateVersion: 1 })
+  }, 120_000)
+
+  it('the v2 worker, without a per-aggregate event index, refuses a stale snapshot: it stops and says to run decider rebuild', async () => {
+    const lines: string[] = []
+    worker = await startWorker(v2File, lines)
+    await sendCommands(kafka(), `${name}.commands`, [early])
+    const code = await Promise.race([
+      worker.done,
+      new Promise((r) => setTimeout(() => r('still running after 60 s'), 60_000)),
+    ])
+    expect(code).toBe(1)
+    await worker.stop()
+    worker = undefined
+    const fatal = lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .find((l) => l.level === 60)
+    expect(fatal?.msg).toMatch(
+      /snapshot of aggregate acc-0 \(version 4\) was written under stateVersion 1, this decider has stateVersion 2.*decider rebuild/,
+    )
+    // Nothing was decided on the stale state.
+    const replies = await readTopic(kafka(), `${name}.replies`)
+    expect(replies.filter((r) => (r.value as { commandId: string }).commandId === early.commandId)).toEqual(
+      [],
+    )
+  }, 120_000)
+
+  it('decider events with the v2 topology prints the v1 events upcast; --raw prints them as stored', async () => {
+    const r = await runCli(['events', v2File, 'acc-2', '--timeout', '20000'], env())
+    expect(r.code, r.stderr).toBe(0)
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as EventEnvelope)
+    expect(events.map((e) => [e.type, e.schemaVersion])).toEqual([
+      ['AccountCreated', 1],
+      ['MoneyDeposited', 2],
+      ['MoneyDeposited', 2],
+      ['MoneyWithdrawn', 1],
+    ])
+    expect(events[1]!.payload).toEqual({ amount: 102, balance: 102, currency: 'EUR' })
+    const raw = await runCli(['events', v2File, 'acc-2', '--raw', '--timeout', '20000'], env())
+    expect(raw.code, raw.stderr).toBe(0)
+    expect(JSON.parse(raw.stdout.trim().split('\n')[1]!)).toMatchObject({
+      schemaVersion: 1,
+      payload: { amount: 102, balance: 102 },
+    })
+  }, 60_000)
+
+  it('decider rebuild with v2 rewrites every snapshot under stateVersion 2 from the upcast events', async () => {
+    const r = await runCli(['rebuild', v2File, '--timeout', '20000'], env(), 60_000)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain(
+      'acc-1: changelog version 4 (stateVersion 1) {"status":"open","owner":"owner-1","balance":58} -> replayed version 4 {"status":"open","owner":"owner-1","balance":58,"deposits":2}',
+    )
+    expect(r.stdout).toMatch(/4 aggregate\(s\) checked, 4 difference\(s\); 4 snapshot\(s\) rewritten/)
+    const snapshots = await latestSnapshots()
+    for (const id of ACCOUNTS) {
+      const v1Model = modelV2(v1Commands.filter((c) => c.aggregateId === id))
+      expect(snapshots.get(id)).toMatchObject({ version: 4, stateVersion: 2, state: v1Model })
+      expect(snapshots.get(id)!.recent.length).toBeGreaterThan(0) // the dedupe window is kept
+    }
+    const again = await runCli(['rebuild', v2File, '--dry-run', '--timeout', '20000'], env(), 60_000)
+    expect(again.stdout).toMatch(/no differences/)
+  }, 120_000)
+
+  it('the v2 worker then decides on the rebuilt state: snapshots and event folds equal the model', async () => {
+    worker = await startWorker(v2File)
+    await sendCommands(kafka(), `${name}.commands`, v2Commands)
+    const replies = await waitForReplies(kafka(), `${name}.replies`, all.length, 60_000)
+    await worker.stop()
+    worker = undefined
+    const statusOf = (id: string) =>
+      replies.map((r) => r.value as { commandId: string; status: string }).filter((r) => r.commandId === id)
+    expect(statusOf(early.commandId)).toEqual([expect.objectContaining({ status: 'accepted' })])
+    for (const c of v2Commands)
+      expect(statusOf(c.commandId)).toEqual([expect.objectContaining({ status: 'accepted' })])
+
+    const snapshots = await latestSnapshots()
+    for (const id of ACCOUNTS) {
+      const model = modelOf(id)
+      const events = await storedEvents(id)
+      expect(snapshots.get(id)).toMatchObject({ version: events.length, stateVersion: 2, state: model })
+      let folded = bankV2.initialState()
+      for (const e of events) folded = bankV2.evolve(folded, upcastEvent(bankV2, e) as never)
+      expect(folded).toEqual(model)
+      // New deposits are written at schemaVersion 2 with their currency; the v1 ones stay as recorded.
+      const deposits = events.filter((e) => e.type === 'MoneyDeposited')
+      expect(deposits.map((e) => e.schemaVersion)).toEqual(id === 'acc-0' ? [1, 1, 2, 2] : [1, 1, 2])
+      expect(deposits.at(-1)!.payload).toMatchObject({ currency: 'EUR' })
+    }
+    // The local store (state --state-dir) agrees.
+    const local = await runCli(['state', v2File, 'acc-3', '--state-dir', stateDir], env())
+    expect(local.code, local.stderr).toBe(0)
+    expect(JSON.parse(local.stdout)).toMatchObject({ stateVersion: 2, state: modelOf('acc-3') })
+  }, 120_000)
+})
