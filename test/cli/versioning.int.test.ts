@@ -205,4 +205,54 @@ describe('event versioning on a real broker', () => {
     expect(local.code, local.stderr).toBe(0)
     expect(JSON.parse(local.stdout)).toMatchObject({ stateVersion: 2, state: modelOf('acc-3') })
   }, 120_000)
+
+  it('a correction on the real broker: the event names the deposit; decider events shows the link, as recorded and as corrected', async () => {
+    worker = await startWorker(v2File)
+    const fix: Cmd = {
+      aggregateId: 'acc-1',
+      commandId: 'acc-1-fix',
+      type: 'CorrectDeposit' as Cmd['type'],
+      payload: { eventId: 'acc-1@2', difference: -1, reason: 'the slip says 100' },
+    }
+    await sendCommands(kafka(), `${name}.commands`, [fix])
+    const replies = await waitForReplies(kafka(), `${name}.replies`, all.length + 1, 60_000)
+    await worker.stop()
+    worker = undefined
+    expect(
+      replies.map((r) => r.value).find((r) => (r as { commandId: string }).commandId === fix.commandId),
+    ).toMatchObject({ status: 'accepted', version: 7, events: [['DepositCorrected', 7]] })
+    const recorded = await runCli(['events', v2File, 'acc-1', '--timeout', '20000'], env())
+    expect(recorded.code, recorded.stderr).toBe(0)
+    const lines = recorded.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as EventEnvelope & { correctedBy?: unknown })
+    expect(lines[1]).toMatchObject({
+      eventId: 'acc-1@2',
+      correctedBy: [{ eventId: 'acc-1@7', reason: 'the slip says 100' }],
+    })
+    expect(lines[6]).toMatchObject({
+      eventId: 'acc-1@7',
+      type: 'DepositCorrected',
+      corrects: ['acc-1@2'],
+      correctionReason: 'the slip says 100',
+      payload: { difference: -1, balance: modelOf('acc-1').balance - 1 },
+    })
+    const corrected = await runCli(
+      ['events', v2File, 'acc-1', '--history', 'corrected', '--timeout', '20000'],
+      env(),
+    )
+    expect(corrected.code, corrected.stderr).toBe(0)
+    expect(
+      corrected.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as EventEnvelope).eventId),
+    ).toEqual(['acc-1@1', 'acc-1@3', 'acc-1@4', 'acc-1@5', 'acc-1@6', 'acc-1@7'])
+    const snapshot = (await latestSnapshots()).get('acc-1')
+    expect(snapshot).toMatchObject({
+      version: 7,
+      state: { ...modelOf('acc-1'), balance: modelOf('acc-1').balance - 1 },
+    })
+  }, 120_000)
 })
