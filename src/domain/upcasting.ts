@@ -90,7 +90,17 @@ export function rebuildSnapshot(
     )
   }
   let state = decider.initialState()
-  for (const e of events) state = decider.evolve(state, upcastEvent(decider, e))
+  for (const e of events) {
+    const event = upcastEvent(decider, e)
+    try {
+      state = decider.evolve(state, event)
+    } catch (thrown) {
+      throw new StaleSnapshotError(
+        `aggregate ${stale.aggregateId}: rebuilding its snapshot for stateVersion ${stateVersionOf(decider)}, evolve threw on ${describeEvent(e, storedSchemaVersion(e))}: ${(thrown as Error)?.message ?? String(thrown)}. Fix evolve (or the upcasters of ${e.type}) and restart`,
+        { cause: thrown },
+      )
+    }
+  }
   return { ...stale, state, stateVersion: stateVersionOf(decider) }
 }
 

@@ -169,5 +169,14 @@ describe('the stateVersion rule', () => {
       /its events read versions 1..3 \(2\), not 1..3.*decider rebuild/,
     )
     expect(() => rebuildSnapshot(counter, stale, [])).toThrow(/its events read none/)
+    const throwing = anyDecider({
+      ...counter,
+      evolve: () => {
+        throw new Error('no')
+      },
+    })
+    expect(() => rebuildSnapshot(throwing, stale, events)).toThrow(
+      /aggregate c-1: rebuilding its snapshot for stateVersion 2, evolve threw on stored event Added of aggregate c-1 at version 1 .*: no\. Fix evolve/,
+    )
   })
 })
