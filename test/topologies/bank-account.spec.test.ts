@@ -92,3 +92,23 @@ describe('bank-account spec', () => {
     expect(() => given(bank).when({ type: 'Deposit', payload: { owner: 'x' } })).toBeDefined()
   })
 })
+
+describe('bank-account v2 spec over stored v1 events', () => {
+  it('given() upcasts an event with a schemaVersion before evolve sees it', async () => {
+    const { default: bankV2 } = await import('../fixtures/bank-account-v2.ts')
+    const v1Deposit = {
+      type: 'MoneyDeposited' as const,
+      payload: { amount: 5, balance: 5 },
+      schemaVersion: 1,
+    }
+    const spec = given(bankV2, [created, v1Deposit])
+    expect(spec.state).toEqual({ status: 'open', owner: 'Ada', balance: 5, deposits: 1 })
+    spec
+      .when({ type: 'Deposit', payload: { amount: 2 } })
+      .then([{ type: 'MoneyDeposited', payload: { amount: 2, balance: 7, currency: 'EUR' } }])
+    // A version the decider does not know fails the spec with the typed error's message.
+    expect(() => given(bankV2, [created, { ...v1Deposit, schemaVersion: 3 }]).state).toThrow(
+      /schemaVersion 3\): this decider knows MoneyDeposited up to schemaVersion 2/,
+    )
+  })
+})
