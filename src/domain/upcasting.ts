@@ -35,6 +35,10 @@ export function upcastEvent<E extends EventEnvelope>(decider: AnyDecider, event:
     throw new UpcastFailedError(
       `${where}: schemaVersion ${String(stored)} is not a version (an integer >= 1); the event was not written by kafka-decider, or was damaged. Fix or skip it where it is read`,
     )
+  if (stored > current && !Object.hasOwn(decider.events, event.type))
+    throw new EventVersionUnknownError(
+      `${where}: this decider does not declare the event type ${event.type}, so it reads only its schemaVersion 1 as stored; declare ${event.type} with upcasters up to version ${stored}, or deploy the decider that wrote it`,
+    )
   if (stored > current)
     throw new EventVersionUnknownError(
       `${where}: this decider knows ${event.type} up to schemaVersion ${current} (${current - 1} upcaster(s)); a newer decider wrote it. Deploy that decider (or one with upcasters up to version ${stored}) instead of this older one`,

@@ -315,13 +315,9 @@ export class Task {
     return overlay
   }
 
-  /** Snapshots from the store, a stale one (another stateVersion) rebuilt from its events. */
+  /** Snapshots from the store, a stale one (another stateVersion) rebuilt from its events (stale-snapshots.ts). */
   private async fromStore(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {
-    const loaded = await this.store!.getMany(ids)
-    return trustedSnapshots(this.o.topology.decider, loaded, this.o.ports.events, {
-      taskId: this.id,
-      topologyFile: this.o.topology.file,
-    })
+    return trustedSnapshots(await this.store!.getMany(ids), this.o.topology, this.o.ports.events, this.id)
   }
 
   /** Snapshot of one aggregate as committed (for queries and tests). */

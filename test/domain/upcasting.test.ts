@@ -82,6 +82,14 @@ describe('upcastEvent', () => {
     )
   })
 
+  it('an undeclared type passes through at version 1 (evolve decides), and says so above it', () => {
+    const gone = stored(2, 'Removed', { x: 1 }, 1)
+    expect(upcastEvent(counter, gone)).toBe(gone)
+    expect(() => upcastEvent(counter, stored(2, 'Removed', { x: 1 }, 2))).toThrow(
+      /this decider does not declare the event type Removed.*declare Removed with upcasters up to version 2/,
+    )
+  })
+
   it('a step that throws, a result that fails the current schema, a version that is not one: UpcastFailedError', () => {
     const throwing = anyDecider({
       ...counter,
