@@ -13,8 +13,14 @@ import { Writable } from 'node:stream'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
+import { decode } from '../../src/domain/codec.ts'
 import type { EventEnvelope, SnapshotRecord } from '../../src/domain/envelopes.ts'
 import { upcastEvent } from '../../src/domain/upcasting.ts'
+import { kafkaTaskPorts } from '../../src/kafka/task-ports.ts'
+import { KafkaTopicReader } from '../../src/kafka/topic-reader.ts'
+import { partitionOf } from '../../src/kafka/partitioner.ts'
+import type { AggregateEvents } from '../../src/runtime/ports.ts'
+import { Task } from '../../src/runtime/task.ts'
 import { loadTopology } from '../../src/topology/loader.ts'
 import { Worker } from '../../src/worker/worker.ts'
 import bankV2, { modelV2 } from '../fixtures/bank-account-v2.ts'
@@ -134,6 +140,74 @@ describe('event versioning on a real broker', () => {
     expect(replies.filter((r) => (r.value as { commandId: string }).commandId === early.commandId)).toEqual(
       [],
     )
+  }, 120_000)
+
+  it('with a per-aggregate event source, a v2 task restores v1 snapshots into an empty store and rebuilds each from its upcast events', async () => {
+    // Stands in for the per-aggregate index the worker will get: one aggregate's committed events, by a scan.
+    const silent = pino({ level: 'silent' })
+    const reader = new KafkaTopicReader(
+      newKafka('versions-int-events'),
+      uniqueName('versions-events'),
+      silent,
+    )
+    const eventsOf =
+      (p: number): AggregateEvents['eventsOf'] =>
+      async (id) => {
+        const out: EventEnvelope[] = []
+        await reader.readPartition(
+          `${name}.events`,
+          p,
+          (records) => {
+            for (const r of records)
+              if (r.key === id && r.value !== null) out.push(decode(r.value) as EventEnvelope)
+          },
+          20_000,
+        )
+        return out.sort((a, b) => a.version - b.version)
+      }
+    const topology = await loadTopology(v2File)
+    const k = kafka()
+    const admin = k.admin()
+    await admin.connect()
+    let checked = 0
+    try {
+      for (const p of [0, 1]) {
+        const ports = kafkaTaskPorts({
+          kafka: k,
+          admin,
+          topology,
+          partition: p,
+          stateDir: mkdtempSync(path.join(dir, 'fresh-')), // a new machine: the store restores the changelog
+          logger: silent,
+          partitionCounts: new Map(Object.values(topology.topics).map((t) => [t, 2])),
+        })
+        const task = new Task({
+          topology,
+          partition: p,
+          ports: { ...ports, events: { eventsOf: eventsOf(p) } },
+          logger: silent,
+          partitioner: partitionOf,
+        })
+        try {
+          await task.initialize()
+          expect(task.lastRestoreRecords).toBeGreaterThan(0)
+          for (const id of ACCOUNTS.filter((a) => partitionOf(Buffer.from(a), 2) === p)) {
+            const v1Model = modelV2(v1Commands.filter((c) => c.aggregateId === id))
+            expect(await task.committedSnapshot(id)).toMatchObject({
+              version: 4,
+              stateVersion: 2,
+              state: v1Model,
+            })
+            checked++
+          }
+        } finally {
+          await task.close()
+        }
+      }
+    } finally {
+      await admin.disconnect()
+    }
+    expect(checked).toBe(ACCOUNTS.length)
   }, 120_000)
 
   it('decider events with the v2 topology prints the v1 events upcast; --raw prints them as stored', async () => {
