@@ -29,6 +29,7 @@ export {
   type RecordedEvent,
 } from './domain/corrections.ts'
 export { eventsForReading, type HistoryView } from './domain/event-reads.ts'
+export { stateAsOf, type AsOf, type StateAsOf } from './domain/as-of.ts'
 export { loadTopology, fromDecider, type Topology } from './topology/loader.ts'
 export {
   CommandClient,
