@@ -1,13 +1,12 @@
 /** Checks (c) stores, (d) hanging transactions and (e) dead letters of the exactly-once verifier. */
 import { randomUUID } from 'node:crypto'
 import { execFile } from 'node:child_process'
-import path from 'node:path'
 import type { Admin, Kafka } from 'kafkajs'
 import { ensureKafkaJars } from '../../src/devkafka/index.ts'
-import { LevelSnapshotStore } from '../../src/state/level-store.ts'
 import type { Topology } from '../../src/topology/loader.ts'
 import type { Malformed } from './malformed.ts'
 import { readTopic } from './read-topic.ts'
+import { forEachStore } from './stores.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -34,33 +33,18 @@ export async function verifyStores(
     balances.set(v.aggregateId, list)
   }
   const problems: string[] = []
-  for (let w = 0; w < workers; w++) {
-    for (let p = 0; p < t.definition.partitions; p++) {
-      const storeDir = path.join(dir, `state-${w}`, t.definition.name, String(p))
-      let store: LevelSnapshotStore
-      try {
-        store = await LevelSnapshotStore.open(storeDir, {
-          topology: t.definition.name,
-          changelogTopic: t.topics.changelog,
-          partition: p,
-        })
-      } catch (e) {
-        problems.push(`store ${storeDir}: cannot open (${(e as Error).message})`)
-        continue
+  await forEachStore(t, dir, workers, 'store', problems, async (store, _p, storeDir) => {
+    for await (const s of store.entries()) {
+      if (s.version === 0) continue
+      const expected = balances.get(s.aggregateId)?.[s.version - 1]
+      const state = s.state as { balance: number }
+      if (expected === undefined || expected !== state.balance) {
+        problems.push(
+          `store ${storeDir}: ${s.aggregateId} v${s.version} balance ${state.balance}, fold of its first ${s.version} events gives ${expected}`,
+        )
       }
-      for await (const s of store.entries()) {
-        if (s.version === 0) continue
-        const expected = balances.get(s.aggregateId)?.[s.version - 1]
-        const state = s.state as { balance: number }
-        if (expected === undefined || expected !== state.balance) {
-          problems.push(
-            `store ${storeDir}: ${s.aggregateId} v${s.version} balance ${state.balance}, fold of its first ${s.version} events gives ${expected}`,
-          )
-        }
-      }
-      await store.close()
     }
-  }
+  })
   return problems
 }
 

@@ -5,11 +5,10 @@
  * per aggregate with store.events(), the read the HTTP API and the CLI use, and in commit order with
  * store.eventsFrom()). And for each partition some store (its last owner's, after the clean stop) indexed all.
  */
-import path from 'node:path'
 import type { Kafka } from 'kafkajs'
-import { LevelSnapshotStore } from '../../src/state/level-store.ts'
 import type { Topology } from '../../src/topology/loader.ts'
 import { readTopic, type Rec } from './read-topic.ts'
+import { forEachStore } from './stores.ts'
 
 export interface IndexCheck {
   problems: string[]
@@ -29,50 +28,30 @@ export async function verifyIndexes(
   const problems: string[] = []
   const covered = new Map<number, bigint>()
   let indexedEvents = 0
-  for (let w = 0; w < workers; w++) {
-    for (let p = 0; p < t.definition.partitions; p++) {
-      const storeDir = path.join(dir, `state-${w}`, t.definition.name, String(p))
-      let store: LevelSnapshotStore
-      try {
-        store = await LevelSnapshotStore.open(storeDir, {
-          topology: t.definition.name,
-          changelogTopic: t.topics.changelog,
-          partition: p,
-        })
-      } catch (e) {
-        problems.push(`index ${storeDir}: cannot open (${(e as Error).message})`)
-        continue
-      }
-      try {
-        const end = (await store.readCheckpoint())?.eventsOffset
-        if (end === undefined) continue // never initialised (no checkpoint yet)
-        if (end > (covered.get(p) ?? -1n)) covered.set(p, end)
-        const expected = (byPartition.get(p) ?? []).filter((r) => BigInt(r.offset) < end)
-        const byAggregate = new Map<string, Rec[]>()
-        for (const r of expected) byAggregate.set(r.key!, [...(byAggregate.get(r.key!) ?? []), r])
-        for (const [id, list] of byAggregate) {
-          const got = await store.events(id)
-          indexedEvents += got.length
-          const same =
-            got.length === list.length &&
-            got.every(
-              (e, i) => e.offset === BigInt(list[i]!.offset) && e.value.equals(list[i]!.value as Buffer),
-            )
-          if (!same)
-            problems.push(
-              `index ${storeDir}: ${id} has ${got.length} event(s) at offsets [${got.map((e) => e.offset).join(',')}], the events topic below ${end} has ${list.length} at [${list.map((r) => r.offset).join(',')}]`,
-            )
-        }
-        const all = await store.eventsFrom(0n, Number.MAX_SAFE_INTEGER)
-        if (all.length !== expected.length || all.some((e, i) => e.offset !== BigInt(expected[i]!.offset)))
-          problems.push(
-            `index ${storeDir}: ${all.length} entries in commit order, the events topic below ${end} has ${expected.length}`,
-          )
-      } finally {
-        await store.close()
-      }
+  await forEachStore(t, dir, workers, 'index', problems, async (store, p, storeDir) => {
+    const end = (await store.readCheckpoint())?.eventsOffset
+    if (end === undefined) return // never initialised (no checkpoint yet)
+    if (end > (covered.get(p) ?? -1n)) covered.set(p, end)
+    const expected = (byPartition.get(p) ?? []).filter((r) => BigInt(r.offset) < end)
+    const byAggregate = new Map<string, Rec[]>()
+    for (const r of expected) byAggregate.set(r.key!, [...(byAggregate.get(r.key!) ?? []), r])
+    for (const [id, list] of byAggregate) {
+      const got = await store.events(id)
+      indexedEvents += got.length
+      const same =
+        got.length === list.length &&
+        got.every((e, i) => e.offset === BigInt(list[i]!.offset) && e.value.equals(list[i]!.value as Buffer))
+      if (!same)
+        problems.push(
+          `index ${storeDir}: ${id} has ${got.length} event(s) at offsets [${got.map((e) => e.offset).join(',')}], the events topic below ${end} has ${list.length} at [${list.map((r) => r.offset).join(',')}]`,
+        )
     }
-  }
+    const all = await store.eventsFrom(0n, Number.MAX_SAFE_INTEGER)
+    if (all.length !== expected.length || all.some((e, i) => e.offset !== BigInt(expected[i]!.offset)))
+      problems.push(
+        `index ${storeDir}: ${all.length} entries in commit order, the events topic below ${end} has ${expected.length}`,
+      )
+  })
   for (const [p, list] of byPartition) {
     const last = BigInt(list[list.length - 1]!.offset)
     if ((covered.get(p) ?? -1n) <= last)
