@@ -4,9 +4,10 @@
  * state query is given, /state/<topology>/<aggregateId> (an aggregate's committed snapshot as JSON; see
  * state.ts).
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { StateQuery } from './state.ts'
+import { frontDoor, withAnsweredBy, type FrontDoorOptions } from './front-door.ts'
 
 export interface Readiness {
   ready: boolean
@@ -19,6 +20,11 @@ export interface HttpOptions {
   port: number
   registry: Registry
   readiness: () => Readiness
+  /**
+   * Commands over HTTP (POST /commands/<topology>), reads of aggregates other workers own forwarded to their
+   * owner, and answers naming this worker (x-decider-answered-by, `answeredBy`): see front-door.ts.
+   */
+  frontDoor?: FrontDoorOptions
   /** Serves GET /state/<topology>/<aggregateId> (both URL-encoded) when given. */
   state?: StateQuery
 }
@@ -33,7 +39,9 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
     const json = (status: number, body: unknown) =>
       res
         .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
-        .end(req.method === 'HEAD' ? undefined : JSON.stringify(body) + '\n')
+        .end(
+          req.method === 'HEAD' ? undefined : JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n',
+        )
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       text(405, 'method not allowed\n')
     } else if (url === '/livez') {
@@ -80,6 +88,8 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       )
     }
   })
+  // The front door sees every request before the handlers above.
+  if (o.frontDoor) wrapRequests(server, (handle) => frontDoor(o.frontDoor!, handle))
   // Scrapes and probes are short; do not let an idle keep-alive socket hold the shutdown.
   server.keepAliveTimeout = 5000
   await new Promise<void>((resolve, reject) => {
@@ -90,4 +100,10 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
     })
   })
   return server
+}
+
+function wrapRequests(server: Server, wrap: (handle: RequestListener) => RequestListener): void {
+  const [handle] = server.listeners('request') as RequestListener[]
+  server.removeAllListeners('request')
+  server.on('request', wrap(handle!))
 }

@@ -4,10 +4,15 @@
  */
 import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
+import { hostname } from 'node:os'
 import pino, { type Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
 import { stateQuery } from '../http/state.ts'
+import type { FrontDoorOptions } from '../http/front-door.ts'
+import { advertisedUrlOf, aggregateRouter } from '../http/routing.ts'
+import { KafkaOwnerDirectory } from '../kafka/owner-directory.ts'
+import { CommandGateway } from './command-gateway.ts'
 import { createKafka } from '../kafka/client.ts'
 import { KafkaLogFilter } from '../kafka/log-bridge.ts'
 import { createMetrics, metricsListener, type Metrics, type WorkerListener } from '../metrics/metrics.ts'
@@ -31,6 +36,11 @@ export class Worker {
   readonly metrics: Metrics
   readonly logger: Logger
   private http: Server | undefined
+  /** The URL this worker announces to its groups (routed reads), when it has one. */
+  private advertisedUrl: string | undefined
+  /** Owners of partitions, read from the groups (for reads this worker forwards). */
+  private owners: KafkaOwnerDirectory | undefined
+  private commands: CommandGateway | undefined
   private stopping: Promise<void> | undefined
   private fatal: Error | undefined
   /** Topologies whose group is rebalancing (between kafkajs' REBALANCING and the next GROUP_JOIN). */
@@ -87,10 +97,12 @@ export class Worker {
     return {
       ...metrics,
       rebalancing: () => {
+        this.owners?.invalidate(name)
         this.rebalancing.add(name)
         this.logger.info({ topology: name }, 'group rebalancing')
       },
       rebalanced: (assigned) => {
+        this.owners?.invalidate(name)
         this.rebalancing.delete(name)
         metrics.rebalanced?.(assigned)
         this.checkUp()
@@ -115,16 +127,19 @@ export class Worker {
   async start(): Promise<void> {
     const { config } = this.o
     if (config.http.enabled) {
+      const door = this.frontDoor()
       this.http = await startHttp({
         host: config.http.host,
         port: config.http.port,
         registry: this.metrics.registry,
         readiness: () => this.readiness(),
         state: stateQuery(this.o.topologies, () => this.runners),
+        frontDoor: door,
       })
+      this.route(door)
       this.logger.info(
-        { url: this.httpAddress },
-        'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>)',
+        { url: this.httpAddress, advertisedUrl: this.advertisedUrl, commands: config.http.commands },
+        'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>, POST /commands/<topology>)',
       )
     }
     for (const topology of this.o.topologies) {
@@ -134,6 +149,7 @@ export class Worker {
         config,
         kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger, this.kafkaLogs),
         logger: this.logger,
+        ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),
         listener: this.listenerFor(name),
         onFatal: (e) => {
           this.fatal ??= e
@@ -151,6 +167,47 @@ export class Worker {
     this.checkUp() // a worker with no partitions assigned is ready as soon as its groups are joined
   }
 
+  /** The HTTP front door before the port is known: commands (when http.commands), no routing yet. */
+  private frontDoor(): FrontDoorOptions {
+    const { http } = this.o.config
+    const names = this.o.topologies.map((t) => t.definition.name)
+    if (http.commands) this.commands = new CommandGateway(this.o.topologies, this.o.config, this.logger)
+    return {
+      self: `${hostname()}:${process.pid}`,
+      forwardTimeoutMs: http.forwardTimeoutMs,
+      commands: { topologies: names, ...(this.commands ? { send: this.commands.send } : {}) },
+    }
+  }
+
+  /** Once listening: this worker's name and advertised URL, and the router over the groups' owners. */
+  private route(door: FrontDoorOptions): void {
+    const { config } = this.o
+    const a = this.http?.address()
+    const port = a && typeof a === 'object' ? a.port : config.http.port
+    this.advertisedUrl = advertisedUrlOf(config.http.host, port, config.http.advertisedUrl)
+    if (this.advertisedUrl === undefined)
+      this.logger.warn(
+        { host: config.http.host },
+        'http is bound to a wildcard address and http.advertisedUrl is not set: other workers cannot forward reads to this one',
+      )
+    door.self = this.advertisedUrl ?? door.self
+    this.owners = new KafkaOwnerDirectory(
+      createKafka(config.kafka, `${config.kafka.clientId}-routing`, this.logger, this.kafkaLogs),
+      this.o.topologies.map((t) => ({
+        topology: t.definition.name,
+        groupId: t.applicationId,
+        topic: t.topics.commands,
+      })),
+    )
+    door.router = aggregateRouter({
+      topologies: this.o.topologies,
+      runners: () => this.runners,
+      directory: this.owners,
+      self: door.self,
+      ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),
+    })
+  }
+
   /** Graceful stop, bounded by config.shutdownTimeoutMs. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
@@ -163,6 +220,7 @@ export class Worker {
         this.http.close(() => r())
         this.http.closeIdleConnections() // keep-alive scrapers must not hold the shutdown
       })
+      await Promise.allSettled([this.commands?.close(), this.owners?.close()])
       if (timedOut) this.logger.warn({ deadlineMs: deadline }, 'shutdown deadline passed; exiting anyway')
       this.logger.info('worker stopped')
       this.resolveDone(this.fatal || timedOut ? 1 : 0)
