@@ -67,12 +67,13 @@ export class KafkaOwnerDirectory {
     if (group === undefined)
       return { found: false, code: 'no_owner', reason: `no consumer group known for topology ${topology}` }
     const cached = this.cache.get(topology)
-    const usable = !o.fresh && cached !== undefined && this.now() - cached.at < this.ttlMs
-    let answer = await this.answer(group, partition, usable ? cached.view : this.refresh(group))
+    // A view being fetched now is as fresh as it gets: share it (refresh() does).
+    if (o.fresh || cached === undefined || cached.pending || this.now() - cached.at >= this.ttlMs)
+      return this.answer(group, partition, this.refresh(group))
+    const answer = await this.answer(group, partition, cached.view)
     // A miss in a cached view: the group may have moved on since; look once more.
-    if (usable && !answer.found && answer.code !== 'lookup_failed')
-      answer = await this.answer(group, partition, this.refresh(group))
-    return answer
+    if (answer.found || answer.code === 'lookup_failed') return answer
+    return this.answer(group, partition, this.refresh(group))
   }
 
   /** Forgets the view of a topology's group (its group is rebalancing, or an owner did not answer). */
