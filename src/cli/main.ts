@@ -140,7 +140,7 @@ program
   .argument('<aggregateId>', 'aggregate id')
   .option(
     '-u, --url <url>',
-    "a running worker's HTTP address (http.host:http.port), e.g. http://127.0.0.1:9464; default DECIDER_URL unless --state-dir is given",
+    "any running worker's HTTP address (http.host:http.port), e.g. http://127.0.0.1:9464; default DECIDER_URL unless --state-dir is given",
   )
   .option('--timeout <ms>', 'how long to wait for the worker to answer (with --url)', '10000')
   .option(
@@ -155,9 +155,10 @@ Examples:
   decider state topologies/bank-account.yaml acc-1 --url http://127.0.0.1:9464   # ask a running worker
   decider state topologies/bank-account.yaml acc-1                                # read the local store (worker stopped)
 
-The worker answers for the partitions it owns; with several workers, ask the one that owns the aggregate's
-partition (the error names the partitions the asked worker has).
-Exit codes: 0 printed, 1 no snapshot / not reachable / partition not on that worker, 2 bad usage.`,
+Any worker of the group answers for every aggregate: it forwards the read to the worker that owns the aggregate's
+partition (answeredBy names it). While the group rebalances, the worker answers 503 and this asks again until
+--timeout.
+Exit codes: 0 printed, 1 no snapshot / not reachable / owner not known within --timeout, 2 bad usage.`,
   )
   .action(async (file: string, id: string, opts: StateCliOptions) => {
     process.exitCode = await stateCommand(file, id, opts)

@@ -63,7 +63,8 @@ export interface StateCliOptions {
 
 /**
  * The committed snapshot of an aggregate: from the running worker at `url` (GET /state/<topology>/<id>, served
- * by the task that owns the aggregate's partition), else from the local LevelDB stores under the state dir.
+ * by the task that owns the aggregate's partition, on that worker or forwarded to it), else from the local
+ * LevelDB stores under the state dir.
  */
 export async function stateCommand(file: string, aggregateId: string, o: StateCliOptions): Promise<number> {
   if (o.url !== undefined && o.stateDir !== undefined) {
@@ -103,7 +104,10 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
   return 1
 }
 
-/** Asks a running worker (GET <url>/state/<topology>/<aggregateId>) and prints its answer. */
+/**
+ * Asks a running worker (GET <url>/state/<topology>/<aggregateId>), any of the group: the owner of the aggregate's
+ * partition answers, named in `answeredBy`. Prints its answer.
+ */
 async function stateFromWorker(
   file: string,
   aggregateId: string,
@@ -125,20 +129,28 @@ async function stateFromWorker(
     `state/${encodeURIComponent(topology.definition.name)}/${encodeURIComponent(aggregateId)}`,
     base.href.endsWith('/') ? base.href : `${base.href}/`,
   )
+  // Any worker answers: it forwards to the owner of the aggregate's partition. While the owner is not known (the
+  // group rebalancing) it answers 503 with a retry hint: ask again, within --timeout.
+  const deadline = Date.now() + timeoutMs
   let status: number
   let text: string
-  try {
-    const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) })
-    status = res.status
-    text = await res.text()
-  } catch (e) {
-    const err = e as Error & { cause?: { message?: string } }
-    const why =
-      err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
-    console.error(
-      `error: cannot reach the worker at ${base.origin}: ${why} (is it running? is this its http.host:http.port?)`,
-    )
-    return 1
+  for (;;) {
+    try {
+      const res = await fetch(target, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })
+      status = res.status
+      text = await res.text()
+    } catch (e) {
+      const err = e as Error & { cause?: { message?: string } }
+      const why =
+        err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
+      console.error(
+        `error: cannot reach the worker at ${base.origin}: ${why} (is it running? is this its http.host:http.port?)`,
+      )
+      return 1
+    }
+    const retryAfterMs = status === 503 ? retryHint(text) : undefined
+    if (retryAfterMs === undefined || Date.now() + retryAfterMs >= deadline) break
+    await new Promise((r) => setTimeout(r, retryAfterMs))
   }
   let body: { error?: unknown } | undefined
   try {
@@ -156,6 +168,16 @@ async function stateFromWorker(
       : `HTTP ${status}: ${text.trim().slice(0, 200)} (a worker without /state?)`
   console.error(`error: worker ${base.origin}: ${error}`)
   return 1
+}
+
+/** The retry hint of a 503 answer (`retryAfterMs`), undefined when it has none (then it is final). */
+function retryHint(text: string): number | undefined {
+  try {
+    const ms = (JSON.parse(text) as { retryAfterMs?: unknown }).retryAfterMs
+    return typeof ms === 'number' && ms > 0 ? Math.min(ms, 5_000) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The aggregate's events from the events topic partition (read_committed), one JSON per line. */
