@@ -11,6 +11,7 @@ import { startHttp } from '../http/server.ts'
 import { stateQuery } from '../http/state.ts'
 import type { FrontDoorOptions } from '../http/front-door.ts'
 import { advertisedUrlOf, aggregateRouter } from '../http/routing.ts'
+import { HTTP_ROUTES } from '../http/routes.ts'
 import { KafkaOwnerDirectory } from '../kafka/owner-directory.ts'
 import { CommandGateway } from './command-gateway.ts'
 import { createKafka } from '../kafka/client.ts'
@@ -139,7 +140,9 @@ export class Worker {
       this.route(door)
       this.logger.info(
         { url: this.httpAddress, advertisedUrl: this.advertisedUrl, commands: config.http.commands },
-        'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>, POST /commands/<topology>)',
+        `http listening (${HTTP_ROUTES.filter((r) => r.method === 'GET' || config.http.commands)
+          .map((r) => (r.method === 'GET' ? r.path : `${r.method} ${r.path}`))
+          .join(', ')})`,
       )
     }
     for (const topology of this.o.topologies) {
