@@ -75,7 +75,9 @@ afterAll(async () => {
 describe('two workers in one group', () => {
   it('POST /commands answers accepted, rejected, duplicate, conflict and invalid like the Kafka path', async () => {
     const [a, b] = urls as [string, string]
+    const firstMs: number[] = []
     for (const [i, id] of ids.entries()) {
+      const started = Date.now()
       const created = await post(i % 2 ? a : b, {
         aggregateId: id,
         type: 'CreateAccount',
@@ -84,7 +86,12 @@ describe('two workers in one group', () => {
       expect(created.status, JSON.stringify(created.body)).toBe(200)
       expect(created.body).toMatchObject({ status: 'accepted', aggregateId: id, version: 1 })
       expect(created.body.events).toEqual([['AccountCreated', 1]])
+      firstMs.push(Date.now() - started)
     }
+    const later = firstMs.slice(2).sort((x, y) => x - y)
+    console.log(
+      `[routing] POST /commands: first on each worker ${firstMs[0]} / ${firstMs[1]} ms (reply listener joins), then median ${later[later.length >> 1]} ms`,
+    )
     const deposit = { aggregateId: 'acc-0', type: 'Deposit', payload: { amount: 100 }, commandId: 'dep-1' }
     const accepted = await post(a, deposit)
     expect([accepted.status, accepted.body.status, accepted.body.version]).toEqual([200, 'accepted', 2])
@@ -140,6 +147,7 @@ describe('two workers in one group', () => {
   it("every aggregate's snapshot is answered by both workers, by its owner, named in the answer", async () => {
     const [a, b] = urls as [string, string]
     const owners = new Set<string>()
+    const timing = { local: [] as number[], forwarded: [] as number[] }
     for (const id of ids) {
       const fromA = await settled(() => state(a, id))
       const fromB = await settled(() => state(b, id))
@@ -166,7 +174,21 @@ describe('two workers in one group', () => {
       expect(refused.body).toMatchObject({ code: 'not_owner', answeredBy: other })
       expect(refused.headers.get('retry-after')).toBe('1')
       owners.add(owner)
+      for (let i = 0; i < 5; i++) {
+        for (const [kind, url] of [
+          ['local', owner],
+          ['forwarded', other],
+        ] as const) {
+          const started = performance.now()
+          expect((await state(url, id)).status).toBe(200)
+          timing[kind].push(performance.now() - started)
+        }
+      }
     }
+    const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1]!.toFixed(1)
+    console.log(
+      `[routing] GET /state median over ${timing.local.length} reads: owner ${median(timing.local)} ms, forwarded ${median(timing.forwarded)} ms`,
+    )
     expect([...owners].sort(), 'both workers own some of the 12 aggregates').toEqual([a, b].sort())
   }, 120_000)
 
@@ -182,5 +204,35 @@ describe('two workers in one group', () => {
         })
       }
     }
+  }, 120_000)
+
+  it('when a worker leaves, the other takes over its reads: meanwhile only right answers or 503/504 with a code', async () => {
+    const [a, b] = urls as [string, string]
+    workers[1]!.kill('SIGTERM')
+    await workers[1]!.exited
+    const seen = new Map<string, number>()
+    const deadline = Date.now() + 90_000
+    let pending = [...ids]
+    while (pending.length > 0 && Date.now() < deadline) {
+      const next: string[] = []
+      for (const id of pending) {
+        const r = await state(a, id)
+        const key = r.status === 200 ? '200' : `${r.status} ${String(r.body.code)}`
+        seen.set(key, (seen.get(key) ?? 0) + 1)
+        if (r.status === 200) {
+          expect(r.body).toMatchObject({ aggregateId: id, version: id === 'acc-0' ? 2 : 1 })
+          expect([a, b]).toContain(r.body.answeredBy)
+          if (r.body.answeredBy === a) continue
+        } else {
+          expect([503, 504], JSON.stringify(r.body)).toContain(r.status)
+          expect(r.body.code).toEqual(expect.any(String))
+        }
+        next.push(id)
+      }
+      pending = next
+      if (pending.length > 0) await new Promise((r) => setTimeout(r, 250))
+    }
+    expect(pending, 'aggregates not answered by the remaining worker').toEqual([])
+    console.log(`[routing] reads while worker B left, by status: ${JSON.stringify(Object.fromEntries(seen))}`)
   }, 120_000)
 })
