@@ -67,9 +67,9 @@ export const workerConfigSchema = z
         port: z.number().int().min(0).max(65535).default(9464),
         enabled: z.boolean().default(true),
         /**
-         * The URL other workers forward reads to (announced in the consumer group). Default: http://host:port
-         * when host is a concrete address; a wildcard bind (0.0.0.0, ::) needs it set, else no read is
-         * forwarded to this worker.
+         * The URL other workers forward reads to (announced in the consumer group); `{ip}` and `{hostname}` are
+         * replaced by the machine's. Default: http://host:port when host is a concrete address; a wildcard bind
+         * (0.0.0.0, ::) needs it set, else no read is forwarded to this worker.
          */
         advertisedUrl: z
           .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://10.0.0.7:9464' })

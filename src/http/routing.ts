@@ -6,6 +6,7 @@
  * refused, never forwarded again. When the owner is not known for sure (the group is rebalancing, the owner
  * advertises no endpoint, the lookup failed) the answer is 503 with a code and a retry hint, never a guess.
  */
+import { ConfigError } from '../errors.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
 
 /** Marks a forwarded request; a worker never forwards a request that carries it. */
@@ -121,11 +122,27 @@ export function aggregatePath(url: string): { topology: string; aggregateId: str
 }
 
 /**
- * The URL this worker announces to its group: http.advertisedUrl (its origin) when set, else http://<host>:<port>
- * of the bind when the host is a concrete address; undefined for a wildcard bind (0.0.0.0, ::) without one.
+ * The URL this worker announces to its group: http.advertisedUrl (its origin) when set, with `{ip}` and
+ * `{hostname}` replaced by this machine's (for replicas that share one config: containers, pods); else
+ * http://<host>:<port> of the bind when the host is a concrete address; undefined for a wildcard bind (0.0.0.0,
+ * ::) without one.
  */
-export function advertisedUrlOf(host: string, port: number, configured?: string): string | undefined {
-  if (configured !== undefined) return new URL(configured).origin
+export function advertisedUrlOf(
+  host: string,
+  port: number,
+  configured?: string,
+  machine: { ip?: string; hostname: string } = { hostname: '' },
+): string | undefined {
+  if (configured !== undefined) {
+    const url = configured.replaceAll('{hostname}', machine.hostname).replaceAll('{ip}', () => {
+      if (machine.ip === undefined)
+        throw new ConfigError(
+          `http.advertisedUrl ${configured}: this machine has no external IPv4 address for {ip}; give the address or {hostname}`,
+        )
+      return machine.ip.includes(':') ? `[${machine.ip}]` : machine.ip
+    })
+    return new URL(url).origin
+  }
   if (host === '' || host === '0.0.0.0' || host === '::' || host === '[::]') return undefined
   return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`
 }

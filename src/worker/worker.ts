@@ -4,7 +4,7 @@
  */
 import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
-import { hostname } from 'node:os'
+import { hostname, networkInterfaces } from 'node:os'
 import pino, { type Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
@@ -187,7 +187,7 @@ export class Worker {
     const { config } = this.o
     const a = this.http?.address()
     const port = a && typeof a === 'object' ? a.port : config.http.port
-    this.advertisedUrl = advertisedUrlOf(config.http.host, port, config.http.advertisedUrl)
+    this.advertisedUrl = advertisedUrlOf(config.http.host, port, config.http.advertisedUrl, machine())
     if (this.advertisedUrl === undefined)
       this.logger.warn(
         { host: config.http.host },
@@ -230,4 +230,12 @@ export class Worker {
     })()
     return this.stopping
   }
+}
+
+/** This machine's name and first external IPv4 address (for {hostname} and {ip} in http.advertisedUrl). */
+function machine(): { hostname: string; ip?: string } {
+  const ip = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address
+  return { hostname: hostname(), ...(ip !== undefined ? { ip } : {}) }
 }

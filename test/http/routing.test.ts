@@ -153,6 +153,20 @@ describe('advertisedUrlOf', () => {
     expect(advertisedUrlOf('w1.internal', 9464)).toBe('http://w1.internal:9464')
   })
 
+  it("replaces {ip} and {hostname} in http.advertisedUrl with the machine's (replicas sharing one config)", () => {
+    const machine = { hostname: 'worker-7f3a', ip: '172.18.0.5' }
+    expect(advertisedUrlOf('0.0.0.0', 9464, 'http://{ip}:9464', machine)).toBe('http://172.18.0.5:9464')
+    expect(advertisedUrlOf('0.0.0.0', 9464, 'http://{hostname}:9464', machine)).toBe(
+      'http://worker-7f3a:9464',
+    )
+    expect(advertisedUrlOf('0.0.0.0', 1, 'http://{ip}:2', { hostname: 'h', ip: 'fd00::5' })).toBe(
+      'http://[fd00::5]:2',
+    )
+    expect(() => advertisedUrlOf('0.0.0.0', 1, 'http://{ip}:2', { hostname: 'h' })).toThrow(
+      /http\.advertisedUrl http:\/\/\{ip\}:2: this machine has no external IPv4 address for \{ip\}/,
+    )
+  })
+
   it('is undefined for a wildcard bind without http.advertisedUrl (nobody could reach 0.0.0.0)', () => {
     for (const host of ['0.0.0.0', '::', '']) expect(advertisedUrlOf(host, 9464), host).toBeUndefined()
   })
