@@ -52,6 +52,11 @@ export class UsageError extends ConfigError {
   override readonly recovery: Recovery = 'usage'
 }
 
+/** A position token of the sequential event read is not one a read handed out. */
+export class InvalidPositionError extends UsageError {
+  override readonly code: string = 'invalid_position'
+}
+
 /**
  * The consumer of a topology's group crashed with an error kafkajs does not restart after (CRASH, restart false):
  * the group is gone for good and the worker would do nothing while looking alive, so it stops (exit 1) for its
@@ -115,6 +120,23 @@ export class StoreBehindError extends KafkaDeciderError {
 export class AbortFailedError extends KafkaDeciderError {
   readonly code = 'abort_failed'
   readonly recovery: Recovery = 'task-corrupted'
+}
+
+/** The private group of a sequential event read rebalanced (a handler held a batch too long): resume from its position. */
+export class ReaderRejoinedError extends KafkaDeciderError {
+  readonly code = 'reader_rejoined'
+  readonly recovery: Recovery = 'retriable'
+}
+
+/**
+ * A read through a worker's HTTP API failed: the worker could not be reached, or answered with an error (`status`
+ * and the worker's own `reason` code, e.g. not_assigned: ask the worker that owns the partition).
+ */
+export class WorkerReadError extends KafkaDeciderError {
+  readonly code = 'worker_read_failed'
+  readonly recovery: Recovery = 'retriable'
+  status: number | undefined
+  reason: string | undefined
 }
 
 /** The transaction failed before commit and was aborted: nothing is visible, redo the batch. */

@@ -26,4 +26,12 @@ export {
   type CommandRecord,
   type ReplyRecord,
 } from './client/command-client.ts'
+export {
+  EventStoreClient,
+  type EventStoreClientOptions,
+  type LoggedEvent,
+  type StoredEvent,
+  type Subscription,
+  type TopologyRef,
+} from './client/event-store.ts'
 export { TopologyTestDriver, given, type CrashPoint } from './testing/index.ts'

@@ -10,7 +10,9 @@
  *   e. each malformed record is in the dead-letter topic exactly once;
  *   f. with hostile input: each hostile record dead-lettered once per copy on the commands topic with a right
  *      reason, aborted transactional commands never processed, committed ones once; no partition stood still
- *      longer than the bound while it had lag; no worker exited by itself.
+ *      longer than the bound while it had lag; no worker exited by itself;
+ *   g. every LevelDB event index == the events topic per aggregate, up to its checkpoint; each partition's
+ *      whole events indexed by some store (index-check.ts).
  */
 import { writeFileSync } from 'node:fs'
 import { Kafka, logLevel } from 'kafkajs'
@@ -18,6 +20,7 @@ import { ensureTopics } from '../../src/kafka/topics.ts'
 import { loadTopology } from '../../src/topology/loader.ts'
 import { findHangingTransactions, verifyDeadLetters, verifyStores } from './checks.ts'
 import { writeFailureDump } from './failure-dump.ts'
+import { verifyIndexes } from './index-check.ts'
 import {
   hostileRecords,
   sendFlush,
@@ -119,6 +122,8 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   const problems = [...v.problems]
   const storeProblems = await verifyStores(kafka, topology, dir, o.workers)
   problems.push(...storeProblems)
+  const index = await verifyIndexes(kafka, topology, dir, o.workers)
+  problems.push(...index.problems)
   const { problems: hanging, slowestSeconds: markerVisibleSeconds } = await findHangingTransactions(
     kafka,
     admin,
@@ -162,6 +167,8 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     markerVisibleSeconds,
     deadLetterProblems: dlqProblems.length,
     storeProblems: storeProblems.length,
+    indexProblems: index.problems.length,
+    indexedEvents: index.indexedEvents,
     maxStallSeconds: Math.round(monitor.maxStallMs / 100) / 10,
     maxPartitionStallSeconds: Math.round(monitor.maxPartitionStallMs / 100) / 10,
     hostile: hostile.length + traffic.committed.length + traffic.aborted.length,
@@ -174,6 +181,7 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
       ...hostileProblems,
       ...dlqProblems,
       ...storeProblems.slice(0, 10),
+      ...index.problems.slice(0, 10),
       ...v.problems,
     ].slice(0, 60),
   }

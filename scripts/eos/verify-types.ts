@@ -54,6 +54,9 @@ export interface VerifySummary {
   markerVisibleSeconds: number
   deadLetterProblems: number
   storeProblems: number
+  /** Check (g): event index entries that differ from the events topic; events compared. */
+  indexProblems: number
+  indexedEvents: number
   maxStallSeconds: number
   /** Longest time one partition with lag did not move (a stuck partition hides in the total). */
   maxPartitionStallSeconds: number

@@ -5,7 +5,8 @@ import { runCommand } from './run.ts'
 import { validateCommand, describeCommand } from './inspect.ts'
 import { sendCommand, type SendCliOptions } from './send.ts'
 import { topicsCheckCommand, topicsCreateCommand } from './topics.ts'
-import { eventsCommand, stateCommand, type StateCliOptions } from './query.ts'
+import { eventsCommand, type EventsCliOptions } from './events.ts'
+import { stateCommand, type StateCliOptions } from './query.ts'
 import { rebuildCommand, type RebuildOptions } from './rebuild.ts'
 import { initCommand, type InitOptions } from './init.ts'
 import { kafkaCommands } from '../devkafka/commands.ts'
@@ -144,6 +145,14 @@ program
   )
   .option('--timeout <ms>', 'how long to wait for the worker to answer (with --url)', '10000')
   .option(
+    '--event-time-as-of <time>',
+    'the state as of this business time (ISO-8601): events whose eventTime is later are left out (with --url)',
+  )
+  .option(
+    '--recorded-as-of <time>',
+    'the state as it was recorded at this time (ISO-8601): events recorded later are left out (with --url)',
+  )
+  .option(
     '--state-dir <dir>',
     "read the local store under this state dir (default: the config's stateDir / DECIDER_STATE_DIR)",
   )
@@ -167,17 +176,53 @@ Exit codes: 0 printed, 1 no snapshot / not reachable / owner not known within --
 program
   .command('events')
   .description(
-    "print an aggregate's events from its events topic partition (read_committed), one JSON per line",
+    "print an aggregate's committed events (one JSON per line, version order) from a running worker's event index " +
+      '(--url or DECIDER_URL), else the local store, else a scan of its events topic partition; or, with --all, every event in commit order',
   )
   .argument('<topology>', 'topology file (YAML)')
-  .argument('<aggregateId>', 'aggregate id')
-  .option('--timeout <ms>', 'bound on the scan', '120000')
+  .argument('[aggregateId]', 'aggregate id (not with --all)')
+  .option(
+    '-u, --url <url>',
+    "a running worker's HTTP address; default DECIDER_URL unless --state-dir or --scan is given",
+  )
+  .option(
+    '--state-dir <dir>',
+    "read the event index of the local store under this state dir (default: the config's stateDir)",
+  )
+  .option(
+    '--scan',
+    'read the whole events topic partition instead of an index (read_committed; O(partition))',
+  )
+  .option('--from-version <n>', 'first version to print')
+  .option('--to-version <n>', 'last version to print')
+  .option(
+    '--all',
+    'every committed event of the topology, in commit order per partition, up to the current end',
+  )
+  .option('--from <token>', 'with --all: resume at this position token (printed by the previous --all)')
+  .option(
+    '--timeout <ms>',
+    'bound on a scan; on an --all read without progress; on the answer of an HTTP read',
+    '120000',
+  )
   .option(
     '-c, --config <file>',
     'worker config file (for brokers and credentials)',
     process.env.DECIDER_CONFIG,
   )
-  .action(async (file: string, id: string, opts: { config?: string; timeout: string }) => {
+  .addHelpText(
+    'after',
+    `
+Examples:
+  decider events topologies/bank-account.yaml acc-1 --url http://127.0.0.1:9464   # the worker's index
+  decider events topologies/bank-account.yaml acc-1 --from-version 10             # the local store (worker stopped)
+  decider events topologies/bank-account.yaml acc-1 --scan                        # scan the events topic partition
+  decider events topologies/bank-account.yaml --all > events.jsonl                # everything, then resume with
+  decider events topologies/bank-account.yaml --all --from <token>                # the token printed on stderr
+
+Exit codes: 0 printed, 1 no events / not reachable / partition not on that worker, 2 bad usage.`,
+  )
+  .action(async (file: string, id: string | undefined, opts: EventsCliOptions) => {
     process.exitCode = await eventsCommand(file, id, opts)
   })
 

@@ -1,16 +1,15 @@
 /**
- * `decider state` (the committed snapshot, from a running worker's HTTP endpoint or the local store) and
- * `decider events` (the events topic).
+ * `decider state` (the committed snapshot, from a running worker's HTTP endpoint or the local store); the store
+ * opening `decider events` shares (events.ts).
  */
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { decode } from '../domain/codec.ts'
-import type { EventEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
+import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { StoreInUseError, UsageError } from '../errors.ts'
 import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
 import { retry } from '../util/retry.ts'
 import { loadTopology, type Topology } from '../topology/loader.ts'
-import { cliConfig, cliKafka, parseNonNegativeInt, topicReader } from './common.ts'
+import { cliConfig, parseNonNegativeInt } from './common.ts'
 import { partitionOf } from './partitioner.ts'
 
 /**
@@ -59,6 +58,9 @@ export interface StateCliOptions {
   /** A running worker's HTTP address (http.host:http.port); default DECIDER_URL unless --state-dir is given. */
   url?: string
   timeout: string
+  /** Bi-temporal bounds (through a worker): the state folded from the events within them. */
+  eventTimeAsOf?: string
+  recordedAsOf?: string
 }
 
 /**
@@ -71,8 +73,15 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
     throw new UsageError('--url asks a running worker, --state-dir reads a local store: give one of them')
   }
   const url = o.url ?? (o.stateDir === undefined ? process.env.DECIDER_URL || undefined : undefined)
+  const asOf = new URLSearchParams()
+  if (o.eventTimeAsOf !== undefined) asOf.set('eventTimeAsOf', o.eventTimeAsOf)
+  if (o.recordedAsOf !== undefined) asOf.set('recordedAsOf', o.recordedAsOf)
+  if (asOf.size > 0 && url === undefined)
+    throw new UsageError(
+      '--event-time-as-of / --recorded-as-of are answered by a running worker: give --url (or DECIDER_URL)',
+    )
   if (url !== undefined)
-    return stateFromWorker(file, aggregateId, url, parseNonNegativeInt(o.timeout, '--timeout'))
+    return stateFromWorker(file, aggregateId, url, parseNonNegativeInt(o.timeout, '--timeout'), asOf)
   const topology = await loadTopology(file)
   const stateDir = o.stateDir ?? (await cliConfig(o.config)).stateDir
   const n = topology.definition.partitions
@@ -105,7 +114,8 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
 }
 
 /**
- * Asks a running worker (GET <url>/state/<topology>/<aggregateId>), any of the group: the owner of the aggregate's
+ * Asks a running worker (GET <url>/state/<topology>/<aggregateId>, or with as-of bounds
+ * GET <url>/aggregates/<topology>/<aggregateId>/state?...), any of the group: the owner of the aggregate's
  * partition answers, named in `answeredBy`. Prints its answer.
  */
 async function stateFromWorker(
@@ -113,6 +123,7 @@ async function stateFromWorker(
   aggregateId: string,
   url: string,
   timeoutMs: number,
+  asOf = new URLSearchParams(),
 ): Promise<number> {
   let base: URL
   try {
@@ -125,8 +136,9 @@ async function stateFromWorker(
   if (base.protocol !== 'http:' && base.protocol !== 'https:')
     throw new UsageError(`--url / DECIDER_URL must be an http(s) address, got "${url}"`)
   const topology = await loadTopology(file)
+  const [name, id] = [encodeURIComponent(topology.definition.name), encodeURIComponent(aggregateId)]
   const target = new URL(
-    `state/${encodeURIComponent(topology.definition.name)}/${encodeURIComponent(aggregateId)}`,
+    asOf.size > 0 ? `aggregates/${name}/${id}/state?${asOf}` : `state/${name}/${id}`,
     base.href.endsWith('/') ? base.href : `${base.href}/`,
   )
   // Any worker answers: it forwards to the owner of the aggregate's partition. While the owner is not known (the
@@ -178,32 +190,4 @@ function retryHint(text: string): number | undefined {
   } catch {
     return undefined
   }
-}
-
-/** The aggregate's events from the events topic partition (read_committed), one JSON per line. */
-export async function eventsCommand(
-  file: string,
-  aggregateId: string,
-  o: { config?: string; timeout: string },
-): Promise<number> {
-  const topology = await loadTopology(file)
-  const kafka = cliKafka(await cliConfig(o.config))
-  const p = partitionOf(aggregateId, topology.definition.partitions)
-  const events: EventEnvelope[] = []
-  await topicReader(kafka, topology).readPartition(
-    topology.topics.events,
-    p,
-    (chunk) => {
-      for (const r of chunk)
-        if (r.key === aggregateId && r.value !== null) events.push(decode(r.value) as EventEnvelope)
-    },
-    Number(o.timeout),
-  )
-  for (const e of events.sort((a, b) => a.version - b.version)) console.log(JSON.stringify(e))
-  if (events.length === 0) {
-    console.error(`aggregate ${aggregateId}: no events in ${topology.topics.events}[${p}]`)
-    return 1
-  }
-  console.error(`${events.length} event(s) of ${aggregateId} in ${topology.topics.events}[${p}]`)
-  return 0
 }

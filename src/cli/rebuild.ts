@@ -188,7 +188,7 @@ async function writeChangelog(
       await producer.init()
       const txn = await producer.begin()
       try {
-        await txn.write(records, undefined, { topic, partition }) // no input consumed: no offsets
+        await txn.write(records, undefined, [{ topic, partition }]) // no input consumed: no offsets
         await txn.commit()
       } catch (e) {
         await txn.abort().catch(() => undefined)

@@ -1,4 +1,4 @@
-/** `kafka-decider/client`: send commands to a topology from another Node service (no runtime, no LevelDB). */
+/** `kafka-decider/client`: for other Node services: send commands (CommandClient), read events (EventStoreClient). */
 export {
   CommandClient,
   ReplyTimeoutError,
@@ -9,3 +9,12 @@ export {
   type ReplyRecord,
 } from './command-client.ts'
 export type { CommandEnvelope, ReplyEnvelope, ReplyStatus } from '../domain/envelopes.ts'
+export {
+  EventStoreClient,
+  type EventStoreClientOptions,
+  type LoggedEvent,
+  type StoredEvent,
+  type Subscription,
+  type TopologyRef,
+} from './event-store.ts'
+export type { EventEnvelope } from '../domain/envelopes.ts'

@@ -7,5 +7,8 @@ export const HTTP_ROUTES = [
   { method: 'GET', path: '/readyz' },
   { method: 'GET', path: '/metrics' },
   { method: 'GET', path: '/state/{topology}/{aggregateId}' },
+  { method: 'GET', path: '/aggregates/{topology}/{aggregateId}/events' },
+  { method: 'GET', path: '/aggregates/{topology}/{aggregateId}/state' },
+  { method: 'GET', path: '/events/{topology}' },
   { method: 'POST', path: '/commands/{topology}' },
 ] as const

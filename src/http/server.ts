@@ -2,10 +2,13 @@
  * /metrics (Prometheus text format, the worker's own registry), /livez (200 whenever the event loop
  * answers), /readyz (200 only when every topology is ready; 503 with the reason otherwise), and, when a
  * state query is given, /state/<topology>/<aggregateId> (an aggregate's committed snapshot as JSON; see
- * state.ts).
+ * state.ts), and with event queries the event reads /aggregates/<topology>/<aggregateId>/events and
+ * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts).
  */
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
+import type { AsOfQuery } from './as-of.ts'
+import type { EventQueries } from './events.ts'
 import type { StateQuery } from './state.ts'
 import { frontDoor, withAnsweredBy, type FrontDoorOptions } from './front-door.ts'
 
@@ -27,11 +30,15 @@ export interface HttpOptions {
   frontDoor?: FrontDoorOptions
   /** Serves GET /state/<topology>/<aggregateId> (both URL-encoded) when given. */
   state?: StateQuery
+  /** Serves GET /aggregates/<topology>/<aggregateId>/events and /events/<topology> when given. */
+  events?: EventQueries
+  /** Serves GET /aggregates/<topology>/<aggregateId>/state?eventTimeAsOf=&recordedAsOf= when given (as-of.ts). */
+  asOf?: AsOfQuery
 }
 
 export async function startHttp(o: HttpOptions): Promise<Server> {
   const server = createServer((req, res) => {
-    const url = (req.url ?? '/').split('?')[0] ?? '/'
+    const [url = '/', search = ''] = (req.url ?? '/').split('?', 2)
     const text = (status: number, body: string) =>
       res
         .writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
@@ -81,11 +88,46 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
         .catch((e: unknown) =>
           json(500, { error: `state query failed: ${(e as Error).message}`, code: 'internal' }),
         )
+    } else if (o.events !== undefined && (url.startsWith('/aggregates/') || url.startsWith('/events/'))) {
+      const events = o.events
+      const query = new URLSearchParams(search)
+      const aggregate = /^\/aggregates\/([^/]+)\/(.+)\/events$/.exec(url)
+      const asOf = /^\/aggregates\/([^/]+)\/(.+)\/state$/.exec(url)
+      const all = /^\/events\/([^/]+)$/.exec(url)
+      let answer: Promise<{ status: number; body: unknown }> | undefined
+      try {
+        if (aggregate) {
+          const [name, id] = [decodeURIComponent(aggregate[1]!), decodeURIComponent(aggregate[2]!)]
+          if (id !== '') answer = events.aggregateEvents(name, id, query)
+        } else if (asOf && o.asOf) {
+          const [name, id] = [decodeURIComponent(asOf[1]!), decodeURIComponent(asOf[2]!)]
+          if (id !== '') answer = o.asOf(name, id, query)
+        } else if (all) {
+          answer = events.allEvents(decodeURIComponent(all[1]!), query)
+        }
+      } catch {
+        // malformed percent-encoding: answered as bad usage below
+      }
+      if (answer === undefined) {
+        json(400, {
+          error:
+            'use /aggregates/<topology>/<aggregateId>/events?fromVersion=&toVersion=&limit=, /aggregates/<topology>/<aggregateId>/state?eventTimeAsOf=&recordedAsOf= or /events/<topology>?from=<token>&limit= (names URL-encoded)',
+          code: 'bad_request',
+        })
+        return
+      }
+      answer
+        .then((r) => json(r.status, r.body))
+        .catch((e: unknown) =>
+          json(500, { error: `event read failed: ${(e as Error).message}`, code: 'internal' }),
+        )
     } else {
-      text(
-        404,
-        `not found: try /metrics, /livez, /readyz${o.state ? ', /state/<topology>/<aggregateId>' : ''}\n`,
-      )
+      const reads = [
+        ...(o.state ? ['/state/<topology>/<aggregateId>'] : []),
+        ...(o.events ? ['/aggregates/<topology>/<aggregateId>/events', '/events/<topology>'] : []),
+        ...(o.asOf ? ['/aggregates/<topology>/<aggregateId>/state'] : []),
+      ]
+      text(404, `not found: try /metrics, /livez, /readyz${reads.map((r) => `, ${r}`).join('')}\n`)
     }
   })
   // The front door sees every request before the handlers above.

@@ -12,7 +12,7 @@ import { partitionOf } from '../kafka/partitioner.ts'
 import { TaskState } from '../runtime/task-state.ts'
 
 export interface StateResponse {
-  status: 200 | 404 | 503
+  status: 200 | 400 | 404 | 422 | 503
   body: Record<string, unknown>
 }
 
@@ -36,52 +36,15 @@ export interface QueryableRunner {
  * request (runners start one after the other; tasks come and go with rebalances).
  */
 export function stateQuery(
-  topologies: readonly { definition: { name: string; partitions: number } }[],
+  topologies: readonly TopologyInfo[],
   runners: () => Iterable<QueryableRunner>,
 ): StateQuery {
   return async (name, aggregateId) => {
-    const topology = topologies.find((t) => t.definition.name === name)
-    if (topology === undefined) {
-      const known = topologies.map((t) => t.definition.name).join(', ')
-      return {
-        status: 404,
-        body: {
-          error: `this worker does not run topology ${name} (it runs: ${known || 'none'})`,
-          code: 'unknown_topology',
-        },
-      }
-    }
-    const runner = [...runners()].find((r) => r.name === name)
-    if (runner === undefined)
-      return {
-        status: 503,
-        body: { error: `topology ${name} is starting on this worker; try again`, code: 'starting' },
-      }
-    const partition = partitionOf(aggregateId, topology.definition.partitions)
-    const task = runner.tasks.get(partition)
-    if (task === undefined) {
-      const assigned = [...runner.tasks.keys()].sort((a, b) => a - b)
-      return {
-        status: 404,
-        body: {
-          error: `partition ${partition} of topology ${name} is not assigned to this worker (assigned: ${assigned.join(', ') || 'none'}); ask the worker that owns it`,
-          code: 'not_assigned',
-          partition,
-          assigned,
-        },
-      }
-    }
-    if (task.state !== TaskState.RUNNING) {
-      return {
-        status: 503,
-        body: {
-          error: `the task of partition ${partition} is ${task.state}; try again when it is RUNNING`,
-          code: 'not_running',
-          partition,
-          taskState: task.state,
-        },
-      }
-    }
+    const found = runningTask(topologies, runners, name, (t) =>
+      partitionOf(aggregateId, t.definition.partitions),
+    )
+    if ('status' in found) return found
+    const { task, partition } = found
     let snapshot: SnapshotRecord | undefined
     try {
       snapshot = await task.committedSnapshot(aggregateId)
@@ -108,4 +71,64 @@ export function stateQuery(
     }
     return { status: 200, body: { partition, ...snapshot } }
   }
+}
+
+/** A topology as the queries need it: its name and partition count. */
+export interface TopologyInfo {
+  definition: { name: string; partitions: number }
+}
+
+/**
+ * The RUNNING task of this worker for (topology, partition), or the answer saying why there is none (unknown
+ * topology, starting, not assigned, not running). The HTTP reads (state, events) share it.
+ */
+export function runningTask<T extends QueryableTask>(
+  topologies: readonly TopologyInfo[],
+  runners: () => Iterable<{ readonly name: string; readonly tasks: ReadonlyMap<number, T> }>,
+  name: string,
+  partitionOfTopology: (t: TopologyInfo) => number,
+): { task: T; partition: number } | StateResponse {
+  const topology = topologies.find((t) => t.definition.name === name)
+  if (topology === undefined) {
+    const known = topologies.map((t) => t.definition.name).join(', ')
+    return {
+      status: 404,
+      body: {
+        error: `this worker does not run topology ${name} (it runs: ${known || 'none'})`,
+        code: 'unknown_topology',
+      },
+    }
+  }
+  const runner = [...runners()].find((r) => r.name === name)
+  if (runner === undefined)
+    return {
+      status: 503,
+      body: { error: `topology ${name} is starting on this worker; try again`, code: 'starting' },
+    }
+  const partition = partitionOfTopology(topology)
+  const task = runner.tasks.get(partition)
+  if (task === undefined) {
+    const assigned = [...runner.tasks.keys()].sort((x, y) => x - y)
+    return {
+      status: 404,
+      body: {
+        error: `partition ${partition} of topology ${name} is not assigned to this worker (assigned: ${assigned.join(', ') || 'none'}); ask the worker that owns it`,
+        code: 'not_assigned',
+        partition,
+        assigned,
+      },
+    }
+  }
+  if (task.state !== TaskState.RUNNING) {
+    return {
+      status: 503,
+      body: {
+        error: `the task of partition ${partition} is ${task.state}; try again when it is RUNNING`,
+        code: 'not_running',
+        partition,
+        taskState: task.state,
+      },
+    }
+  }
+  return { task, partition }
 }

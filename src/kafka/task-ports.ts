@@ -49,6 +49,7 @@ export function kafkaTaskPorts({
       topology.applicationId,
       logger,
     ),
+    events: new KafkaChangelogReader(kafka, admin, topology.topics.events, p, topology.applicationId, logger),
     openStore: () =>
       LevelSnapshotStore.open(storeDir(stateDir, name, p), {
         topology: name,

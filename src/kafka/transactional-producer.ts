@@ -21,7 +21,12 @@
  */
 import type { Kafka, Producer, Transaction } from 'kafkajs'
 import { ProduceIncompleteError, ProduceRetriedError, TaskFencedError } from '../errors.ts'
-import type { OpenTransaction, OutputRecord, TransactionalProducer } from '../runtime/ports.ts'
+import type {
+  OpenTransaction,
+  OutputRecord,
+  TopicPartition,
+  TransactionalProducer,
+} from '../runtime/ports.ts'
 import { isFencingError, isSendOffsetsRetriable } from './errors.ts'
 import { partitionOf } from './partitioner.ts'
 import { retry } from '../util/retry.ts'
@@ -127,10 +132,10 @@ class KafkaOpenTransaction implements OpenTransaction {
   async write(
     records: OutputRecord[],
     nextInputOffset: bigint | undefined,
-    baseOffsetOf: { topic: string; partition: number },
-  ): Promise<bigint | undefined> {
+    baseOffsetsOf: readonly TopicPartition[],
+  ): Promise<(bigint | undefined)[]> {
     if (nextInputOffset !== undefined) await this.sendOffsets(nextInputOffset)
-    return this.send(records, baseOffsetOf)
+    return this.send(records, baseOffsetsOf)
   }
 
   /**
@@ -140,9 +145,9 @@ class KafkaOpenTransaction implements OpenTransaction {
    */
   private async send(
     records: OutputRecord[],
-    baseOffsetOf: { topic: string; partition: number },
-  ): Promise<bigint | undefined> {
-    let base: bigint | undefined
+    baseOffsetsOf: readonly TopicPartition[],
+  ): Promise<(bigint | undefined)[]> {
+    const bases: (bigint | undefined)[] = baseOffsetsOf.map(() => undefined)
     for (const request of splitBySize(records, this.o.maxRequestBytes)) {
       const byTopic = new Map<string, Message[]>()
       const expected = new Set<string>()
@@ -163,15 +168,17 @@ class KafkaOpenTransaction implements OpenTransaction {
               'this transaction is aborted and the batch processed again',
           )
         }
-        const written = meta.find(
-          (x) => x.topicName === baseOffsetOf.topic && x.partition === baseOffsetOf.partition,
-        )?.baseOffset
-        if (written !== undefined) base ??= BigInt(written)
+        baseOffsetsOf.forEach((tp, i) => {
+          const written = meta.find(
+            (x) => x.topicName === tp.topic && x.partition === tp.partition,
+          )?.baseOffset
+          if (written !== undefined) bases[i] ??= BigInt(written)
+        })
       } catch (e) {
         throw wrapFencing(e, this.o.transactionalId)
       }
     }
-    return base
+    return bases
   }
 
   /** kafkajs' default partitioner (murmur2 of the key); a record without key goes to partition 0. */

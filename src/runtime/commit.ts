@@ -17,12 +17,15 @@ import {
 } from '../errors.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import type { OutputRecord, TransactionalProducer } from './ports.ts'
+import { batchIndex } from './event-index.ts'
 import type { BatchResult } from './processor.ts'
 
 export interface CommitContext {
   producer: TransactionalProducer
   store: SnapshotStore
   changelogTopic: string
+  /** The events topic: its records of the batch go into the event index (event-index.ts). */
+  eventsTopic: string
   partition: number
   serialization: Serialization
   /** The checkpoint before this batch: kept when the changelog position cannot be known. */
@@ -35,14 +38,15 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
   // 1. Begin a transaction on the task's own producer (transactional.id = <app>-<commands>-<partition>).
   const txn = await c.producer.begin()
   let changelogBase: bigint | undefined
+  let eventsBase: bigint | undefined
   try {
     // 2. Everything the batch caused, and the input offset (last + 1), join the transaction together: input is
     //    consumed iff the output exists. One write: fewer round trips, one produce request per partition leader
     //    (the adapter decides the order its client needs).
-    changelogBase = await txn.write([...batch.records, ...changelog], batch.lastOffset + 1n, {
-      topic: c.changelogTopic,
-      partition: c.partition,
-    })
+    ;[changelogBase, eventsBase] = await txn.write([...batch.records, ...changelog], batch.lastOffset + 1n, [
+      { topic: c.changelogTopic, partition: c.partition },
+      { topic: c.eventsTopic, partition: c.partition },
+    ])
   } catch (e) {
     // Not committed: abort so read_committed readers never see the partial output. A fenced producer
     // cannot abort (and need not: the new owner's InitProducerId aborted it already).
@@ -67,15 +71,18 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
     throw new TaskCommitUnknownError(`commit outcome unknown: ${(e as Error).message}`, { cause: e })
   }
 
-  // 4. Only now the local store: the batch's snapshots and the checkpoint, in one atomic LevelDB batch.
-  //    The changelog position after this batch is its base offset + the records we wrote to it.
+  // 4. Only now the local store: the batch's snapshots, its events in the index and the checkpoint, in one
+  //    atomic LevelDB batch. The changelog (events) position after this batch is its base offset + the records
+  //    we wrote to it.
+  const index = batchIndex(batch.records, c.eventsTopic, eventsBase, c.previous)
   const checkpoint: Checkpoint = {
     changelogOffset:
       changelogBase === undefined ? c.previous.changelogOffset : changelogBase + BigInt(changelog.length),
     inputOffset: batch.lastOffset,
+    ...(index.eventsOffset === undefined ? {} : { eventsOffset: index.eventsOffset }),
   }
   try {
-    await c.store.write(batch.snapshots.values(), checkpoint)
+    await c.store.write(batch.snapshots.values(), checkpoint, index.events)
   } catch (e) {
     throw new StoreBehindError(
       `committed to Kafka but the local store write failed: ${(e as Error).message}`,

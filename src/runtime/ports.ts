@@ -34,18 +34,24 @@ export interface OutputRecord {
   headers: Record<string, string | Buffer>
 }
 
+export interface TopicPartition {
+  topic: string
+  partition: number
+}
+
 /** One open transaction of a task's transactional producer. */
 export interface OpenTransaction {
   /**
    * Adds the batch to the transaction: all its records, and the consumer offset (next offset to read) of the
-   * input partition (undefined: no input consumed, e.g. a rebuild), in whatever order the client needs. Returns
-   * the base offset written to `baseOffsetOf` (a co-partitioned topic partition), undefined when none went there.
+   * input partition (undefined: no input consumed, e.g. a rebuild), in whatever order the client needs. Returns,
+   * for each of `baseOffsetsOf` (co-partitioned topic partitions: changelog, events), the base offset of what this
+   * transaction wrote there, undefined where it wrote nothing.
    */
   write(
     records: OutputRecord[],
     nextInputOffset: bigint | undefined,
-    baseOffsetOf: { topic: string; partition: number },
-  ): Promise<bigint | undefined>
+    baseOffsetsOf: readonly TopicPartition[],
+  ): Promise<(bigint | undefined)[]>
   commit(): Promise<void>
   abort(): Promise<void>
 }
@@ -81,6 +87,8 @@ export interface TaskPorts {
   /** The group's committed offset (next offset to read) of the input partition, undefined when none. */
   readCommittedOffset(): Promise<bigint | undefined>
   changelog: ChangelogReader
+  /** The events topic partition of the task (co-partitioned with the commands): the event index restores from it. */
+  events: ChangelogReader
   openStore(): Promise<SnapshotStore>
 }
 

@@ -7,11 +7,13 @@ import type { Logger } from 'pino'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { DecideFailedError, recoveryOf, TaskClosedError, TaskFencedError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
+import type { IndexedEvent, VersionRange } from '../state/event-index.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import { commitBatch } from './commit.ts'
 import { transactionTimeout } from './fence.ts'
 import type { InputRecord, Partitioner, TaskPorts, TransactionalProducer } from './ports.ts'
 import { CommandProcessor, type BatchResult } from './processor.ts'
+import { restoreIndex } from './event-index.ts'
 import { restoreStore } from './restore.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
 import { checkTransition, TaskState } from './task-state.ts'
@@ -67,7 +69,7 @@ export class Task {
   private readonly processor: CommandProcessor
   private readonly now: () => number
   private failures = 0
-  private restoreTrace: { storeCheckpoint: Checkpoint; changelogEnd: bigint } | undefined
+  private restoreTrace: Record<string, unknown> | undefined
   private processing: Promise<unknown> = Promise.resolve()
   private inFlight = 0
   /** Set by close(): no new transaction starts; the one in flight ends (commits or aborts) first. */
@@ -158,8 +160,13 @@ export class Task {
       timeoutMs: this.o.restoreTimeoutMs ?? 600_000,
       progress: (remaining) => this.o.listener?.restoreProgress?.(this, remaining),
     })
-    this.checkpoint = result.checkpoint
-    this.restoreTrace = result.trace
+    const index = await restoreIndex(this.store!, this.o.ports.events, result.checkpoint, {
+      timeoutMs: this.o.restoreTimeoutMs ?? 600_000,
+      onSkipped: (offset, why) =>
+        this.o.logger.warn({ offset, why }, 'events topic record not indexed (not written by a worker)'),
+    })
+    this.checkpoint = index.checkpoint
+    this.restoreTrace = { ...result.trace, index: { ...index.trace, records: index.records } }
     this.lastRestoreRecords = result.records
     this.o.listener?.restored?.(this, result.records, (performance.now() - started) / 1000)
   }
@@ -229,6 +236,7 @@ export class Task {
           producer: this.producer!,
           store: this.store!,
           changelogTopic: this.o.topology.topics.changelog,
+          eventsTopic: this.o.topology.topics.events,
           partition: this.partition,
           serialization: this.o.topology.definition.serialization,
           previous: this.checkpoint,
@@ -317,6 +325,18 @@ export class Task {
   /** Snapshot of one aggregate as committed (for queries and tests). */
   async committedSnapshot(aggregateId: string): Promise<SnapshotRecord | undefined> {
     return this.cache.get(aggregateId) ?? (await this.store?.getMany([aggregateId]))?.[0]
+  }
+
+  /** One aggregate's committed events from the index (version order). */
+  async committedEvents(aggregateId: string, range: VersionRange): Promise<IndexedEvent[]> {
+    if (this.store === undefined) throw new TaskClosedError(`task ${this.id} has no open store`)
+    return this.store.events(aggregateId, range)
+  }
+
+  /** The partition's committed events from the index in commit order, from events-topic offset `offset` on. */
+  async committedEventsFrom(offset: bigint, limit: number): Promise<IndexedEvent[]> {
+    if (this.store === undefined) throw new TaskClosedError(`task ${this.id} has no open store`)
+    return this.store.eventsFrom(offset, limit)
   }
 
   private isClosingOrClosed(): boolean {

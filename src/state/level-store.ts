@@ -5,8 +5,9 @@
  *   "s/<aggregateId>"  -> SnapshotRecord
  *   "#checkpoint"      -> { changelogOffset, inputOffset } as decimal strings (see Checkpoint in store.ts)
  *   "#meta"            -> { topology, changelogTopic, partition } written once; a mismatch refuses to open
- * Snapshots and checkpoint are written in one LevelDB batch, so the checkpoint never claims more than
- * the store holds. Reads of a batch's snapshots use one getMany (one async hop, not one per key).
+ *   "e/..." and "o/..." -> the event index (its key encoding and entries: event-index.ts)
+ * Snapshots, index entries and checkpoint are written in one LevelDB batch, so the checkpoint never claims more
+ * than the store holds. Reads of a batch's snapshots use one getMany (one async hop, not one per key).
  */
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
@@ -15,6 +16,18 @@ import { Packr } from 'msgpackr'
 import { storeCodec } from '../domain/codec.ts'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { StoreMismatchError, StoreOpenError } from '../errors.ts'
+import {
+  aggregateIdOfKey,
+  decodeEntry,
+  encodeEntry,
+  eventKey,
+  OFFSET_PREFIX,
+  offsetKey,
+  versionBounds,
+  versionOfKey,
+  type IndexedEvent,
+  type VersionRange,
+} from './event-index.ts'
 import type { Checkpoint, SnapshotStore } from './store.ts'
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
@@ -69,14 +82,26 @@ export class LevelSnapshotStore implements SnapshotStore {
     return values.map((v) => (v === undefined ? undefined : (storeCodec.decode(v) as SnapshotRecord)))
   }
 
-  async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
+  async write(
+    snapshots: Iterable<SnapshotRecord>,
+    checkpoint: Checkpoint,
+    events: readonly IndexedEvent[] = [],
+  ): Promise<void> {
     const batch = this.db.batch()
     for (const s of snapshots) batch.put(SNAPSHOT_PREFIX + s.aggregateId, storeCodec.encode(s))
+    for (const e of events) {
+      const key = eventKey(e.aggregateId, e.version)
+      batch.put(key, encodeEntry(e))
+      batch.put(offsetKey(e.offset), Buffer.from(key, 'utf8'))
+    }
     batch.put(
       CHECKPOINT_KEY,
       packr.pack({
         changelogOffset: checkpoint.changelogOffset.toString(),
         inputOffset: checkpoint.inputOffset.toString(),
+        ...(checkpoint.eventsOffset === undefined
+          ? {}
+          : { eventsOffset: checkpoint.eventsOffset.toString() }),
       }),
     )
     await batch.write()
@@ -85,8 +110,36 @@ export class LevelSnapshotStore implements SnapshotStore {
   async readCheckpoint(): Promise<Checkpoint | undefined> {
     const v = await this.db.get(CHECKPOINT_KEY)
     if (v === undefined) return undefined
-    const stored = packr.unpack(v) as { changelogOffset: string; inputOffset: string }
-    return { changelogOffset: BigInt(stored.changelogOffset), inputOffset: BigInt(stored.inputOffset) }
+    const stored = packr.unpack(v) as { changelogOffset: string; inputOffset: string; eventsOffset?: string }
+    return {
+      changelogOffset: BigInt(stored.changelogOffset),
+      inputOffset: BigInt(stored.inputOffset),
+      ...(stored.eventsOffset === undefined ? {} : { eventsOffset: BigInt(stored.eventsOffset) }),
+    }
+  }
+
+  /** One range read over the aggregate's own keys (event-index.ts): O(its events in the range). */
+  async events(aggregateId: string, range: VersionRange = {}): Promise<IndexedEvent[]> {
+    const out: IndexedEvent[] = []
+    const { gte, lte } = versionBounds(aggregateId, range)
+    const it = this.db.iterator({ gte, lte, ...(range.limit === undefined ? {} : { limit: range.limit }) })
+    for await (const [key, value] of it) out.push(decodeEntry(aggregateId, versionOfKey(key), value))
+    return out
+  }
+
+  /** A range read over the offset keys, then one getMany of their entries. */
+  async eventsFrom(offset: bigint, limit: number): Promise<IndexedEvent[]> {
+    if (limit <= 0) return []
+    const keys: string[] = []
+    const it = this.db.values({ gte: offsetKey(offset), lt: OFFSET_PREFIX.slice(0, -1) + '0', limit })
+    for await (const v of it) keys.push(Buffer.from(v).toString('utf8'))
+    const values = keys.length === 0 ? [] : await this.db.getMany(keys)
+    return keys.map((key, i) => {
+      const value = values[i]
+      if (value === undefined)
+        throw new Error(`event index: an offset key points to the missing entry ${JSON.stringify(key)}`)
+      return decodeEntry(aggregateIdOfKey(key), versionOfKey(key), value)
+    })
   }
 
   async *entries(): AsyncIterable<SnapshotRecord> {

@@ -1,27 +1,53 @@
 /**
  * The snapshot store port: one per task (input partition). Implementations: LevelSnapshotStore (LevelDB,
- * the worker) and MemorySnapshotStore (tests, TopologyTestDriver).
+ * the worker) and MemorySnapshotStore (tests, TopologyTestDriver). It also holds the partition's event index
+ * (state/event-index.ts).
  *
  * Invariant kept by the task: the store is only written after a Kafka commit (or while restoring from the
- * committed changelog), so it is always a prefix of the committed changelog and never needs wiping.
+ * committed changelog and events topic), so it is always a prefix of the committed changelog (snapshots) and of
+ * the committed events topic (index), and never needs wiping.
  */
 import { storeCodec } from '../domain/codec.ts'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
+import {
+  aggregateIdOfKey,
+  decodeEntry,
+  encodeEntry,
+  eventKey,
+  offsetKey,
+  versionBounds,
+  versionOfKey,
+  type IndexedEvent,
+  type VersionRange,
+} from './event-index.ts'
 
 export interface Checkpoint {
   /** Next changelog offset whose record is not yet in the store: restore resumes here. */
   changelogOffset: bigint
   /** Last input (commands topic) offset whose effects are in the store; -1 = none. */
   inputOffset: bigint
+  /**
+   * Next events-topic offset whose event is not yet in the index: the index restore resumes here. Absent in a
+   * store written before the index existed: the index is then restored from the start of the events topic.
+   */
+  eventsOffset?: bigint
 }
 
 export interface SnapshotStore {
   getMany(aggregateIds: readonly string[]): Promise<(SnapshotRecord | undefined)[]>
-  /** Writes the snapshots and the checkpoint in one atomic batch. */
-  write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void>
+  /** Writes the snapshots, the index entries of `events` and the checkpoint in one atomic batch. */
+  write(
+    snapshots: Iterable<SnapshotRecord>,
+    checkpoint: Checkpoint,
+    events?: readonly IndexedEvent[],
+  ): Promise<void>
   readCheckpoint(): Promise<Checkpoint | undefined>
   /** Every snapshot (for verification and the CLI); order unspecified. */
   entries(): AsyncIterable<SnapshotRecord>
+  /** One aggregate's indexed events in version order, within `range` (at most range.limit of them). */
+  events(aggregateId: string, range?: VersionRange): Promise<IndexedEvent[]>
+  /** Indexed events of the partition in commit (offset) order from `offset` on, at most `limit`. */
+  eventsFrom(offset: bigint, limit: number): Promise<IndexedEvent[]>
   close(): Promise<void>
 }
 
@@ -32,6 +58,8 @@ export interface SnapshotStore {
  */
 export class MemorySnapshotStore implements SnapshotStore {
   private readonly stored = new Map<string, Buffer>()
+  /** The index as LevelSnapshotStore keys it (state/event-index.ts): "e/..." -> entry, "o/..." -> "e/..." key. */
+  private readonly index = new Map<string, Buffer | string>()
   checkpoint: Checkpoint | undefined
   writes = 0
 
@@ -39,8 +67,17 @@ export class MemorySnapshotStore implements SnapshotStore {
     return ids.map((id) => decodeStored(this.stored.get(id)))
   }
 
-  async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
+  async write(
+    snapshots: Iterable<SnapshotRecord>,
+    checkpoint: Checkpoint,
+    events: readonly IndexedEvent[] = [],
+  ): Promise<void> {
     for (const s of snapshots) this.stored.set(s.aggregateId, storeCodec.encode(s))
+    for (const e of events) {
+      const key = eventKey(e.aggregateId, e.version)
+      this.index.set(key, encodeEntry(e))
+      this.index.set(offsetKey(e.offset), key)
+    }
     this.checkpoint = { ...checkpoint }
     this.writes++
   }
@@ -51,6 +88,24 @@ export class MemorySnapshotStore implements SnapshotStore {
 
   async *entries(): AsyncIterable<SnapshotRecord> {
     for (const bytes of this.stored.values()) yield decodeStored(bytes)!
+  }
+
+  async events(aggregateId: string, range: VersionRange = {}): Promise<IndexedEvent[]> {
+    const { gte, lte } = versionBounds(aggregateId, range)
+    const keys = [...this.index.keys()].filter((k) => k >= gte && k <= lte).sort()
+    const limit = range.limit ?? Infinity
+    return keys
+      .slice(0, limit)
+      .map((k) => decodeEntry(aggregateId, versionOfKey(k), this.index.get(k) as Buffer))
+  }
+
+  async eventsFrom(offset: bigint, limit: number): Promise<IndexedEvent[]> {
+    const from = offsetKey(offset)
+    const keys = [...this.index.keys()].filter((k) => k.startsWith('o/') && k >= from).sort()
+    return keys.slice(0, limit).map((k) => {
+      const key = this.index.get(k) as string
+      return decodeEntry(aggregateIdOfKey(key), versionOfKey(key), this.index.get(key) as Buffer)
+    })
   }
 
   async close(): Promise<void> {}

@@ -4,6 +4,7 @@ import { decode } from '../domain/codec.ts'
 import type { MessageOf, SchemaMap } from '../domain/decider.ts'
 import { HEADERS, isReservedKey, type CommandEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
 import { SimulatedCrash } from '../errors.ts'
+import type { IndexedEvent } from '../state/event-index.ts'
 import { MemorySnapshotStore, type Checkpoint } from '../state/store.ts'
 import type { TopologyInput } from '../topology/schema.ts'
 import type { MemoryFaults } from './memory-faults.ts'
@@ -57,13 +58,17 @@ export interface TopologyTestDriverOptions {
 /** The snapshot store of one partition; a crash can be armed to hit its next write. */
 export class CrashableStore extends MemorySnapshotStore {
   crashNextWrite: (() => void) | undefined
-  override async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
+  override async write(
+    snapshots: Iterable<SnapshotRecord>,
+    checkpoint: Checkpoint,
+    events?: readonly IndexedEvent[],
+  ): Promise<void> {
     const crash = this.crashNextWrite
     if (crash) {
       this.crashNextWrite = undefined
       crash()
     }
-    return super.write(snapshots, checkpoint)
+    return super.write(snapshots, checkpoint, events)
   }
 }
 

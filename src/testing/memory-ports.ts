@@ -13,7 +13,8 @@ import type {
   TaskPorts,
   TransactionalProducer,
 } from '../runtime/ports.ts'
-import type { OutputRecord } from '../runtime/ports.ts'
+import type { OutputRecord, TopicPartition } from '../runtime/ports.ts'
+import type { IndexedEvent } from '../state/event-index.ts'
 import { MemorySnapshotStore, type Checkpoint, type SnapshotStore } from '../state/store.ts'
 import type { Topology } from '../topology/loader.ts'
 import { applyFault, MemoryFaults } from './memory-faults.ts'
@@ -89,21 +90,21 @@ export class MemoryOpenTransaction implements OpenTransaction {
   async write(
     records: OutputRecord[],
     nextInputOffset: bigint,
-    baseOffsetOf: { topic: string; partition: number },
-  ): Promise<bigint | undefined> {
-    const base = await this.send(records, baseOffsetOf)
+    baseOffsetsOf: readonly TopicPartition[],
+  ): Promise<(bigint | undefined)[]> {
+    const bases = await this.send(records, baseOffsetsOf)
     await this.sendOffsets(nextInputOffset)
-    return base
+    return bases
   }
 
   async send(
     records: OutputRecord[],
-    baseOffsetOf: { topic: string; partition: number },
-  ): Promise<bigint | undefined> {
+    baseOffsetsOf: readonly TopicPartition[],
+  ): Promise<(bigint | undefined)[]> {
     const f = this.producer.faults.take('send')
     if (f?.kind === 'hook') await f.hook()
     this.producer.checkUsable()
-    let base: number | undefined
+    const bases: (bigint | undefined)[] = baseOffsetsOf.map(() => undefined)
     for (const r of records) {
       const partition = r.partition ?? this.log.partitionFor(r.topic, r.key)
       const offset = this.log.appendInTxn(this.txn, r.topic, partition, {
@@ -112,12 +113,12 @@ export class MemoryOpenTransaction implements OpenTransaction {
         headers: { ...r.headers },
         timestamp: String(Date.now()),
       })
-      if (base === undefined && r.topic === baseOffsetOf.topic && partition === baseOffsetOf.partition)
-        base = offset
+      const i = baseOffsetsOf.findIndex((tp) => tp.topic === r.topic && tp.partition === partition)
+      if (i >= 0) bases[i] ??= BigInt(offset)
     }
     // An injected send failure happens after the records reached the log: only the abort hides them.
     if (f?.kind === 'error') throw f.error
-    return base === undefined ? undefined : BigInt(base)
+    return bases
   }
 
   async sendOffsets(nextInputOffset: bigint): Promise<void> {
@@ -193,13 +194,17 @@ export class FaultyMemoryStore extends MemorySnapshotStore {
     return this
   }
 
-  override async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
+  override async write(
+    snapshots: Iterable<SnapshotRecord>,
+    checkpoint: Checkpoint,
+    events?: readonly IndexedEvent[],
+  ): Promise<void> {
     const e = this.nextWriteError
     if (e !== undefined) {
       this.nextWriteError = undefined
       throw e
     }
-    return super.write(snapshots, checkpoint)
+    return super.write(snapshots, checkpoint, events)
   }
 }
 
@@ -220,6 +225,7 @@ export interface MemoryTaskPorts extends TaskPorts {
   faults: MemoryFaults
   store: SnapshotStore
   changelog: MemoryChangelogReader
+  events: MemoryChangelogReader
   /** Every producer created so far, oldest first. */
   producers: MemoryTransactionalProducer[]
   transactionalId: string
@@ -259,6 +265,7 @@ export function memoryTaskPorts(o: MemoryTaskPortsOptions): MemoryTaskPorts {
       return committed === undefined ? undefined : BigInt(committed)
     },
     changelog: new MemoryChangelogReader(log, topology.topics.changelog, partition, o.restoreChunkSize),
+    events: new MemoryChangelogReader(log, topology.topics.events, partition, o.restoreChunkSize),
     openStore: async () => store,
   }
 }

@@ -8,6 +8,8 @@ import { hostname, networkInterfaces } from 'node:os'
 import pino, { type Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
+import { asOfQuery } from '../http/as-of.ts'
+import { eventQueries } from '../http/events.ts'
 import { stateQuery } from '../http/state.ts'
 import type { FrontDoorOptions } from '../http/front-door.ts'
 import { advertisedUrlOf, aggregateRouter } from '../http/routing.ts'
@@ -135,6 +137,8 @@ export class Worker {
         registry: this.metrics.registry,
         readiness: () => this.readiness(),
         state: stateQuery(this.o.topologies, () => this.runners),
+        events: eventQueries(this.o.topologies, () => this.runners),
+        asOf: asOfQuery(this.o.topologies, () => this.runners),
         frontDoor: door,
       })
       this.route(door)

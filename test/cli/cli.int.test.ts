@@ -125,7 +125,49 @@ describe('decider CLI on a real broker', () => {
     expect(events.every((e) => e.aggregateId === 'acc-1')).toBe(true)
     const none = await runCli(['events', topology, 'acc-none', '--timeout', '20000'], env)
     expect(none.code).toBe(1)
+    // The running worker holds the local store: the scan answered.
+    expect(r.stderr).toMatch(/local store of partition \d is in use .*scanning the events topic/)
+    expect(r.stderr).toMatch(/6 event\(s\) of acc-1 from a scan of/)
   }, 40_000)
+
+  it("events --url reads the worker's event index (a version range too); --all reads everything, resumable", async () => {
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(worker!.output())?.[1]
+    expect(url, worker!.output().slice(-2000)).toBeDefined()
+    const [all, range] = await Promise.all([
+      runCli(['events', topology, 'acc-1', '--url', url!], env),
+      runCli(['events', topology, 'acc-2', '--from-version', '2', '--to-version', '3'], {
+        ...env,
+        DECIDER_URL: url!,
+      }),
+    ])
+    expect(all.code, all.stderr).toBe(0)
+    expect(all.stderr).toContain(`6 event(s) of acc-1 from the event index of the worker at ${url}`)
+    const scanned = await runCli(['events', topology, 'acc-1', '--scan', '--timeout', '20000'], env)
+    expect(all.stdout).toBe(scanned.stdout)
+    expect(range.code, range.stderr).toBe(0)
+    expect(
+      range.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { version: number }).version),
+    ).toEqual([2, 3])
+
+    const first = await runCli(['events', topology, '--all', '--timeout', '20000'], env)
+    expect(first.code, first.stderr).toBe(0)
+    const lines = first.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { partition: number; position: string })
+    expect(lines).toHaveLength(12)
+    const token = /resume with --from (\S+)/.exec(first.stderr)?.[1]
+    expect(token).toBe(lines[lines.length - 1]!.position)
+    const rest = await runCli(['events', topology, '--all', '--from', token!, '--timeout', '20000'], env)
+    expect(rest.code, rest.stderr).toBe(0)
+    expect(rest.stdout).toBe('')
+    const bad = await runCli(['events', topology, '--all', '--from', 'nonsense'], env)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/position token "nonsense" is not valid/)
+  }, 60_000)
 
   it('state asks the running worker (--url, DECIDER_URL); once it stopped, its local store has the same snapshot', async () => {
     const url = /"url":"(http:\/\/[^"]+)"/.exec(worker!.output())?.[1]

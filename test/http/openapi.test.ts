@@ -40,6 +40,20 @@ describe('docs/openapi.yaml', async () => {
       status: 200,
       body: { partition: 0, aggregateId, version: 1, state: {} },
     }),
+    events: {
+      aggregateEvents: async (_t, aggregateId) => ({
+        status: 200,
+        body: { partition: 0, aggregateId, events: [] },
+      }),
+      allEvents: async () => ({
+        status: 200,
+        body: { events: [], next: 'p1.', partitions: [0], notServed: [] },
+      }),
+    },
+    asOf: async (_t, aggregateId) => ({
+      status: 200,
+      body: { partition: 0, aggregateId, version: 0, state: {}, included: 0, total: 0, asOf: {} },
+    }),
     frontDoor: {
       self: 'http://w1:1',
       commands: {

@@ -5,7 +5,9 @@
  * - every aggregate's snapshot is answered by both workers, always by its owner (answeredBy, the
  *   x-decider-answered-by header; the other worker says it forwarded), and the owner is checked independently:
  *   asked with the loop header (no forwarding), the owner answers 200 and the other 503 not_owner;
- * - `decider state --url <either worker>` answers for every aggregate.
+ * - the same for its events and its as-of state (the event index), and `decider events --url <the other worker>`;
+ * - `decider state --url <either worker>` answers for every aggregate;
+ * - when one worker leaves, the other answers for everything; meanwhile answers are right or 503/504 with a code.
  */
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -190,6 +192,47 @@ describe('two workers in one group', () => {
       `[routing] GET /state median over ${timing.local.length} reads: owner ${median(timing.local)} ms, forwarded ${median(timing.forwarded)} ms`,
     )
     expect([...owners].sort(), 'both workers own some of the 12 aggregates').toEqual([a, b].sort())
+  }, 120_000)
+
+  it("every aggregate's events and as-of state are answered by both workers, by its owner", async () => {
+    const [a, b] = urls as [string, string]
+    const read = (base: string, id: string, sub: string) =>
+      settled(() => request(`${base}/aggregates/${name}/${encodeURIComponent(id)}/${sub}`))
+    for (const id of ids) {
+      const [fromA, fromB] = [await read(a, id, 'events'), await read(b, id, 'events')]
+      for (const r of [fromA, fromB]) expect(r.status, JSON.stringify(r.body)).toBe(200)
+      const owner = fromA.body.answeredBy as string
+      expect(fromB.body.answeredBy).toBe(owner)
+      const versions = (fromA.body.events as { event: { version: number; aggregateId: string } }[]).map(
+        (e) => e.event.version,
+      )
+      expect(versions).toEqual(id === 'acc-0' ? [1, 2] : [1])
+      expect(fromB.body.events).toEqual(fromA.body.events)
+      const asOf = [await read(a, id, 'state'), await read(b, id, 'state')]
+      for (const r of asOf) {
+        expect(r.status, JSON.stringify(r.body)).toBe(200)
+        expect(r.body).toMatchObject({ aggregateId: id, version: versions.length, answeredBy: owner })
+      }
+      const before = await read(b, id, 'state?recordedAsOf=2000-01-01T00:00:00Z')
+      expect(before.body).toMatchObject({
+        version: 0,
+        included: 0,
+        total: versions.length,
+        answeredBy: owner,
+      })
+    }
+    // The CLI through the worker that does not own acc-0.
+    const owner0 = (await read(a, 'acc-0', 'events')).body.answeredBy as string
+    const other = owner0 === a ? b : a
+    const env = { KAFKA_BROKERS: kafkaBrokers().join(',') }
+    const r = await runCli(['events', file, 'acc-0', '--url', other], env)
+    expect(r.code, r.stderr).toBe(0)
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { version: number }).version),
+    ).toEqual([1, 2])
   }, 120_000)
 
   it('decider state --url <either worker> answers for every aggregate', async () => {

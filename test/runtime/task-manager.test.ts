@@ -14,6 +14,7 @@ import { Task } from '../../src/runtime/task.ts'
 import { TaskManager, type RestartPolicy } from '../../src/runtime/task-manager.ts'
 import { TaskState } from '../../src/runtime/task-state.ts'
 import { MemorySnapshotStore, type Checkpoint } from '../../src/state/store.ts'
+import type { IndexedEvent } from '../../src/state/event-index.ts'
 import type { SnapshotRecord } from '../../src/domain/envelopes.ts'
 import { MemoryLog } from '../../src/testing/memory-log.ts'
 import { MemoryFaults } from '../../src/testing/memory-faults.ts'
@@ -48,18 +49,22 @@ class FakeConsumer implements ConsumerControl {
 class GatedStore extends MemorySnapshotStore {
   closeGate: Promise<void> | undefined
   constructor(
-    private readonly events: string[],
+    private readonly log: string[],
     private readonly name: string,
   ) {
     super()
   }
-  override async write(snapshots: Iterable<SnapshotRecord>, checkpoint: Checkpoint): Promise<void> {
-    this.events.push(`${this.name} write`)
-    return super.write(snapshots, checkpoint)
+  override async write(
+    snapshots: Iterable<SnapshotRecord>,
+    checkpoint: Checkpoint,
+    events?: readonly IndexedEvent[],
+  ): Promise<void> {
+    this.log.push(`${this.name} write`)
+    return super.write(snapshots, checkpoint, events)
   }
   override async close(): Promise<void> {
     await this.closeGate
-    this.events.push(`${this.name} closed`)
+    this.log.push(`${this.name} closed`)
   }
 }
 

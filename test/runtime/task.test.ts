@@ -480,7 +480,7 @@ describe('Task over in-memory ports', () => {
     await b.init()
     await expect(txn.commit()).rejects.toBeInstanceOf(TaskFencedError)
     await expect(
-      txn.write([], 0n, { topic: topology.topics.changelog, partition: P }),
+      txn.write([], 0n, [{ topic: topology.topics.changelog, partition: P }]),
     ).rejects.toBeInstanceOf(TaskFencedError)
   })
 

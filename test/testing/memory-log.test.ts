@@ -12,7 +12,9 @@ describe('MemoryLog (through MemoryTransactionalProducer)', () => {
     const p = producer()
     await p.init()
     const txn = await p.begin()
-    expect(await txn.send([out('out', 'a', 0), out('out', 'b', 0)], { topic: 'out', partition: 0 })).toBe(1n)
+    expect(
+      await txn.send([out('out', 'a', 0), out('out', 'b', 0)], [{ topic: 'out', partition: 0 }]),
+    ).toEqual([1n])
     expect(log.read('out', 0).map((r) => r.key?.toString())).toEqual(['plain'])
     expect(log.read('out', 0, { isolation: 'read_uncommitted' })).toHaveLength(3)
     expect(log.lastStableOffset('out', 0)).toBe('1')
@@ -30,7 +32,7 @@ describe('MemoryLog (through MemoryTransactionalProducer)', () => {
     const p = producer()
     await p.init()
     const txn = await p.begin()
-    await txn.send([out('out', 'a', 0), out('replies', 'k')], { topic: 'out', partition: 0 })
+    await txn.send([out('out', 'a', 0), out('replies', 'k')], [{ topic: 'out', partition: 0 }])
     await txn.abort()
     expect(log.read('out', 0)).toEqual([])
     expect(log.readAll('replies')).toEqual([])
@@ -45,12 +47,12 @@ describe('MemoryLog (through MemoryTransactionalProducer)', () => {
     const p = producer()
     await p.init()
     let txn = await p.begin()
-    await txn.send([out('out', 'a', 0)], { topic: 'out', partition: 0 })
+    await txn.send([out('out', 'a', 0)], [{ topic: 'out', partition: 0 }])
     await txn.sendOffsets(5n)
     await txn.abort()
     expect(log.committedOffset('g', 'in', 0)).toBeUndefined()
     txn = await p.begin()
-    await txn.send([out('out', 'a', 0)], { topic: 'out', partition: 0 })
+    await txn.send([out('out', 'a', 0)], [{ topic: 'out', partition: 0 }])
     await txn.sendOffsets(5n)
     expect(log.committedOffset('g', 'in', 0)).toBeUndefined()
     await txn.commit()
@@ -62,7 +64,7 @@ describe('MemoryLog (through MemoryTransactionalProducer)', () => {
     const old = producer()
     await old.init()
     const txn = await old.begin()
-    await txn.send([out('out', 'zombie', 0)], { topic: 'out', partition: 0 })
+    await txn.send([out('out', 'zombie', 0)], [{ topic: 'out', partition: 0 }])
     const fresh = producer()
     await fresh.init()
     expect(old.fenced).toBe(true)
@@ -74,7 +76,7 @@ describe('MemoryLog (through MemoryTransactionalProducer)', () => {
     await other.init()
     expect(fresh.fenced).toBe(false)
     const t2 = await fresh.begin()
-    await t2.send([out('out', 'fresh', 0)], { topic: 'out', partition: 0 })
+    await t2.send([out('out', 'fresh', 0)], [{ topic: 'out', partition: 0 }])
     await t2.commit()
     expect(log.read('out', 0).map((r) => r.key?.toString())).toEqual(['fresh'])
   })
@@ -114,10 +116,10 @@ describe('MemoryLog partitioning', () => {
     const p = producer()
     await p.init()
     const txn = await p.begin()
-    await txn.send([{ topic: 'replies', key: null, value: Buffer.from('y'), headers: {} }], {
-      topic: 'replies',
-      partition: 0,
-    })
+    await txn.send(
+      [{ topic: 'replies', key: null, value: Buffer.from('y'), headers: {} }],
+      [{ topic: 'replies', partition: 0 }],
+    )
     await txn.commit()
     expect(log.read('replies', 0).map((r) => r.value?.toString())).toEqual(['x', 'y'])
   })

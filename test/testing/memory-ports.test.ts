@@ -27,7 +27,7 @@ describe('MemoryFaults, MemoryChangelogReader, FaultyMemoryStore', () => {
     await p.init()
     faults.failNextSend()
     let txn = await p.begin()
-    await expect(txn.send([out('out', 'a', 0)], { topic: 'out', partition: 0 })).rejects.toThrow(
+    await expect(txn.send([out('out', 'a', 0)], [{ topic: 'out', partition: 0 }])).rejects.toThrow(
       /injected send/,
     )
     expect(log.read('out', 0, { isolation: 'read_uncommitted' })).toHaveLength(1)
@@ -35,11 +35,11 @@ describe('MemoryFaults, MemoryChangelogReader, FaultyMemoryStore', () => {
     const order: string[] = []
     faults.beforeNext('commit', () => void order.push('hook')).commitOutcomeUnknownNext()
     txn = await p.begin()
-    await txn.send([out('out', 'b', 0)], { topic: 'out', partition: 0 })
+    await txn.send([out('out', 'b', 0)], [{ topic: 'out', partition: 0 }])
     await txn.commit() // first commit: only the hook
     order.push('committed')
     txn = await p.begin()
-    await txn.send([out('out', 'c', 0)], { topic: 'out', partition: 0 })
+    await txn.send([out('out', 'c', 0)], [{ topic: 'out', partition: 0 }])
     await expect(txn.commit()).rejects.toThrow(/outcome unknown/)
     expect(order).toEqual(['hook', 'committed'])
     expect(log.read('out', 0).map((r) => r.key?.toString())).toEqual(['b', 'c'])
@@ -53,13 +53,13 @@ describe('MemoryFaults, MemoryChangelogReader, FaultyMemoryStore', () => {
     const p = producer()
     await p.init()
     let txn = await p.begin()
-    await txn.send([out('out', 'a', 0), out('out', 'b', 0), out('out', 'c', 0)], {
-      topic: 'out',
-      partition: 0,
-    })
+    await txn.send(
+      [out('out', 'a', 0), out('out', 'b', 0), out('out', 'c', 0)],
+      [{ topic: 'out', partition: 0 }],
+    )
     await txn.commit() // offsets 0..2, marker 3
     txn = await p.begin()
-    await txn.send([out('out', 'x', 0)], { topic: 'out', partition: 0 }) // 4, still open
+    await txn.send([out('out', 'x', 0)], [{ topic: 'out', partition: 0 }]) // 4, still open
     expect(await reader.endOffset()).toBe(4n)
     const chunks: string[][] = []
     await reader.read(

@@ -32,6 +32,9 @@ describe('exactly-once verifier, short configuration', () => {
     expect(summary.rebalances).toBeGreaterThanOrEqual(1)
     expect(summary.malformed).toBe(16)
     expect(summary.replies).toBe(summary.inputRecords + 3 * 4) // + the malformed records with a commandId
+    // (g) every store's event index == the events topic per aggregate (after the SIGKILLs), all events indexed
+    expect(summary.indexProblems).toBe(0)
+    expect(summary.indexedEvents).toBeGreaterThanOrEqual(summary.events)
   }, 400_000)
 })
 
