@@ -183,7 +183,7 @@ program
   .argument('[aggregateId]', 'aggregate id (not with --all)')
   .option(
     '-u, --url <url>',
-    "a running worker's HTTP address; default DECIDER_URL unless --state-dir or --scan is given",
+    "any running worker's HTTP address; default DECIDER_URL unless --state-dir or --scan is given",
   )
   .option(
     '--state-dir <dir>',
@@ -220,7 +220,8 @@ Examples:
   decider events topologies/bank-account.yaml --all > events.jsonl                # everything, then resume with
   decider events topologies/bank-account.yaml --all --from <token>                # the token printed on stderr
 
-Exit codes: 0 printed, 1 no events / not reachable / partition not on that worker, 2 bad usage.`,
+Any worker answers with --url: it forwards the read to the owner of the aggregate's partition.
+Exit codes: 0 printed, 1 no events / not reachable / owner not known within --timeout, 2 bad usage.`,
   )
   .action(async (file: string, id: string | undefined, opts: EventsCliOptions) => {
     process.exitCode = await eventsCommand(file, id, opts)
