@@ -216,6 +216,42 @@ export class DecideFailedError extends KafkaDeciderError {
   readonly recovery: Recovery = 'fatal'
 }
 
+// ---- stored history: events and snapshots the running code cannot read ------------------------------------
+
+// Each names the aggregate, the event (version, type, schemaVersion) or snapshot, and what to do. They stop the
+// worker (stopsTheWorker): the code and the stored data disagree, which only a deploy or a rebuild fixes.
+
+/** A stored event's schemaVersion is higher than the running decider knows for its type: newer code wrote it. */
+export class EventVersionUnknownError extends KafkaDeciderError {
+  readonly code = 'event_version_unknown'
+  readonly recovery: Recovery = 'fatal'
+}
+
+/** An upcaster threw, or the payload it made fails the event type's current schema. */
+export class UpcastFailedError extends KafkaDeciderError {
+  readonly code = 'upcast_failed'
+  readonly recovery: Recovery = 'fatal'
+}
+
+/**
+ * A snapshot written under another stateVersion cannot be rebuilt from its events: no per-aggregate event source
+ * (run `decider rebuild`), or the events do not reach the snapshot's version.
+ */
+export class StaleSnapshotError extends KafkaDeciderError {
+  readonly code = 'stale_snapshot'
+  readonly recovery: Recovery = 'fatal'
+}
+
+/** Errors a task raises that must stop the worker rather than be retried: a `stop` policy, unreadable history. */
+export function stopsTheWorker(e: unknown): boolean {
+  return (
+    e instanceof DecideFailedError ||
+    e instanceof EventVersionUnknownError ||
+    e instanceof UpcastFailedError ||
+    e instanceof StaleSnapshotError
+  )
+}
+
 // ---- clients ------------------------------------------------------------------------------------------------
 
 /** No reply to a command within the caller's timeout (no worker running, or a worker far behind). */

@@ -1,6 +1,8 @@
 /** Public API of kafka-decider. */
-export { defineDecider, reject, isRejection, fold } from './domain/decider.ts'
+export { defineDecider, reject, isRejection, fold, eventVersionOf, stateVersionOf } from './domain/decider.ts'
 export type {
+  Upcaster,
+  UpcasterChain,
   Decider,
   DeciderDefinition,
   DecideContext,
@@ -17,6 +19,17 @@ export type {
   ReplyStatus,
   SnapshotRecord,
 } from './domain/envelopes.ts'
+export { upcastEvent, upcastEvents, isSnapshotCurrent } from './domain/upcasting.ts'
+export {
+  correction,
+  correctedHistory,
+  type CorrectionLink,
+  type CorrectedBy,
+  type CorrectedHistory,
+  type RecordedEvent,
+} from './domain/corrections.ts'
+export { eventsForReading, type HistoryView } from './domain/event-reads.ts'
+export { stateAsOf, type AsOf, type StateAsOf } from './domain/as-of.ts'
 export { loadTopology, fromDecider, type Topology } from './topology/loader.ts'
 export {
   CommandClient,

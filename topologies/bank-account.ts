@@ -1,10 +1,11 @@
 /**
- * Bank account, the classic event-sourcing example: open an account, deposit, withdraw.
+ * Bank account, the classic event-sourcing example: open an account, deposit, withdraw, correct a deposit.
  * Withdrawals beyond the balance are rejected (insufficient_funds); commands on a missing account are
- * rejected (account_not_found). Amounts are integer cents.
+ * rejected (account_not_found). Amounts are integer cents. A wrong deposit is never rewritten: CorrectDeposit
+ * records a DepositCorrected event that names it (a correction, README "Corrections") and adjusts the balance.
  */
 import { z } from 'zod'
-import { defineDecider, reject, type CommandOf, type EventOf, type StateOf } from 'kafka-decider'
+import { correction, defineDecider, reject, type CommandOf, type EventOf, type StateOf } from 'kafka-decider'
 
 export interface Account {
   status: 'none' | 'open'
@@ -22,11 +23,18 @@ const bankAccount = defineDecider({
     CreateAccount: z.object({ owner: z.string().min(1).max(200) }),
     Deposit: z.object({ amount: cents }),
     Withdraw: z.object({ amount: cents }),
+    // eventId: the deposit's (`<account>@<version>`); difference: the right amount minus the recorded one.
+    CorrectDeposit: z.object({
+      eventId: z.string().min(1).max(300),
+      difference: z.number().int().min(-1_000_000_000_00).max(1_000_000_000_00).refine((n) => n !== 0, 'must not be 0'),
+      reason: z.string().min(1).max(500),
+    }),
   },
   events: {
     AccountCreated: z.object({ owner: z.string() }),
     MoneyDeposited: z.object({ amount: z.number(), balance: z.number() }),
     MoneyWithdrawn: z.object({ amount: z.number(), balance: z.number() }),
+    DepositCorrected: z.object({ difference: z.number(), balance: z.number() }),
   },
   decide(command, state) {
     switch (command.type) {
@@ -42,6 +50,14 @@ const bankAccount = defineDecider({
           return reject('insufficient_funds', `balance ${state.balance} is less than ${command.payload.amount}`)
         }
         return [{ type: 'MoneyWithdrawn', payload: { amount: command.payload.amount, balance: state.balance - command.payload.amount } }]
+      case 'CorrectDeposit': {
+        if (state.status !== 'open') return reject('account_not_found', 'open the account first (CreateAccount)')
+        const { eventId, difference, reason } = command.payload
+        const balance = state.balance + difference
+        if (balance < 0) return reject('insufficient_funds', `balance ${state.balance} cannot absorb a correction of ${difference}`)
+        // The worker checks that eventId names an earlier event of this account (else the command fails).
+        return correction({ type: 'DepositCorrected', payload: { difference, balance } }, { corrects: eventId, reason })
+      }
     }
   },
   evolve(state, event): Account {
@@ -52,6 +68,8 @@ const bankAccount = defineDecider({
         return { ...state, balance: state.balance + event.payload.amount }
       case 'MoneyWithdrawn':
         return { ...state, balance: state.balance - event.payload.amount }
+      case 'DepositCorrected':
+        return { ...state, balance: state.balance + event.payload.difference }
     }
   },
 })

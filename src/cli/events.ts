@@ -12,6 +12,8 @@
  *     in commit order per partition, as {partition, offset, position, event} lines, up to the end the topic had at the
  *     start; the last line on stderr is the position token to pass as --from next time.
  */
+import { upcastEvent } from '../domain/upcasting.ts'
+import { eventLines, historyView, type EventOutputOptions } from './event-output.ts'
 import { existsSync } from 'node:fs'
 import { EventStoreClient } from '../client/event-store.ts'
 import { decode } from '../domain/codec.ts'
@@ -24,7 +26,7 @@ import { cliConfig, cliKafka, parseNonNegativeInt, topicReader } from './common.
 import { partitionOf } from './partitioner.ts'
 import { openStore } from './query.ts'
 
-export interface EventsCliOptions {
+export interface EventsCliOptions extends EventOutputOptions {
   config?: string
   url?: string
   stateDir?: string
@@ -41,6 +43,7 @@ export async function eventsCommand(
   aggregateId: string | undefined,
   o: EventsCliOptions,
 ): Promise<number> {
+  historyView(o)
   if (o.all) {
     if (aggregateId !== undefined)
       throw new UsageError('--all reads every aggregate: leave out the aggregate id')
@@ -98,7 +101,7 @@ export async function eventsCommand(
       source = `a scan of ${topology.topics.events}[${p}]`
     }
   }
-  for (const e of events) console.log(JSON.stringify(e))
+  for (const line of eventLines(topology.decider, events, o)) console.log(line)
   if (events.length === 0) {
     console.error(`aggregate ${aggregateId}: no events (${source})`)
     return 1
@@ -175,7 +178,7 @@ async function allEvents(file: string, o: EventsCliOptions): Promise<number> {
         partition: e.partition,
         offset: e.offset.toString(),
         position: e.position,
-        event: e.event,
+        event: o.raw ? e.event : upcastEvent(topology.decider, e.event),
       }),
     )
     position = e.position

@@ -206,6 +206,15 @@ program
     '120000',
   )
   .option(
+    '--history <view>',
+    'recorded: every event, the corrected ones marked "correctedBy"; corrected: without the events a later correction names',
+    'recorded',
+  )
+  .option(
+    '--raw',
+    'print the events as stored (no upcasting to the current schema versions, no correction marks)',
+  )
+  .option(
     '-c, --config <file>',
     'worker config file (for brokers and credentials)',
     process.env.DECIDER_CONFIG,

@@ -1,16 +1,19 @@
 /**
  * `decider rebuild <topology> [--dry-run]`: recomputes every aggregate's state from the events topic with
- * the decider's current evolve (for when evolve changed), compares it with the changelog's latest snapshot,
- * and (without --dry-run) writes the snapshots that differ to the changelog in one transaction per partition
- * (through a task's transactional producer, with its send guards) and into the local stores under the state
- * dir. State and version come from the replay (the version of the last event); the dedupe window and source
- * offset of the changelog's snapshot are kept. The workers of the topology must be stopped (their caches hold
- * the old states).
+ * the decider's current evolve (for when evolve or its stateVersion changed), each event upcast to its type's
+ * current schema version, compares it with the changelog's latest snapshot (a snapshot of another stateVersion
+ * always differs), and (without --dry-run) writes the snapshots that differ to the changelog in one transaction
+ * per partition (through a task's transactional producer, with its send guards) and into the local stores under
+ * the state dir. State and version come from the replay (the version of the last event); the dedupe window and
+ * source offset of the changelog's snapshot are kept; the stateVersion is the running decider's. The workers of
+ * the topology must be stopped (their caches hold the old states).
  */
 import { existsSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import { CONTENT_TYPES, decode, encode } from '../domain/codec.ts'
+import { stateVersionOf } from '../domain/decider.ts'
 import { HEADERS, isReservedKey, type EventEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
+import { upcastEvent } from '../domain/upcasting.ts'
 import { recoveryOf, UsageError } from '../errors.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { KafkaTransactionalProducer } from '../kafka/transactional-producer.ts'
@@ -32,7 +35,7 @@ export interface RebuildOptions {
 export interface Difference {
   partition: number
   aggregateId: string
-  current: { version: number; state: unknown } | undefined
+  current: { version: number; state: unknown; stateVersion: number } | undefined
   replayed: { version: number; state: unknown }
 }
 
@@ -45,6 +48,8 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
   const kafka = cliKafka(config)
   const timeoutMs = Number(o.timeout)
   const n = topology.definition.partitions
+  const { decider } = topology
+  const stateVersion = stateVersionOf(decider)
 
   const ends = await withAdmin(kafka, async (admin) => {
     if (!o.dryRun && !o.force) await refuseWhileRunning(admin, topology)
@@ -58,7 +63,8 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
   let written = 0
   try {
     for (let p = 0; p < n; p++) {
-      // 1. Replay: fold each aggregate's events (in offset order = version order) with the current evolve.
+      // 1. Replay: fold each aggregate's events (in offset order = version order) with the current evolve, each
+      //    event upcast to its type's current schema version first.
       const replayed = new Map<string, { version: number; state: unknown }>()
       await reader.readPartition(
         topology.topics.events,
@@ -69,8 +75,9 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
             const e = decode(r.value) as EventEnvelope
             // No command reaches the reserved key space; events there are from before that was checked.
             if (isReservedKey(e.aggregateId)) continue
-            const prev = replayed.get(e.aggregateId) ?? { version: 0, state: topology.decider.initialState() }
-            replayed.set(e.aggregateId, { version: e.version, state: topology.decider.evolve(prev.state, e) })
+            const prev = replayed.get(e.aggregateId) ?? { version: 0, state: decider.initialState() }
+            const state = decider.evolve(prev.state, upcastEvent(decider, e))
+            replayed.set(e.aggregateId, { version: e.version, state })
           }
           bar.increment(chunk.length)
         },
@@ -91,18 +98,25 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
         timeoutMs,
       )
       // 3. Compare. Aggregates with a snapshot but no events (only rejections so far) replay to the initial state.
+      //    A snapshot of another stateVersion differs even when its state happens to be equal: it is rewritten
+      //    under the running one, so the workers trust it.
       const ids = new Set([...replayed.keys(), ...current.keys()])
       aggregates += ids.size
       const changed: SnapshotRecord[] = []
       for (const id of ids) {
-        const r = replayed.get(id) ?? { version: 0, state: topology.decider.initialState() }
+        const r = replayed.get(id) ?? { version: 0, state: decider.initialState() }
         const c = current.get(id)
-        if (c !== undefined && c.version === r.version && isDeepStrictEqual(plain(c.state), plain(r.state)))
+        if (
+          c !== undefined &&
+          c.version === r.version &&
+          (c.stateVersion ?? 1) === stateVersion &&
+          isDeepStrictEqual(plain(c.state), plain(r.state))
+        )
           continue
         differences.push({
           partition: p,
           aggregateId: id,
-          current: c && { version: c.version, state: c.state },
+          current: c && { version: c.version, state: c.state, stateVersion: c.stateVersion ?? 1 },
           replayed: r,
         })
         changed.push({
@@ -111,6 +125,7 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
           state: r.state,
           recent: c?.recent ?? [],
           sourceOffset: c?.sourceOffset ?? '-1',
+          stateVersion,
         })
       }
       if (!o.dryRun && changed.length > 0) {
@@ -127,7 +142,7 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
     const cur =
       d.current === undefined
         ? 'no snapshot'
-        : `version ${d.current.version} ${JSON.stringify(d.current.state)}`
+        : `version ${d.current.version}${d.current.stateVersion === stateVersion ? '' : ` (stateVersion ${d.current.stateVersion})`} ${JSON.stringify(d.current.state)}`
     console.log(
       `partition ${d.partition} ${d.aggregateId}: changelog ${cur} -> replayed version ${d.replayed.version} ${JSON.stringify(d.replayed.state)}`,
     )

@@ -36,7 +36,12 @@ export interface EventEnvelope {
   eventTime: string
   /** When the worker decided (ISO-8601). */
   recordedAt: string
+  /** Version of the payload's shape for this event type (README "Event versioning"); 1 when absent. */
   schemaVersion: number
+  /** On a correction event only: the eventIds of the earlier events of this aggregate it corrects. */
+  corrects?: string[]
+  /** On a correction event only: why (decide's reason). */
+  correctionReason?: string
 }
 
 export const REPLY_STATUSES = ['accepted', 'rejected', 'duplicate', 'conflict', 'invalid', 'failed'] as const
@@ -72,6 +77,11 @@ export interface SnapshotRecord<S = unknown> {
   recent: RememberedOutcome[]
   /** Input (commands topic) offset of the last command that changed this snapshot. */
   sourceOffset: string
+  /**
+   * The decider's stateVersion when this snapshot was written (absent in snapshots written before it existed: 1).
+   * A snapshot of another stateVersion is not trusted: the aggregate is rebuilt from its events.
+   */
+  stateVersion?: number
 }
 
 /** Longest aggregate id (a command record's key), in UTF-8 bytes. */

@@ -12,6 +12,7 @@
  *        (default 500, maximum 5000), taken from the lowest partition first. `next` resumes after the page;
  *        fewer events than `limit` means every served partition was read to the end of its index.
  */
+import type { EventEnvelope } from '../domain/envelopes.ts'
 import { decodePosition, encodePosition } from '../domain/position.ts'
 import { InvalidPositionError } from '../errors.ts'
 import { eventOf, type IndexedEvent, type VersionRange } from '../state/event-index.ts'
@@ -37,9 +38,13 @@ export interface EventQueries {
 const AGGREGATE_LIMIT = 1000
 const ALL_LIMIT = 5000
 
+/** How a stored event is shown (the worker upcasts it to the topology's decider; identity by default). */
+export type ReadEvent = (topology: string, stored: EventEnvelope) => EventEnvelope
+
 export function eventQueries(
   topologies: readonly TopologyInfo[],
   runners: () => Iterable<EventQueryableRunner>,
+  read: ReadEvent = (_t, e) => e,
 ): EventQueries {
   return {
     async aggregateEvents(name, aggregateId, query) {
@@ -70,7 +75,7 @@ export function eventQueries(
         body: {
           partition,
           aggregateId,
-          events: events.map((e) => ({ offset: e.offset.toString(), event: eventOf(e) })),
+          events: events.map((e) => ({ offset: e.offset.toString(), event: read(name, eventOf(e)) })),
           ...(more ? { nextFromVersion: last.version + 1 } : {}),
         },
       }
@@ -108,7 +113,8 @@ export function eventQueries(
         } catch (e) {
           return readFailed(p, e)
         }
-        for (const e of page) events.push({ partition: p, offset: e.offset.toString(), event: eventOf(e) })
+        for (const e of page)
+          events.push({ partition: p, offset: e.offset.toString(), event: read(name, eventOf(e)) })
         const last = page[page.length - 1]
         if (last !== undefined) position.set(p, last.offset + 1n)
         room -= page.length

@@ -3,6 +3,7 @@
  * throws (an Error or anything else) becomes a classified error of the command, a message that can always be built
  * from whatever was thrown, the command's time checked, and the mapping of an error to the reply and dead letter.
  */
+import { checkCorrection, correctionLinkOf } from '../domain/corrections.ts'
 import { isRejection, type AnyDecider, type DecideContext } from '../domain/decider.ts'
 import type { CommandEnvelope } from '../domain/envelopes.ts'
 import {
@@ -31,8 +32,15 @@ export function initialStateOf(decider: AnyDecider): unknown {
   }
 }
 
+/** An event decide returned; a correction (correction()) carries its checked link. */
+export interface DecidedEvent {
+  type: string
+  payload: unknown
+  correction?: { corrects: string[]; correctionReason: string }
+}
+
 export interface Decision {
-  events: { type: string; payload: unknown }[]
+  events: DecidedEvent[]
   rejection: { code: string; message: string } | undefined
   state: unknown
 }
@@ -63,7 +71,7 @@ export function decideAndEvolve(
     }
     const events = (Array.isArray(decision) ? decision : [decision]) as { type: string; payload: unknown }[]
     let next = state
-    const out: { type: string; payload: unknown }[] = []
+    const out: DecidedEvent[] = []
     for (const e of events) {
       const type: unknown = typeof e === 'object' && e !== null ? e.type : undefined
       if (typeof type !== 'string' || !Object.hasOwn(decider.events, type)) {
@@ -73,8 +81,11 @@ export function decideAndEvolve(
       }
       // Read once: the envelope gets exactly what evolve saw.
       const event = { type, payload: e.payload }
+      const link = correctionLinkOf(e)
+      const checked = link === undefined ? undefined : checkCorrection(link, ctx.aggregateId, ctx.version)
+      if (checked !== undefined && 'problem' in checked) throw new InvalidDecisionError(checked.problem)
       next = decider.evolve(next, event as never)
-      out.push(event)
+      out.push(checked === undefined ? event : { ...event, correction: checked })
     }
     return { events: out, rejection: undefined, state: next }
   } catch (e) {

@@ -3,6 +3,7 @@
  * (offsets are bigint here; adapters convert at their boundary). Kafka + LevelDB implementations live in
  * src/kafka and src/state; in-memory twins in src/testing.
  */
+import type { EventEnvelope } from '../domain/envelopes.ts'
 import type { SnapshotStore } from '../state/store.ts'
 
 export type HeaderValue = Buffer | string | (Buffer | string)[] | undefined
@@ -90,6 +91,14 @@ export interface TaskPorts {
   /** The events topic partition of the task (co-partitioned with the commands): the event index restores from it. */
   events: ChangelogReader
   openStore(): Promise<SnapshotStore>
+}
+
+/**
+ * The events of one aggregate of the task's partition: committed, as recorded (not upcast), in version order. The
+ * task answers it from its event index (to rebuild a stale snapshot, stale-snapshots.ts).
+ */
+export interface AggregateEvents {
+  eventsOf(aggregateId: string): Promise<EventEnvelope[]>
 }
 
 /** What the task manager needs of the consumer: position control of the input partitions. */

@@ -16,7 +16,7 @@
  * Anything one command throws fails that command alone ('failed' + dead letter; under `stop`, the worker stops):
  * never the batch, which would be retried for ever.
  */
-import type { DecideContext } from '../domain/decider.ts'
+import { eventVersionOf, stateVersionOf, type DecideContext } from '../domain/decider.ts'
 import { encode } from '../domain/codec.ts'
 import {
   HEADERS,
@@ -210,7 +210,8 @@ export class CommandProcessor {
         causationId,
         eventTime: issuedAt,
         recordedAt,
-        schemaVersion: decider.schemaVersion,
+        schemaVersion: eventVersionOf(decider, e.type),
+        ...e.correction,
       }
       const r: OutputRecord = {
         topic: this.o.topics.events,
@@ -237,6 +238,7 @@ export class CommandProcessor {
       state: decision.state,
       recent: remember(current?.recent ?? [], outcome, this.o.dedupeWindow),
       sourceOffset: record.offset.toString(),
+      stateVersion: stateVersionOf(decider),
     }
     // Encoded here, not at commit, to refuse a record the broker would refuse (message.max.bytes) for ever:
     // such a command fails alone instead of blocking the partition. The changelog record as commit.ts builds it.

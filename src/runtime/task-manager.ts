@@ -18,7 +18,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import { DecideFailedError } from '../errors.ts'
+import { stopsTheWorker } from '../errors.ts'
 import type { ConsumerControl, InputRecord } from './ports.ts'
 import type { Task } from './task.ts'
 import { TaskState } from './task-state.ts'
@@ -169,9 +169,9 @@ export class TaskManager {
     try {
       outcome = await task.process(records, hooks.committed)
     } catch (e) {
-      if (e instanceof DecideFailedError) {
+      if (stopsTheWorker(e)) {
         this.o.consumer.pause([partition])
-        this.o.onFatal(e)
+        this.o.onFatal(e as Error)
         return
       }
       // A consumer-level error while the task is fine (its commits stand): the consumer rejoins and the

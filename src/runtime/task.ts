@@ -5,9 +5,9 @@
  */
 import type { Logger } from 'pino'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
-import { DecideFailedError, recoveryOf, TaskClosedError, TaskFencedError } from '../errors.ts'
+import { recoveryOf, stopsTheWorker, TaskClosedError, TaskFencedError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
-import type { IndexedEvent, VersionRange } from '../state/event-index.ts'
+import { eventOf, type IndexedEvent, type VersionRange } from '../state/event-index.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import { commitBatch } from './commit.ts'
 import { transactionTimeout } from './fence.ts'
@@ -16,6 +16,7 @@ import { CommandProcessor, type BatchResult } from './processor.ts'
 import { restoreIndex } from './event-index.ts'
 import { restoreStore } from './restore.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
+import { trustedSnapshots } from './stale-snapshots.ts'
 import { checkTransition, TaskState } from './task-state.ts'
 
 export interface TaskListener {
@@ -225,7 +226,7 @@ export class Task {
       const overlay = await this.loadSnapshots(aggregateIds)
       batch = this.processor.processDecoded(decoded, overlay)
     } catch (e) {
-      if (e instanceof DecideFailedError) throw e
+      if (stopsTheWorker(e)) throw e
       return this.retryLater(chunk[0]!.offset, e)
     }
     const commitStarted = performance.now()
@@ -312,7 +313,7 @@ export class Task {
       else missing.push(id)
     }
     if (missing.length > 0) {
-      const loaded = await this.store!.getMany(missing)
+      const loaded = await this.fromStore(missing)
       for (let i = 0; i < missing.length; i++) {
         const s = loaded[i]
         overlay.set(missing[i]!, s)
@@ -322,9 +323,16 @@ export class Task {
     return overlay
   }
 
+  /** Snapshots from the store, a stale one (another stateVersion) rebuilt from its events (stale-snapshots.ts). */
+  private async fromStore(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {
+    const store = this.store!
+    const index = { eventsOf: async (id: string) => (await store.events(id, {})).map(eventOf) }
+    return trustedSnapshots(await store.getMany(ids), this.o.topology, index)
+  }
+
   /** Snapshot of one aggregate as committed (for queries and tests). */
   async committedSnapshot(aggregateId: string): Promise<SnapshotRecord | undefined> {
-    return this.cache.get(aggregateId) ?? (await this.store?.getMany([aggregateId]))?.[0]
+    return this.cache.get(aggregateId) ?? (this.store && (await this.fromStore([aggregateId]))[0])
   }
 
   /** One aggregate's committed events from the index (version order). */

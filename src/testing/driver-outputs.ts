@@ -2,8 +2,11 @@
  * What the TopologyTestDriver reads back from its MemoryLog: committed (read_committed) replies, events, dead
  * letters and changelog snapshots, and the fold of an aggregate's events. Reads only; no tasks here.
  */
+import type { RecordedEvent } from '../domain/corrections.ts'
 import type { MessageOf, SchemaMap } from '../domain/decider.ts'
 import type { EventEnvelope, ReplyEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
+import { eventsForReading, type HistoryView } from '../domain/event-reads.ts'
+import { upcastEvent } from '../domain/upcasting.ts'
 import type { Topology } from '../topology/loader.ts'
 import { latestSnapshots, readDeadLetters, type DeadLetter } from './driver-types.ts'
 import type { MemoryLog } from './memory-log.ts'
@@ -30,12 +33,28 @@ export abstract class CommittedOutputs<S, EM extends SchemaMap> {
     return all[all.length - 1]
   }
 
-  /** Committed events (read_committed); of one aggregate when given, in version order. */
+  /**
+   * Committed events (read_committed) at their type's current schema version (upcast, as every read of the worker);
+   * of one aggregate when given, in version order.
+   */
   events(aggregateId?: string): (EventEnvelope & MessageOf<EM>)[] {
+    return this.recordedEvents(aggregateId).map((e) => upcastEvent(this.topology.decider, e))
+  }
+
+  /** Committed events as stored in the topic (not upcast); of one aggregate when given, in version order. */
+  recordedEvents(aggregateId?: string): (EventEnvelope & MessageOf<EM>)[] {
     const all = this.values<EventEnvelope & MessageOf<EM>>(this.topology.topics.events)
     return aggregateId === undefined
       ? all
       : all.filter((e) => e.aggregateId === aggregateId).sort((a, b) => a.version - b.version)
+  }
+
+  /** One aggregate's events as a read shows them (eventsForReading): upcast, as recorded or as corrected. */
+  history(
+    aggregateId: string,
+    view: HistoryView = 'recorded',
+  ): RecordedEvent<EventEnvelope & MessageOf<EM>>[] {
+    return eventsForReading(this.topology.decider, this.recordedEvents(aggregateId), view)
   }
 
   /** Committed dead letters with their error headers. */
@@ -49,7 +68,7 @@ export abstract class CommittedOutputs<S, EM extends SchemaMap> {
     return latestSnapshots(this.log, this.topology.topics.changelog, parts) as Map<string, SnapshotRecord<S>>
   }
 
-  /** The decider's fold of an aggregate's committed events. */
+  /** The decider's fold of an aggregate's committed events (upcast). */
   foldedState(aggregateId: string): S {
     let state = this.topology.decider.initialState() as S
     for (const e of this.events(aggregateId)) state = this.topology.decider.evolve(state, e) as S

@@ -53,6 +53,12 @@ export interface TopologyTestDriverOptions {
   /** Start of the driver's clock (epoch ms); default 2024-01-01T00:00:00Z. */
   startTime?: number
   logger?: Logger
+  /**
+   * Start over this log instead of an empty one: what an earlier driver (e.g. an older version of the decider)
+   * committed, as a new deployment over the same topics would (fresh stores: the tasks restore the changelog).
+   * Record timestamps keep following the clock of the driver that created the log.
+   */
+  log?: MemoryLog
 }
 
 /** The snapshot store of one partition; a crash can be armed to hit its next write. */

@@ -68,7 +68,7 @@ export class TopologyTestDriver<
 
   private constructor(topology: Topology, o: TopologyTestDriverOptions) {
     const clock = { ms: o.startTime ?? Date.parse('2024-01-01T00:00:00.000Z') }
-    super(topology, new MemoryLog({ now: () => clock.ms }))
+    super(topology, o.log ?? new MemoryLog({ now: () => clock.ms }))
     this.clock = clock
     this.log.createTopologyTopics(topology)
     this.logger = o.logger ?? silentLogger
@@ -345,12 +345,14 @@ export class TopologyTestDriver<
     return s as SnapshotRecord<S> | undefined
   }
 
-  /** The state of an aggregate in its task's store (initial state when it has none). */
+  /**
+   * The state of an aggregate as its running task reads it (as the worker's HTTP read does: a snapshot of another
+   * stateVersion is rebuilt from the events), else from its store; the initial state when it has none.
+   */
   async state(aggregateId: string): Promise<S> {
-    return (
-      ((await this.snapshot(aggregateId))?.state as S | undefined) ??
-      (this.topology.decider.initialState() as S)
-    )
+    const task = this.runningTask(this.partitionOf(aggregateId))
+    const snapshot = task ? await task.committedSnapshot(aggregateId) : await this.snapshot(aggregateId)
+    return (snapshot?.state as S | undefined) ?? (this.topology.decider.initialState() as S)
   }
 
   /** Every snapshot in a partition's store, by aggregate id. */

@@ -7,9 +7,10 @@
  * what decide actually returned, so it reads well in vitest (or any runner) without a matcher library.
  */
 import { isDeepStrictEqual, inspect } from 'node:util'
+import { correctionLinkOf } from '../domain/corrections.ts'
 import { fold, type DecideContext, type Decider, type MessageOf, type SchemaMap } from '../domain/decider.ts'
 import { SpecFailedError } from '../errors.ts'
-import { decideAfter, type Decision } from './decide.ts'
+import { decideAfter, upcastHistory, type Decision, type StoredEvent } from './decide.ts'
 
 export { SpecFailedError }
 
@@ -33,15 +34,18 @@ export interface WhenStep<S, CM extends SchemaMap, EM extends SchemaMap> {
 
 const show = (v: unknown) => inspect(v, { depth: 10, breakLength: 100, sorted: true })
 
-/** given `events` (the aggregate's history, oldest first) ... */
+/**
+ * given `events` (the aggregate's history, oldest first; an event with a `schemaVersion` is one an older decider
+ * stored, upcast first) ...
+ */
 export function given<S, CM extends SchemaMap, EM extends SchemaMap>(
   decider: Decider<S, CM, EM>,
-  events: MessageOf<EM>[] = [],
+  events: (MessageOf<EM> | StoredEvent<Decider<S, CM, EM>>)[] = [],
 ): WhenStep<S, CM, EM> {
   const d = decider as unknown as Parameters<typeof decideAfter>[0]
   return {
     get state() {
-      return fold(decider, events)
+      return fold(decider, upcastHistory(d, events as never, 'aggregate-1'))
     },
     when(command, ctx = {}) {
       let result: ReturnType<typeof decideAfter>
@@ -66,7 +70,7 @@ export function given<S, CM extends SchemaMap, EM extends SchemaMap>(
         decision: decision as ThenStep<S, EM>['decision'],
         then(expected) {
           const list = Array.isArray(expected) ? expected : [expected]
-          if ('rejected' in decision || !isDeepStrictEqual(plain(decision.events), plain(list)))
+          if ('rejected' in decision || !isDeepStrictEqual(comparable(decision.events), comparable(list)))
             fail(`events ${show(list)}`)
           let s = result.state as S
           for (const e of list) s = decider.evolve(s, e)
@@ -91,3 +95,14 @@ export function given<S, CM extends SchemaMap, EM extends SchemaMap>(
 
 // Compare as plain data (as the events will be on the wire): drops undefined fields and prototypes.
 const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v ?? null))
+
+/** Events as plain data with their correction link (a symbol, which plain() would drop) as a field. */
+function comparable(events: readonly unknown[]): unknown {
+  return plain(
+    events.map((e) => {
+      const link = correctionLinkOf(e)
+      const corrects = typeof link?.corrects === 'string' ? [link.corrects] : link?.corrects
+      return link === undefined ? e : { ...(e as object), correction: { corrects, reason: link.reason } }
+    }),
+  )
+}

@@ -1,6 +1,6 @@
 /** `kafka-decider/testing`: test a decider without Kafka (given/when/then), or a whole topology (TopologyTestDriver). */
 export { given, SpecFailedError, type ThenStep, type WhenStep } from './given.ts'
-export { decideAfter, type Decision, type DecideResult } from './decide.ts'
+export { decideAfter, upcastHistory, type Decision, type DecideResult, type StoredEvent } from './decide.ts'
 export {
   TopologyTestDriver,
   SimulatedCrash,

@@ -4,7 +4,8 @@
  * fail, and memoryTaskPorts, which wires them like the Kafka ports.
  */
 import pino from 'pino'
-import type { SnapshotRecord } from '../domain/envelopes.ts'
+import { decode } from '../domain/codec.ts'
+import type { EventEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
 import { TaskFencedError } from '../errors.ts'
 import type {
   ChangelogReader,
@@ -268,4 +269,18 @@ export function memoryTaskPorts(o: MemoryTaskPortsOptions): MemoryTaskPorts {
     events: new MemoryChangelogReader(log, topology.topics.events, partition, o.restoreChunkSize),
     openStore: async () => store,
   }
+}
+
+/** One aggregate's committed events in a partition of the events topic, as recorded, in version order. */
+export function aggregateEvents(
+  log: MemoryLog,
+  topic: string,
+  partition: number,
+  aggregateId: string,
+): EventEnvelope[] {
+  const key = Buffer.from(aggregateId)
+  const out: EventEnvelope[] = []
+  for (const r of log.read(topic, partition))
+    if (r.value !== null && r.key !== null && key.equals(r.key)) out.push(decode(r.value) as EventEnvelope)
+  return out.sort((a, b) => a.version - b.version)
 }

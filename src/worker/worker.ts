@@ -8,6 +8,7 @@ import { hostname, networkInterfaces } from 'node:os'
 import pino, { type Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
+import { upcastEvent } from '../domain/upcasting.ts'
 import { asOfQuery } from '../http/as-of.ts'
 import { eventQueries } from '../http/events.ts'
 import { stateQuery } from '../http/state.ts'
@@ -137,8 +138,12 @@ export class Worker {
         registry: this.metrics.registry,
         readiness: () => this.readiness(),
         state: stateQuery(this.o.topologies, () => this.runners),
-        events: eventQueries(this.o.topologies, () => this.runners),
-        asOf: asOfQuery(this.o.topologies, () => this.runners),
+        events: eventQueries(
+          this.o.topologies,
+          () => this.runners,
+          (name, e) => upcastEvent(this.o.topologies.find((t) => t.definition.name === name)!.decider, e),
+        ),
+        asOf: asOfQuery(this.o.topologies, () => this.runners, upcastEvent),
         frontDoor: door,
       })
       this.route(door)

@@ -12,10 +12,10 @@ const counter = defineDecider({
 })
 
 describe('defineDecider / reject / fold', () => {
-  it('defineDecider marks the kind and defaults schemaVersion to 1', () => {
+  it('defineDecider marks the kind and defaults stateVersion to 1', () => {
     expect(counter.kind).toBe('kafka-decider/decider')
-    expect(counter.schemaVersion).toBe(1)
-    expect(defineDecider({ ...counter, schemaVersion: 3 }).schemaVersion).toBe(3)
+    expect(counter.stateVersion).toBe(1)
+    expect(defineDecider({ ...counter, stateVersion: 3 }).stateVersion).toBe(3)
   })
 
   it('reject builds a rejection that isRejection recognises; plain objects are not rejections', () => {

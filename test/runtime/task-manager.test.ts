@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import type { AnyDecider } from '../../src/domain/decider.ts'
 import type { ReplyEnvelope } from '../../src/domain/envelopes.ts'
-import { DecideFailedError } from '../../src/errors.ts'
+import { DecideFailedError, StaleSnapshotError } from '../../src/errors.ts'
 import type { ConsumerControl } from '../../src/runtime/ports.ts'
 import { partitionOf as murmur2PartitionOf } from '../../src/kafka/partitioner.ts'
 import { Task } from '../../src/runtime/task.ts'
@@ -411,6 +411,21 @@ describe('TaskManager', () => {
     await h.fetch(0)
     task.process = original
     expect(h.fatal.map((e) => e.message)).toEqual(['decide threw'])
+    expect(h.consumer.paused.has(0)).toBe(true)
+  })
+
+  it('a stale snapshot the task cannot rebuild stops the worker too (not retried for ever)', async () => {
+    const h = setup()
+    const a = idOn(h, 0)
+    h.manager.assign([0])
+    await h.manager.settled()
+    h.send(create(a))
+    const task = h.manager.tasks.get(0)!
+    const original = task.process.bind(task)
+    task.process = () => Promise.reject(new StaleSnapshotError('run decider rebuild'))
+    await h.fetch(0)
+    task.process = original
+    expect(h.fatal.map((e) => e.message)).toEqual(['run decider rebuild'])
     expect(h.consumer.paused.has(0)).toBe(true)
   })
 

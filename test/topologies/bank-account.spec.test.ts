@@ -1,6 +1,7 @@
 /** Given/when/then specs of the bank-account sample decider (kafka-decider/testing). */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { given } from '../../src/testing/index.ts'
+import { correction } from '../../src/index.ts'
+import { given, SpecFailedError } from '../../src/testing/index.ts'
 import bank, {
   type AccountCommand,
   type AccountEvent,
@@ -44,15 +45,70 @@ describe('bank-account spec', () => {
       .thenRejected('account_not_found')
   })
 
+  it('corrects a deposit with an event that names it, and refuses what it cannot absorb', () => {
+    const history = [created, deposited(100, 100)]
+    const fix = { eventId: 'aggregate-1@2', difference: -10, reason: 'typed 100, the slip says 90' }
+    const state = given(bank, history)
+      .when({ type: 'CorrectDeposit', payload: fix })
+      .then([
+        correction(
+          { type: 'DepositCorrected', payload: { difference: -10, balance: 90 } },
+          { corrects: 'aggregate-1@2', reason: 'typed 100, the slip says 90' },
+        ),
+      ])
+    expect(state).toEqual({ status: 'open', owner: 'Ada', balance: 90 })
+    given(bank, history)
+      .when({ type: 'CorrectDeposit', payload: { ...fix, difference: -101 } })
+      .thenRejected('insufficient_funds', /cannot absorb a correction of -101/)
+    given(bank).when({ type: 'CorrectDeposit', payload: fix }).thenRejected('account_not_found')
+  })
+
+  it('then() compares the correction link too; a link to no earlier event fails the spec as it fails the command', () => {
+    const history = [created, deposited(100, 100)]
+    const when = (eventId: string) =>
+      given(bank, history).when({
+        type: 'CorrectDeposit',
+        payload: { eventId, difference: 5, reason: 'r' },
+      })
+    const plainEvent = { type: 'DepositCorrected' as const, payload: { difference: 5, balance: 105 } }
+    // Same type and payload, but no link (or another one): not the same decision.
+    expect(() => when('aggregate-1@2').then([plainEvent])).toThrow(SpecFailedError)
+    expect(() =>
+      when('aggregate-1@2').then([correction(plainEvent, { corrects: 'aggregate-1@1', reason: 'r' })]),
+    ).toThrow(SpecFailedError)
+    expect(() => when('aggregate-1@3')).toThrow(/not an earlier event of aggregate aggregate-1/)
+    expect(() => when('other@1')).toThrow(/not an earlier event/)
+  })
+
   it('command, event and state types are inferred from the decider definition', () => {
     expectTypeOf<Extract<AccountCommand, { type: 'Deposit' }>['payload']>().toEqualTypeOf<{
       amount: number
     }>()
     expectTypeOf<AccountEvent['type']>().toEqualTypeOf<
-      'AccountCreated' | 'MoneyDeposited' | 'MoneyWithdrawn'
+      'AccountCreated' | 'MoneyDeposited' | 'MoneyWithdrawn' | 'DepositCorrected'
     >()
     expectTypeOf<AccountState['status']>().toEqualTypeOf<'none' | 'open'>()
     // @ts-expect-error: Deposit's payload has no "owner" (the spec does not compile)
     expect(() => given(bank).when({ type: 'Deposit', payload: { owner: 'x' } })).toBeDefined()
+  })
+})
+
+describe('bank-account v2 spec over stored v1 events', () => {
+  it('given() upcasts an event with a schemaVersion before evolve sees it', async () => {
+    const { default: bankV2 } = await import('../fixtures/bank-account-v2.ts')
+    const v1Deposit = {
+      type: 'MoneyDeposited' as const,
+      payload: { amount: 5, balance: 5 },
+      schemaVersion: 1,
+    }
+    const spec = given(bankV2, [created, v1Deposit])
+    expect(spec.state).toEqual({ status: 'open', owner: 'Ada', balance: 5, deposits: 1 })
+    spec
+      .when({ type: 'Deposit', payload: { amount: 2 } })
+      .then([{ type: 'MoneyDeposited', payload: { amount: 2, balance: 7, currency: 'EUR' } }])
+    // A version the decider does not know fails the spec with the typed error's message.
+    expect(() => given(bankV2, [created, { ...v1Deposit, schemaVersion: 3 }]).state).toThrow(
+      /schemaVersion 3\): this decider knows MoneyDeposited up to schemaVersion 2/,
+    )
   })
 })
