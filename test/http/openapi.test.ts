@@ -23,6 +23,7 @@ interface Operation {
 }
 interface Doc {
   openapi: string
+  info: { version: string }
   paths: Record<string, Record<string, Operation>>
   components: { schemas: Record<string, Record<string, unknown>> }
 }
@@ -67,6 +68,8 @@ describe('docs/openapi.yaml', async () => {
 
   it('is OpenAPI 3.1 and documents exactly the routes the server serves', () => {
     expect(doc.openapi).toMatch(/^3\.1\.\d+$/)
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    expect(doc.info.version, "info.version is the package's").toBe(pkg.version)
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) =>
       Object.keys(ops)
         .filter((m) => METHODS.includes(m))
