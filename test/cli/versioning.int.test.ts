@@ -215,7 +215,11 @@ describe('event versioning on a real broker', () => {
     const snapshots = await latestSnapshots()
     for (const id of ACCOUNTS) {
       const sent = [...v1Commands, early].filter((c) => c.aggregateId === id)
-      expect(snapshots.get(id)).toMatchObject({ version: sent.length, stateVersion: 2, state: modelV2(sent) })
+      expect(snapshots.get(id)).toMatchObject({
+        version: id === 'acc-0' ? 5 : 4, // 4 v1 events each; acc-0 also the early deposit
+        stateVersion: 2,
+        state: modelV2(sent),
+      })
       expect(snapshots.get(id)!.recent.length).toBeGreaterThan(0) // the dedupe window is kept
     }
     const again = await runCli(['rebuild', v2File, '--dry-run', '--timeout', '20000'], env(), 60_000)
