@@ -141,7 +141,7 @@ program
   .argument('<aggregateId>', 'aggregate id')
   .option(
     '-u, --url <url>',
-    "a running worker's HTTP address (http.host:http.port), e.g. http://127.0.0.1:9464; default DECIDER_URL unless --state-dir is given",
+    "any running worker's HTTP address (http.host:http.port), e.g. http://127.0.0.1:9464; default DECIDER_URL unless --state-dir is given",
   )
   .option('--timeout <ms>', 'how long to wait for the worker to answer (with --url)', '10000')
   .option(
@@ -164,9 +164,10 @@ Examples:
   decider state topologies/bank-account.yaml acc-1 --url http://127.0.0.1:9464   # ask a running worker
   decider state topologies/bank-account.yaml acc-1                                # read the local store (worker stopped)
 
-The worker answers for the partitions it owns; with several workers, ask the one that owns the aggregate's
-partition (the error names the partitions the asked worker has).
-Exit codes: 0 printed, 1 no snapshot / not reachable / partition not on that worker, 2 bad usage.`,
+Any worker of the group answers for every aggregate: it forwards the read to the worker that owns the aggregate's
+partition (answeredBy names it). While the group rebalances, the worker answers 503 and this asks again until
+--timeout.
+Exit codes: 0 printed, 1 no snapshot / not reachable / owner not known within --timeout, 2 bad usage.`,
   )
   .action(async (file: string, id: string, opts: StateCliOptions) => {
     process.exitCode = await stateCommand(file, id, opts)
@@ -182,7 +183,7 @@ program
   .argument('[aggregateId]', 'aggregate id (not with --all)')
   .option(
     '-u, --url <url>',
-    "a running worker's HTTP address; default DECIDER_URL unless --state-dir or --scan is given",
+    "any running worker's HTTP address; default DECIDER_URL unless --state-dir or --scan is given",
   )
   .option(
     '--state-dir <dir>',
@@ -228,7 +229,8 @@ Examples:
   decider events topologies/bank-account.yaml --all > events.jsonl                # everything, then resume with
   decider events topologies/bank-account.yaml --all --from <token>                # the token printed on stderr
 
-Exit codes: 0 printed, 1 no events / not reachable / partition not on that worker, 2 bad usage.`,
+Any worker answers with --url: it forwards the read to the owner of the aggregate's partition.
+Exit codes: 0 printed, 1 no events / not reachable / owner not known within --timeout, 2 bad usage.`,
   )
   .action(async (file: string, id: string | undefined, opts: EventsCliOptions) => {
     process.exitCode = await eventsCommand(file, id, opts)

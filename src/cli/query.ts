@@ -65,7 +65,8 @@ export interface StateCliOptions {
 
 /**
  * The committed snapshot of an aggregate: from the running worker at `url` (GET /state/<topology>/<id>, served
- * by the task that owns the aggregate's partition), else from the local LevelDB stores under the state dir.
+ * by the task that owns the aggregate's partition, on that worker or forwarded to it), else from the local
+ * LevelDB stores under the state dir.
  */
 export async function stateCommand(file: string, aggregateId: string, o: StateCliOptions): Promise<number> {
   if (o.url !== undefined && o.stateDir !== undefined) {
@@ -114,7 +115,8 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
 
 /**
  * Asks a running worker (GET <url>/state/<topology>/<aggregateId>, or with as-of bounds
- * GET <url>/aggregates/<topology>/<aggregateId>/state?...) and prints its answer.
+ * GET <url>/aggregates/<topology>/<aggregateId>/state?...), any of the group: the owner of the aggregate's
+ * partition answers, named in `answeredBy`. Prints its answer.
  */
 async function stateFromWorker(
   file: string,
@@ -139,20 +141,28 @@ async function stateFromWorker(
     asOf.size > 0 ? `aggregates/${name}/${id}/state?${asOf}` : `state/${name}/${id}`,
     base.href.endsWith('/') ? base.href : `${base.href}/`,
   )
+  // Any worker answers: it forwards to the owner of the aggregate's partition. While the owner is not known (the
+  // group rebalancing) it answers 503 with a retry hint: ask again, within --timeout.
+  const deadline = Date.now() + timeoutMs
   let status: number
   let text: string
-  try {
-    const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) })
-    status = res.status
-    text = await res.text()
-  } catch (e) {
-    const err = e as Error & { cause?: { message?: string } }
-    const why =
-      err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
-    console.error(
-      `error: cannot reach the worker at ${base.origin}: ${why} (is it running? is this its http.host:http.port?)`,
-    )
-    return 1
+  for (;;) {
+    try {
+      const res = await fetch(target, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })
+      status = res.status
+      text = await res.text()
+    } catch (e) {
+      const err = e as Error & { cause?: { message?: string } }
+      const why =
+        err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
+      console.error(
+        `error: cannot reach the worker at ${base.origin}: ${why} (is it running? is this its http.host:http.port?)`,
+      )
+      return 1
+    }
+    const retryAfterMs = status === 503 ? retryHint(text) : undefined
+    if (retryAfterMs === undefined || Date.now() + retryAfterMs >= deadline) break
+    await new Promise((r) => setTimeout(r, retryAfterMs))
   }
   let body: { error?: unknown } | undefined
   try {
@@ -170,4 +180,14 @@ async function stateFromWorker(
       : `HTTP ${status}: ${text.trim().slice(0, 200)} (a worker without /state?)`
   console.error(`error: worker ${base.origin}: ${error}`)
   return 1
+}
+
+/** The retry hint of a 503 answer (`retryAfterMs`), undefined when it has none (then it is final). */
+function retryHint(text: string): number | undefined {
+  try {
+    const ms = (JSON.parse(text) as { retryAfterMs?: unknown }).retryAfterMs
+    return typeof ms === 'number' && ms > 0 ? Math.min(ms, 5_000) : undefined
+  } catch {
+    return undefined
+  }
 }

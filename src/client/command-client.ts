@@ -129,6 +129,14 @@ export class CommandClient {
     return reply
   }
 
+  /**
+   * Starts listening for replies (sendAndWait does so on its first call) and resolves once listening: a service
+   * that must answer its first sendAndWait quickly calls this at start.
+   */
+  ready(): Promise<void> {
+    return this.listenForReplies()
+  }
+
   private listenForReplies(): Promise<void> {
     this.repliesReady ??= this.transport.listenForReplies((records) => {
       for (const record of records) {

@@ -221,31 +221,50 @@ export class EventStoreClient {
     return this.o.kafka
   }
 
+  /**
+   * One read from the worker (any worker: it forwards to the owner of the aggregate's partition). A 503 with a
+   * retry hint (the group rebalancing, the owner's task restoring) is asked again, all within timeoutMs.
+   */
   private async get(pathAndQuery: string): Promise<unknown> {
     const base = this.o.url!.endsWith('/') ? this.o.url! : `${this.o.url!}/`
     const timeoutMs = this.o.timeoutMs ?? 10_000
-    let res: Response
-    try {
-      res = await fetch(new URL(pathAndQuery, base), { signal: AbortSignal.timeout(timeoutMs) })
-    } catch (e) {
-      const err = e as Error & { cause?: { message?: string } }
-      const why =
-        err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
-      throw new WorkerReadError(`cannot reach the worker at ${base}: ${why}`, { cause: e })
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      let res: Response
+      try {
+        res = await fetch(new URL(pathAndQuery, base), {
+          signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+        })
+      } catch (e) {
+        const err = e as Error & { cause?: { message?: string } }
+        const why =
+          err.name === 'TimeoutError'
+            ? `no answer within ${timeoutMs} ms`
+            : (err.cause?.message ?? err.message)
+        throw new WorkerReadError(`cannot reach the worker at ${base}: ${why}`, { cause: e })
+      }
+      const text = await res.text()
+      let body: { error?: string; code?: string; retryAfterMs?: unknown } | undefined
+      try {
+        body = JSON.parse(text) as { error?: string; code?: string; retryAfterMs?: unknown }
+      } catch {
+        body = undefined
+      }
+      if (res.status === 200 && body !== undefined) return body
+      const retryAfterMs =
+        res.status === 503 && typeof body?.retryAfterMs === 'number' && body.retryAfterMs > 0
+          ? Math.min(body.retryAfterMs, 5_000)
+          : undefined
+      if (retryAfterMs !== undefined && Date.now() + retryAfterMs < deadline) {
+        await new Promise((r) => setTimeout(r, retryAfterMs))
+        continue
+      }
+      const e = new WorkerReadError(
+        `worker ${base}: ${body?.error ?? `HTTP ${res.status}: ${text.trim().slice(0, 200)} (a worker without this endpoint?)`}`,
+      )
+      e.status = res.status
+      e.reason = body?.code
+      throw e
     }
-    const text = await res.text()
-    let body: { error?: string; code?: string } | undefined
-    try {
-      body = JSON.parse(text) as { error?: string; code?: string }
-    } catch {
-      body = undefined
-    }
-    if (res.status === 200 && body !== undefined) return body
-    const e = new WorkerReadError(
-      `worker ${base}: ${body?.error ?? `HTTP ${res.status}: ${text.trim().slice(0, 200)} (a worker without this endpoint?)`}`,
-    )
-    e.status = res.status
-    e.reason = body?.code
-    throw e
   }
 }

@@ -3,7 +3,8 @@
  * logging). Read from a YAML file (config/worker.yaml by default) and overridden by environment variables:
  *   KAFKA_BROKERS (comma separated), KAFKA_CLIENT_ID, KAFKA_SSL=true, KAFKA_SASL_MECHANISM,
  *   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, DECIDER_STATE_DIR, DECIDER_HTTP_HOST, DECIDER_HTTP_PORT,
- *   DECIDER_LOG_LEVEL, DECIDER_LOG_FORMAT, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS, DECIDER_SESSION_TIMEOUT_MS
+ *   DECIDER_LOG_LEVEL, DECIDER_LOG_FORMAT, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS, DECIDER_SESSION_TIMEOUT_MS,
+ *   DECIDER_HTTP_ADVERTISED_URL, DECIDER_HTTP_COMMANDS
  * Secrets belong in the environment, never in the file.
  */
 import { readFile } from 'node:fs/promises'
@@ -65,6 +66,18 @@ export const workerConfigSchema = z
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(9464),
         enabled: z.boolean().default(true),
+        /**
+         * The URL other workers forward reads to (announced in the consumer group); `{ip}` and `{hostname}` are
+         * replaced by the machine's. Default: http://host:port when host is a concrete address; a wildcard bind
+         * (0.0.0.0, ::) needs it set, else no read is forwarded to this worker.
+         */
+        advertisedUrl: z
+          .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://10.0.0.7:9464' })
+          .optional(),
+        /** POST /commands/<topology>. No authentication: keep the port private (README, Limitations). */
+        commands: z.boolean().default(true),
+        /** Bound on a read forwarded to the owning worker (until its response headers). */
+        forwardTimeoutMs: z.number().int().positive().default(5000),
       })
       .strict()
       .prefault({}),
@@ -141,6 +154,21 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
   if (env.DECIDER_STATE_DIR) c.stateDir = env.DECIDER_STATE_DIR
   if (env.DECIDER_HTTP_HOST) c.http.host = env.DECIDER_HTTP_HOST
   if (env.DECIDER_HTTP_PORT) c.http.port = intEnv(env, 'DECIDER_HTTP_PORT', 0, 65535)
+  if (env.DECIDER_HTTP_ADVERTISED_URL) {
+    const url = workerConfigSchema.shape.http
+      .unwrap()
+      .shape.advertisedUrl.safeParse(env.DECIDER_HTTP_ADVERTISED_URL)
+    if (!url.success)
+      throw new ConfigError(
+        `DECIDER_HTTP_ADVERTISED_URL=${env.DECIDER_HTTP_ADVERTISED_URL} is not an http(s) URL; use e.g. http://10.0.0.7:9464`,
+      )
+    c.http.advertisedUrl = url.data
+  }
+  if (env.DECIDER_HTTP_COMMANDS) {
+    if (env.DECIDER_HTTP_COMMANDS !== 'true' && env.DECIDER_HTTP_COMMANDS !== 'false')
+      throw new ConfigError(`DECIDER_HTTP_COMMANDS=${env.DECIDER_HTTP_COMMANDS}: use true or false`)
+    c.http.commands = env.DECIDER_HTTP_COMMANDS === 'true'
+  }
   if (env.DECIDER_LOG_LEVEL) {
     const level = LOG_LEVELS.safeParse(env.DECIDER_LOG_LEVEL)
     if (!level.success)

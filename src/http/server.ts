@@ -5,11 +5,12 @@
  * state.ts), and with event queries the event reads /aggregates/<topology>/<aggregateId>/events and
  * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts).
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { AsOfQuery } from './as-of.ts'
 import type { EventQueries } from './events.ts'
 import type { StateQuery } from './state.ts'
+import { frontDoor, withAnsweredBy, type FrontDoorOptions } from './front-door.ts'
 
 export interface Readiness {
   ready: boolean
@@ -22,6 +23,11 @@ export interface HttpOptions {
   port: number
   registry: Registry
   readiness: () => Readiness
+  /**
+   * Commands over HTTP (POST /commands/<topology>), reads of aggregates other workers own forwarded to their
+   * owner, and answers naming this worker (x-decider-answered-by, `answeredBy`): see front-door.ts.
+   */
+  frontDoor?: FrontDoorOptions
   /** Serves GET /state/<topology>/<aggregateId> (both URL-encoded) when given. */
   state?: StateQuery
   /** Serves GET /aggregates/<topology>/<aggregateId>/events and /events/<topology> when given. */
@@ -40,7 +46,9 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
     const json = (status: number, body: unknown) =>
       res
         .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
-        .end(req.method === 'HEAD' ? undefined : JSON.stringify(body) + '\n')
+        .end(
+          req.method === 'HEAD' ? undefined : JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n',
+        )
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       text(405, 'method not allowed\n')
     } else if (url === '/livez') {
@@ -122,6 +130,8 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       text(404, `not found: try /metrics, /livez, /readyz${reads.map((r) => `, ${r}`).join('')}\n`)
     }
   })
+  // The front door sees every request before the handlers above.
+  if (o.frontDoor) wrapRequests(server, (handle) => frontDoor(o.frontDoor!, handle))
   // Scrapes and probes are short; do not let an idle keep-alive socket hold the shutdown.
   server.keepAliveTimeout = 5000
   await new Promise<void>((resolve, reject) => {
@@ -132,4 +142,10 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
     })
   })
   return server
+}
+
+function wrapRequests(server: Server, wrap: (handle: RequestListener) => RequestListener): void {
+  const [handle] = server.listeners('request') as RequestListener[]
+  server.removeAllListeners('request')
+  server.on('request', wrap(handle!))
 }

@@ -18,6 +18,7 @@ import type { Logger } from 'pino'
 import { ConsumerCrashedError } from '../errors.ts'
 import type { BatchHooks } from '../runtime/task-manager.ts'
 import type { ConsumerControl, HeaderValue, InputRecord } from '../runtime/ports.ts'
+import { advertisingAssigner, type MemberEndpoint } from './advertising-assigner.ts'
 import { PartitionInput } from './input-transactions.ts'
 import { fetchedOffsetOf, logRecordsOf, type LogRecord } from './transactions.ts'
 
@@ -49,6 +50,8 @@ export interface ConsumerLoopOptions {
   heartbeatIntervalMs: number
   rebalanceTimeoutMs: number
   logger: Logger
+  /** Announced to the group in this member's metadata (advertising-assigner.ts), so others can forward reads here. */
+  endpoint?: MemberEndpoint
   listener?: ConsumerLoopListener
   /** kafkajs gave up on the consumer (CRASH with restart false): the group is gone for good, nothing will fetch. */
   onGone?(error: ConsumerCrashedError): void
@@ -93,6 +96,8 @@ export class KafkaConsumerLoop implements ConsumerControl {
       sessionTimeout: this.o.sessionTimeoutMs,
       heartbeatInterval: this.o.heartbeatIntervalMs,
       rebalanceTimeout: this.o.rebalanceTimeoutMs,
+      // kafkajs' default round robin, with this worker's endpoint in its member metadata: same protocol, same assignment.
+      partitionAssigners: [advertisingAssigner(this.o.endpoint)],
     })
     this.consumer = consumer
     consumer.on(consumer.events.GROUP_JOIN, (e) => {

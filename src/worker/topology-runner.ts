@@ -21,6 +21,8 @@ export interface TopologyRunnerOptions {
   kafka: KafkaConnection
   logger: Logger
   listener?: WorkerListener
+  /** This worker's advertised HTTP URL, announced in the topology's consumer group (routed reads). */
+  advertisedUrl?: string
   /** Called when the worker must stop (decide threw under the `stop` policy, the group's consumer is gone). */
   onFatal: (e: Error) => void
 }
@@ -80,6 +82,7 @@ export class TopologyRunner {
       heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
       rebalanceTimeoutMs: config.consumer.rebalanceTimeoutMs,
       logger: this.log,
+      ...(this.o.advertisedUrl !== undefined ? { endpoint: { http: this.o.advertisedUrl } } : {}),
       ...(listener ? { listener } : {}),
       onGone: this.o.onFatal,
     })

@@ -4,6 +4,7 @@
  */
 import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
+import { hostname, networkInterfaces } from 'node:os'
 import pino, { type Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
@@ -11,6 +12,11 @@ import { upcastEvent } from '../domain/upcasting.ts'
 import { asOfQuery } from '../http/as-of.ts'
 import { eventQueries } from '../http/events.ts'
 import { stateQuery } from '../http/state.ts'
+import type { FrontDoorOptions } from '../http/front-door.ts'
+import { advertisedUrlOf, aggregateRouter } from '../http/routing.ts'
+import { HTTP_ROUTES } from '../http/routes.ts'
+import { KafkaOwnerDirectory } from '../kafka/owner-directory.ts'
+import { CommandGateway } from './command-gateway.ts'
 import { createKafka } from '../kafka/client.ts'
 import { KafkaLogFilter } from '../kafka/log-bridge.ts'
 import { createMetrics, metricsListener, type Metrics, type WorkerListener } from '../metrics/metrics.ts'
@@ -34,6 +40,11 @@ export class Worker {
   readonly metrics: Metrics
   readonly logger: Logger
   private http: Server | undefined
+  /** The URL this worker announces to its groups (routed reads), when it has one. */
+  private advertisedUrl: string | undefined
+  /** Owners of partitions, read from the groups (for reads this worker forwards). */
+  private owners: KafkaOwnerDirectory | undefined
+  private commands: CommandGateway | undefined
   private stopping: Promise<void> | undefined
   private fatal: Error | undefined
   /** Topologies whose group is rebalancing (between kafkajs' REBALANCING and the next GROUP_JOIN). */
@@ -90,10 +101,12 @@ export class Worker {
     return {
       ...metrics,
       rebalancing: () => {
+        this.owners?.invalidate(name)
         this.rebalancing.add(name)
         this.logger.info({ topology: name }, 'group rebalancing')
       },
       rebalanced: (assigned) => {
+        this.owners?.invalidate(name)
         this.rebalancing.delete(name)
         metrics.rebalanced?.(assigned)
         this.checkUp()
@@ -118,6 +131,7 @@ export class Worker {
   async start(): Promise<void> {
     const { config } = this.o
     if (config.http.enabled) {
+      const door = this.frontDoor()
       this.http = await startHttp({
         host: config.http.host,
         port: config.http.port,
@@ -130,10 +144,14 @@ export class Worker {
           (name, e) => upcastEvent(this.o.topologies.find((t) => t.definition.name === name)!.decider, e),
         ),
         asOf: asOfQuery(this.o.topologies, () => this.runners, upcastEvent),
+        frontDoor: door,
       })
+      this.route(door)
       this.logger.info(
-        { url: this.httpAddress },
-        'http listening (/metrics, /livez, /readyz, /state/<topology>/<aggregateId>, /aggregates/<topology>/<aggregateId>/events, /events/<topology>)',
+        { url: this.httpAddress, advertisedUrl: this.advertisedUrl, commands: config.http.commands },
+        `http listening (${HTTP_ROUTES.filter((r) => r.method === 'GET' || config.http.commands)
+          .map((r) => (r.method === 'GET' ? r.path : `${r.method} ${r.path}`))
+          .join(', ')})`,
       )
     }
     for (const topology of this.o.topologies) {
@@ -143,6 +161,7 @@ export class Worker {
         config,
         kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger, this.kafkaLogs),
         logger: this.logger,
+        ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),
         listener: this.listenerFor(name),
         onFatal: (e) => {
           this.fatal ??= e
@@ -160,6 +179,47 @@ export class Worker {
     this.checkUp() // a worker with no partitions assigned is ready as soon as its groups are joined
   }
 
+  /** The HTTP front door before the port is known: commands (when http.commands), no routing yet. */
+  private frontDoor(): FrontDoorOptions {
+    const { http } = this.o.config
+    const names = this.o.topologies.map((t) => t.definition.name)
+    if (http.commands) this.commands = new CommandGateway(this.o.topologies, this.o.config, this.logger)
+    return {
+      self: `${hostname()}:${process.pid}`,
+      forwardTimeoutMs: http.forwardTimeoutMs,
+      commands: { topologies: names, ...(this.commands ? { send: this.commands.send } : {}) },
+    }
+  }
+
+  /** Once listening: this worker's name and advertised URL, and the router over the groups' owners. */
+  private route(door: FrontDoorOptions): void {
+    const { config } = this.o
+    const a = this.http?.address()
+    const port = a && typeof a === 'object' ? a.port : config.http.port
+    this.advertisedUrl = advertisedUrlOf(config.http.host, port, config.http.advertisedUrl, machine())
+    if (this.advertisedUrl === undefined)
+      this.logger.warn(
+        { host: config.http.host },
+        'http is bound to a wildcard address and http.advertisedUrl is not set: other workers cannot forward reads to this one',
+      )
+    door.self = this.advertisedUrl ?? door.self
+    this.owners = new KafkaOwnerDirectory(
+      createKafka(config.kafka, `${config.kafka.clientId}-routing`, this.logger, this.kafkaLogs),
+      this.o.topologies.map((t) => ({
+        topology: t.definition.name,
+        groupId: t.applicationId,
+        topic: t.topics.commands,
+      })),
+    )
+    door.router = aggregateRouter({
+      topologies: this.o.topologies,
+      runners: () => this.runners,
+      directory: this.owners,
+      self: door.self,
+      ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),
+    })
+  }
+
   /** Graceful stop, bounded by config.shutdownTimeoutMs. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
@@ -172,10 +232,19 @@ export class Worker {
         this.http.close(() => r())
         this.http.closeIdleConnections() // keep-alive scrapers must not hold the shutdown
       })
+      await Promise.allSettled([this.commands?.close(), this.owners?.close()])
       if (timedOut) this.logger.warn({ deadlineMs: deadline }, 'shutdown deadline passed; exiting anyway')
       this.logger.info('worker stopped')
       this.resolveDone(this.fatal || timedOut ? 1 : 0)
     })()
     return this.stopping
   }
+}
+
+/** This machine's name and first external IPv4 address (for {hostname} and {ip} in http.advertisedUrl). */
+function machine(): { hostname: string; ip?: string } {
+  const ip = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address
+  return { hostname: hostname(), ...(ip !== undefined ? { ip } : {}) }
 }

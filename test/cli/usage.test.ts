@@ -265,6 +265,36 @@ describe('decider CLI usage', () => {
     }
   }, 60_000)
 
+  it('state --url asks again while the worker answers 503 with a retry hint (the group rebalancing), until --timeout', async () => {
+    let refusals = 2
+    const server = await startHttp({
+      host: '127.0.0.1',
+      port: 0,
+      registry: createMetrics().registry,
+      readiness: () => ({ ready: true }),
+      state: async (_t, id) =>
+        refusals-- > 0
+          ? { status: 503, body: { error: 'rebalancing; try again', code: 'rebalancing', retryAfterMs: 100 } }
+          : { status: 200, body: { partition: 1, aggregateId: id, version: 1 } },
+    })
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      const settled = await runCli(['state', BANK, 'acc-7', '--url', url], env)
+      expect(settled.code, settled.stderr).toBe(0)
+      expect(JSON.parse(settled.stdout)).toEqual({ partition: 1, aggregateId: 'acc-7', version: 1 })
+      expect(refusals).toBe(-1) // asked three times
+      refusals = 1000
+      const started = Date.now()
+      const gaveUp = await runCli(['state', BANK, 'acc-7', '--url', url, '--timeout', '1500'], env)
+      expect(gaveUp.code).toBe(1)
+      expect(gaveUp.stderr).toMatch(/^error: worker http:\/\/127.0.0.1:\d+: rebalancing; try again\n$/)
+      expect(Date.now() - started).toBeLessThan(15_000)
+      expect(1000 - refusals).toBeGreaterThan(3)
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()))
+    }
+  }, 60_000)
+
   it('send --file: NDJSON errors name the line', () => {
     expect(
       parseCommandsFile(

@@ -21,7 +21,13 @@ describe('worker config', () => {
     expect(c.kafka.brokers).toEqual(['127.0.0.1:9092'])
     expect(c.kafka.clientId).toBe('kafka-decider')
     expect(c.kafka.sasl).toBeUndefined()
-    expect(c.http).toEqual({ host: '127.0.0.1', port: 9464, enabled: true })
+    expect(c.http).toEqual({
+      host: '127.0.0.1',
+      port: 9464,
+      enabled: true,
+      commands: true,
+      forwardTimeoutMs: 5000,
+    })
     expect(c.log.level).toBe('info')
     expect(c.stateDir).toBe('.state')
     expect(c.topics.create).toBe(true)
@@ -102,6 +108,25 @@ describe('worker config', () => {
 
   // BUG: src/config/worker-config.ts intEnv only checks "non-negative integer": DECIDER_HTTP_PORT=70000 is accepted
   // although the file schema limits http.port to 0..65535 (and DECIDER_SHUTDOWN_TIMEOUT_MS=0 although it must be positive).
+  it('http.advertisedUrl and http.commands: from the file, DECIDER_HTTP_ADVERTISED_URL and DECIDER_HTTP_COMMANDS; bad values named', () => {
+    const file = resolveWorkerConfig({ http: { advertisedUrl: 'http://10.0.0.7:9464', commands: false } }, {})
+    expect(file.http).toMatchObject({ advertisedUrl: 'http://10.0.0.7:9464', commands: false })
+    const env = resolveWorkerConfig(
+      { http: { advertisedUrl: 'http://10.0.0.7:9464' } },
+      { DECIDER_HTTP_ADVERTISED_URL: 'https://w2.internal:8443', DECIDER_HTTP_COMMANDS: 'false' },
+    )
+    expect(env.http).toMatchObject({ advertisedUrl: 'https://w2.internal:8443', commands: false })
+    expect(configError(() => resolveWorkerConfig({ http: { advertisedUrl: 'ftp://x' } }, {}))).toMatch(
+      /http\.advertisedUrl: must be an http\(s\) URL such as http:\/\/10\.0\.0\.7:9464/,
+    )
+    expect(
+      configError(() => resolveWorkerConfig({}, { DECIDER_HTTP_ADVERTISED_URL: '10.0.0.7:9464' })),
+    ).toMatch(/^DECIDER_HTTP_ADVERTISED_URL=10\.0\.0\.7:9464 is not an http\(s\) URL/)
+    expect(configError(() => resolveWorkerConfig({}, { DECIDER_HTTP_COMMANDS: 'yes' }))).toBe(
+      'DECIDER_HTTP_COMMANDS=yes: use true or false',
+    )
+  })
+
   it('DECIDER_HTTP_PORT out of the port range is rejected', () => {
     expect(configError(() => resolveWorkerConfig({}, { DECIDER_HTTP_PORT: '70000' }))).toContain(
       'DECIDER_HTTP_PORT',

@@ -1,0 +1,185 @@
+/**
+ * POST /commands/<topology>: an HTTP front door to the Kafka path. The body is sent to the commands topic like
+ * any other command (the CommandClient: keyed by aggregateId, murmur2-partitioned) and the worker waits for its
+ * committed reply; the reply envelope comes back with the HTTP status of its outcome:
+ *
+ *   accepted, duplicate -> 200     conflict -> 409     rejected, invalid -> 422     failed -> 500
+ *   no reply within the timeout -> 504 reply_timeout (the command may still be processed: send it again with the
+ *   same commandId to learn its outcome, as a duplicate)
+ *   bad body or query -> 400, body too large -> 413, not JSON -> 415, unknown topology -> 404
+ *
+ * No authentication: whoever reaches the port can send commands (see README, Limitations); http.commands: false
+ * turns the route off.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { z } from 'zod'
+import {
+  checkAggregateId,
+  commandMetadataSchema,
+  type ReplyEnvelope,
+  type ReplyStatus,
+} from '../domain/envelopes.ts'
+import { ReplyTimeoutError, UsageError } from '../errors.ts'
+
+/** The request body; also the source of the CommandRequest schema in docs/openapi.yaml (a test compares them). */
+export const commandRequestSchema = z
+  .object({
+    aggregateId: z.string().min(1),
+    type: z.string().min(1).max(256),
+    payload: z.unknown().optional(),
+    commandId: z.string().min(1).max(256).optional(),
+    expectedVersion: z.number().int().min(0).optional(),
+    metadata: commandMetadataSchema.optional(),
+  })
+  .strict()
+
+export type CommandRequest = z.infer<typeof commandRequestSchema> & { commandId: string }
+
+/** Sends a command through Kafka and resolves with its reply; ReplyTimeoutError when none came within timeoutMs. */
+export type CommandSender = (
+  topology: string,
+  cmd: CommandRequest,
+  timeoutMs: number,
+) => Promise<ReplyEnvelope>
+
+export const HTTP_STATUS_OF_REPLY: Record<ReplyStatus, number> = {
+  accepted: 200,
+  duplicate: 200,
+  conflict: 409,
+  rejected: 422,
+  invalid: 422,
+  failed: 500,
+}
+
+export interface CommandDoorOptions {
+  /** Topologies this worker runs (only those take commands here). */
+  topologies: readonly string[]
+  /** Undefined when http.commands is false: the route answers 404 commands_disabled. */
+  send?: CommandSender
+  /** Default wait for the reply (10 s) and the most a caller may ask for with ?timeoutMs= (60 s). */
+  defaultTimeoutMs?: number
+  maxTimeoutMs?: number
+  /** Largest body taken (1 MiB; the worker refuses records above processing.maxRecordBytes anyway). */
+  maxBodyBytes?: number
+}
+
+type Answer = (status: number, body: Record<string, unknown>, headers?: Record<string, string>) => void
+
+export async function commandRoute(
+  req: IncomingMessage,
+  path: string,
+  query: URLSearchParams,
+  answer: Answer,
+  o: CommandDoorOptions,
+): Promise<void> {
+  const m = /^\/commands\/([^/]+)$/.exec(path)
+  let name: string | undefined
+  try {
+    name = m ? decodeURIComponent(m[1]!) : undefined
+  } catch {
+    name = undefined
+  }
+  if (name === undefined || name === '')
+    return answer(400, { error: 'use POST /commands/<topology> (the name URL-encoded)', code: 'bad_request' })
+  if (req.method !== 'POST')
+    return answer(
+      405,
+      { error: `use POST for /commands/${name}`, code: 'method_not_allowed' },
+      { allow: 'POST' },
+    )
+  if (o.send === undefined)
+    return answer(404, {
+      error:
+        'this worker takes no commands over HTTP (http.commands is false); send them to the commands topic',
+      code: 'commands_disabled',
+    })
+  if (!o.topologies.includes(name))
+    return answer(404, {
+      error: `this worker does not run topology ${name} (it runs: ${o.topologies.join(', ') || 'none'})`,
+      code: 'unknown_topology',
+    })
+  const maxTimeoutMs = o.maxTimeoutMs ?? 60_000
+  const rawTimeout = query.get('timeoutMs')
+  const timeoutMs = rawTimeout === null ? (o.defaultTimeoutMs ?? 10_000) : Number(rawTimeout)
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > maxTimeoutMs)
+    return answer(400, {
+      error: `timeoutMs must be an integer in 1..${maxTimeoutMs}, got ${JSON.stringify(rawTimeout)}`,
+      code: 'bad_request',
+    })
+  const type = req.headers['content-type']
+  if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type))
+    return answer(415, {
+      error: `send the command as application/json, not ${type}`,
+      code: 'unsupported_media_type',
+    })
+
+  const maxBodyBytes = o.maxBodyBytes ?? 1024 * 1024
+  const raw = await readBody(req, maxBodyBytes)
+  if (raw === undefined)
+    return answer(
+      413,
+      { error: `the body is above ${maxBodyBytes} bytes`, code: 'body_too_large' },
+      { connection: 'close' },
+    )
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw.toString('utf8'))
+  } catch (e) {
+    return answer(400, { error: `the body is not JSON: ${(e as Error).message}`, code: 'invalid_body' })
+  }
+  const body = commandRequestSchema.safeParse(parsed)
+  if (!body.success)
+    return answer(400, {
+      error:
+        'the body is not a command: ' +
+        body.error.issues.map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`).join('; ') +
+        '; send {"aggregateId","type","payload","commandId"?,"expectedVersion"?,"metadata"?}',
+      code: 'invalid_body',
+    })
+  const problem = checkAggregateId(body.data.aggregateId)
+  if (problem !== undefined)
+    return answer(400, { error: `aggregateId: ${problem.message}`, code: 'invalid_body' })
+  const cmd: CommandRequest = {
+    ...body.data,
+    payload: body.data.payload ?? {},
+    commandId: body.data.commandId ?? randomUUID(),
+  }
+  const ids = { commandId: cmd.commandId, aggregateId: cmd.aggregateId }
+
+  let reply: ReplyEnvelope
+  try {
+    reply = await o.send(name, cmd, timeoutMs)
+  } catch (e) {
+    if (e instanceof ReplyTimeoutError)
+      return answer(504, {
+        error: `${e.message}; send it again with commandId ${cmd.commandId}: if it was processed meanwhile, the answer is its outcome (duplicate)`,
+        code: 'reply_timeout',
+        ...ids,
+      })
+    if (e instanceof UsageError) return answer(409, { error: e.message, code: 'reply_pending', ...ids })
+    return answer(503, {
+      error: `sending the command failed: ${(e as Error).message}; send it again with commandId ${cmd.commandId} (a command that did arrive is answered as a duplicate)`,
+      code: 'send_failed',
+      ...ids,
+    })
+  }
+  answer(HTTP_STATUS_OF_REPLY[reply.status] ?? 500, { ...reply })
+}
+
+/** The body, or undefined when it is above `max` bytes (reading stops there). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > max) {
+        req.pause()
+        resolve(undefined)
+      } else chunks.push(c)
+    })
+    req.once('end', () => resolve(Buffer.concat(chunks)))
+    req.once('error', reject)
+  })
+}

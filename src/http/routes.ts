@@ -1,0 +1,14 @@
+/**
+ * Every route the worker's HTTP server serves, as docs/openapi.yaml names them (a test checks that the two lists
+ * are equal and that the server answers each).
+ */
+export const HTTP_ROUTES = [
+  { method: 'GET', path: '/livez' },
+  { method: 'GET', path: '/readyz' },
+  { method: 'GET', path: '/metrics' },
+  { method: 'GET', path: '/state/{topology}/{aggregateId}' },
+  { method: 'GET', path: '/aggregates/{topology}/{aggregateId}/events' },
+  { method: 'GET', path: '/aggregates/{topology}/{aggregateId}/state' },
+  { method: 'GET', path: '/events/{topology}' },
+  { method: 'POST', path: '/commands/{topology}' },
+] as const

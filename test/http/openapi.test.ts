@@ -1,0 +1,126 @@
+/**
+ * docs/openapi.yaml against the server: it parses as OpenAPI 3.1, its paths are exactly the routes the server
+ * serves (HTTP_ROUTES), a server with every feature on answers each route with a status the document lists, the
+ * command body schema is the one the route validates with (zod's JSON Schema of commandRequestSchema), and the
+ * documented statuses of POST /commands cover the reply statuses' mapping.
+ */
+import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import path from 'node:path'
+import { parse } from 'yaml'
+import { z } from 'zod'
+import { afterAll, describe, expect, it } from 'vitest'
+import { REPLY_STATUSES } from '../../src/domain/envelopes.ts'
+import { commandRequestSchema, HTTP_STATUS_OF_REPLY } from '../../src/http/commands.ts'
+import { HTTP_ROUTES } from '../../src/http/routes.ts'
+import { startHttp } from '../../src/http/server.ts'
+import { createMetrics } from '../../src/metrics/metrics.ts'
+import { ROOT } from '../cli/run-cli.ts'
+
+interface Operation {
+  responses: Record<string, unknown>
+  requestBody?: unknown
+}
+interface Doc {
+  openapi: string
+  info: { version: string }
+  paths: Record<string, Record<string, Operation>>
+  components: { schemas: Record<string, Record<string, unknown>> }
+}
+
+const doc = parse(readFileSync(path.join(ROOT, 'docs/openapi.yaml'), 'utf8')) as Doc
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options']
+
+describe('docs/openapi.yaml', async () => {
+  const server = await startHttp({
+    host: '127.0.0.1',
+    port: 0,
+    registry: createMetrics().registry,
+    readiness: () => ({ ready: true }),
+    state: async (_t, aggregateId) => ({
+      status: 200,
+      body: { partition: 0, aggregateId, version: 1, state: {} },
+    }),
+    events: {
+      aggregateEvents: async (_t, aggregateId) => ({
+        status: 200,
+        body: { partition: 0, aggregateId, events: [] },
+      }),
+      allEvents: async () => ({
+        status: 200,
+        body: { events: [], next: 'p1.', partitions: [0], notServed: [] },
+      }),
+    },
+    asOf: async (_t, aggregateId) => ({
+      status: 200,
+      body: { partition: 0, aggregateId, version: 0, state: {}, included: 0, total: 0, asOf: {} },
+    }),
+    frontDoor: {
+      self: 'http://w1:1',
+      commands: {
+        topologies: ['bank'],
+        send: async (_t, cmd) => ({ ...cmd, status: 'accepted', version: 1, events: [] }),
+      },
+    },
+  })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  afterAll(() => new Promise<void>((r) => server.close(() => r())))
+
+  it('is OpenAPI 3.1 and documents exactly the routes the server serves', () => {
+    expect(doc.openapi).toMatch(/^3\.1\.\d+$/)
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    expect(doc.info.version, "info.version is the package's").toBe(pkg.version)
+    const documented = Object.entries(doc.paths).flatMap(([p, ops]) =>
+      Object.keys(ops)
+        .filter((m) => METHODS.includes(m))
+        .map((m) => `${m.toUpperCase()} ${p}`),
+    )
+    expect(documented.sort()).toEqual(HTTP_ROUTES.map((r) => `${r.method} ${r.path}`).sort())
+  })
+
+  it('the server answers every route with a status the document lists for it', async () => {
+    for (const route of HTTP_ROUTES) {
+      const url = base + route.path.replace('{topology}', 'bank').replace('{aggregateId}', 'acc%2F1')
+      const r = await fetch(url, {
+        method: route.method,
+        ...(route.method === 'POST'
+          ? {
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ aggregateId: 'acc/1', type: 'Deposit', payload: { amount: 1 } }),
+            }
+          : {}),
+      })
+      const op = doc.paths[route.path]![route.method.toLowerCase()]!
+      expect(Object.keys(op.responses), `${route.method} ${route.path}`).toContain(String(r.status))
+      expect(r.status, `${route.method} ${route.path}`).toBe(200)
+    }
+  })
+
+  it("the command body schema is the route's own (zod's JSON Schema of commandRequestSchema)", () => {
+    const { $schema: _s, ...fromZod } = z.toJSONSchema(commandRequestSchema, {
+      target: 'draft-2020-12',
+      io: 'input',
+    })
+    expect(doc.components.schemas.CommandRequest).toEqual(fromZod)
+  })
+
+  it('POST /commands documents the HTTP status of every reply status, and the reply status enum is complete', () => {
+    const responses = Object.keys(doc.paths['/commands/{topology}']!.post!.responses)
+    for (const status of REPLY_STATUSES)
+      expect(responses, status).toContain(String(HTTP_STATUS_OF_REPLY[status]))
+    for (const code of ['400', '404', '405', '413', '415', '503', '504']) expect(responses).toContain(code)
+    const reply = doc.components.schemas.Reply!.properties as Record<string, { enum?: string[] }>
+    expect(reply.status!.enum).toEqual([...REPLY_STATUSES])
+  })
+
+  it('every $ref resolves', () => {
+    const text = readFileSync(path.join(ROOT, 'docs/openapi.yaml'), 'utf8')
+    const refs = [...text.matchAll(/\$ref: '#\/([^']+)'/g)].map((m) => m[1]!)
+    expect(refs.length).toBeGreaterThan(10)
+    for (const ref of refs) {
+      let node: unknown = doc
+      for (const part of ref.split('/')) node = (node as Record<string, unknown> | undefined)?.[part]
+      expect(node, ref).toBeDefined()
+    }
+  })
+})
