@@ -216,6 +216,35 @@ export class DecideFailedError extends KafkaDeciderError {
   readonly recovery: Recovery = 'fatal'
 }
 
+// ---- projections ----------------------------------------------------------------------------------------------
+
+// Each fails one event of a projection: under errors.onProjectError `dead-letter`, a dead letter (kd-error-code is
+// the class's code) and the event is skipped; under `stop`, ProjectionFailedError stops the worker.
+
+/** key() of a projection returned something that cannot be a view key, or threw. */
+export class ViewKeyError extends KafkaDeciderError {
+  readonly code = 'view_key_invalid'
+  readonly recovery: Recovery = 'command'
+}
+
+/** project() or initialState() of a projection threw, or returned a view that is not plain data. */
+export class ProjectThrewError extends KafkaDeciderError {
+  readonly code = 'project_threw'
+  readonly recovery: Recovery = 'command'
+}
+
+/** A source event cannot be read (bad bytes, an unknown schemaVersion) for a projection. */
+export class SourceEventInvalidError extends KafkaDeciderError {
+  readonly code = 'source_event_invalid'
+  readonly recovery: Recovery = 'command'
+}
+
+/** A projection failed on an event under errors.onProjectError `stop`. */
+export class ProjectionFailedError extends KafkaDeciderError {
+  readonly code = 'projection_failed'
+  readonly recovery: Recovery = 'fatal'
+}
+
 // ---- stored history: events and snapshots the running code cannot read ------------------------------------
 
 // Each names the aggregate, the event (version, type, schemaVersion) or snapshot, and what to do. They stop the

@@ -1,7 +1,7 @@
 /** The topology definition file (topologies/*.yaml): wiring only; the logic lives in the decider module. */
 import { z } from 'zod'
 
-const topicName = z
+export const topicName = z
   .string()
   .regex(
     /^[a-zA-Z0-9._-]{1,249}$/,
@@ -11,6 +11,7 @@ const topicName = z
 export const topologySchema = z
   .object({
     $schema: z.string().optional(),
+    kind: z.literal('decider').optional().describe('"decider" (the default) or, in a projection file, "projection"'),
     name: z
       .string()
       .regex(
