@@ -60,7 +60,7 @@ export class TopologyTestDriver<
   private readonly partitions: PartitionState[]
   private readonly logger: Logger
   private readonly consumer: MemoryConsumer
-  private readonly manager: TaskManager
+  private readonly manager: TaskManager<Task>
   /** Partitions whose task died (a simulated crash); they stay down until restart(). */
   private readonly down = new Set<number>()
   /** Why the last start of a partition's task failed, when it did (restart() reports it). */
