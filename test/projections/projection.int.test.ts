@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
@@ -60,7 +61,10 @@ function writeProjection(dir: string, name: string, bankFile: string): string {
 async function expectedViews(p: AnyProjection, eventsTopic: string): Promise<Map<string, unknown>> {
   const events = (await readTopic(kafka(), eventsTopic)).filter((r) => r.key !== null && r.value !== null)
   events.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
-  return projectAll(p, events.map((r) => r.value as ProjectedEvent))
+  return projectAll(
+    p,
+    events.map((r) => r.value as ProjectedEvent),
+  )
 }
 
 /** The views on the changelog topic: the last record of each key (null: deleted). */
@@ -96,7 +100,11 @@ function inProcess(stateDir: string, files: { topologies: string[] }) {
       logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     })
     await w.start()
-    const ready = await pollUntil(async () => w.isReady(), (r) => r, 90_000)
+    const ready = await pollUntil(
+      async () => w.isReady(),
+      (r) => r,
+      90_000,
+    )
     if (!ready) throw new Error(`worker not ready within 90 s: ${w.readiness().reason}`)
     return w
   }
@@ -123,8 +131,11 @@ describe('projections (real broker)', () => {
     await waitForReplies(kafka(), bankTopics.replies, cmds.length, 90_000)
     const expected = await expectedViews(projection.projection, bankTopics.events)
     expect(expected.size).toBeGreaterThan(40)
-    const want = JSON.stringify(sorted(expected))
-    const views = await pollUntil(async () => sorted(await storeViews(inproc!)), (v) => JSON.stringify(v) === want, 60_000)
+    const views = await pollUntil(
+      async () => sorted(await storeViews(inproc!)),
+      (v) => isDeepStrictEqual(v, sorted(expected)),
+      60_000,
+    )
     expect(views).toEqual(sorted(expected))
     expect(sorted(await changelogViews(projection.topics.changelog))).toEqual(sorted(expected))
     await inproc.stop()
@@ -144,6 +155,9 @@ describe('projections (real broker)', () => {
     const stateA = path.join(dir, 'stateA')
     const stateB = path.join(dir, 'stateB')
     const files = [bank, projFile]
+    const t0 = Date.now()
+    const at = (what: string) =>
+      console.log(`[projection] ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     const a = spawnWorker(files, stateA)
     const b = spawnWorker(files, stateB)
     workers.push(a, b)
@@ -151,9 +165,13 @@ describe('projections (real broker)', () => {
     const cmds: Cmd[] = bankWorkload(12, 60, 3000)
     const third = Math.floor(cmds.length / 3)
     await sendCommands(kafka(), bankTopics.commands, cmds.slice(0, third), { chunk: 100, pauseMs: 20 })
+    at('first third sent')
     b.kill('SIGKILL')
     await b.exited
-    await sendCommands(kafka(), bankTopics.commands, cmds.slice(third, 2 * third), { chunk: 100, pauseMs: 20 })
+    await sendCommands(kafka(), bankTopics.commands, cmds.slice(third, 2 * third), {
+      chunk: 100,
+      pauseMs: 20,
+    })
     const b2 = spawnWorker(files, stateB)
     workers.push(b2)
     await sendCommands(kafka(), bankTopics.commands, cmds.slice(2 * third), { chunk: 100, pauseMs: 20 })
@@ -162,14 +180,15 @@ describe('projections (real broker)', () => {
     const a2 = spawnWorker(files, stateA)
     workers.push(a2)
     await waitForReplies(kafka(), bankTopics.replies, cmds.length, 180_000)
+    at('all replies')
     const expected = await expectedViews(projection.projection, bankTopics.events)
-    const want = JSON.stringify(sorted(expected))
     const last = await pollUntil(
       async () => sorted(await changelogViews(projection.topics.changelog)),
-      (v) => JSON.stringify(v) === want,
+      (v) => isDeepStrictEqual(v, sorted(expected)),
       120_000,
     )
     expect(last).toEqual(sorted(expected))
+    at('changelog == model')
     a2.kill('SIGTERM')
     b2.kill('SIGTERM')
     await Promise.all([a2.exited, b2.exited])
@@ -179,6 +198,7 @@ describe('projections (real broker)', () => {
       expect(sorted(await storeViews(inproc))).toEqual(sorted(expected))
       await inproc.stop()
       inproc = undefined
+      at(`store ${path.basename(stateDir)} == model`)
     }
   }, 420_000)
 })
