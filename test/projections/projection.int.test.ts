@@ -3,7 +3,7 @@
  * events topic) — in process; then across two worker processes with SIGKILLs and a rebalance, checked on the views
  * changelog AND on the local stores after a restart (each store a prefix of the changelog, brought to its end).
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import pino from 'pino'
@@ -27,6 +27,7 @@ import {
   type WorkerProcess,
 } from '../support/eos.ts'
 import { kafkaBrokers, newKafka, pollUntil } from '../support/kafka.ts'
+import { runCli } from '../cli/run-cli.ts'
 
 const kafka = () => newKafka('projection-int')
 
@@ -44,6 +45,16 @@ export default {
     amount: v.amount + (typeof e.payload.amount === 'number' ? e.payload.amount : 0),
     versions: { ...v.versions, [e.aggregateId]: Math.max(v.versions[e.aggregateId] ?? 0, e.version) },
   }),
+}
+`
+
+/** The projector changed: views per event type only, counting amounts in units of 100. */
+const PROJECTOR_V2 = `
+export default {
+  version: 2,
+  initialState: () => ({ events: 0, hundreds: 0 }),
+  key: (e) => e.type,
+  project: (v, e) => ({ events: v.events + 1, hundreds: v.hundreds + Math.floor((e.payload.amount ?? 0) / 100) }),
 }
 `
 
@@ -123,7 +134,8 @@ describe('projections (real broker)', () => {
     const bank = writeBankTopology(dir, `bank-p1-${Date.now()}`)
     const projFile = writeProjection(dir, `proj1-${Date.now()}`, bank)
     const projection = await loadProjection(projFile)
-    const start = inProcess(path.join(dir, 'state1'), { topologies: [bank, projFile] })
+    const stateDir = path.join(dir, 'state1')
+    const start = inProcess(stateDir, { topologies: [bank, projFile] })
     inproc = await start()
     const cmds = bankWorkload(11, 40, 800)
     const bankTopics = projection.sources[0]!.topology!.topics
@@ -143,6 +155,28 @@ describe('projections (real broker)', () => {
     const replayed = [...inproc.projectionRunners[0]!.tasks.values()].map((t) => t.lastRestoreRecords)
     expect(replayed.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(replayed.length * 2)
     expect(sorted(await storeViews(inproc))).toEqual(sorted(expected))
+
+    // A changed projector: refused while a worker runs; once stopped, rebuild, and the views are the new projector's.
+    const env = { KAFKA_BROKERS: kafkaBrokers().join(','), DECIDER_STATE_DIR: stateDir }
+    const refused = await runCli(['rebuild', projFile], env, 60_000)
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringMatching(/stop the workers/)])
+    await inproc.stop()
+    // A new module file (this process has the old one in its import cache), the same projection name.
+    writeFileSync(projFile.replace(/\.yaml$/, '-v2.mjs'), PROJECTOR_V2)
+    writeFileSync(projFile, readFileSync(projFile, 'utf8').replace(/\.mjs$/m, '-v2.mjs'))
+    const rebuilt = await runCli(['rebuild', projFile], env, 120_000)
+    expect(rebuilt.code, rebuilt.stderr).toBe(0)
+    const v2 = await loadProjection(projFile)
+    const expected2 = await expectedViews(v2.projection, bankTopics.events)
+    expect(sorted(expected2)).not.toEqual(sorted(expected))
+    inproc = await start()
+    const views2 = await pollUntil(
+      async () => sorted(await storeViews(inproc!)),
+      (v) => isDeepStrictEqual(v, sorted(expected2)),
+      60_000,
+    )
+    expect(views2).toEqual(sorted(expected2))
+    expect(sorted(await changelogViews(v2.topics.changelog))).toEqual(sorted(expected2))
     await inproc.stop()
     inproc = undefined
   }, 240_000)
