@@ -9,14 +9,11 @@ import { isDeepStrictEqual } from 'node:util'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
-import { isReservedKey } from '../../src/domain/envelopes.ts'
-import { projectAll, type AnyProjection, type ProjectedEvent } from '../../src/domain/projection.ts'
 import { loadTopologyFiles } from '../../src/cli/run.ts'
 import { loadProjection } from '../../src/topology/projection-loader.ts'
 import { Worker } from '../../src/worker/worker.ts'
 import {
   bankWorkload,
-  readTopic,
   sendCommands,
   spawnWorker,
   tempDir,
@@ -28,25 +25,14 @@ import {
 } from '../support/eos.ts'
 import { kafkaBrokers, newKafka, pollUntil } from '../support/kafka.ts'
 import { runCli } from '../cli/run-cli.ts'
+import {
+  changelogViews,
+  expectedViews,
+  sortedEntries,
+  writeProjection,
+} from '../../scripts/eos/projection-check.ts'
 
 const kafka = () => newKafka('projection-int')
-
-/**
- * A projection keyed by event type, by a bucket of accounts and by account (a fan-out of three keys per event, two of
- * them not the aggregate: repartitioned). A view counts its events and the last version seen per account: an event
- * applied twice or missed shows in the counts.
- */
-const PROJECTOR = `
-export default {
-  initialState: () => ({ events: 0, amount: 0, versions: {} }),
-  key: (e) => [e.type, 'bucket-' + (e.aggregateId.length % 3), 'account:' + e.aggregateId],
-  project: (v, e) => ({
-    events: v.events + 1,
-    amount: v.amount + (typeof e.payload.amount === 'number' ? e.payload.amount : 0),
-    versions: { ...v.versions, [e.aggregateId]: Math.max(v.versions[e.aggregateId] ?? 0, e.version) },
-  }),
-}
-`
 
 /** The projector changed: views per event type only, counting amounts in units of 100. */
 const PROJECTOR_V2 = `
@@ -58,37 +44,6 @@ export default {
 }
 `
 
-function writeProjection(dir: string, name: string, bankFile: string): string {
-  writeFileSync(path.join(dir, `${name}.mjs`), PROJECTOR)
-  const file = path.join(dir, `${name}.yaml`)
-  writeFileSync(
-    file,
-    `kind: projection\nname: ${name}\nprojection: ./${name}.mjs\nsources:\n  - topology: ./${path.basename(bankFile)}\npartitions: 4\nprocessing:\n  maxBatchEvents: 200\n`,
-  )
-  return file
-}
-
-/** The model: projectAll over the committed events of the events topic, in each partition's order. */
-async function expectedViews(p: AnyProjection, eventsTopic: string): Promise<Map<string, unknown>> {
-  const events = (await readTopic(kafka(), eventsTopic)).filter((r) => r.key !== null && r.value !== null)
-  events.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
-  return projectAll(
-    p,
-    events.map((r) => r.value as ProjectedEvent),
-  )
-}
-
-/** The views on the changelog topic: the last record of each key (null: deleted). */
-async function changelogViews(topic: string): Promise<Map<string, unknown>> {
-  const views = new Map<string, unknown>()
-  for (const r of await readTopic(kafka(), topic)) {
-    if (r.key === null || isReservedKey(r.key)) continue
-    if (r.value === null) views.delete(r.key)
-    else views.set(r.key, r.value)
-  }
-  return views
-}
-
 async function storeViews(worker: Worker): Promise<Map<string, unknown>> {
   const views = new Map<string, unknown>()
   for (const task of worker.projectionRunners[0]!.tasks.values())
@@ -96,7 +51,7 @@ async function storeViews(worker: Worker): Promise<Map<string, unknown>> {
   return views
 }
 
-const sorted = (m: Map<string, unknown>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : 1))
+const sorted = sortedEntries
 
 function inProcess(stateDir: string, files: { topologies: string[] }) {
   return async (): Promise<Worker> => {
@@ -141,7 +96,7 @@ describe('projections (real broker)', () => {
     const bankTopics = projection.sources[0]!.topology!.topics
     await sendCommands(kafka(), bankTopics.commands, cmds)
     await waitForReplies(kafka(), bankTopics.replies, cmds.length, 90_000)
-    const expected = await expectedViews(projection.projection, bankTopics.events)
+    const expected = await expectedViews(kafka(), projection)
     expect(expected.size).toBeGreaterThan(40)
     const views = await pollUntil(
       async () => sorted(await storeViews(inproc!)),
@@ -149,7 +104,7 @@ describe('projections (real broker)', () => {
       60_000,
     )
     expect(views).toEqual(sorted(expected))
-    expect(sorted(await changelogViews(projection.topics.changelog))).toEqual(sorted(expected))
+    expect(sorted(await changelogViews(kafka(), projection.topics.changelog))).toEqual(sorted(expected))
     await inproc.stop()
     inproc = await start()
     const replayed = [...inproc.projectionRunners[0]!.tasks.values()].map((t) => t.lastRestoreRecords)
@@ -167,7 +122,7 @@ describe('projections (real broker)', () => {
     const rebuilt = await runCli(['rebuild', projFile], env, 120_000)
     expect(rebuilt.code, rebuilt.stderr).toBe(0)
     const v2 = await loadProjection(projFile)
-    const expected2 = await expectedViews(v2.projection, bankTopics.events)
+    const expected2 = await expectedViews(kafka(), v2)
     expect(sorted(expected2)).not.toEqual(sorted(expected))
     inproc = await start()
     const views2 = await pollUntil(
@@ -176,7 +131,7 @@ describe('projections (real broker)', () => {
       60_000,
     )
     expect(views2).toEqual(sorted(expected2))
-    expect(sorted(await changelogViews(v2.topics.changelog))).toEqual(sorted(expected2))
+    expect(sorted(await changelogViews(kafka(), v2.topics.changelog))).toEqual(sorted(expected2))
     await inproc.stop()
     inproc = undefined
   }, 240_000)
@@ -215,9 +170,9 @@ describe('projections (real broker)', () => {
     workers.push(a2)
     await waitForReplies(kafka(), bankTopics.replies, cmds.length, 180_000)
     at('all replies')
-    const expected = await expectedViews(projection.projection, bankTopics.events)
+    const expected = await expectedViews(kafka(), projection)
     const last = await pollUntil(
-      async () => sorted(await changelogViews(projection.topics.changelog)),
+      async () => sorted(await changelogViews(kafka(), projection.topics.changelog)),
       (v) => isDeepStrictEqual(v, sorted(expected)),
       120_000,
     )
