@@ -88,8 +88,9 @@ export function givenEvents<E extends Message, V>(
   const header = `given events ${show(events)}\n`
   let result: { views: Map<string, V>; events: ProjectedEvent[] } | undefined
   const run = () => (result ??= project(projection, events, options, header))
-  const fail = (what: string, expected: string, actual: string): never => {
-    throw new SpecFailedError(`${header}${what}\nexpected: ${expected}\nactual:   ${actual}`)
+  const fail = (what: string, expected: string, actual: string, paths: string[] = []): never => {
+    const where = paths.length === 0 ? '' : `\ndiffers at: ${paths.join(', ')}`
+    throw new SpecFailedError(`${header}${what}\nexpected: ${expected}\nactual:   ${actual}${where}`)
   }
   const describeView = (key: string) => {
     const views = run().views
@@ -104,8 +105,10 @@ export function givenEvents<E extends Message, V>(
     },
     thenView(key, expected) {
       const views = run().views
-      if (!views.has(key) || !isDeepStrictEqual(plain(views.get(key)), plain(expected)))
-        fail(`then view ${show(key)}`, show(expected), describeView(key))
+      if (!views.has(key)) fail(`then view ${show(key)}`, show(expected), describeView(key))
+      const [want, got] = [plain(expected), plain(views.get(key))]
+      if (!isDeepStrictEqual(got, want))
+        fail(`then view ${show(key)}`, show(expected), describeView(key), differences(want, got))
       return step
     },
     thenNoView(key) {
@@ -115,7 +118,9 @@ export function givenEvents<E extends Message, V>(
     thenViews(expected) {
       const views = run().views
       const actual = Object.fromEntries(views)
-      if (!isDeepStrictEqual(plain(actual), plain(expected))) fail('then views', show(expected), show(actual))
+      const [want, got] = [plain(expected), plain(actual)]
+      if (!isDeepStrictEqual(got, want))
+        fail('then views', show(expected), show(actual), differences(want, got))
       return step
     },
   }
@@ -205,6 +210,29 @@ function envelopes(
     }
     return deepFreeze(event) as ProjectedEvent
   })
+}
+
+/** Where two plain values differ (at most 5 paths, `.a.b[2]`; '(the view)' for a different root). */
+function differences(a: unknown, b: unknown, at = '', out: string[] = []): string[] {
+  if (out.length >= 5 || isDeepStrictEqual(a, b)) return out
+  const bothArrays = Array.isArray(a) && Array.isArray(b)
+  const bothObjects =
+    typeof a === 'object' &&
+    a !== null &&
+    typeof b === 'object' &&
+    b !== null &&
+    !Array.isArray(a) &&
+    !Array.isArray(b)
+  if (bothArrays) {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) differences(a[i], b[i], `${at}[${i}]`, out)
+  } else if (bothObjects) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()
+    for (const k of keys) {
+      const path = /^[A-Za-z_$][\w$]*$/.test(k) ? `${at}.${k}` : `${at}[${JSON.stringify(k)}]`
+      differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path, out)
+    }
+  } else out.push(at === '' ? '(the view)' : at)
+  return out
 }
 
 function describe(e: unknown): string {

@@ -86,7 +86,8 @@ describe('givenEvents / then', () => {
       "given events [ { payload: { by: 2 }, type: 'Added' } ]\n" +
         "then view 'aggregate-1'\n" +
         "expected: { count: 1, last: 'aggregate-1@1', sum: 3 }\n" +
-        "actual:   { count: 1, last: 'aggregate-1@1', sum: 2 }",
+        "actual:   { count: 1, last: 'aggregate-1@1', sum: 2 }\n" +
+        'differs at: .sum',
     )
   })
 
@@ -98,7 +99,7 @@ describe('givenEvents / then', () => {
       /then view 'aggregate-1'\nexpected: no view\nactual:   \{ count: 1, last: 'aggregate-1@1', sum: 2 \}$/,
     )
     expect(() => givenEvents(totals, [added(2)]).thenViews({})).toThrow(
-      /then views\nexpected: \{\}\nactual:   \{ 'aggregate-1': \{ count: 1, last: 'aggregate-1@1', sum: 2 \} \}$/,
+      /then views\nexpected: \{\}\nactual:   \{ 'aggregate-1': \{ count: 1, last: 'aggregate-1@1', sum: 2 \} \}\ndiffers at: \["aggregate-1"\]$/,
     )
   })
 
