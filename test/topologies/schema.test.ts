@@ -51,4 +51,16 @@ describe('topologies/projection.schema.json', () => {
       expect.arrayContaining(['topics', 'partitions', 'serialization', 'processing', 'errors']),
     )
   })
+
+  it('is referenced by the sample projection files', () => {
+    for (const f of [
+      'topologies/bank-daily-totals.yaml',
+      'topologies/bank-account-summary.yaml',
+      'topologies/inventory-stock.yaml',
+    ]) {
+      expect(readFileSync(f, 'utf8').split('\n')[0]).toBe(
+        '# yaml-language-server: $schema=./projection.schema.json',
+      )
+    }
+  })
 })
