@@ -173,35 +173,38 @@ export class ProjectionTask extends PartitionTask {
       stage: 'project',
     }
     const sources = new Map(this.checkpoint.sources)
-    const decoded: { r: InputRecord; key: string; routed: RoutedEvent }[] = []
+    // Decoded in offset order; markers and events are applied in that same order below (a marker raises a source's
+    // position past the events routed before it in the same transaction: applied first, they are not duplicates).
+    const items: ({ r: InputRecord; key: string; routed: RoutedEvent } | { progress: ProgressMarker })[] = []
     const out: OutputRecord[] = []
     const stats: ProjectionStats = { applied: 0, duplicates: 0, deadLettered: 0, views: 0 }
     for (const r of chunk) {
       const key = r.key?.toString('utf8')
       if (key === PROGRESS_MARKER_KEY && r.value !== null) {
-        const m = decodeQuietly(
-          r.value,
-          headerString(r.headers?.[HEADERS.contentType]),
-        ) as Partial<ProgressMarker>
-        if (m?.marker === 'progress' && typeof m.topic === 'string' && typeof m.offset === 'string') {
-          const pos = { offset: BigInt(m.offset), keyIndex: PAST_ALL_KEYS }
-          const id = sourceId(m.topic, Number(m.partition))
-          if (isAfter(pos, sources.get(id))) sources.set(id, pos)
-        }
+        const m = decodeQuietly(r.value, headerString(r.headers?.[HEADERS.contentType])) as Partial<ProgressMarker>
+        if (m?.marker === 'progress' && typeof m.topic === 'string' && typeof m.offset === 'string' && /^\d+$/.test(m.offset))
+          items.push({ progress: m as ProgressMarker })
         continue
       }
       if (key === undefined || isReservedKey(key)) continue
       try {
-        const routed = readRouted(r)
-        decoded.push({ r, key, routed })
+        items.push({ r, key, routed: readRouted(r) })
       } catch (e) {
         out.push(deadLetterOrStop(e, r, policy))
         stats.deadLettered++
       }
     }
-    const views = await this.load(decoded.map((x) => x.key))
+    const views = await this.load(items.flatMap((x) => ('key' in x ? [x.key] : [])))
     const changed = new Map<string, unknown>()
-    for (const { r, key, routed } of decoded) {
+    for (const item of items) {
+      if ('progress' in item) {
+        const m = item.progress
+        const pos = { offset: BigInt(m.offset), keyIndex: PAST_ALL_KEYS }
+        const id = sourceId(m.topic, Number(m.partition))
+        if (isAfter(pos, sources.get(id))) sources.set(id, pos)
+        continue
+      }
+      const { r, key, routed } = item
       const id = sourceId(routed.source.topic, routed.source.partition)
       const pos: SourcePosition = { offset: BigInt(routed.source.offset), keyIndex: routed.keyIndex }
       if (!isAfter(pos, sources.get(id))) {
@@ -211,12 +214,7 @@ export class ProjectionTask extends PartitionTask {
       sources.set(id, pos)
       try {
         const current = views.get(key)
-        const next = applyToView(
-          p.projection,
-          current === null ? undefined : current,
-          routed.event as never,
-          key,
-        )
+        const next = applyToView(p.projection, current === null ? undefined : current, routed.event as never, key)
         if (next === undefined) continue
         if (next !== null) {
           const problem = plainDataProblem(next, 'view')
