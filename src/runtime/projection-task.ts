@@ -181,8 +181,16 @@ export class ProjectionTask extends PartitionTask {
     for (const r of chunk) {
       const key = r.key?.toString('utf8')
       if (key === PROGRESS_MARKER_KEY && r.value !== null) {
-        const m = decodeQuietly(r.value, headerString(r.headers?.[HEADERS.contentType])) as Partial<ProgressMarker>
-        if (m?.marker === 'progress' && typeof m.topic === 'string' && typeof m.offset === 'string' && /^\d+$/.test(m.offset))
+        const m = decodeQuietly(
+          r.value,
+          headerString(r.headers?.[HEADERS.contentType]),
+        ) as Partial<ProgressMarker>
+        if (
+          m?.marker === 'progress' &&
+          typeof m.topic === 'string' &&
+          typeof m.offset === 'string' &&
+          /^\d+$/.test(m.offset)
+        )
           items.push({ progress: m as ProgressMarker })
         continue
       }
@@ -214,7 +222,12 @@ export class ProjectionTask extends PartitionTask {
       sources.set(id, pos)
       try {
         const current = views.get(key)
-        const next = applyToView(p.projection, current === null ? undefined : current, routed.event as never, key)
+        const next = applyToView(
+          p.projection,
+          current === null ? undefined : current,
+          routed.event as never,
+          key,
+        )
         if (next === undefined) continue
         if (next !== null) {
           const problem = plainDataProblem(next, 'view')

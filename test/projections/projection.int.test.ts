@@ -3,8 +3,9 @@
  * events topic) — in process; then across two worker processes with SIGKILLs and a rebalance, checked on the views
  * changelog AND on the local stores after a restart (each store a prefix of the changelog, brought to its end).
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
@@ -26,6 +27,7 @@ import {
   type WorkerProcess,
 } from '../support/eos.ts'
 import { kafkaBrokers, newKafka, pollUntil } from '../support/kafka.ts'
+import { runCli } from '../cli/run-cli.ts'
 
 const kafka = () => newKafka('projection-int')
 
@@ -46,6 +48,16 @@ export default {
 }
 `
 
+/** The projector changed: views per event type only, counting amounts in units of 100. */
+const PROJECTOR_V2 = `
+export default {
+  version: 2,
+  initialState: () => ({ events: 0, hundreds: 0 }),
+  key: (e) => e.type,
+  project: (v, e) => ({ events: v.events + 1, hundreds: v.hundreds + Math.floor((e.payload.amount ?? 0) / 100) }),
+}
+`
+
 function writeProjection(dir: string, name: string, bankFile: string): string {
   writeFileSync(path.join(dir, `${name}.mjs`), PROJECTOR)
   const file = path.join(dir, `${name}.yaml`)
@@ -60,7 +72,10 @@ function writeProjection(dir: string, name: string, bankFile: string): string {
 async function expectedViews(p: AnyProjection, eventsTopic: string): Promise<Map<string, unknown>> {
   const events = (await readTopic(kafka(), eventsTopic)).filter((r) => r.key !== null && r.value !== null)
   events.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
-  return projectAll(p, events.map((r) => r.value as ProjectedEvent))
+  return projectAll(
+    p,
+    events.map((r) => r.value as ProjectedEvent),
+  )
 }
 
 /** The views on the changelog topic: the last record of each key (null: deleted). */
@@ -96,7 +111,11 @@ function inProcess(stateDir: string, files: { topologies: string[] }) {
       logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     })
     await w.start()
-    const ready = await pollUntil(async () => w.isReady(), (r) => r, 90_000)
+    const ready = await pollUntil(
+      async () => w.isReady(),
+      (r) => r,
+      90_000,
+    )
     if (!ready) throw new Error(`worker not ready within 90 s: ${w.readiness().reason}`)
     return w
   }
@@ -115,7 +134,8 @@ describe('projections (real broker)', () => {
     const bank = writeBankTopology(dir, `bank-p1-${Date.now()}`)
     const projFile = writeProjection(dir, `proj1-${Date.now()}`, bank)
     const projection = await loadProjection(projFile)
-    const start = inProcess(path.join(dir, 'state1'), { topologies: [bank, projFile] })
+    const stateDir = path.join(dir, 'state1')
+    const start = inProcess(stateDir, { topologies: [bank, projFile] })
     inproc = await start()
     const cmds = bankWorkload(11, 40, 800)
     const bankTopics = projection.sources[0]!.topology!.topics
@@ -123,8 +143,11 @@ describe('projections (real broker)', () => {
     await waitForReplies(kafka(), bankTopics.replies, cmds.length, 90_000)
     const expected = await expectedViews(projection.projection, bankTopics.events)
     expect(expected.size).toBeGreaterThan(40)
-    const want = JSON.stringify(sorted(expected))
-    const views = await pollUntil(async () => sorted(await storeViews(inproc!)), (v) => JSON.stringify(v) === want, 60_000)
+    const views = await pollUntil(
+      async () => sorted(await storeViews(inproc!)),
+      (v) => isDeepStrictEqual(v, sorted(expected)),
+      60_000,
+    )
     expect(views).toEqual(sorted(expected))
     expect(sorted(await changelogViews(projection.topics.changelog))).toEqual(sorted(expected))
     await inproc.stop()
@@ -132,6 +155,28 @@ describe('projections (real broker)', () => {
     const replayed = [...inproc.projectionRunners[0]!.tasks.values()].map((t) => t.lastRestoreRecords)
     expect(replayed.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(replayed.length * 2)
     expect(sorted(await storeViews(inproc))).toEqual(sorted(expected))
+
+    // A changed projector: refused while a worker runs; once stopped, rebuild, and the views are the new projector's.
+    const env = { KAFKA_BROKERS: kafkaBrokers().join(','), DECIDER_STATE_DIR: stateDir }
+    const refused = await runCli(['rebuild', projFile], env, 60_000)
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringMatching(/stop the workers/)])
+    await inproc.stop()
+    // A new module file (this process has the old one in its import cache), the same projection name.
+    writeFileSync(projFile.replace(/\.yaml$/, '-v2.mjs'), PROJECTOR_V2)
+    writeFileSync(projFile, readFileSync(projFile, 'utf8').replace(/\.mjs$/m, '-v2.mjs'))
+    const rebuilt = await runCli(['rebuild', projFile], env, 120_000)
+    expect(rebuilt.code, rebuilt.stderr).toBe(0)
+    const v2 = await loadProjection(projFile)
+    const expected2 = await expectedViews(v2.projection, bankTopics.events)
+    expect(sorted(expected2)).not.toEqual(sorted(expected))
+    inproc = await start()
+    const views2 = await pollUntil(
+      async () => sorted(await storeViews(inproc!)),
+      (v) => isDeepStrictEqual(v, sorted(expected2)),
+      60_000,
+    )
+    expect(views2).toEqual(sorted(expected2))
+    expect(sorted(await changelogViews(v2.topics.changelog))).toEqual(sorted(expected2))
     await inproc.stop()
     inproc = undefined
   }, 240_000)
@@ -144,6 +189,9 @@ describe('projections (real broker)', () => {
     const stateA = path.join(dir, 'stateA')
     const stateB = path.join(dir, 'stateB')
     const files = [bank, projFile]
+    const t0 = Date.now()
+    const at = (what: string) =>
+      console.log(`[projection] ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     const a = spawnWorker(files, stateA)
     const b = spawnWorker(files, stateB)
     workers.push(a, b)
@@ -151,9 +199,13 @@ describe('projections (real broker)', () => {
     const cmds: Cmd[] = bankWorkload(12, 60, 3000)
     const third = Math.floor(cmds.length / 3)
     await sendCommands(kafka(), bankTopics.commands, cmds.slice(0, third), { chunk: 100, pauseMs: 20 })
+    at('first third sent')
     b.kill('SIGKILL')
     await b.exited
-    await sendCommands(kafka(), bankTopics.commands, cmds.slice(third, 2 * third), { chunk: 100, pauseMs: 20 })
+    await sendCommands(kafka(), bankTopics.commands, cmds.slice(third, 2 * third), {
+      chunk: 100,
+      pauseMs: 20,
+    })
     const b2 = spawnWorker(files, stateB)
     workers.push(b2)
     await sendCommands(kafka(), bankTopics.commands, cmds.slice(2 * third), { chunk: 100, pauseMs: 20 })
@@ -162,14 +214,15 @@ describe('projections (real broker)', () => {
     const a2 = spawnWorker(files, stateA)
     workers.push(a2)
     await waitForReplies(kafka(), bankTopics.replies, cmds.length, 180_000)
+    at('all replies')
     const expected = await expectedViews(projection.projection, bankTopics.events)
-    const want = JSON.stringify(sorted(expected))
     const last = await pollUntil(
       async () => sorted(await changelogViews(projection.topics.changelog)),
-      (v) => JSON.stringify(v) === want,
+      (v) => isDeepStrictEqual(v, sorted(expected)),
       120_000,
     )
     expect(last).toEqual(sorted(expected))
+    at('changelog == model')
     a2.kill('SIGTERM')
     b2.kill('SIGTERM')
     await Promise.all([a2.exited, b2.exited])
@@ -179,6 +232,7 @@ describe('projections (real broker)', () => {
       expect(sorted(await storeViews(inproc))).toEqual(sorted(expected))
       await inproc.stop()
       inproc = undefined
+      at(`store ${path.basename(stateDir)} == model`)
     }
   }, 420_000)
 })
