@@ -4,7 +4,9 @@
  *
  * A read model keyed differently from its source: the aggregate is an account, the view a day, so the events of
  * every account of one day meet in one view. The runtime repartitions the events by view key before projecting
- * them (README "Read side"): each day's view is written by exactly one task.
+ * them (README "Read side"): each day's view is written by exactly one task. So a day's events, of every account,
+ * all go through that task: fine for a few counters per event; a view that does heavy work per event would be a
+ * hot spot.
  *
  * A DepositCorrected event is booked on the day it was recorded for (its own eventTime): key() sees one event,
  * and the correction names the deposit it corrects (its eventId), not that deposit's day.
