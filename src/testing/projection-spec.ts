@@ -14,9 +14,10 @@
  * With the option `decider`, an event given with a `schemaVersion` is one an older decider stored: it is upcast
  * first (upcastEvent), as the router does for a source that names its topology.
  *
- * Like the runtime, the spec hands project frozen views and events (a projector that changes its input fails the
- * spec instead of corrupting a cache) and refuses views that are not plain data. Each `then*` throws a
- * SpecFailedError whose message shows the given events, the key, what was expected and the actual view.
+ * The spec hands project frozen views and events, so a projector that changes its input fails the spec (in a worker
+ * it would change the task's cached view), and, like the runtime, refuses views that are not plain data. Each
+ * `then*` throws a SpecFailedError whose message shows the given events, the key, what was expected and the actual
+ * view (and where they differ).
  */
 import { inspect, isDeepStrictEqual } from 'node:util'
 import { eventVersionOf, type AnyDecider } from '../domain/decider.ts'
