@@ -49,6 +49,7 @@ export {
   type CommandTransport,
   type CommandRecord,
   type ReplyRecord,
+  type SentRecord,
 } from './client/command-client.ts'
 export {
   EventStoreClient,
