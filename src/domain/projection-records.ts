@@ -8,12 +8,22 @@
  * views changelog (compacted; key = view key):
  *   view ........ the view's bytes (topology serialization); null = the view was deleted
  *   marker ...... key OFFSET_MARKER_KEY, ViewsMarker: the repartition offset and source positions the views
- *                 include, and the changelog's generation (a rebuild starts a new one)
+ *                 include, and the generation they belong to
+ *   generation .. key GENERATION_KEY, GenerationRecord: written by a rebuild (with tombstones for every view);
+ *                 a store replaying past it drops what it held
  */
 import { RESERVED_KEY_PREFIX } from './envelopes.ts'
 import type { EventEnvelope } from './envelopes.ts'
 
 export const PROGRESS_MARKER_KEY = `${RESERVED_KEY_PREFIX}kafka-decider/progress`
+/** Views changelog key of the generation record a rebuild writes; a key of its own, so compaction keeps the last. */
+export const GENERATION_KEY = `${RESERVED_KEY_PREFIX}kafka-decider/generation`
+
+/** Written by `decider rebuild` to every views changelog partition: everything before it is of the old projector. */
+export interface GenerationRecord {
+  marker: 'generation'
+  generation: string
+}
 
 export interface RoutedEvent {
   /** The source event's topic, partition and offset (decimal). */
@@ -38,7 +48,7 @@ export interface ViewsMarker {
   inputOffset: string
   /** Per source "topic/partition": the last position applied, "offset:keyIndex" (decimal). */
   sources: Record<string, string>
-  /** Changes when the projection is rebuilt: a store of another generation is dropped and restored anew. */
+  /** The last rebuild's generation ('' before any rebuild): for diagnosis. */
   generation: string
 }
 

@@ -11,7 +11,12 @@
  */
 import type { AnyDecider } from '../domain/decider.ts'
 import { decode } from '../domain/codec.ts'
-import { checkAggregateKey, commandEnvelopeSchema, HEADERS, type CommandEnvelope } from '../domain/envelopes.ts'
+import {
+  checkAggregateKey,
+  commandEnvelopeSchema,
+  HEADERS,
+  type CommandEnvelope,
+} from '../domain/envelopes.ts'
 import { describeThrown } from './text.ts'
 import type { HeaderValue, InputRecord } from './ports.ts'
 

@@ -24,7 +24,10 @@ export function headerString(v: HeaderValue): string | undefined {
 
 export const contentTypeHeader = (s: Serialization) => ({ [HEADERS.contentType]: CONTENT_TYPES[s] })
 
-/** A source record's event, upcast by the source's decider (when the source names one). Throws SourceEventInvalidError. */
+/**
+ * A source record's event, upcast by the source's decider (when the source names one). Bad bytes: SourceEventInvalidError
+ * (one event); an event the decider cannot upcast: EventVersionUnknownError / UpcastFailedError (they stop the worker).
+ */
 export function readSourceEvent(r: InputRecord, decider: AnyDecider | undefined): EventEnvelope {
   if (r.value === null)
     throw new SourceEventInvalidError('the record has no value (a tombstone), not an event')
@@ -39,11 +42,9 @@ export function readSourceEvent(r: InputRecord, decider: AnyDecider | undefined)
       'the value is not an event envelope (no string "type" and "aggregateId")',
     )
   if (decider === undefined) return e as EventEnvelope
-  try {
-    return upcastEvent(decider, e as EventEnvelope)
-  } catch (err) {
-    throw new SourceEventInvalidError(describeThrown(err), { cause: err })
-  }
+  // An unknown schemaVersion or a failing upcaster stops the worker, as it stops a decider's: the code is older
+  // than the events (deploy the newer projector) — dead-lettering them would drop every new event silently.
+  return upcastEvent(decider, e as EventEnvelope)
 }
 
 /**

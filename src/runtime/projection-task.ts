@@ -7,28 +7,35 @@
  * the committed changelog (no wipe after a crash, O(delta) restore, as for deciders) and an event delivered twice
  * (a router that resumed from a stale offset) is recognised by its source position and applied once.
  *
- * Restore replays the changelog from the store's checkpoint. A changelog of another generation (a rebuild deleted
- * and recreated it), or one that ends before the checkpoint, means the store is of an older projection: it is
- * cleared and restored from the start.
+ * Restore replays the changelog from the store's checkpoint. A generation record on the way (`decider rebuild`
+ * writes one to every partition) clears what the store held before it; a changelog that ends before the checkpoint
+ * (deleted and recreated) makes the store start over from the changelog's beginning.
  */
-import { randomUUID } from 'node:crypto'
-import { decode, encode } from '../domain/codec.ts'
+import { CONTENT_TYPES, decode, encode } from '../domain/codec.ts'
 import { isReservedKey, OFFSET_MARKER_KEY } from '../domain/envelopes.ts'
-import { plainDataProblem } from '../domain/plain-data.ts'
+import { PlainDataGuard } from '../domain/plain-data.ts'
+import { recordBytes } from './batch-outputs.ts'
 import {
   formatPosition,
+  GENERATION_KEY,
   isAfter,
   PAST_ALL_KEYS,
   parsePosition,
   PROGRESS_MARKER_KEY,
   sourceId,
+  type GenerationRecord,
   type ProgressMarker,
   type RoutedEvent,
   type SourcePosition,
   type ViewsMarker,
 } from '../domain/projection-records.ts'
 import { applyToView } from '../domain/projection.ts'
-import { ProjectThrewError, SourceEventInvalidError, StoreBehindError } from '../errors.ts'
+import {
+  ProjectThrewError,
+  RecordTooLargeError,
+  SourceEventInvalidError,
+  StoreBehindError,
+} from '../errors.ts'
 import { emptyViewCheckpoint, type ViewCheckpoint, type ViewStore } from '../state/view-store.ts'
 import type { ProjectionTopology } from '../topology/projection-loader.ts'
 import { writeTransaction } from './commit.ts'
@@ -39,7 +46,7 @@ import { describeThrown } from './text.ts'
 import { HEADERS } from '../domain/envelopes.ts'
 
 export interface ProjectionStats {
-  /** Routed events applied (project called). */
+  /** Routed events applied (project called and did not fail; it may have left the view unchanged). */
   applied: number
   /** Routed events already applied before (delivered again): skipped. */
   duplicates: number
@@ -61,6 +68,7 @@ export class ProjectionTask extends PartitionTask {
   private store: ViewStore | undefined
   private checkpoint: ViewCheckpoint = emptyViewCheckpoint()
   private readonly cache = new Map<string, unknown>()
+  private readonly guard = new PlainDataGuard()
   private readonly cacheSize: number
   /** Resolved by waiters (read-your-writes) after each commit. */
   private readonly waiters = new Set<() => void>()
@@ -97,47 +105,54 @@ export class ProjectionTask extends PartitionTask {
   protected async restoreState(): Promise<bigint> {
     const started = performance.now()
     const store = this.store!
-    let records = await this.replay(store)
-    if (records < 0) {
+    let checkpoint = (await store.readCheckpoint()) ?? emptyViewCheckpoint()
+    const end = await this.o.changelog.endOffset()
+    if (end < checkpoint.changelogOffset) {
+      // The changelog is shorter than what the store holds: it was deleted and recreated. Start over from it.
       this.log.warn(
-        'the views changelog is of another generation (the projection was rebuilt): restoring from its start',
+        { storeCheckpoint: checkpoint.changelogOffset, changelogEnd: end },
+        'the views changelog ends before the store: restoring the store from the changelog start',
       )
       await store.clear()
-      records = await this.replay(store)
-      if (records < 0)
-        throw new StoreBehindError('views changelog: a generation changed twice during one restore')
+      checkpoint = emptyViewCheckpoint()
     }
-    this.checkpoint.generation ??= randomUUID()
+    const records = await this.replay(store, checkpoint, end)
     this.lastRestoreRecords = records
     this.o.restored?.(this, records, (performance.now() - started) / 1000)
     return this.checkpoint.inputOffset
   }
 
-  /** Replays the changelog tail into the store; -1 when the store is of another generation (caller clears it). */
-  private async replay(store: ViewStore): Promise<number> {
-    let c = (await store.readCheckpoint()) ?? emptyViewCheckpoint()
-    const end = await this.o.changelog.endOffset()
-    if (end < c.changelogOffset) return -1
+  /**
+   * Replays the changelog from the checkpoint to `end` into the store, chunk by chunk, each with its checkpoint in
+   * one write. A generation record (written by `decider rebuild`) clears what came before it: the store then holds
+   * only what the rebuilt projection wrote, wherever the old checkpoint was.
+   */
+  private async replay(store: ViewStore, from: ViewCheckpoint, end: bigint): Promise<number> {
+    const ct = CONTENT_TYPES[this.o.projection.definition.serialization]
+    let c = from
     let records = 0
-    let otherGeneration = false
     if (end > c.changelogOffset) {
       await this.o.changelog.read(
         c.changelogOffset,
         end,
         async (chunk) => {
-          if (otherGeneration) return
-          const views = new Map<string, unknown>()
-          const next: ViewCheckpoint = { ...c, sources: new Map(c.sources) }
+          let views = new Map<string, unknown>()
+          let next: ViewCheckpoint = { ...c, sources: new Map(c.sources) }
           for (const r of chunk) {
-            if (r.key !== null && isReservedKey(r.key)) {
+            if (r.key === GENERATION_KEY && r.value !== null) {
+              const g = decodeQuietly(r.value, ct) as Partial<GenerationRecord> | undefined
+              if (g?.marker !== 'generation' || typeof g.generation !== 'string') continue
+              this.log.warn(
+                { generation: g.generation },
+                'the projection was rebuilt: dropping the views before it',
+              )
+              await store.clear()
+              views = new Map()
+              next = { ...emptyViewCheckpoint(), generation: g.generation }
+            } else if (r.key !== null && isReservedKey(r.key)) {
               if (r.key !== OFFSET_MARKER_KEY || r.value === null) continue
-              const m = readMarker(r.value)
+              const m = readMarker(r.value, ct)
               if (m === undefined) continue
-              if (next.generation !== undefined && m.generation !== next.generation) {
-                otherGeneration = true
-                return
-              }
-              next.generation = m.generation
               const input = BigInt(m.inputOffset)
               if (input > next.inputOffset) next.inputOffset = input
               for (const [k, v] of Object.entries(m.sources)) {
@@ -145,7 +160,7 @@ export class ProjectionTask extends PartitionTask {
                 if (pos !== undefined && isAfter(pos, next.sources.get(k))) next.sources.set(k, pos)
               }
             } else if (r.key !== null) {
-              views.set(r.key, r.value === null ? null : decode(r.value))
+              views.set(r.key, r.value === null ? null : decode(r.value, ct))
             }
           }
           records += chunk.length
@@ -156,7 +171,6 @@ export class ProjectionTask extends PartitionTask {
         this.o.restoreTimeoutMs ?? 600_000,
       )
     }
-    if (otherGeneration) return -1
     this.checkpoint = c
     return records
   }
@@ -204,6 +218,8 @@ export class ProjectionTask extends PartitionTask {
     }
     const views = await this.load(items.flatMap((x) => ('key' in x ? [x.key] : [])))
     const changed = new Map<string, unknown>()
+    const encoded = new Map<string, Buffer>()
+    const headers = contentTypeHeader(d.serialization)
     for (const item of items) {
       if ('progress' in item) {
         const m = item.progress
@@ -222,6 +238,13 @@ export class ProjectionTask extends PartitionTask {
       sources.set(id, pos)
       try {
         const current = views.get(key)
+        // The projector sees frozen plain data (the view, the event): a mutation throws instead of changing the
+        // cached view behind the store's back (a redone batch would apply it twice).
+        const frozen = this.guard.problem(routed.event, 'event')
+        if (frozen !== undefined)
+          throw new SourceEventInvalidError(`the routed event is not plain data: ${frozen}`)
+        if (current !== null && current !== undefined) this.guard.problem(current, 'view')
+        stats.applied++
         const next = applyToView(
           p.projection,
           current === null ? undefined : current,
@@ -230,34 +253,41 @@ export class ProjectionTask extends PartitionTask {
         )
         if (next === undefined) continue
         if (next !== null) {
-          const problem = plainDataProblem(next, 'view')
+          const problem = this.guard.problem(next, 'view')
           if (problem !== undefined)
             throw new ProjectThrewError(`project() returned a view that is not plain data: ${problem}`)
+          const bytes = encode(next, d.serialization)
+          if (recordBytes({ key, value: bytes, headers }) > d.processing.maxRecordBytes)
+            throw new RecordTooLargeError(
+              `the view ${JSON.stringify(key.slice(0, 100))} would be ${bytes.length} bytes, above processing.maxRecordBytes (${d.processing.maxRecordBytes}): the event is not applied; keep views small (split them by key)`,
+            )
+          encoded.set(key, bytes)
         }
         views.set(key, next)
         changed.set(key, next)
-        stats.applied++
       } catch (e) {
+        stats.applied--
         const err =
-          e instanceof ProjectThrewError
+          e instanceof ProjectThrewError ||
+          e instanceof RecordTooLargeError ||
+          e instanceof SourceEventInvalidError
             ? e
             : new ProjectThrewError(`project() threw: ${describeThrown(e)}`, { cause: e })
         out.push(deadLetterOrStop(err, r, policy))
         stats.deadLettered++
       }
     }
-    const headers = contentTypeHeader(d.serialization)
     for (const [key, view] of changed)
       out.push({
         topic: p.topics.changelog,
         partition: this.partition,
         key,
-        value: view === null ? null : encode(view, d.serialization),
+        value: view === null ? null : encoded.get(key)!,
         headers,
       })
     stats.views = changed.size
     const last = chunk[chunk.length - 1]!.offset
-    const generation = this.checkpoint.generation!
+    const generation = this.checkpoint.generation ?? ''
     const marker: ViewsMarker = {
       marker: 'input-offset',
       inputOffset: last.toString(),
@@ -398,8 +428,8 @@ function readRouted(r: InputRecord): RoutedEvent {
   return v as RoutedEvent
 }
 
-function readMarker(value: Buffer): ViewsMarker | undefined {
-  const m = decodeQuietly(value, undefined) as Partial<ViewsMarker> | undefined
+function readMarker(value: Buffer, contentType: string): ViewsMarker | undefined {
+  const m = decodeQuietly(value, contentType) as Partial<ViewsMarker> | undefined
   if (m?.marker !== 'input-offset' || typeof m.inputOffset !== 'string' || !/^\d+$/.test(m.inputOffset))
     return undefined
   if (typeof m.generation !== 'string' || typeof m.sources !== 'object' || m.sources === null)

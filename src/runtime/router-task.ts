@@ -12,7 +12,8 @@ import type { AnyDecider } from '../domain/decider.ts'
 import { isReservedKey } from '../domain/envelopes.ts'
 import { PROGRESS_MARKER_KEY, type ProgressMarker, type RoutedEvent } from '../domain/projection-records.ts'
 import { viewKeysOf, type ProjectedEvent } from '../domain/projection.ts'
-import { ViewKeyError } from '../errors.ts'
+import { RecordTooLargeError, ViewKeyError } from '../errors.ts'
+import { recordBytes } from './batch-outputs.ts'
 import type { ProjectionTopology } from '../topology/projection-loader.ts'
 import { writeTransaction } from './commit.ts'
 import { PartitionTask, type PartitionTaskOptions } from './partition-task.ts'
@@ -81,16 +82,23 @@ export class RouterTask extends PartitionTask {
         continue
       }
       const source = { topic: sourceTopic, partition: r.partition, offset: r.offset.toString() }
-      keys.forEach((key, keyIndex) => {
-        const routed: RoutedEvent = { source, keyIndex, event }
-        out.push({
-          topic: p.topics.repartition,
-          partition: this.o.partitioner(Buffer.from(key, 'utf8'), d.partitions),
-          key,
-          value: encode(routed, d.serialization),
-          headers,
-        })
-      })
+      const records: OutputRecord[] = keys.map((key, keyIndex) => ({
+        topic: p.topics.repartition,
+        partition: this.o.partitioner(Buffer.from(key, 'utf8'), d.partitions),
+        key,
+        value: encode({ source, keyIndex, event } satisfies RoutedEvent, d.serialization),
+        headers,
+      }))
+      const tooLarge = records.find((x) => recordBytes(x) > d.processing.maxRecordBytes)
+      if (tooLarge !== undefined) {
+        const e = new RecordTooLargeError(
+          `the routed event would be ${tooLarge.value!.length} bytes, above processing.maxRecordBytes (${d.processing.maxRecordBytes})`,
+        )
+        out.push(deadLetterOrStop(e, r, policy))
+        deadLettered++
+        continue
+      }
+      out.push(...records)
     }
     const routed = out.length - deadLettered
     const last = chunk[chunk.length - 1]!.offset

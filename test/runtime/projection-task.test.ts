@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { encode } from '../../src/domain/codec.ts'
 import type { EventEnvelope } from '../../src/domain/envelopes.ts'
-import { PROGRESS_MARKER_KEY, type RoutedEvent } from '../../src/domain/projection-records.ts'
+import { GENERATION_KEY, PROGRESS_MARKER_KEY, type RoutedEvent } from '../../src/domain/projection-records.ts'
 import { defineProjection } from '../../src/domain/projection.ts'
 import { ProjectionFailedError } from '../../src/errors.ts'
 import { partitionOf } from '../../src/kafka/partitioner.ts'
@@ -86,8 +86,14 @@ const event = (aggregateId: string, version: number, type: string, amount?: numb
   schemaVersion: 1,
 })
 
-function route(log: MemoryLog, p: ProjectionTopology, offset: number, e: EventEnvelope, keyIndex = 0): void {
-  const key = keyIndex === 0 ? e.aggregateId : 'all'
+function route(
+  log: MemoryLog,
+  p: ProjectionTopology,
+  offset: number,
+  e: EventEnvelope,
+  keyIndex = 0,
+  key = keyIndex === 0 ? e.aggregateId : 'all',
+): void {
   const routed: RoutedEvent = {
     source: { topic: SOURCE, partition: 0, offset: String(offset) },
     keyIndex,
@@ -150,30 +156,38 @@ describe('ProjectionTask', () => {
     await task.close()
   })
 
-  it('clears a store of another changelog generation (the projection was rebuilt) and restores the new one', async () => {
+  it('a rebuild (tombstones + generation record on the changelog) makes any old store drop what it held', async () => {
     const { log, p } = setup()
     const store = new MemoryViewStore()
     const first = projectionTask(log, p, store)
     await first.initialize()
-    route(log, p, 0, event('a', 1, 'Deposited', 10))
+    route(log, p, 5, event('a', 1, 'Deposited', 10))
     await first.process(log.inputRecords(p.topics.repartition, 0), () => undefined)
     await first.close()
-    // "Rebuilt": a new log (topics recreated), another projector generation wrote 3 transactions there.
-    const rebuilt = setup()
-    const other = projectionTask(rebuilt.log, rebuilt.p, new MemoryViewStore())
+    // What `decider rebuild` does to the changelog; the repartition topic is new (deleted and recreated).
+    const headers = { 'content-type': 'application/msgpack' }
+    log.produce(p.topics.changelog, { key: 'a', value: null, headers, partition: 0 })
+    const generation = encode({ marker: 'generation', generation: 'g2' }, 'msgpack')
+    log.produce(p.topics.changelog, { key: GENERATION_KEY, value: generation, headers, partition: 0 })
+    const p2 = fromProjection(
+      counting,
+      { name: 'totals', partitions: 1, topics: { repartition: 'totals.rep2' } },
+      [{ topic: SOURCE }],
+    )
+    log.createTopic('totals.rep2', 1)
+    const other = projectionTask(log, p2, new MemoryViewStore())
     await other.initialize()
     for (let i = 0; i < 3; i++) {
-      route(rebuilt.log, rebuilt.p, i, event('z', i + 1, 'Deposited', 1))
-      await other.process(
-        rebuilt.log.inputRecords(rebuilt.p.topics.repartition, 0, other.nextOffset),
-        () => undefined,
-      )
+      route(log, p2, i, event('z', i + 1, 'Deposited', 1)) // source offsets below the old store's position (5)
+      await other.process(log.inputRecords(p2.topics.repartition, 0, other.nextOffset), () => undefined)
     }
     await other.close()
-    // The old store (checkpoint of generation 1) restored against the rebuilt changelog: cleared, then restored.
-    const moved = projectionTask(rebuilt.log, rebuilt.p, store)
+    // The old store restores past the generation record: only the rebuilt projection's views and positions.
+    const moved = projectionTask(log, p2, store)
     await moved.initialize()
-    expect(await views(moved)).toEqual({ z: { n: 3, sum: 3 } }) // not the old generation's view of 'a'
+    expect(await views(moved)).toEqual({ z: { n: 3, sum: 3 } })
+    expect(moved.sourcePositions().get(`${SOURCE}/0`)?.offset).toBe(2n)
+    expect(moved.nextOffset).toBe(3n)
     await moved.close()
   })
 
@@ -199,6 +213,68 @@ describe('ProjectionTask', () => {
       strict.process(stopping.log.inputRecords(stopping.p.topics.repartition, 0), () => undefined),
     ).rejects.toBeInstanceOf(ProjectionFailedError)
     await strict.close()
+  })
+})
+
+describe('ProjectionTask, views that are not simple', () => {
+  it('restores views of any shape with the topology serialization (json: a number, a string, an array)', async () => {
+    const log = new MemoryLog()
+    const shapes = defineProjection<{ type: string; payload: { amount?: number } }, unknown>({
+      key: () => ['number', 'string', 'array'],
+      project: (_v, e, key) =>
+        key === 'number' ? (e.payload.amount ?? 0) : key === 'string' ? `v${e.version}` : [e.version],
+    })
+    const p = fromProjection(shapes, { name: 'shapes', partitions: 1, serialization: 'json' }, [
+      { topic: SOURCE },
+    ])
+    log.createTopic(SOURCE, 1)
+    for (const t of Object.values(p.topics)) log.createTopic(t, 1)
+    const task = projectionTask(log, p, new MemoryViewStore())
+    await task.initialize()
+    for (const [i, key] of ['number', 'string', 'array'].entries())
+      route(log, p, 0, event('a', 1, 'Deposited', 5), i, key)
+    await task.process(log.inputRecords(p.topics.repartition, 0), () => undefined)
+    await task.close()
+    const restored = projectionTask(log, p, new MemoryViewStore())
+    await restored.initialize()
+    expect(await views(restored)).toEqual({ number: 5, string: 'v1', array: [1] })
+    await restored.close()
+  })
+
+  it('a projector that mutates the view it is given, or returns a view above maxRecordBytes: dead letter, view kept', async () => {
+    const log = new MemoryLog()
+    const bad = defineProjection<{ type: string; payload: { amount?: number } }, { n: number; big?: string }>(
+      {
+        initialState: () => ({ n: 0 }),
+        key: (e) => e.aggregateId,
+        project: (v, e) => {
+          if (e.type === 'Mutate') {
+            ;(v as { n: number }).n = 99
+            return v
+          }
+          if (e.type === 'Huge') return { n: v!.n, big: 'x'.repeat(5000) }
+          return { n: v!.n + 1 }
+        },
+      },
+    )
+    const p = fromProjection(bad, { name: 'bad', partitions: 1, processing: { maxRecordBytes: 2048 } }, [
+      { topic: SOURCE },
+    ])
+    log.createTopic(SOURCE, 1)
+    for (const t of Object.values(p.topics)) log.createTopic(t, 1)
+    const task = projectionTask(log, p, new MemoryViewStore())
+    await task.initialize()
+    route(log, p, 0, event('a', 1, 'Deposited'))
+    route(log, p, 1, event('a', 2, 'Mutate'))
+    route(log, p, 2, event('a', 3, 'Huge'))
+    route(log, p, 3, event('a', 4, 'Deposited'))
+    await task.process(log.inputRecords(p.topics.repartition, 0), () => undefined)
+    expect(await views(task)).toEqual({ a: { n: 2 } })
+    expect(log.readAll(p.topics.deadLetters).map((r) => String(r.headers?.['kd-error-code']))).toEqual([
+      'project_threw',
+      'record_too_large',
+    ])
+    await task.close()
   })
 })
 
