@@ -59,4 +59,16 @@ export {
   type Subscription,
   type TopologyRef,
 } from './client/event-store.ts'
+export {
+  ViewClient,
+  views,
+  type ViewClientOptions,
+  type ViewAnswer,
+  type ViewEntry,
+  type ViewPage,
+  type GetViewOptions,
+  type ListOptions,
+  type EventPosition,
+  type CommandReply,
+} from './client/view-client.ts'
 export { TopologyTestDriver, given, type CrashPoint } from './testing/index.ts'

@@ -10,9 +10,10 @@
  *   resume it from the last position it completed, which `position()` and the handler's second argument give).
  */
 import type { EventEnvelope } from '../domain/envelopes.ts'
-import { ReaderRejoinedError, UsageError, WorkerReadError } from '../errors.ts'
+import { ReaderRejoinedError, UsageError } from '../errors.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { readEventLog, type LoggedEvent } from '../kafka/event-log.ts'
+import { workerGet } from './worker-http.ts'
 
 export type { LoggedEvent }
 
@@ -226,45 +227,6 @@ export class EventStoreClient {
    * retry hint (the group rebalancing, the owner's task restoring) is asked again, all within timeoutMs.
    */
   private async get(pathAndQuery: string): Promise<unknown> {
-    const base = this.o.url!.endsWith('/') ? this.o.url! : `${this.o.url!}/`
-    const timeoutMs = this.o.timeoutMs ?? 10_000
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      let res: Response
-      try {
-        res = await fetch(new URL(pathAndQuery, base), {
-          signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
-        })
-      } catch (e) {
-        const err = e as Error & { cause?: { message?: string } }
-        const why =
-          err.name === 'TimeoutError'
-            ? `no answer within ${timeoutMs} ms`
-            : (err.cause?.message ?? err.message)
-        throw new WorkerReadError(`cannot reach the worker at ${base}: ${why}`, { cause: e })
-      }
-      const text = await res.text()
-      let body: { error?: string; code?: string; retryAfterMs?: unknown } | undefined
-      try {
-        body = JSON.parse(text) as { error?: string; code?: string; retryAfterMs?: unknown }
-      } catch {
-        body = undefined
-      }
-      if (res.status === 200 && body !== undefined) return body
-      const retryAfterMs =
-        res.status === 503 && typeof body?.retryAfterMs === 'number' && body.retryAfterMs > 0
-          ? Math.min(body.retryAfterMs, 5_000)
-          : undefined
-      if (retryAfterMs !== undefined && Date.now() + retryAfterMs < deadline) {
-        await new Promise((r) => setTimeout(r, retryAfterMs))
-        continue
-      }
-      const e = new WorkerReadError(
-        `worker ${base}: ${body?.error ?? `HTTP ${res.status}: ${text.trim().slice(0, 200)} (a worker without this endpoint?)`}`,
-      )
-      e.status = res.status
-      e.reason = body?.code
-      throw e
-    }
+    return (await workerGet(this.o.url!, pathAndQuery, { timeoutMs: this.o.timeoutMs ?? 10_000 })).body
   }
 }

@@ -1,4 +1,7 @@
-/** `kafka-decider/client`: for other Node services: send commands (CommandClient), read events (EventStoreClient). */
+/**
+ * `kafka-decider/client`: for other Node services: send commands (CommandClient), read events (EventStoreClient),
+ * query the views of projections (ViewClient).
+ */
 export {
   CommandClient,
   ReplyTimeoutError,
@@ -19,3 +22,16 @@ export {
   type TopologyRef,
 } from './event-store.ts'
 export type { EventEnvelope } from '../domain/envelopes.ts'
+export {
+  ViewClient,
+  views,
+  type ViewClientOptions,
+  type ViewAnswer,
+  type ViewEntry,
+  type ViewPage,
+  type GetViewOptions,
+  type ListOptions,
+  type EventPosition,
+  type CommandReply,
+} from './view-client.ts'
+export { WorkerReadError } from '../errors.ts'

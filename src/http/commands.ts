@@ -8,6 +8,10 @@
  *   same commandId to learn its outcome, as a duplicate)
  *   bad body or query -> 400, body too large -> 413, not JSON -> 415, unknown topology -> 404
  *
+ * An accepted reply (and a duplicate of one) also says where its last event is on the events topic:
+ * `positions: [{ topic, partition, offset }]` (positions.ts), what GET /views/...?waitFor= waits for; when they
+ * cannot be found in time, `positionsUnavailable` says why instead (the command is accepted all the same).
+ *
  * No authentication: whoever reaches the port can send commands (see README, Limitations); http.commands: false
  * turns the route off.
  */
@@ -21,6 +25,7 @@ import {
   type ReplyStatus,
 } from '../domain/envelopes.ts'
 import { ReplyTimeoutError, UsageError } from '../errors.ts'
+import { hasPositions, type ReplyPositions } from './positions.ts'
 
 /** The request body; also the source of the CommandRequest schema in docs/openapi.yaml (a test compares them). */
 export const commandRequestSchema = z
@@ -62,6 +67,10 @@ export interface CommandDoorOptions {
   maxTimeoutMs?: number
   /** Largest body taken (1 MiB; the worker refuses records above processing.maxRecordBytes anyway). */
   maxBodyBytes?: number
+  /** Finds the events-topic positions of an accepted reply's events (positions.ts); without it, replies carry none. */
+  positions?: ReplyPositions
+  /** Bound on finding them (default 5 s, and at most what is left of timeoutMs, but at least 1 s). */
+  positionsTimeoutMs?: number
 }
 
 type Answer = (status: number, body: Record<string, unknown>, headers?: Record<string, string>) => void
@@ -148,6 +157,7 @@ export async function commandRoute(
   const ids = { commandId: cmd.commandId, aggregateId: cmd.aggregateId }
 
   let reply: ReplyEnvelope
+  const deadline = Date.now() + timeoutMs
   try {
     reply = await o.send(name, cmd, timeoutMs)
   } catch (e) {
@@ -164,7 +174,16 @@ export async function commandRoute(
       ...ids,
     })
   }
-  answer(HTTP_STATUS_OF_REPLY[reply.status] ?? 500, { ...reply })
+  let where: Record<string, unknown> = {}
+  if (o.positions !== undefined && hasPositions(reply)) {
+    const bound = Math.max(1_000, Math.min(o.positionsTimeoutMs ?? 5_000, deadline - Date.now()))
+    const found = await o.positions(name, reply, bound).catch((e: unknown) => ({
+      unavailable: (e as Error).message,
+    }))
+    where =
+      'positions' in found ? { positions: found.positions } : { positionsUnavailable: found.unavailable }
+  }
+  answer(HTTP_STATUS_OF_REPLY[reply.status] ?? 500, { ...reply, ...where })
 }
 
 /** The body, or undefined when it is above `max` bytes (reading stops there). */

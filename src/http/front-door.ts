@@ -1,21 +1,30 @@
 /**
  * What every request passes before the worker's own handlers (server.ts): POST /commands/<topology> goes to the
  * command route (commands.ts); a read of one aggregate (/state/<topology>/<id>, /aggregates/<topology>/<id>/...)
- * that another worker owns is forwarded to it (routing.ts, forward.ts) or refused with 503 while its owner is not
- * known; everything else, and every read this worker owns, goes on to the handlers, with the
- * x-decider-answered-by header naming this worker.
+ * or of one view (/views/<projection>/<key>) that another worker owns is forwarded to it (routing.ts, forward.ts)
+ * or refused with 503 while its owner is not known; everything else, and every read this worker owns, goes on to
+ * the handlers, with the x-decider-answered-by header naming this worker. (A list of views, /views/<projection>,
+ * needs every partition: its handler asks the owners itself, views.ts.)
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { commandRoute, type CommandDoorOptions } from './commands.ts'
 import { forward } from './forward.ts'
-import { aggregatePath, ANSWERED_BY_HEADER, FORWARDED_HEADER, type AggregateRouter } from './routing.ts'
+import {
+  aggregatePath,
+  ANSWERED_BY_HEADER,
+  FORWARDED_HEADER,
+  viewPath,
+  type AggregateRouter,
+  type Location,
+} from './routing.ts'
+import { viewWaitMs } from './views.ts'
 
 export interface FrontDoorOptions {
   /** This worker's name in answers (its advertised URL, else an id). */
   self: string
   /** Routes reads of aggregates other workers own; without it every read is answered here. */
   router?: AggregateRouter
-  /** Bound on a forwarded read (until the owner's response headers). */
+  /** Bound on a forwarded read (until the owner's response headers); a view read's waitFor bound is added. */
   forwardTimeoutMs?: number
   /** POST /commands/<topology>; without it the route is not served. */
   commands?: CommandDoorOptions
@@ -38,15 +47,21 @@ export function frontDoor(o: FrontDoorOptions, next: RequestListener): RequestLi
       )
       return
     }
-    const aggregate =
-      o.router !== undefined && (req.method === 'GET' || req.method === 'HEAD')
-        ? aggregatePath(path)
-        : undefined
-    if (aggregate === undefined || o.router === undefined) return next(req, res)
+    const routed = o.router !== undefined && (req.method === 'GET' || req.method === 'HEAD')
+    const aggregate = routed ? aggregatePath(path) : undefined
+    const view = routed && aggregate === undefined ? viewPath(path) : undefined
+    if (o.router === undefined || (aggregate === undefined && view === undefined)) return next(req, res)
     const router = o.router
     const forwarded = req.headers[FORWARDED_HEADER] !== undefined
-    router
-      .locate(aggregate.topology, aggregate.aggregateId, forwarded)
+    const name = aggregate?.topology ?? view!.projection
+    // A view read that waits (waitFor) may take its wait before the owner answers.
+    const timeoutMs =
+      (o.forwardTimeoutMs ?? 5_000) + (view !== undefined ? viewWaitMs(new URLSearchParams(search)) : 0)
+    const located: Promise<Location> =
+      aggregate !== undefined
+        ? router.locate(aggregate.topology, aggregate.aggregateId, forwarded)
+        : router.locateView(view!.projection, view!.key, forwarded)
+    located
       .then(async (at) => {
         if (at.at === 'local') return next(req, res)
         if (at.at === 'unavailable') {
@@ -57,9 +72,9 @@ export function frontDoor(o: FrontDoorOptions, next: RequestListener): RequestLi
         await forward(req, res, {
           ownerUrl: at.url,
           self: o.self,
-          timeoutMs: o.forwardTimeoutMs ?? 5_000,
-          onOwnerFailed: () => router.ownerFailed(aggregate.topology),
-          onOwnerUnavailable: () => router.ownerFailed(aggregate.topology),
+          timeoutMs,
+          onOwnerFailed: () => router.ownerFailed(name),
+          onOwnerUnavailable: () => router.ownerFailed(name),
         })
       })
       .catch((e: unknown) =>

@@ -10,5 +10,7 @@ export const HTTP_ROUTES = [
   { method: 'GET', path: '/aggregates/{topology}/{aggregateId}/events' },
   { method: 'GET', path: '/aggregates/{topology}/{aggregateId}/state' },
   { method: 'GET', path: '/events/{topology}' },
+  { method: 'GET', path: '/views/{projection}/{key}' },
+  { method: 'GET', path: '/views/{projection}' },
   { method: 'POST', path: '/commands/{topology}' },
 ] as const

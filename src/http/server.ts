@@ -3,13 +3,16 @@
  * answers), /readyz (200 only when every topology is ready; 503 with the reason otherwise), and, when a
  * state query is given, /state/<topology>/<aggregateId> (an aggregate's committed snapshot as JSON; see
  * state.ts), and with event queries the event reads /aggregates/<topology>/<aggregateId>/events and
- * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts).
+ * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts), and
+ * with view queries the views of projections /views/<projection>/<key> and /views/<projection> (views.ts).
  */
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { AsOfQuery } from './as-of.ts'
 import type { EventQueries } from './events.ts'
 import type { StateQuery } from './state.ts'
+import type { ViewQueries } from './views.ts'
+import { FORWARDED_HEADER } from './routing.ts'
 import { frontDoor, withAnsweredBy, type FrontDoorOptions } from './front-door.ts'
 
 export interface Readiness {
@@ -34,6 +37,8 @@ export interface HttpOptions {
   events?: EventQueries
   /** Serves GET /aggregates/<topology>/<aggregateId>/state?eventTimeAsOf=&recordedAsOf= when given (as-of.ts). */
   asOf?: AsOfQuery
+  /** Serves GET /views/<projection>/<key> and /views/<projection> when given (views.ts). */
+  views?: ViewQueries
 }
 
 export async function startHttp(o: HttpOptions): Promise<Server> {
@@ -43,12 +48,20 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       res
         .writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
         .end(req.method === 'HEAD' ? undefined : body)
-    const json = (status: number, body: unknown) =>
-      res
-        .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+    const json = (status: number, body: unknown) => {
+      const hint = (body as { retryAfterMs?: unknown } | null)?.retryAfterMs
+      return res
+        .writeHead(status, {
+          'content-type': 'application/json; charset=utf-8',
+          'cache-control': 'no-store',
+          ...(status === 503 && typeof hint === 'number'
+            ? { 'retry-after': String(Math.ceil(hint / 1000)) }
+            : {}),
+        })
         .end(
           req.method === 'HEAD' ? undefined : JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n',
         )
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       text(405, 'method not allowed\n')
     } else if (url === '/livez') {
@@ -121,11 +134,42 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
         .catch((e: unknown) =>
           json(500, { error: `event read failed: ${(e as Error).message}`, code: 'internal' }),
         )
+    } else if (o.views !== undefined && (url === '/views' || url.startsWith('/views/'))) {
+      const views = o.views
+      const query = new URLSearchParams(search)
+      const one = /^\/views\/([^/]+)\/(.+)$/.exec(url)
+      const all = /^\/views\/([^/]+)$/.exec(url)
+      let answer: Promise<{ status: number; body: unknown }> | undefined
+      try {
+        if (one) {
+          const [name, key] = [decodeURIComponent(one[1]!), decodeURIComponent(one[2]!)]
+          if (name !== '' && key !== '') answer = views.view(name, key, query)
+        } else if (all) {
+          const name = decodeURIComponent(all[1]!)
+          if (name !== '') answer = views.list(name, query, req.headers[FORWARDED_HEADER] !== undefined)
+        }
+      } catch {
+        // malformed percent-encoding: answered as bad usage below
+      }
+      if (answer === undefined) {
+        json(400, {
+          error:
+            'use /views/<projection>/<key>?waitFor=<topic>:<partition>:<offset>&timeoutMs= or /views/<projection>?prefix=&after=&limit= (names and keys URL-encoded)',
+          code: 'bad_request',
+        })
+        return
+      }
+      answer
+        .then((r) => json(r.status, r.body))
+        .catch((e: unknown) =>
+          json(500, { error: `view read failed: ${(e as Error).message}`, code: 'internal' }),
+        )
     } else {
       const reads = [
         ...(o.state ? ['/state/<topology>/<aggregateId>'] : []),
         ...(o.events ? ['/aggregates/<topology>/<aggregateId>/events', '/events/<topology>'] : []),
         ...(o.asOf ? ['/aggregates/<topology>/<aggregateId>/state'] : []),
+        ...(o.views ? ['/views/<projection>/<key>', '/views/<projection>'] : []),
       ]
       text(404, `not found: try /metrics, /livez, /readyz${reads.map((r) => `, ${r}`).join('')}\n`)
     }

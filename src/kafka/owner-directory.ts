@@ -1,10 +1,11 @@
 /**
- * Which worker owns a partition of a topology, read from the topology's consumer group: DescribeGroups gives each
+ * Which worker owns a partition of a topology or projection, read from its consumer group (a topology's over its
+ * commands topic, a projection's `<name>` group over its repartition topic): DescribeGroups gives each
  * member's assignment (decoded with kafkajs' MemberAssignment) and subscription metadata, whose userData holds
  * the member's advertised HTTP endpoint (advertising-assigner.ts). Implements the OwnerDirectory port of
  * src/http/routing.ts, matched structurally (src/kafka does not import the http layer).
  *
- * The answer is cached per topology for `ttlMs` and dropped on a rebalance of our own group (the worker calls
+ * The answer is cached per group for `ttlMs` and dropped on a rebalance of our own group (the worker calls
  * invalidate(): under kafkajs' eager protocol every member rejoins, so ours sees every rebalance), on a miss
  * (refreshed once), and whenever the caller asks for a fresh view. A group that is not Stable (joining,
  * syncing) has no trustworthy owners: the answer is then "rebalancing", never a guess.
@@ -14,10 +15,10 @@ import type { KafkaConnection } from './client.ts'
 import { decodeMemberEndpoint } from './advertising-assigner.ts'
 
 export interface OwnedGroup {
-  /** Topology name, the key callers use. */
-  topology: string
+  /** The topology's or projection's name, the key callers use (one name space: each name is a group id). */
+  name: string
   groupId: string
-  /** The commands topic: its partitions are the ones assigned. */
+  /** The topic whose partitions are assigned: a topology's commands topic, a projection's repartition topic. */
   topic: string
 }
 
@@ -56,17 +57,17 @@ export class KafkaOwnerDirectory {
     groups: readonly OwnedGroup[],
     o: KafkaOwnerDirectoryOptions = {},
   ) {
-    this.groups = new Map(groups.map((g) => [g.topology, g]))
+    this.groups = new Map(groups.map((g) => [g.name, g]))
     this.ttlMs = o.ttlMs ?? 10_000
     this.lookupTimeoutMs = o.lookupTimeoutMs ?? 3_000
     this.now = o.now ?? Date.now
   }
 
-  async ownerOf(topology: string, partition: number, o: { fresh?: boolean } = {}): Promise<OwnerAnswer> {
-    const group = this.groups.get(topology)
+  async ownerOf(name: string, partition: number, o: { fresh?: boolean } = {}): Promise<OwnerAnswer> {
+    const group = this.groups.get(name)
     if (group === undefined)
-      return { found: false, code: 'no_owner', reason: `no consumer group known for topology ${topology}` }
-    const cached = this.cache.get(topology)
+      return { found: false, code: 'no_owner', reason: `no consumer group known for ${name}` }
+    const cached = this.cache.get(name)
     // A view being fetched now is as fresh as it gets: share it (refresh() does).
     if (o.fresh || cached === undefined || cached.pending || this.now() - cached.at >= this.ttlMs)
       return this.answer(group, partition, this.refresh(group))
@@ -76,9 +77,9 @@ export class KafkaOwnerDirectory {
     return this.answer(group, partition, this.refresh(group))
   }
 
-  /** Forgets the view of a topology's group (its group is rebalancing, or an owner did not answer). */
-  invalidate(topology: string): void {
-    this.cache.delete(topology)
+  /** Forgets the view of a topology's or projection's group (it is rebalancing, or an owner did not answer). */
+  invalidate(name: string): void {
+    this.cache.delete(name)
   }
 
   async close(): Promise<void> {
@@ -88,23 +89,22 @@ export class KafkaOwnerDirectory {
     if (admin) await (await admin.catch(() => undefined))?.disconnect().catch(() => undefined)
   }
 
-  /** One DescribeGroups per topology at a time: concurrent misses share it. */
+  /** One DescribeGroups per group at a time: concurrent misses share it. */
   private refresh(group: OwnedGroup): Promise<GroupView> {
-    const cached = this.cache.get(group.topology)
+    const cached = this.cache.get(group.name)
     if (cached?.pending) return cached.view
     const view = this.describe(group)
     const entry = { at: this.now(), view, pending: true }
-    this.cache.set(group.topology, entry)
+    this.cache.set(group.name, entry)
     // Only Stable views are worth keeping; a failed or transitional one is asked again next time.
     view.then(
       (v) => {
         entry.pending = false
-        if (v.state !== 'Stable' && this.cache.get(group.topology) === entry)
-          this.cache.delete(group.topology)
+        if (v.state !== 'Stable' && this.cache.get(group.name) === entry) this.cache.delete(group.name)
       },
       () => {
         entry.pending = false
-        if (this.cache.get(group.topology) === entry) this.cache.delete(group.topology)
+        if (this.cache.get(group.name) === entry) this.cache.delete(group.name)
       },
     )
     return view

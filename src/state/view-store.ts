@@ -92,12 +92,25 @@ const fromStored = (s: StoredCheckpoint): ViewCheckpoint => {
   }
 }
 
+/** Keys compare as LevelDB orders them: bytewise UTF-8 (= code point order; not JS's UTF-16 order). */
+const compareKeys = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+
+/** The least string above every string that starts with `p` (its last code point below U+10FFFF, plus one). */
+function successor(p: string): string {
+  const cps = [...p]
+  for (let c = cps.pop(); c !== undefined; c = cps.pop()) {
+    const cp = c.codePointAt(0)!
+    if (cp < 0x10ffff) return cps.join('') + String.fromCodePoint(cp === 0xd7ff ? 0xe000 : cp + 1)
+  }
+  return VIEW_END // unreachable for "v/...": 'v' has a successor
+}
+
 const rangeBounds = (r: ViewRange) => {
   const prefix = VIEW_PREFIX + (r.prefix ?? '')
-  const lower =
-    r.after !== undefined && VIEW_PREFIX + r.after >= prefix ? { gt: VIEW_PREFIX + r.after } : { gte: prefix }
-  // Every key starting with `prefix` is < prefix + U+FFFF (in UTF-8 bytewise order too, for BMP text).
-  return { ...lower, lt: r.prefix ? prefix + '\uffff' : VIEW_END, limit: r.limit }
+  const after = r.after === undefined ? undefined : VIEW_PREFIX + r.after
+  const lower = after !== undefined && compareKeys(after, prefix) >= 0 ? { gt: after } : { gte: prefix }
+  // Every key starting with `prefix` (whatever follows: astral characters too) is below its successor.
+  return { ...lower, lt: r.prefix ? successor(prefix) : VIEW_END, limit: r.limit }
 }
 
 export interface ViewStoreIdentity {
@@ -205,8 +218,11 @@ export class MemoryViewStore implements ViewStore {
     const b = rangeBounds(r)
     const keys = [...this.views.keys()]
       .map((k) => VIEW_PREFIX + k)
-      .filter((k) => ('gt' in b ? k > b.gt! : k >= b.gte!) && k < b.lt)
-      .sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      .filter(
+        (k) =>
+          ('gt' in b ? compareKeys(k, b.gt!) > 0 : compareKeys(k, b.gte!) >= 0) && compareKeys(k, b.lt) < 0,
+      )
+      .sort(compareKeys)
       .slice(0, r.limit)
     return keys.map((k) => ({ key: k.slice(2), view: storeCodec.decode(this.views.get(k.slice(2))!) }))
   }

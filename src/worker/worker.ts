@@ -10,8 +10,10 @@ import type { WorkerConfig } from '../config/worker-config.ts'
 import { startHttp } from '../http/server.ts'
 import { upcastEvent } from '../domain/upcasting.ts'
 import { asOfQuery } from '../http/as-of.ts'
-import { eventQueries } from '../http/events.ts'
+import { eventQueries, type EventQueries } from '../http/events.ts'
+import { replyPositions } from '../http/positions.ts'
 import { stateQuery } from '../http/state.ts'
+import { viewQueries } from '../http/views.ts'
 import type { FrontDoorOptions } from '../http/front-door.ts'
 import { advertisedUrlOf, aggregateRouter } from '../http/routing.ts'
 import { HTTP_ROUTES } from '../http/routes.ts'
@@ -27,6 +29,7 @@ import { TopologyRunner, type TopologyRunnerOptions, type WorkerRunner } from '.
 import { ProjectionRunner } from './projection-runner.ts'
 import type { ProjectionTopology } from '../topology/projection-loader.ts'
 import { projectionListener } from '../metrics/projection-metrics.ts'
+import { ConfigError } from '../errors.ts'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
 
@@ -63,6 +66,13 @@ export class Worker {
   readonly done = new Promise<number>((r) => (this.resolveDone = r))
 
   constructor(private readonly o: WorkerOptions) {
+    // Each name is a consumer group id, and the key of routed reads: a topology and a projection cannot share one.
+    const names = [...o.topologies, ...(o.projections ?? [])].map((t) => t.definition.name)
+    const twice = names.find((n, i) => names.indexOf(n) !== i)
+    if (twice !== undefined)
+      throw new ConfigError(
+        `two topologies or projections are named ${twice}: each name is a consumer group; rename one`,
+      )
     this.logger = o.logger ?? pino({ level: o.config.log.level, base: { service: 'kafka-decider' } })
     this.metrics = createMetrics()
     this.metrics.buildInfo.set({ version: pkg.version, node: process.version }, 1)
@@ -155,19 +165,26 @@ export class Worker {
   async start(): Promise<void> {
     const { config } = this.o
     if (config.http.enabled) {
-      const door = this.frontDoor()
+      const events = eventQueries(
+        this.o.topologies,
+        () => this.runners,
+        (name, e) => upcastEvent(this.o.topologies.find((t) => t.definition.name === name)!.decider, e),
+      )
+      const door = this.frontDoor(events)
       this.http = await startHttp({
         host: config.http.host,
         port: config.http.port,
         registry: this.metrics.registry,
         readiness: () => this.readiness(),
         state: stateQuery(this.o.topologies, () => this.runners),
-        events: eventQueries(
-          this.o.topologies,
-          () => this.runners,
-          (name, e) => upcastEvent(this.o.topologies.find((t) => t.definition.name === name)!.decider, e),
-        ),
+        events,
         asOf: asOfQuery(this.o.topologies, () => this.runners, upcastEvent),
+        views: viewQueries({
+          projections: this.o.projections ?? [],
+          runners: () => this.projectionRunners,
+          router: () => door.router,
+          peerTimeoutMs: config.http.forwardTimeoutMs,
+        }),
         frontDoor: door,
       })
       this.route(door)
@@ -242,16 +259,29 @@ export class Worker {
     this.checkUp() // a worker with no partitions assigned is ready as soon as its groups are joined
   }
 
-  /** The HTTP front door before the port is known: commands (when http.commands), no routing yet. */
-  private frontDoor(): FrontDoorOptions {
+  /**
+   * The HTTP front door before the port is known: commands (when http.commands; an accepted reply with the
+   * positions of its events, read from the event index like `events` reads it, routed), no routing yet.
+   */
+  private frontDoor(events: EventQueries): FrontDoorOptions {
     const { http } = this.o.config
     const names = this.o.topologies.map((t) => t.definition.name)
     if (http.commands) this.commands = new CommandGateway(this.o.topologies, this.o.config, this.logger)
-    return {
+    const door: FrontDoorOptions = {
       self: `${hostname()}:${process.pid}`,
       forwardTimeoutMs: http.forwardTimeoutMs,
-      commands: { topologies: names, ...(this.commands ? { send: this.commands.send } : {}) },
     }
+    door.commands = {
+      topologies: names,
+      ...(this.commands ? { send: this.commands.send } : {}),
+      positions: replyPositions({
+        topologies: this.o.topologies,
+        events,
+        router: () => door.router,
+        peerTimeoutMs: http.forwardTimeoutMs,
+      }),
+    }
+    return door
   }
 
   /** Once listening: this worker's name and advertised URL, and the router over the groups' owners. */
@@ -268,15 +298,24 @@ export class Worker {
     door.self = this.advertisedUrl ?? door.self
     this.owners = new KafkaOwnerDirectory(
       createKafka(config.kafka, `${config.kafka.clientId}-routing`, this.logger, this.kafkaLogs),
-      this.o.topologies.map((t) => ({
-        topology: t.definition.name,
-        groupId: t.applicationId,
-        topic: t.topics.commands,
-      })),
+      [
+        ...this.o.topologies.map((t) => ({
+          name: t.definition.name,
+          groupId: t.applicationId,
+          topic: t.topics.commands,
+        })),
+        ...(this.o.projections ?? []).map((p) => ({
+          name: p.definition.name,
+          groupId: p.applicationId,
+          topic: p.topics.repartition,
+        })),
+      ],
     )
     door.router = aggregateRouter({
       topologies: this.o.topologies,
       runners: () => this.runners,
+      projections: this.o.projections ?? [],
+      projectionRunners: () => this.projectionRunners,
       directory: this.owners,
       self: door.self,
       ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),

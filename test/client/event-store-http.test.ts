@@ -20,24 +20,22 @@ async function worker(
   server = createServer((_req, res) => {
     asked++
     const refuse = asked <= refusals
-    res
-      .writeHead(refuse ? 503 : 200, { 'content-type': 'application/json' })
-      .end(
-        JSON.stringify(
-          refuse
-            ? {
-                error: 'the group is rebalancing; try again',
-                code: 'rebalancing',
-                ...(hint ? { retryAfterMs: hint } : {}),
-              }
-            : {
-                partition: 1,
-                aggregateId: 'acc-1',
-                events: [{ offset: '7', event: { version: 1 } }],
-                answeredBy: 'w2',
-              },
-        ),
-      )
+    res.writeHead(refuse ? 503 : 200, { 'content-type': 'application/json' }).end(
+      JSON.stringify(
+        refuse
+          ? {
+              error: 'the group is rebalancing; try again',
+              code: 'rebalancing',
+              ...(hint ? { retryAfterMs: hint } : {}),
+            }
+          : {
+              partition: 1,
+              aggregateId: 'acc-1',
+              events: [{ offset: '7', event: { version: 1 } }],
+              answeredBy: 'w2',
+            },
+      ),
+    )
   })
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()))
   return { url: `http://127.0.0.1:${(server!.address() as AddressInfo).port}`, asked: () => asked }

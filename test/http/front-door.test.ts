@@ -27,6 +27,14 @@ function scripted(self: string, where: (forwarded: boolean) => Location) {
       asked.push({ topology, aggregateId, forwarded })
       return where(forwarded)
     },
+    locateView: async (projection, key, forwarded) => {
+      asked.push({ topology: projection, aggregateId: key, forwarded })
+      return where(forwarded)
+    },
+    locatePartition: async (_kind, name, partition, forwarded) => {
+      asked.push({ topology: name, aggregateId: `#${partition}`, forwarded })
+      return where(forwarded)
+    },
     ownerFailed: (t) => void failed.push(t),
   }
   return { router, asked, failed }

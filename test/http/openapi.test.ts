@@ -55,6 +55,13 @@ describe('docs/openapi.yaml', async () => {
       status: 200,
       body: { partition: 0, aggregateId, version: 0, state: {}, included: 0, total: 0, asOf: {} },
     }),
+    views: {
+      view: async (projection, key) => ({
+        status: 200,
+        body: { projection, key, view: { n: 1 }, partition: 0 },
+      }),
+      list: async (projection) => ({ status: 200, body: { projection, views: [] } }),
+    },
     frontDoor: {
       self: 'http://w1:1',
       commands: {
@@ -80,7 +87,13 @@ describe('docs/openapi.yaml', async () => {
 
   it('the server answers every route with a status the document lists for it', async () => {
     for (const route of HTTP_ROUTES) {
-      const url = base + route.path.replace('{topology}', 'bank').replace('{aggregateId}', 'acc%2F1')
+      const url =
+        base +
+        route.path
+          .replace('{topology}', 'bank')
+          .replace('{aggregateId}', 'acc%2F1')
+          .replace('{projection}', 'totals')
+          .replace('{key}', 'day%2F1')
       const r = await fetch(url, {
         method: route.method,
         ...(route.method === 'POST'

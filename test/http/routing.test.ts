@@ -9,6 +9,8 @@ import {
   advertisedUrlOf,
   aggregatePath,
   aggregateRouter,
+  viewPartitionOf,
+  viewPath,
   type OwnerDirectory,
   type OwnerLookup,
 } from '../../src/http/routing.ts'
@@ -118,6 +120,93 @@ describe('aggregateRouter', () => {
     const { d, invalidated } = directory(owner('http://other:1'))
     router([], d).ownerFailed('bank')
     expect(invalidated).toEqual(['bank'])
+  })
+})
+
+describe('aggregateRouter: views of projections', () => {
+  const projections = [{ definition: { name: 'totals', partitions: 4 } }]
+  function viewRouter(held: number[], dir: OwnerDirectory) {
+    return aggregateRouter({
+      topologies,
+      runners: () => [{ name: 'bank', tasks: new Map() }],
+      projections,
+      projectionRunners: () => [{ name: 'totals', tasks: new Map(held.map((q) => [q, {}])) }],
+      directory: dir,
+      self: SELF,
+      advertisedUrl: SELF,
+    })
+  }
+  const key = 'day/2024-01-01 é'
+  const q = viewPartitionOf(key, 4)
+
+  it("a view key's partition is the murmur2 partition of its UTF-8 bytes, as the router task writes it", () => {
+    expect(q).toBe(partitionOf(Buffer.from(key, 'utf8'), 4))
+    expect(
+      new Set(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((k) => viewPartitionOf(k, 4))).size,
+    ).toBeGreaterThan(1)
+  })
+
+  it("answers here when this worker holds the key's partition; else asks the projection's group, by name", async () => {
+    const { d, calls } = directory(owner('http://other:1'))
+    expect(await viewRouter([q], d).locateView('totals', key, false)).toEqual({ at: 'local' })
+    expect(calls).toEqual([])
+    const asked: string[] = []
+    const named: OwnerDirectory = {
+      ownerOf: async (name, partition, o) => (asked.push(name), d.ownerOf(name, partition, o)),
+      invalidate: d.invalidate,
+    }
+    expect(await viewRouter([], named).locateView('totals', key, false)).toEqual({
+      at: 'owner',
+      url: 'http://other:1',
+      partition: q,
+    })
+    expect(asked).toEqual(['totals'])
+  })
+
+  it('the same refusals as aggregates: one hop (not_owner), owner unknown (503 with the code)', async () => {
+    const { d } = directory({
+      found: false,
+      code: 'rebalancing',
+      reason: 'group totals is CompletingRebalance',
+    })
+    expect(await viewRouter([], d).locateView('totals', key, true)).toMatchObject({
+      at: 'unavailable',
+      body: { code: 'not_owner', partition: q },
+    })
+    const r = await viewRouter([], d).locateView('totals', key, false)
+    expect(r).toMatchObject({
+      at: 'unavailable',
+      status: 503,
+      body: { code: 'rebalancing', retryAfterMs: 1000 },
+    })
+    if (r.at === 'unavailable') expect(r.body.error).toContain(`partition ${q} of projection totals`)
+  })
+
+  it('locatePartition: by kind; an unknown projection, or a topology name asked as a projection, is left to the handlers', async () => {
+    const { d, calls } = directory(owner('http://other:1'))
+    const router = viewRouter([1], d)
+    expect(await router.locatePartition('projection', 'totals', 1, false)).toEqual({ at: 'local' })
+    expect(await router.locatePartition('projection', 'totals', 2, false)).toMatchObject({
+      at: 'owner',
+      partition: 2,
+    })
+    expect(await router.locateView('nope', key, false)).toEqual({ at: 'local' })
+    expect(await router.locatePartition('projection', 'bank', 0, false)).toEqual({ at: 'local' })
+    expect(await router.locatePartition('topology', 'totals', 0, false)).toEqual({ at: 'local' })
+    expect(calls).toHaveLength(1)
+  })
+})
+
+describe('viewPath', () => {
+  it('names (projection, key) of /views/<p>/<key>, the key URL-decoded (it may hold a slash)', () => {
+    expect(viewPath('/views/totals/acc-1')).toEqual({ projection: 'totals', key: 'acc-1' })
+    expect(viewPath('/views/totals/day%2F2024-01-01')).toEqual({
+      projection: 'totals',
+      key: 'day/2024-01-01',
+    })
+    expect(viewPath('/views/totals/a/b')).toEqual({ projection: 'totals', key: 'a/b' })
+    for (const path of ['/views/totals', '/views/totals/', '/views', '/state/bank/x', '/views/t/%E0%A4%A'])
+      expect(viewPath(path), path).toBeUndefined()
   })
 })
 

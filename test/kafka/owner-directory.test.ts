@@ -55,7 +55,7 @@ function fakeKafka(answer: () => GroupDescription | Promise<GroupDescription>) {
   return { kafka, calls }
 }
 
-const groups = [{ topology: 'bank', groupId: 'bank', topic: TOPIC }]
+const groups = [{ name: 'bank', groupId: 'bank', topic: TOPIC }]
 
 describe('groupView', () => {
   it('maps partitions to members and their endpoints; members without userData have none', () => {

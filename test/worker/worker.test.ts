@@ -12,7 +12,10 @@ import { describe, expect, it } from 'vitest'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
 import type { AnyDecider } from '../../src/domain/decider.ts'
 import { KafkaConsumerLoop } from '../../src/kafka/consumer-loop.ts'
+import { defineProjection } from '../../src/domain/projection.ts'
+import { ConfigError } from '../../src/errors.ts'
 import { fromDecider } from '../../src/topology/loader.ts'
+import { fromProjection } from '../../src/topology/projection-loader.ts'
 import type { TopologyRunnerOptions, WorkerRunner } from '../../src/worker/topology-runner.ts'
 import { Worker } from '../../src/worker/worker.ts'
 import bank from '../../topologies/bank-account.ts'
@@ -108,5 +111,21 @@ describe('Worker', () => {
       reason: 'bank: partition 3: task initialisation failed 4 times in a row (boom)',
     })
     await h.worker.stop()
+  })
+
+  it('refuses a topology and a projection of one name: each name is a consumer group and the key of routed reads', () => {
+    const topology = fromDecider(bank as unknown as AnyDecider, { name: 'bank', partitions: 1 })
+    const projection = fromProjection(
+      defineProjection({ key: () => 'k', project: () => ({}) }),
+      { name: 'bank' },
+      [{ topic: topology.topics.events, topology }],
+    )
+    const config = resolveWorkerConfig({ http: { enabled: false }, log: { level: 'silent' } }, {})
+    expect(() => new Worker({ topologies: [topology], projections: [projection], config })).toThrow(
+      ConfigError,
+    )
+    expect(() => new Worker({ topologies: [topology], projections: [projection], config })).toThrow(
+      /named bank: each name is a consumer group/,
+    )
   })
 })
