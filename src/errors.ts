@@ -73,6 +73,14 @@ export class SqlQueryError extends UsageError {
 export class SqlLimitError extends KafkaDeciderError {
   readonly code = 'sql_limit_exceeded'
   readonly recovery: Recovery = 'usage'
+
+  /** `limit`: which bound, the rows of a table or the time. */
+  constructor(
+    message: string,
+    readonly limit: 'rows' | 'time' = 'rows',
+  ) {
+    super(message)
+  }
 }
 
 /**

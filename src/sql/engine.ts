@@ -150,7 +150,7 @@ export class SqlEngine {
     signal?.addEventListener('abort', interrupt, { once: true })
     const fail = async (e: unknown): Promise<Error> => {
       if (signal?.aborted)
-        return new SqlLimitError(`the query did not finish in time (${String(signal.reason)})`)
+        return new SqlLimitError(`the query did not finish within ${String(signal.reason)}`, 'time')
       return this.queryError((e as Error).message)
     }
     let result

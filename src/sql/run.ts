@@ -33,7 +33,7 @@ export async function runSql<T>(
 ): Promise<T> {
   const { specs, aliases } = tableSpecs(sources, { raw: o.raw })
   const deadline = new AbortController()
-  const timer = setTimeout(() => deadline.abort(`${o.timeoutMs} ms`), o.timeoutMs)
+  const timer = setTimeout(() => deadline.abort(`the time limit of ${o.timeoutMs} ms`), o.timeoutMs)
   const engine = await SqlEngine.open({ sandboxed: o.readOnly, threads: o.readOnly ? 1 : 2 })
   try {
     await createTables(engine, specs, aliases)

@@ -94,7 +94,7 @@ export async function loadTables(
       ),
     )
     if (o.signal.aborted)
-      throw new SqlLimitError(`reading the topics took too long (${String(o.signal.reason)})`)
+      throw new SqlLimitError(`reading the topics did not finish within ${String(o.signal.reason)}`, 'time')
     const failed = results.find((r) => r.status === 'rejected')
     if (failed) throw failed.reason
     return results.map((r) => (r as PromiseFulfilledResult<LoadedTable>).value)
@@ -138,7 +138,7 @@ async function loadTable(
         read += rows.length
         if (read > o.maxRows)
           throw new SqlLimitError(
-            `table ${spec.table}: ${spec.topic} has more than ${o.maxRows} rows to load (the bound per table, --max-rows)`,
+            `table ${spec.table}: ${spec.topic} has more than ${o.maxRows} rows to load (the bound per table)`,
           )
         if (rows.length > 0) appender.append(rows)
       },
