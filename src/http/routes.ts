@@ -11,4 +11,5 @@ export const HTTP_ROUTES = [
   { method: 'GET', path: '/aggregates/{topology}/{aggregateId}/state' },
   { method: 'GET', path: '/events/{topology}' },
   { method: 'POST', path: '/commands/{topology}' },
+  { method: 'POST', path: '/sql' },
 ] as const

@@ -3,7 +3,8 @@
  * answers), /readyz (200 only when every topology is ready; 503 with the reason otherwise), and, when a
  * state query is given, /state/<topology>/<aggregateId> (an aggregate's committed snapshot as JSON; see
  * state.ts), and with event queries the event reads /aggregates/<topology>/<aggregateId>/events and
- * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts).
+ * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts); POST
+ * /sql when the worker's http.sql is on (sql.ts).
  */
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
@@ -11,6 +12,7 @@ import type { AsOfQuery } from './as-of.ts'
 import type { EventQueries } from './events.ts'
 import type { StateQuery } from './state.ts'
 import { frontDoor, withAnsweredBy, type FrontDoorOptions } from './front-door.ts'
+import type { SqlRoute } from './sql.ts'
 
 export interface Readiness {
   ready: boolean
@@ -34,6 +36,8 @@ export interface HttpOptions {
   events?: EventQueries
   /** Serves GET /aggregates/<topology>/<aggregateId>/state?eventTimeAsOf=&recordedAsOf= when given (as-of.ts). */
   asOf?: AsOfQuery
+  /** Serves POST /sql when given (sql.ts; the worker's http.sql); without it /sql answers 404 sql_disabled. */
+  sql?: SqlRoute
 }
 
 export async function startHttp(o: HttpOptions): Promise<Server> {
@@ -49,7 +53,31 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
         .end(
           req.method === 'HEAD' ? undefined : JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n',
         )
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    if (url === '/sql') {
+      const answer = (
+        status: number,
+        body: Record<string, unknown>,
+        headers: Record<string, string> = {},
+      ) => {
+        if (res.headersSent) return void res.destroy()
+        res
+          .writeHead(status, {
+            'content-type': 'application/json; charset=utf-8',
+            'cache-control': 'no-store',
+            ...headers,
+          })
+          .end(JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n')
+      }
+      if (o.sql === undefined)
+        answer(404, {
+          error: 'this worker takes no SQL queries (http.sql is false): turn it on, or run decider sql',
+          code: 'sql_disabled',
+        })
+      else
+        o.sql(req, answer).catch((e: unknown) =>
+          answer(500, { error: `sql failed: ${(e as Error).message}`, code: 'internal' }),
+        )
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       text(405, 'method not allowed\n')
     } else if (url === '/livez') {
       text(200, 'ok\n')

@@ -15,6 +15,8 @@ import { stateQuery } from '../http/state.ts'
 import type { FrontDoorOptions } from '../http/front-door.ts'
 import { advertisedUrlOf, aggregateRouter } from '../http/routing.ts'
 import { HTTP_ROUTES } from '../http/routes.ts'
+import { sqlRoute, type SqlRoute } from '../http/sql.ts'
+import { KafkaCommittedTopics } from '../kafka/committed-topics.ts'
 import { KafkaOwnerDirectory } from '../kafka/owner-directory.ts'
 import { CommandGateway } from './command-gateway.ts'
 import { createKafka } from '../kafka/client.ts'
@@ -145,11 +147,19 @@ export class Worker {
         ),
         asOf: asOfQuery(this.o.topologies, () => this.runners, upcastEvent),
         frontDoor: door,
+        ...(config.http.sql ? { sql: this.sqlRoute() } : {}),
       })
       this.route(door)
+      const served = (r: (typeof HTTP_ROUTES)[number]) =>
+        r.method === 'GET' || (r.path === '/sql' ? config.http.sql : config.http.commands)
       this.logger.info(
-        { url: this.httpAddress, advertisedUrl: this.advertisedUrl, commands: config.http.commands },
-        `http listening (${HTTP_ROUTES.filter((r) => r.method === 'GET' || config.http.commands)
+        {
+          url: this.httpAddress,
+          advertisedUrl: this.advertisedUrl,
+          commands: config.http.commands,
+          sql: config.http.sql,
+        },
+        `http listening (${HTTP_ROUTES.filter(served)
           .map((r) => (r.method === 'GET' ? r.path : `${r.method} ${r.path}`))
           .join(', ')})`,
       )
@@ -189,6 +199,19 @@ export class Worker {
       forwardTimeoutMs: http.forwardTimeoutMs,
       commands: { topologies: names, ...(this.commands ? { send: this.commands.send } : {}) },
     }
+  }
+
+  /** POST /sql (http.sql): read-only queries over this worker's topologies, loaded from Kafka per query. */
+  private sqlRoute(): SqlRoute {
+    const { config } = this.o
+    const kafka = createKafka(config.kafka, `${config.kafka.clientId}-sql`, this.logger, this.kafkaLogs)
+    return sqlRoute({
+      sources: this.o.topologies,
+      topics: new KafkaCommittedTopics(kafka, `${config.kafka.clientId}-sql`),
+      timeoutMs: config.http.sqlTimeoutMs,
+      maxRows: config.http.sqlMaxRows,
+      onAnswered: (a) => this.logger.debug(a, 'sql query answered'),
+    })
   }
 
   /** Once listening: this worker's name and advertised URL, and the router over the groups' owners. */
