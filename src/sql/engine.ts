@@ -4,18 +4,10 @@
  * against the empty tables before anything is read from Kafka; its rows are streamed, one DuckDB chunk at a time.
  *
  * Sandboxed (the HTTP route): no file, network or extension access from a query and the configuration locked, so
- * the loaded tables are all a query can see.
+ * the loaded tables are all a query can see. DuckDB (a native library) is loaded on the first use, not by every
+ * CLI command or worker that imports this module.
  */
-import {
-  DuckDBInstance,
-  LIST,
-  StatementType,
-  VARCHAR,
-  listValue,
-  timestampValue,
-  type DuckDBAppender,
-  type DuckDBConnection,
-} from '@duckdb/node-api'
+import type { DuckDBAppender, DuckDBConnection, DuckDBInstance, DuckDBListType } from '@duckdb/node-api'
 import { SqlLimitError, SqlQueryError } from '../errors.ts'
 
 export type ColumnType = 'INTEGER' | 'BIGINT' | 'BOOLEAN' | 'VARCHAR' | 'TIMESTAMP' | 'JSON' | 'VARCHAR[]'
@@ -38,7 +30,9 @@ export interface QueryResult {
   chunks: AsyncIterable<unknown[][]>
 }
 
-const VARCHAR_LIST = LIST(VARCHAR)
+type DuckDB = typeof import('@duckdb/node-api')
+let duckdb: DuckDB | undefined
+let VARCHAR_LIST: DuckDBListType | undefined
 
 export class SqlEngine {
   /** alias view -> the table it shows */
@@ -51,6 +45,8 @@ export class SqlEngine {
   ) {}
 
   static async open(o: { sandboxed?: boolean; threads?: number } = {}): Promise<SqlEngine> {
+    duckdb ??= await import('@duckdb/node-api')
+    VARCHAR_LIST ??= duckdb.LIST(duckdb.VARCHAR)
     const options: Record<string, string> = { threads: String(o.threads ?? 2) }
     if (o.sandboxed)
       Object.assign(options, {
@@ -59,7 +55,7 @@ export class SqlEngine {
         autoload_known_extensions: 'false',
         lock_configuration: 'true',
       })
-    const instance = await DuckDBInstance.create(':memory:', options)
+    const instance = await duckdb.DuckDBInstance.create(':memory:', options)
     return new SqlEngine(instance, await instance.connect())
   }
 
@@ -138,6 +134,7 @@ export class SqlEngine {
     }
     const type = prepared.statementType
     prepared.destroySync()
+    const { StatementType } = duckdb!
     if (o.selectOnly && type !== StatementType.SELECT)
       throw await this.queryError(
         `only a SELECT (or WITH ... SELECT) statement is taken here, not ${StatementType[type] ?? type}`,
@@ -236,8 +233,8 @@ function appendCell(a: DuckDBAppender, type: ColumnType, v: Cell): void {
     case 'JSON':
       return a.appendVarchar(v as string)
     case 'TIMESTAMP':
-      return a.appendTimestamp(timestampValue(BigInt(v as number) * 1000n))
+      return a.appendTimestamp(duckdb!.timestampValue(BigInt(v as number) * 1000n))
     case 'VARCHAR[]':
-      return a.appendList(listValue(v as string[]), VARCHAR_LIST)
+      return a.appendList(duckdb!.listValue(v as string[]), VARCHAR_LIST)
   }
 }
