@@ -68,6 +68,7 @@ export async function sqlCommand(args: string[], o: SqlCliOptions): Promise<numb
     if (format !== 'table') console.error(`${rows} row(s)`)
     return 0
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return 0 // the reader went away (| head): done
     if (e instanceof SqlQueryError) {
       console.error(`error: ${e.message}`)
       return 2
@@ -126,5 +127,16 @@ function loadedLine(tables: LoadedTable[]): string {
 
 /** Writes to stdout, waiting for it to drain when its buffer is full (a slow pipe slows the query down). */
 async function writeOut(text: string): Promise<void> {
-  if (!process.stdout.write(text)) await once(process.stdout, 'drain')
+  stdoutFailure ??= listenForStdoutFailure()
+  if (stdoutError !== undefined) throw stdoutError
+  if (!process.stdout.write(text)) await once(process.stdout, 'drain') // rejects on an 'error' meanwhile
+}
+
+let stdoutError: Error | undefined
+let stdoutFailure: true | undefined
+
+/** Keeps stdout's error (EPIPE when the reader closed the pipe) for the next write, instead of a crash. */
+function listenForStdoutFailure(): true {
+  process.stdout.on('error', (e) => (stdoutError = e))
+  return true
 }

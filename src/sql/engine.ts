@@ -53,10 +53,13 @@ export class SqlEngine {
         enable_external_access: 'false',
         autoinstall_known_extensions: 'false',
         autoload_known_extensions: 'false',
-        lock_configuration: 'true',
       })
     const instance = await duckdb.DuckDBInstance.create(':memory:', options)
-    return new SqlEngine(instance, await instance.connect())
+    const conn = await instance.connect()
+    // The TIMESTAMP columns hold UTC: so do now(), current_date and casts to TIMESTAMPTZ, whatever the machine's zone.
+    await conn.run("SET TimeZone = 'UTC'")
+    if (o.sandboxed) await conn.run('SET lock_configuration = true')
+    return new SqlEngine(instance, conn)
   }
 
   close(): void {

@@ -5,6 +5,7 @@
  * written here in the projection runtime's format (committed, aborted and open transactions, deletions, an
  * internal marker, msgpack and JSON values).
  */
+import { execFile } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -165,6 +166,22 @@ describe('decider sql on a real broker', () => {
     expect(deposits.body).toMatchObject({ rows: [{ n: 6, amount: 405 }], rowCount: 1, truncated: false })
     const write = await post(`DELETE FROM "${name}_events"`)
     expect([write.status, write.body.code]).toEqual([400, 'invalid_query'])
+  }, 60_000)
+
+  it('a reader that stops early (| head) ends the command quietly, exit 0', async () => {
+    const cli = `${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(ROOT, 'bin/decider.js'))}`
+    const script = `${cli} sql ${JSON.stringify(topology)} "SELECT * FROM range(2000000) t(i)" --format csv | head -2; echo "exit \${PIPESTATUS[0]}" >&2`
+    const r = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        'bash',
+        ['-c', script],
+        { cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 },
+        (_e, stdout, stderr) => resolve({ stdout, stderr }),
+      ),
+    )
+    expect(r.stdout).toBe('i\n0\n')
+    expect(r.stderr).toMatch(/exit 0\n$/)
+    expect(r.stderr).not.toMatch(/EPIPE|Error/)
   }, 60_000)
 
   it('a bad query exits 2 naming the problem and the tables; missing topics exit 1', async () => {

@@ -161,8 +161,17 @@ describe('decider sql tables', () => {
       ["ATTACH ':memory:' AS other", /not ATTACH/],
       ['INSERT INTO "bank-account_events" (version) VALUES (1)', /not INSERT/],
       ["SELECT * FROM read_text('/etc/hostname')", /disabled by configuration/],
+      ["SELECT * FROM query('SET TimeZone = ''Asia/Tokyo''')", /Expected a single SELECT statement/],
     ] as const)
       await expect(rows([topology], q, bankTopics(), ro), q).rejects.toThrow(why)
+  })
+
+  it('times are UTC, whatever the machine zone: TIMESTAMP columns, now() and casts agree', async () => {
+    const { rows: r } = await rows(
+      [topology],
+      `SELECT current_setting('TimeZone') AS tz, event_time::TIMESTAMPTZ::VARCHAR AS t FROM events ORDER BY "offset" LIMIT 1`,
+    )
+    expect(r).toEqual([{ tz: 'UTC', t: '2026-03-01 10:00:00+00' }])
   })
 
   it('the row bound per table, and the deadline, stop the load with a clear error', async () => {
