@@ -301,6 +301,7 @@ export class StaleSnapshotError extends KafkaDeciderError {
 export function stopsTheWorker(e: unknown): boolean {
   return (
     e instanceof DecideFailedError ||
+    e instanceof ProjectionFailedError ||
     e instanceof EventVersionUnknownError ||
     e instanceof UpcastFailedError ||
     e instanceof StaleSnapshotError

@@ -30,7 +30,18 @@ export {
 } from './domain/corrections.ts'
 export { eventsForReading, type HistoryView } from './domain/event-reads.ts'
 export { stateAsOf, type AsOf, type StateAsOf } from './domain/as-of.ts'
+export {
+  defineProjection,
+  projectAll,
+  type AnyProjection,
+  type Projection,
+  type ProjectionDefinition,
+  type ProjectedEvent,
+  type ProjectResult,
+  type ViewOf,
+} from './domain/projection.ts'
 export { loadTopology, fromDecider, type Topology } from './topology/loader.ts'
+export { loadProjection, type ProjectionTopology } from './topology/projection-loader.ts'
 export {
   CommandClient,
   type CommandClientOptions,
@@ -38,6 +49,7 @@ export {
   type CommandTransport,
   type CommandRecord,
   type ReplyRecord,
+  type SentRecord,
 } from './client/command-client.ts'
 export {
   EventStoreClient,

@@ -8,7 +8,7 @@ import type { Cmd } from './workload.ts'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Worker slots: slot i has its own state dir; a restarted worker keeps its slot (and its LevelDB). */
-export function workerSlots(file: string, dir: string, brokers: string[]) {
+export function workerSlots(file: string | string[], dir: string, brokers: string[]) {
   const slots: (WorkerProcess | undefined)[] = []
   const start = (i: number) => {
     const w = spawnWorker(file, path.join(dir, `state-${i}`), brokers, { DECIDER_LOG_LEVEL: 'info' })

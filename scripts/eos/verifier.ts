@@ -13,6 +13,9 @@
  *      longer than the bound while it had lag; no worker exited by itself;
  *   g. every LevelDB event index == the events topic per aggregate, up to its checkpoint; each partition's
  *      whole events indexed by some store (index-check.ts).
+ *   h. the workers also run a projection of the bank events (fan-out, repartitioned): its views changelog == the
+ *      model of the committed events, every view store == the log up to the source positions it claims
+ *      (projection-check.ts).
  */
 import { writeFileSync } from 'node:fs'
 import { Kafka, logLevel } from 'kafkajs'
@@ -21,6 +24,15 @@ import { loadTopology } from '../../src/topology/loader.ts'
 import { findHangingTransactions, verifyDeadLetters, verifyStores } from './checks.ts'
 import { writeFailureDump } from './failure-dump.ts'
 import { verifyIndexes } from './index-check.ts'
+import { loadProjection, type ProjectionTopology } from '../../src/topology/projection-loader.ts'
+import {
+  changelogViews,
+  expectedViews,
+  sortedEntries,
+  verifyProjection,
+  writeProjection,
+} from './projection-check.ts'
+import { isDeepStrictEqual } from 'node:util'
 import {
   hostileRecords,
   sendFlush,
@@ -63,6 +75,8 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     o.replicationFactor ? `replicationFactor: ${o.replicationFactor}\n` : '',
   )
   const topology = await loadTopology(file)
+  const projectionFile = o.projection === false ? undefined : writeProjection(dir, `${name}-views`, file)
+  const projection = projectionFile === undefined ? undefined : await loadProjection(projectionFile)
   const admin = kafka.admin()
   await admin.connect()
   await ensureTopics(admin, topology, { create: true })
@@ -83,7 +97,7 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     if (h) bad.push({ ...h, reason: h.reasons.join('|') })
   }
 
-  const workers = workerSlots(file, dir, o.brokers)
+  const workers = workerSlots(projectionFile === undefined ? file : [file, projectionFile], dir, o.brokers)
   for (let i = 0; i < o.workers; i++) workers.start(i)
   await Promise.all(workers.slots.map((w) => waitForLog(w!, /task running/, 1, 120_000)))
   o.log(
@@ -112,6 +126,7 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   const inputs = await inputCommands(kafka, topology.topics.commands, cmds)
   await monitor.waitForNoLag(o.quiesceTimeoutMs)
   monitor.stop()
+  if (projection !== undefined) await waitForViews(kafka, projection, o.quiesceTimeoutMs)
 
   // Clean stop so every LevelDB can be opened and checked.
   await Promise.all(workers.alive().map((i) => workers.stop(i, 'SIGTERM')))
@@ -124,6 +139,9 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   problems.push(...storeProblems)
   const index = await verifyIndexes(kafka, topology, dir, o.workers)
   problems.push(...index.problems)
+  const views =
+    projection === undefined ? undefined : await verifyProjection(kafka, projection, dir, o.workers)
+  problems.push(...(views?.problems ?? []))
   const { problems: hanging, slowestSeconds: markerVisibleSeconds } = await findHangingTransactions(
     kafka,
     admin,
@@ -169,6 +187,9 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     storeProblems: storeProblems.length,
     indexProblems: index.problems.length,
     indexedEvents: index.indexedEvents,
+    projectionProblems: views?.problems.length ?? 0,
+    projectionViews: views?.views ?? 0,
+    projectionStoresChecked: views?.storesChecked ?? 0,
     maxStallSeconds: Math.round(monitor.maxStallMs / 100) / 10,
     maxPartitionStallSeconds: Math.round(monitor.maxPartitionStallMs / 100) / 10,
     hostile: hostile.length + traffic.committed.length + traffic.aborted.length,
@@ -182,12 +203,23 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
       ...dlqProblems,
       ...storeProblems.slice(0, 10),
       ...index.problems.slice(0, 10),
+      ...(views?.problems.slice(0, 10) ?? []),
       ...v.problems,
     ].slice(0, 60),
   }
   if (o.summaryFile) writeFileSync(o.summaryFile, JSON.stringify(summary, null, 2) + '\n')
   if (!summary.ok) await writeFailureDump(kafka, topology, dir, workers.outputs, o)
   return summary
+}
+
+/** Waits (bounded) until the projection's changelog holds the model's views: the projection caught up. */
+async function waitForViews(kafka: Kafka, p: ProjectionTopology, timeoutMs: number): Promise<void> {
+  const want = sortedEntries(await expectedViews(kafka, p))
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (isDeepStrictEqual(sortedEntries(await changelogViews(kafka, p.topics.changelog)), want)) return
+    await new Promise((r) => setTimeout(r, 1000))
+  }
 }
 
 export type { Cmd }

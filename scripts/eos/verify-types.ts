@@ -29,6 +29,8 @@ export interface VerifyOptions {
   /** Bound on waiting for quiescence after the last command was sent. */
   quiesceTimeoutMs: number
   log: (msg: string) => void
+  /** false: the workers run no projection (check h is skipped). Default: on. */
+  projection?: boolean
   /** Where to write the JSON summary; undefined = not written. */
   summaryFile?: string
 }
@@ -57,6 +59,10 @@ export interface VerifySummary {
   /** Check (g): event index entries that differ from the events topic; events compared. */
   indexProblems: number
   indexedEvents: number
+  /** Check (h): projection views that differ from the model (changelog and every view store). */
+  projectionProblems: number
+  projectionViews: number
+  projectionStoresChecked: number
   maxStallSeconds: number
   /** Longest time one partition with lag did not move (a stuck partition hides in the total). */
   maxPartitionStallSeconds: number

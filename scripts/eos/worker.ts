@@ -19,12 +19,12 @@ process.once('exit', () => {
 
 /** Starts `decider run <topology>` as a child process. */
 export function spawnWorker(
-  topologyFile: string,
+  topologyFile: string | string[],
   stateDir: string,
   brokers: string[],
   env: Record<string, string> = {},
 ): WorkerProcess {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/decider.js'), 'run', topologyFile], {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/decider.js'), 'run', ...[topologyFile].flat()], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -240,7 +240,7 @@ Exit codes: 0 printed, 1 no events / not reachable / owner not known within --ti
 program
   .command('rebuild')
   .description(
-    'replay the events topic with the current evolve and rewrite the snapshots that differ (changelog and local stores); stop the workers first',
+    'replay the events topic with the current evolve and rewrite the snapshots that differ (changelog and local stores); for a projection file: delete its views, topics and offsets so the next worker projects every event again. Stop the workers first',
   )
   .argument('<topology>', 'topology file (YAML)')
   .option('--dry-run', 'only report the differences between the changelog snapshots and the replayed ones')

@@ -17,6 +17,10 @@ export interface ClusterAdmin {
   ensureTopics(topology: Topology, o: { create: boolean; replicationFactor?: number }): Promise<TopicCheck>
   /** The problems of existing topics (partition counts, configs); empty when they fit. */
   checkTopics(specs: TopicSpec[]): Promise<string[]>
+  /** Deletes those of `topics` that exist (waits until they are gone); returns them. */
+  deleteTopics(topics: string[], timeoutMs: number): Promise<string[]>
+  /** Deletes those of the consumer groups that exist; returns them. */
+  deleteGroups(groupIds: string[]): Promise<string[]>
 }
 
 export interface TopicRecord {

@@ -9,6 +9,9 @@
  * the topology must be stopped (their caches hold the old states).
  */
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { isProjectionText, loadProjection } from '../topology/projection-loader.ts'
+import { rebuildProjectionCommand } from './rebuild-projection.ts'
 import { isDeepStrictEqual } from 'node:util'
 import { CONTENT_TYPES, decode, encode } from '../domain/codec.ts'
 import { stateVersionOf } from '../domain/decider.ts'
@@ -42,6 +45,8 @@ export interface Difference {
 const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v ?? null))
 
 export async function rebuildCommand(file: string, o: RebuildOptions): Promise<number> {
+  if (isProjectionText(await readFile(file, 'utf8').catch(() => '')))
+    return rebuildProjectionCommand(await loadProjection(file), o)
   const topology = await loadTopology(file)
   const config = await cliConfig(o.config)
   const stateDir = o.stateDir ?? config.stateDir

@@ -3,7 +3,9 @@ import { loadWorkerConfig } from '../config/worker-config.ts'
 import { ConfigError } from '../errors.ts'
 import { createLogger } from '../worker/logger.ts'
 import { Worker } from '../worker/worker.ts'
-import { loadTopology } from '../topology/loader.ts'
+import { loadTopology, type Topology } from '../topology/loader.ts'
+import { isProjectionText, loadProjection, type ProjectionTopology } from '../topology/projection-loader.ts'
+import { readFile } from 'node:fs/promises'
 
 const DEFAULT_CONFIG = 'config/worker.yaml'
 
@@ -12,8 +14,8 @@ export async function runCommand(files: string[], configFile: string | undefined
   try {
     const file = configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
     const config = await loadWorkerConfig(file)
-    const topologies = await Promise.all(files.map((f) => loadTopology(f)))
-    worker = new Worker({ topologies, config, logger: await createLogger(config.log) })
+    const { topologies, projections } = await loadTopologyFiles(files)
+    worker = new Worker({ topologies, projections, config, logger: await createLogger(config.log) })
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`error: ${e.message}`)
@@ -53,4 +55,18 @@ export function signalHandler(
     worker.logger.info({ signal: sig }, 'shutting down (send the signal again to force)')
     void worker.stop()
   }
+}
+
+/** Decider topologies and projections, each file by its `kind`. */
+export async function loadTopologyFiles(
+  files: string[],
+): Promise<{ topologies: Topology[]; projections: ProjectionTopology[] }> {
+  const topologies: Topology[] = []
+  const projections: ProjectionTopology[] = []
+  for (const f of files) {
+    const text = await readFile(f, 'utf8').catch(() => '')
+    if (isProjectionText(text)) projections.push(await loadProjection(f))
+    else topologies.push(await loadTopology(f))
+  }
+  return { topologies, projections }
 }

@@ -10,7 +10,6 @@
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import {
-  ConfigError,
   EventVersionUnknownError,
   SqlLimitError,
   SqlQueryError,
@@ -22,9 +21,8 @@ import { OUTPUT_FORMATS, writeResult, type OutputFormat } from '../sql/format.ts
 import type { SqlSource } from '../sql/rows.ts'
 import { runSql } from '../sql/run.ts'
 import type { LoadedTable } from '../sql/tables.ts'
-import { loadTopology } from '../topology/loader.ts'
-import { isProjectionText, loadProjection } from '../topology/projection-loader.ts'
 import { cliConfig, cliKafka, parseNonNegativeInt } from './common.ts'
+import { loadTopologyFiles } from './run.ts'
 
 export interface SqlCliOptions {
   format?: string
@@ -46,8 +44,8 @@ export async function sqlCommand(args: string[], o: SqlCliOptions): Promise<numb
     throw new UsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}, got "${o.format}"`)
   const timeoutMs = positive(o.timeout, '--timeout')
   const maxRows = positive(o.maxRows, '--max-rows')
-  const sources: SqlSource[] = []
-  for (const file of files) sources.push(await loadSource(file))
+  const { topologies, projections } = await loadTopologyFiles(files)
+  const sources: SqlSource[] = [...topologies, ...projections]
   const kafka = cliKafka(await cliConfig(o.config))
   const first = sources[0]!
   const topics = new KafkaCommittedTopics(kafka, `${first.applicationId}-cli-sql`)
@@ -93,17 +91,6 @@ async function queryText(arg: string): Promise<string> {
   } catch (e) {
     throw new UsageError(`cannot read the query file ${arg.slice(1)}: ${(e as Error).message}`)
   }
-}
-
-/** A decider topology, or a projection topology (`kind: projection`). */
-async function loadSource(file: string): Promise<SqlSource> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (e) {
-    throw new ConfigError(`${file}: cannot read the topology file (${(e as Error).message})`)
-  }
-  return isProjectionText(text) ? loadProjection(file) : loadTopology(file)
 }
 
 function positive(value: string, option: string): number {

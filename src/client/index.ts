@@ -7,6 +7,7 @@ export {
   type CommandTransport,
   type CommandRecord,
   type ReplyRecord,
+  type SentRecord,
 } from './command-client.ts'
 export type { CommandEnvelope, ReplyEnvelope, ReplyStatus } from '../domain/envelopes.ts'
 export {

@@ -16,8 +16,9 @@ import { ConfigError, ViewKeyError } from '../errors.ts'
 import type { EventEnvelope } from './envelopes.ts'
 
 /** An event as a projector sees it: the stored envelope (upcast to the source decider's current schema), typed. */
-export type ProjectedEvent<E extends { type: string; payload: unknown } = { type: string; payload: unknown }> =
-  E & Omit<EventEnvelope, 'type' | 'payload'>
+export type ProjectedEvent<
+  E extends { type: string; payload: unknown } = { type: string; payload: unknown },
+> = E & Omit<EventEnvelope, 'type' | 'payload'>
 
 /** What project returns: the new view; `undefined` leaves the view as it was; `null` deletes it. */
 export type ProjectResult<V> = V | undefined | null
@@ -28,7 +29,11 @@ export interface ProjectionDefinition<E extends { type: string; payload: unknown
   /** The view of a key that has none yet (default: project receives undefined). */
   initialState?: () => V
   /** The view after the event. Must not mutate `view` (it is frozen); may throw (a bug: the error policy applies). */
-  project: (view: NoInfer<V> | undefined, event: ProjectedEvent<E>, viewKey: string) => ProjectResult<NoInfer<V>>
+  project: (
+    view: NoInfer<V> | undefined,
+    event: ProjectedEvent<E>,
+    viewKey: string,
+  ) => ProjectResult<NoInfer<V>>
   /**
    * Version of the projector's logic (default 1). Bump it when project or the view's shape changes, and run
    * `decider rebuild <projection>` so that every view is projected again from the events.
@@ -36,8 +41,10 @@ export interface ProjectionDefinition<E extends { type: string; payload: unknown
   version?: number
 }
 
-export interface Projection<E extends { type: string; payload: unknown } = any, V = any>
-  extends ProjectionDefinition<E, V> {
+export interface Projection<
+  E extends { type: string; payload: unknown } = any,
+  V = any,
+> extends ProjectionDefinition<E, V> {
   readonly kind: 'kafka-decider/projection'
   readonly version: number
 }
@@ -59,7 +66,8 @@ export function projectionShapeProblems(value: unknown): string[] {
     return ['the default export is not an object: export default defineProjection({...})']
   const p = value as Record<string, unknown>
   const problems: string[] = []
-  for (const fn of ['key', 'project']) if (typeof p[fn] !== 'function') problems.push(`"${fn}" must be a function`)
+  for (const fn of ['key', 'project'])
+    if (typeof p[fn] !== 'function') problems.push(`"${fn}" must be a function`)
   if (p.initialState !== undefined && typeof p.initialState !== 'function')
     problems.push('"initialState" must be a function returning the view of a new key')
   const v = p.version
@@ -76,13 +84,19 @@ export function viewKeysOf(projection: AnyProjection, event: ProjectedEvent): st
   const k = projection.key(event)
   if (k === undefined || k === null) return []
   const keys = typeof k === 'string' ? [k] : Array.isArray(k) ? [...new Set(k as string[])] : undefined
-  if (keys === undefined) throw new ViewKeyError(`key() returned ${typeof k}; return a string, an array of strings or undefined`)
+  if (keys === undefined)
+    throw new ViewKeyError(`key() returned ${typeof k}; return a string, an array of strings or undefined`)
   for (const key of keys) {
-    if (typeof key !== 'string') throw new ViewKeyError(`key() returned a ${typeof key} among its keys; view keys are strings`)
-    if (key.length === 0) throw new ViewKeyError('key() returned an empty string; return undefined to skip the event')
-    if (key.charCodeAt(0) === 0) throw new ViewKeyError('key() returned a key starting with NUL: that space is reserved')
+    if (typeof key !== 'string')
+      throw new ViewKeyError(`key() returned a ${typeof key} among its keys; view keys are strings`)
+    if (key.length === 0)
+      throw new ViewKeyError('key() returned an empty string; return undefined to skip the event')
+    if (key.charCodeAt(0) === 0)
+      throw new ViewKeyError('key() returned a key starting with NUL: that space is reserved')
     if (Buffer.byteLength(key, 'utf8') > MAX_VIEW_KEY_BYTES)
-      throw new ViewKeyError(`key() returned a key of ${Buffer.byteLength(key, 'utf8')} bytes; at most ${MAX_VIEW_KEY_BYTES}`)
+      throw new ViewKeyError(
+        `key() returned a key of ${Buffer.byteLength(key, 'utf8')} bytes; at most ${MAX_VIEW_KEY_BYTES}`,
+      )
   }
   return keys
 }
@@ -102,7 +116,10 @@ export function applyToView<V>(
 }
 
 /** The views a list of events folds to (the definition the runtime's views must equal; specs and the verifier). */
-export function projectAll<V>(projection: Projection<any, V>, events: Iterable<ProjectedEvent>): Map<string, V> {
+export function projectAll<V>(
+  projection: Projection<any, V>,
+  events: Iterable<ProjectedEvent>,
+): Map<string, V> {
   const views = new Map<string, V>()
   for (const e of events) {
     for (const key of viewKeysOf(projection, e)) {

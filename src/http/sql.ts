@@ -1,6 +1,6 @@
 /**
  * POST /sql (only when the worker config says `http.sql: true`): a read-only SQL query over the tables of this
- * worker's topologies, loaded from Kafka for the query (src/sql, as `decider sql` does):
+ * worker's topologies and projections, loaded from Kafka for the query (src/sql, as `decider sql` does):
  *
  *   body {"topologies": ["bank-account"], "query": "SELECT type, count(*) AS n FROM events GROUP BY type", "raw"?: false}
  *   200  { columns: [{ name, type }], rows: [{ <column>: value }], rowCount, truncated, tables: [{ table, topic, rows }] }
@@ -30,7 +30,7 @@ export const sqlRequestSchema = z
   .strict()
 
 export interface SqlRouteOptions {
-  /** The topologies a query may name: this worker's. */
+  /** The topologies and projections a query may name: this worker's. */
   sources: readonly SqlSource[]
   topics: TopicSource
   timeoutMs: number

@@ -50,6 +50,30 @@ export class KafkaClusterAdmin {
     return checkTopics(this.admin, specs)
   }
 
+  /** Deletes the topics that exist among `topics` and waits (bounded) until the broker no longer lists them. */
+  async deleteTopics(topics: string[], timeoutMs: number): Promise<string[]> {
+    const existing = new Set(await this.admin.listTopics())
+    const present = topics.filter((t) => existing.has(t))
+    if (present.length === 0) return []
+    await this.admin.deleteTopics({ topics: present, timeout: timeoutMs })
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const left = new Set(await this.admin.listTopics())
+      if (present.every((t) => !left.has(t))) return present
+      if (Date.now() > deadline)
+        throw new Error(`topics ${present.join(', ')} still listed after ${timeoutMs} ms`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+
+  /** Deletes the consumer groups that exist among `groupIds` (their committed offsets go with them). */
+  async deleteGroups(groupIds: string[]): Promise<string[]> {
+    const { groups } = await this.admin.describeGroups(groupIds)
+    const present = groups.filter((g) => g.state !== 'Dead').map((g) => g.groupId)
+    if (present.length > 0) await this.admin.deleteGroups(present)
+    return present
+  }
+
   async close(): Promise<void> {
     await this.admin.disconnect().catch(() => undefined)
   }

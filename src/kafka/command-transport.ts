@@ -3,7 +3,7 @@
  * (src/kafka does not import the client).
  */
 import { randomUUID } from 'node:crypto'
-import type { Consumer, IHeaders, Producer } from 'kafkajs'
+import type { Consumer, IHeaders, Producer, RecordMetadata } from 'kafkajs'
 import { withClusterAdmin } from './admin.ts'
 import type { KafkaConnection } from './client.ts'
 import { partitionOf } from './partitioner.ts'
@@ -14,6 +14,12 @@ interface CommandRecord {
   key: string | Buffer | null
   value: Buffer | null
   headers?: Record<string, string | Buffer>
+}
+
+/** Where a record was written: partition and offset (decimal). */
+interface SentRecord {
+  partition: number
+  offset: string
 }
 
 /** A committed reply: its value and its headers as strings. */
@@ -40,9 +46,11 @@ export class KafkaCommandTransport {
   /**
    * One kafkajs send per partition, in parallel: a kafkajs 2.2.4 send that spans several brokers can
    * duplicate or silently drop records when it retries (see src/kafka/transactional-producer.ts); a
-   * one-partition send cannot.
+   * one-partition send cannot. Resolves with where each record was written: kafkajs writes a partition's
+   * messages of one send as one record batch (offset delta = index in the list) and hands back the batch's
+   * base offset per partition, so a record's offset is that base offset plus its index in its partition's list.
    */
-  async send(records: CommandRecord[]): Promise<void> {
+  async send(records: CommandRecord[]): Promise<SentRecord[]> {
     if (!this.producer) {
       this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
       await this.producer.connect()
@@ -50,8 +58,8 @@ export class KafkaCommandTransport {
     const producer = this.producer
     const topic = this.o.commandsTopic
     if (records.length === 1) {
-      await producer.send({ topic, messages: records })
-      return
+      const metadata = await producer.send({ topic, messages: records })
+      return [positionIn(metadata, 0)]
     }
     this.commandPartitions ??= withClusterAdmin(this.kafka, (admin) => admin.partitionCount(topic)).catch(
       (e: unknown) => {
@@ -60,18 +68,25 @@ export class KafkaCommandTransport {
       },
     )
     const count = await this.commandPartitions
-    const byPartition = new Map<number, CommandRecord[]>()
-    for (const r of records) {
+    // Indexes into `records`, by partition.
+    const byPartition = new Map<number, number[]>()
+    records.forEach((r, i) => {
       const p = r.key === null ? 0 : partitionOf(r.key, count)
       let list = byPartition.get(p)
       if (!list) byPartition.set(p, (list = []))
-      list.push(r)
-    }
+      list.push(i)
+    })
+    const sent: SentRecord[] = new Array<SentRecord>(records.length)
     await Promise.all(
-      [...byPartition].map(([partition, list]) =>
-        producer.send({ topic, messages: list.map((m) => ({ ...m, partition })) }),
-      ),
+      [...byPartition].map(async ([partition, list]) => {
+        const metadata = await producer.send({
+          topic,
+          messages: list.map((i) => ({ ...records[i]!, partition })),
+        })
+        list.forEach((recordIndex, i) => (sent[recordIndex] = positionIn(metadata, i)))
+      }),
     )
+    return sent
   }
 
   async listenForReplies(onReplies: (records: ReplyRecord[]) => void): Promise<void> {
@@ -108,6 +123,21 @@ export class KafkaCommandTransport {
     await this.producer?.disconnect().catch(() => undefined)
     await this.consumer?.disconnect().catch(() => undefined)
   }
+}
+
+/**
+ * The position of the `index`th message of a one-partition kafkajs send, from what the send resolved with (one
+ * entry, that partition's): the record batch's base offset (`offset` in produce responses before v3) plus the index.
+ */
+function positionIn(metadata: RecordMetadata[], index: number): SentRecord {
+  const m = metadata.length === 1 ? metadata[0] : undefined
+  const base = m?.baseOffset ?? m?.offset
+  if (m === undefined || base === undefined) {
+    throw new Error(
+      `kafkajs answered a one-partition send with ${JSON.stringify(metadata)}, not with that partition's base offset`,
+    )
+  }
+  return { partition: m.partition, offset: (BigInt(base) + BigInt(index)).toString() }
 }
 
 function stringHeaders(headers: IHeaders): Record<string, string> {

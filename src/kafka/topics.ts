@@ -5,12 +5,13 @@
 import type { Admin } from 'kafkajs'
 import { ConfigError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
+import type { ProjectionTopology } from '../topology/projection-loader.ts'
 import { retry } from '../util/retry.ts'
 import { retryMetadata } from './errors.ts'
 
 export interface TopicSpec {
   topic: string
-  role: 'commands' | 'events' | 'changelog' | 'replies' | 'deadLetters'
+  role: 'commands' | 'events' | 'changelog' | 'replies' | 'deadLetters' | 'repartition'
   numPartitions: number
   configs: Record<string, string>
   /** Must the partition count equal the topology's? */
@@ -51,7 +52,35 @@ export async function ensureTopics(
   t: Topology,
   opts: { create: boolean; replicationFactor?: number },
 ): Promise<TopicCheck> {
-  const specs = topicSpecs(t)
+  return ensureTopicSpecs(admin, t, topicSpecs(t), opts)
+}
+
+/**
+ * A projection's topics: the repartition topic and the compacted views changelog (co-partitioned: one projection
+ * task per partition), and its dead letters.
+ */
+export function projectionTopicSpecs(p: ProjectionTopology): TopicSpec[] {
+  const n = p.definition.partitions
+  return [
+    { topic: p.topics.repartition, role: 'repartition', numPartitions: n, configs: {}, coPartitioned: true },
+    {
+      topic: p.topics.changelog,
+      role: 'changelog',
+      numPartitions: n,
+      configs: { 'cleanup.policy': 'compact', 'retention.ms': '-1' },
+      coPartitioned: true,
+    },
+    { topic: p.topics.deadLetters, role: 'deadLetters', numPartitions: 1, configs: {}, coPartitioned: false },
+  ]
+}
+
+/** ensureTopics for any topic list (a decider's or a projection's). */
+export async function ensureTopicSpecs(
+  admin: Admin,
+  t: { file: string; definition: { name: string; replicationFactor?: number | undefined } },
+  specs: TopicSpec[],
+  opts: { create: boolean; replicationFactor?: number },
+): Promise<TopicCheck> {
   const existing = new Set(await admin.listTopics())
   const missing = specs.filter((s) => !existing.has(s.topic))
   const created: string[] = []
@@ -102,7 +131,7 @@ export async function checkTopics(admin: Admin, specs: TopicSpec[]): Promise<str
     if (count === undefined) problems.push(`${s.role} topic ${s.topic} does not exist`)
     else if (s.coPartitioned && count !== s.numPartitions) {
       problems.push(
-        `${s.role} topic ${s.topic} has ${count} partitions, the topology needs ${s.numPartitions} (commands, events and changelog must be co-partitioned); set partitions: ${count} or recreate the topic`,
+        `${s.role} topic ${s.topic} has ${count} partitions, the topology needs ${s.numPartitions} (${s.role === 'repartition' || specs.some((x) => x.role === 'repartition') ? 'repartition and views changelog' : 'commands, events and changelog'} must be co-partitioned); set partitions: ${count} or recreate the topic`,
       )
     }
   }

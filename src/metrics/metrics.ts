@@ -37,6 +37,14 @@ export const METRIC = {
   snapshotsWritten: 'decider_snapshots_written_total',
   storeBytes: 'decider_state_store_bytes',
   buildInfo: 'decider_build_info',
+  // projections (projection-metrics.ts)
+  projectionEvents: 'decider_projection_events_total',
+  projectionViews: 'decider_projection_views_written_total',
+  projectionDeadLetters: 'decider_projection_dead_letters_total',
+  projectionLag: 'decider_projection_lag_records',
+  projectionTaskState: 'decider_projection_task_state',
+  projectionBatchSeconds: 'decider_projection_batch_seconds',
+  projectionRestoredRecords: 'decider_projection_restore_records_total',
 } as const
 
 export const LABEL = {
@@ -46,6 +54,8 @@ export const LABEL = {
   result: 'result',
   reason: 'reason',
   state: 'state',
+  projection: 'projection',
+  stage: 'stage',
 } as const
 
 const TP = [LABEL.topology, LABEL.partition] as const

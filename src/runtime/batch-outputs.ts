@@ -2,6 +2,9 @@
  * The outputs one batch stages, in input order: events (added by the processor), replies and dead letters,
  * plus the counts the metrics need. Pure: records are built here and sent by the commit (commit.ts).
  *
+ * Every reply names the command record it answers in its headers, kd-source-partition and kd-source-offset (as
+ * dead letters do): a CommandClient that sent a commandId twice tells the two replies apart by them.
+ *
  * Every record is at most processing.maxRecordBytes (recordBytes below), so the broker never refuses one and
  * the transaction never retries for ever: the processor fails a command whose event, snapshot or accepted reply
  * would be larger (record_too_large); error messages are capped; a refused command's reply echoes less when it
@@ -69,11 +72,14 @@ export function oversize(key: string, valueBytes: number, headerBytes: number, m
   return bytes <= max ? 0 : bytes
 }
 
+/** The source headers of a reply (sourceHeaders), without their values (the partition's and offset's digits). */
+const SOURCE_HEADERS_BYTES = headersBytes({ [HEADERS.sourcePartition]: '', [HEADERS.sourceOffset]: '' })
+
 export class BatchOutputs {
   readonly records: OutputRecord[] = []
   readonly outcomes = emptyOutcomes()
   readonly contentTypeHeader: Record<string, string>
-  /** headersBytes(contentTypeHeader): the headers of events and replies. */
+  /** headersBytes(contentTypeHeader): the headers of events (replies add their source headers). */
   readonly contentTypeBytes: number
   /** Cap of an error message (UTF-8 bytes) in replies and dead-letter headers. */
   readonly messageBytes: number
@@ -103,58 +109,77 @@ export class BatchOutputs {
     this.outcomes.byStatus[status]++
     const capped = truncateUtf8(message, this.messageBytes)
     if (commandId !== undefined) {
-      this.reply({
-        commandId,
-        aggregateId,
-        status,
-        version,
-        events: [],
-        error: { code: reason, message: capped },
-      })
+      this.reply(
+        {
+          commandId,
+          aggregateId,
+          status,
+          version,
+          events: [],
+          error: { code: reason, message: capped },
+        },
+        record,
+      )
     }
     this.deadLetter(record, reason, capped, extra)
   }
 
-  /** Stages a reply, made to fit (see replyRecord); one that cannot fit even then is left out. */
-  reply(reply: ReplyEnvelope): void {
-    const r = this.replyRecord(reply, true)
+  /**
+   * Stages the reply to the command record `source`, made to fit (see replyRecord); one that cannot fit even then
+   * is left out.
+   */
+  reply(reply: ReplyEnvelope, source: InputRecord): void {
+    const r = this.replyRecord(reply, source, true)
     if (r !== undefined) this.records.push(r)
   }
 
   /**
-   * The reply's record if it fits maxRecordBytes. With `shrink` (replies that are not 'accepted' or 'rejected'),
-   * its error message and its echo of the aggregate id are cut further until it fits; undefined when it cannot
-   * (only a maxRecordBytes below ~2 KB with a 256-character commandId of multi-byte characters).
+   * The record of the reply to the command record `source` (content type, kd-source-partition and
+   * kd-source-offset headers) if it fits maxRecordBytes. With `shrink` (replies that are not 'accepted' or
+   * 'rejected'), its error message and its echo of the aggregate id are cut further until it fits; undefined
+   * when it cannot (only a maxRecordBytes below ~2 KB with a 256-character commandId of multi-byte characters).
    */
-  replyRecord(reply: ReplyEnvelope, shrink: boolean): OutputRecord | undefined {
+  replyRecord(reply: ReplyEnvelope, source: InputRecord, shrink: boolean): OutputRecord | undefined {
     // No closures here: this runs for every command (and tsx names each closure it creates).
-    let r = this.encodeReply(reply)
-    if (this.fits(r)) return r
+    const partition = String(source.partition)
+    const offset = source.offset.toString()
+    // The headers' values are ASCII digits: their lengths are their bytes.
+    const headerBytes = this.contentTypeBytes + SOURCE_HEADERS_BYTES + partition.length + offset.length
+    let r = this.encodeReply(reply, partition, offset)
+    if (this.fits(r, headerBytes)) return r
     if (!shrink) return undefined
     for (const bytes of [256, 32, 0]) {
-      r = this.encodeReply({
-        ...reply,
-        aggregateId: truncateUtf8(reply.aggregateId, bytes),
-        ...(reply.error
-          ? { error: { code: reply.error.code, message: truncateUtf8(reply.error.message, bytes) } }
-          : {}),
-      })
-      if (this.fits(r)) return r
+      r = this.encodeReply(
+        {
+          ...reply,
+          aggregateId: truncateUtf8(reply.aggregateId, bytes),
+          ...(reply.error
+            ? { error: { code: reply.error.code, message: truncateUtf8(reply.error.message, bytes) } }
+            : {}),
+        },
+        partition,
+        offset,
+      )
+      if (this.fits(r, headerBytes)) return r
     }
     return undefined
   }
 
-  private encodeReply(reply: ReplyEnvelope): OutputRecord {
+  private encodeReply(reply: ReplyEnvelope, partition: string, offset: string): OutputRecord {
     return {
       topic: this.o.topics.replies,
       key: reply.commandId,
       value: encode(reply, this.o.serialization),
-      headers: this.contentTypeHeader,
+      headers: {
+        ...this.contentTypeHeader,
+        [HEADERS.sourcePartition]: partition,
+        [HEADERS.sourceOffset]: offset,
+      },
     }
   }
 
-  private fits(r: OutputRecord): boolean {
-    return oversize(r.key as string, r.value!.length, this.contentTypeBytes, this.o.maxRecordBytes) === 0
+  private fits(r: OutputRecord, headerBytes: number): boolean {
+    return oversize(r.key as string, r.value!.length, headerBytes, this.o.maxRecordBytes) === 0
   }
 
   /**

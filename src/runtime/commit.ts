@@ -16,7 +16,7 @@ import {
   TaskFencedError,
 } from '../errors.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
-import type { OutputRecord, TransactionalProducer } from './ports.ts'
+import type { OutputRecord, TopicPartition, TransactionalProducer } from './ports.ts'
 import { batchIndex } from './event-index.ts'
 import type { BatchResult } from './processor.ts'
 
@@ -35,41 +35,16 @@ export interface CommitContext {
 export async function commitBatch(c: CommitContext, batch: BatchResult): Promise<Checkpoint> {
   const changelog = changelogRecords(c, batch)
 
-  // 1. Begin a transaction on the task's own producer (transactional.id = <app>-<commands>-<partition>).
-  const txn = await c.producer.begin()
-  let changelogBase: bigint | undefined
-  let eventsBase: bigint | undefined
-  try {
-    // 2. Everything the batch caused, and the input offset (last + 1), join the transaction together: input is
-    //    consumed iff the output exists. One write: fewer round trips, one produce request per partition leader
-    //    (the adapter decides the order its client needs).
-    ;[changelogBase, eventsBase] = await txn.write([...batch.records, ...changelog], batch.lastOffset + 1n, [
+  // 1-3. One transaction: everything the batch caused, and the input offset (last + 1), commit.
+  const [changelogBase, eventsBase] = await writeTransaction(
+    c.producer,
+    [...batch.records, ...changelog],
+    batch.lastOffset + 1n,
+    [
       { topic: c.changelogTopic, partition: c.partition },
       { topic: c.eventsTopic, partition: c.partition },
-    ])
-  } catch (e) {
-    // Not committed: abort so read_committed readers never see the partial output. A fenced producer
-    // cannot abort (and need not: the new owner's InitProducerId aborted it already).
-    if (e instanceof TaskFencedError) throw e
-    try {
-      await txn.abort()
-    } catch (abortError) {
-      throw new AbortFailedError(
-        `transaction failed (${(e as Error).message}) and its abort failed too: ${(abortError as Error).message}`,
-        { cause: e },
-      )
-    }
-    throw new BatchAbortedError(`transaction aborted: ${(e as Error).message}`, { cause: e })
-  }
-
-  // 3. Commit. If this throws without a fencing error, the outcome is unknown: the caller re-initialises
-  //    the producer (InitProducerId completes or aborts it) and re-reads offsets and changelog.
-  try {
-    await txn.commit()
-  } catch (e) {
-    if (e instanceof TaskFencedError) throw e
-    throw new TaskCommitUnknownError(`commit outcome unknown: ${(e as Error).message}`, { cause: e })
-  }
+    ],
+  )
 
   // 4. Only now the local store: the batch's snapshots, its events in the index and the checkpoint, in one
   //    atomic LevelDB batch. The changelog (events) position after this batch is its base offset + the records
@@ -117,4 +92,50 @@ function changelogRecords(c: CommitContext, batch: BatchResult): OutputRecord[] 
     headers,
   })
   return out
+}
+
+/**
+ * Steps 1-3 of every task's commit (decider, projection, router): one transaction holding `records` and the input
+ * offset `nextInputOffset`, committed. Returns the base offsets of what it wrote to `baseOffsetsOf` (undefined
+ * where nothing). Throws TaskFencedError (another owner), BatchAbortedError (aborted: redo the batch),
+ * AbortFailedError or TaskCommitUnknownError (re-initialise: the outcome is Kafka's to say).
+ */
+export async function writeTransaction(
+  producer: TransactionalProducer,
+  records: OutputRecord[],
+  nextInputOffset: bigint,
+  baseOffsetsOf: readonly TopicPartition[],
+): Promise<(bigint | undefined)[]> {
+  // 1. Begin a transaction on the task's own producer (transactional.id = <app>-<input topic>-<partition>).
+  const txn = await producer.begin()
+  let bases: (bigint | undefined)[]
+  try {
+    // 2. Everything the batch caused, and the input offset, join the transaction together: input is consumed iff
+    //    the output exists. One write: fewer round trips, one produce request per partition leader (the adapter
+    //    decides the order its client needs).
+    bases = await txn.write(records, nextInputOffset, baseOffsetsOf)
+  } catch (e) {
+    // Not committed: abort so read_committed readers never see the partial output. A fenced producer
+    // cannot abort (and need not: the new owner's InitProducerId aborted it already).
+    if (e instanceof TaskFencedError) throw e
+    try {
+      await txn.abort()
+    } catch (abortError) {
+      throw new AbortFailedError(
+        `transaction failed (${(e as Error).message}) and its abort failed too: ${(abortError as Error).message}`,
+        { cause: e },
+      )
+    }
+    throw new BatchAbortedError(`transaction aborted: ${(e as Error).message}`, { cause: e })
+  }
+
+  // 3. Commit. If this throws without a fencing error, the outcome is unknown: the caller re-initialises
+  //    the producer (InitProducerId completes or aborts it) and re-reads offsets and changelog.
+  try {
+    await txn.commit()
+  } catch (e) {
+    if (e instanceof TaskFencedError) throw e
+    throw new TaskCommitUnknownError(`commit outcome unknown: ${(e as Error).message}`, { cause: e })
+  }
+  return bases
 }

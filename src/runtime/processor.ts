@@ -11,7 +11,8 @@
  *   evolve ................. new state, version + 1 per event (command-guard.ts)
  *   data contract .......... event payloads and the new state must be plain data (domain/plain-data.ts)
  *   size ................... every event, snapshot and reply within maxRecordBytes (batch-outputs.ts)
- *   staged ................. events, reply, snapshot (batch-outputs.ts)
+ *   staged ................. events, reply, snapshot (batch-outputs.ts); every reply carries the partition and
+ *                            offset of the command record it answers (kd-source-partition, kd-source-offset)
  *
  * Anything one command throws fails that command alone ('failed' + dead letter; under `stop`, the worker stops):
  * never the batch, which would be retried for ever.
@@ -145,31 +146,37 @@ export class CommandProcessor {
     const remembered = current?.recent.find((c) => c.commandId === envelope.commandId)
     if (remembered !== undefined) {
       out.outcomes.byStatus.duplicate++
-      out.reply({
-        commandId: envelope.commandId,
-        aggregateId,
-        status: 'duplicate',
-        version: remembered.version,
-        events: remembered.events,
-        originalStatus: remembered.status,
-        ...(remembered.error ? { error: remembered.error } : {}),
-      })
+      out.reply(
+        {
+          commandId: envelope.commandId,
+          aggregateId,
+          status: 'duplicate',
+          version: remembered.version,
+          events: remembered.events,
+          originalStatus: remembered.status,
+          ...(remembered.error ? { error: remembered.error } : {}),
+        },
+        record,
+      )
       return
     }
 
     if (envelope.expectedVersion !== undefined && envelope.expectedVersion !== version) {
       out.outcomes.byStatus.conflict++
-      out.reply({
-        commandId: envelope.commandId,
-        aggregateId,
-        status: 'conflict',
-        version,
-        events: [],
-        error: {
-          code: 'version_conflict',
-          message: `expectedVersion ${envelope.expectedVersion} but the aggregate is at version ${version}; reload and retry`,
+      out.reply(
+        {
+          commandId: envelope.commandId,
+          aggregateId,
+          status: 'conflict',
+          version,
+          events: [],
+          error: {
+            code: 'version_conflict',
+            message: `expectedVersion ${envelope.expectedVersion} but the aggregate is at version ${version}; reload and retry`,
+          },
         },
-      })
+        record,
+      )
       return
     }
 
@@ -255,6 +262,7 @@ export class CommandProcessor {
         events: eventRefs,
         ...(rejection ? { error: rejection } : {}),
       },
+      record,
       false,
     )
     if (reply === undefined) this.tooLarge(undefined, 'reply')

@@ -20,7 +20,20 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { stopsTheWorker } from '../errors.ts'
 import type { ConsumerControl, InputRecord } from './ports.ts'
-import type { Task } from './task.ts'
+import type { ProcessOutcome } from './task.ts'
+
+/** What the task manager needs of a task (a decider's Task, a projection's tasks). */
+export interface ManagedTask {
+  readonly partition: number
+  readonly state: TaskState
+  readonly nextOffset: bigint
+  initialize(): Promise<bigint>
+  process(
+    records: readonly InputRecord[],
+    onCommitted: (lastOffset: bigint) => Promise<void> | void,
+  ): Promise<ProcessOutcome>
+  close(): Promise<void>
+}
 import { TaskState } from './task-state.ts'
 
 /** What the consumer loop offers the task manager during one fetched batch. */
@@ -58,12 +71,12 @@ export interface TaskManagerListener {
 /** Failed initialisations in a row after which a partition counts as stalled (readiness says why). */
 export const STALLED_AFTER_INIT_FAILURES = 3
 
-export interface TaskManagerOptions {
+export interface TaskManagerOptions<T extends ManagedTask = ManagedTask> {
   /** For logs: the topology name. */
   name: string
   consumer: ConsumerControl
   /** A new task for the partition (not initialised); the previous task of that partition is CLOSED by then. */
-  createTask(partition: number): Task
+  createTask(partition: number): T
   logger: Logger
   listener?: TaskManagerListener
   /** The worker must stop (decide threw under the `stop` policy). */
@@ -75,8 +88,8 @@ export interface TaskManagerOptions {
   sleep?: (ms: number) => Promise<unknown>
 }
 
-export class TaskManager {
-  private readonly live = new Map<number, Task>()
+export class TaskManager<T extends ManagedTask = ManagedTask> {
+  private readonly live = new Map<number, T>()
   /** Close of the previous task per partition: a new task waits for it (its LevelDB lock must be released). */
   private readonly closing = new Map<number, Promise<void>>()
   private assigned = new Set<number>()
@@ -86,20 +99,20 @@ export class TaskManager {
   private readonly policy: RestartPolicy
   private readonly sleep: (ms: number) => Promise<unknown>
   /** The task of each partition paused for a backoff: its batches wait for the seek that ends it. */
-  private readonly backingOff = new Map<number, Task>()
+  private readonly backingOff = new Map<number, T>()
   /** Failed initialisations in a row per partition, with the last error; dropped once a task is RUNNING. */
   private readonly initFailed = new Map<number, { inARow: number; error: unknown }>()
   private stopped!: () => void
   /** Resolves on stop(): ends every wait (backoffs, restart delays) at once. */
   private readonly stopSignal = new Promise<void>((r) => (this.stopped = r))
 
-  constructor(private readonly o: TaskManagerOptions) {
+  constructor(private readonly o: TaskManagerOptions<T>) {
     this.policy = o.restartPolicy ?? DEFAULT_RESTART_POLICY
     this.sleep = o.sleep ?? sleep
   }
 
   /** The live tasks by partition (a task may be in any state but CLOSED). */
-  get tasks(): ReadonlyMap<number, Task> {
+  get tasks(): ReadonlyMap<number, T> {
     return this.live
   }
 
@@ -222,13 +235,13 @@ export class TaskManager {
     this.live.clear()
   }
 
-  private running(p: number): Task | undefined {
+  private running(p: number): T | undefined {
     const task = this.live.get(p)
     return task !== undefined && task.state === TaskState.RUNNING && !this.stopping ? task : undefined
   }
 
   /** Whether `task` is still the partition's task (a task replaced or dropped meanwhile must not act). */
-  private owns(p: number, task: Task): boolean {
+  private owns(p: number, task: T): boolean {
     return !this.stopping && this.live.get(p) === task
   }
 
@@ -238,7 +251,7 @@ export class TaskManager {
     this.track(this.initialize(task, attempt))
   }
 
-  private async initialize(task: Task, attempt: number): Promise<void> {
+  private async initialize(task: T, attempt: number): Promise<void> {
     const p = task.partition
     await this.closing.get(p)?.catch(() => undefined)
     try {
@@ -266,7 +279,7 @@ export class TaskManager {
   }
 
   /** A failed task cannot be reused: close it and, while the partition is ours, replace it later. */
-  private fail(p: number, task: Task, e: unknown, delayMs: number, attempt = 1): void {
+  private fail(p: number, task: T, e: unknown, delayMs: number, attempt = 1): void {
     this.close(task)
     if (!this.owns(p, task)) return
     this.live.delete(p)
@@ -275,12 +288,12 @@ export class TaskManager {
     this.restartLater(p, delayMs, attempt)
   }
 
-  private drop(p: number, task: Task): void {
+  private drop(p: number, task: T): void {
     this.live.delete(p)
     this.close(task)
   }
 
-  private close(task: Task): void {
+  private close(task: T): void {
     const closed = task.close()
     this.closing.set(task.partition, closed)
     this.track(closed)

@@ -2,9 +2,10 @@
  * What the TopologyTestDriver reads back from its MemoryLog: committed (read_committed) replies, events, dead
  * letters and changelog snapshots, and the fold of an aggregate's events. Reads only; no tasks here.
  */
+import { decode } from '../domain/codec.ts'
 import type { RecordedEvent } from '../domain/corrections.ts'
 import type { MessageOf, SchemaMap } from '../domain/decider.ts'
-import type { EventEnvelope, ReplyEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
+import { HEADERS, type EventEnvelope, type ReplyEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
 import { eventsForReading, type HistoryView } from '../domain/event-reads.ts'
 import { upcastEvent } from '../domain/upcasting.ts'
 import type { Topology } from '../topology/loader.ts'
@@ -28,9 +29,24 @@ export abstract class CommittedOutputs<S, EM extends SchemaMap> {
     return this.values<ReplyEnvelope>(this.topology.topics.replies)
   }
 
+  /** The latest committed reply with this commandId (on any aggregate). */
   reply(commandId: string): ReplyEnvelope | undefined {
     const all = this.replies().filter((r) => r.commandId === commandId)
     return all[all.length - 1]
+  }
+
+  /** The committed reply to the command record at `source`, by the kd-source-* headers every reply carries. */
+  protected replyTo(source: { partition: number; offset: string }): ReplyEnvelope | undefined {
+    const partition = String(source.partition)
+    for (const r of this.log.readAll(this.topology.topics.replies)) {
+      if (
+        r.value !== null &&
+        r.headers[HEADERS.sourcePartition]?.toString() === partition &&
+        r.headers[HEADERS.sourceOffset]?.toString() === source.offset
+      )
+        return decode(r.value, r.headers[HEADERS.contentType]?.toString()) as ReplyEnvelope
+    }
+    return undefined
   }
 
   /**

@@ -60,7 +60,7 @@ export class TopologyTestDriver<
   private readonly partitions: PartitionState[]
   private readonly logger: Logger
   private readonly consumer: MemoryConsumer
-  private readonly manager: TaskManager
+  private readonly manager: TaskManager<Task>
   /** Partitions whose task died (a simulated crash); they stay down until restart(). */
   private readonly down = new Set<number>()
   /** Why the last start of a partition's task failed, when it did (restart() reports it). */
@@ -178,6 +178,14 @@ export class TopologyTestDriver<
 
   /** Writes a command to the commands topic (not processed yet: call process()). Returns its commandId. */
   send(command: TypedDriverCommand<CM> | DriverCommand<CM>): string {
+    return this.write(command).commandId
+  }
+
+  /** send(), also saying where the command record was written (as the CommandClient's transport does). */
+  private write(command: TypedDriverCommand<CM> | DriverCommand<CM>): {
+    commandId: string
+    at: { partition: number; offset: string }
+  } {
     const commandId = command.commandId ?? randomUUID()
     const envelope: CommandEnvelope = {
       commandId,
@@ -187,13 +195,13 @@ export class TopologyTestDriver<
       ...(command.metadata !== undefined ? { metadata: command.metadata } : {}),
     }
     const s = this.topology.definition.serialization
-    this.log.produce(this.topology.topics.commands, {
+    const at = this.log.produce(this.topology.topics.commands, {
       partition: this.partitionOf(command.aggregateId),
       key: command.aggregateId,
       value: encode(envelope, s),
       headers: { [HEADERS.contentType]: CONTENT_TYPES[s] },
     })
-    return commandId
+    return { commandId, at }
   }
 
   /**
@@ -214,11 +222,15 @@ export class TopologyTestDriver<
     })
   }
 
-  /** send + process; resolves with the command's reply (undefined when its task crashed before committing it). */
+  /**
+   * send + process; resolves with the command's reply (undefined when its task crashed before committing it): the
+   * reply to this very record (its kd-source-* headers), as the CommandClient's sendAndWait matches it, not an
+   * earlier send's reply with the same commandId.
+   */
   async pipe(command: TypedDriverCommand<CM> | DriverCommand<CM>): Promise<ReplyEnvelope | undefined> {
-    const commandId = this.send(command)
+    const { at } = this.write(command)
     await this.process()
-    return this.reply(commandId)
+    return this.replyTo(at)
   }
 
   /** Pipes commands one after the other; resolves with their replies. */

@@ -1,5 +1,17 @@
-/** `kafka-decider/testing`: test a decider without Kafka (given/when/then), or a whole topology (TopologyTestDriver). */
+/**
+ * `kafka-decider/testing`: test a decider without Kafka (given/when/then), a projection (givenEvents/then), or a
+ * whole topology (TopologyTestDriver).
+ */
 export { given, SpecFailedError, type ThenStep, type WhenStep } from './given.ts'
+export {
+  givenEvents,
+  GIVEN_BASE_TIME,
+  type EnvelopeFields,
+  type GivenEvent,
+  type GivenStoredEvent,
+  type ProjectionSpecOptions,
+  type ProjectionThenStep,
+} from './projection-spec.ts'
 export { decideAfter, upcastHistory, type Decision, type DecideResult, type StoredEvent } from './decide.ts'
 export {
   TopologyTestDriver,

@@ -61,7 +61,10 @@ export function parseProjection(text: string, file = '<projection>'): Projection
     throw new ConfigError(
       `${file}: invalid projection topology\n` +
         result.error.issues
-          .map((i) => `  ${file}: ${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}; remove or fix the spelling` : i.message}`)
+          .map(
+            (i) =>
+              `  ${file}: ${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}; remove or fix the spelling` : i.message}`,
+          )
           .join('\n'),
     )
   return result.data

@@ -32,7 +32,7 @@ export type WorkerRunner = Pick<TopologyRunner, 'name' | 'tasks' | 'isReady' | '
 
 export class TopologyRunner {
   private admin: { disconnect(): Promise<void> } | undefined
-  private manager: TaskManager | undefined
+  private manager: TaskManager<Task> | undefined
   private loop: KafkaConsumerLoop | undefined
   private readonly log: Logger
 

@@ -26,11 +26,16 @@ import type { Topology } from '../topology/loader.ts'
 import { TaskState } from '../runtime/task-state.ts'
 import { readyMessage } from './first-run.ts'
 import { TopologyRunner, type TopologyRunnerOptions, type WorkerRunner } from './topology-runner.ts'
+import { ProjectionRunner } from './projection-runner.ts'
+import type { ProjectionTopology } from '../topology/projection-loader.ts'
+import { projectionListener } from '../metrics/projection-metrics.ts'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
 
 export interface WorkerOptions {
   topologies: Topology[]
+  /** Projections (kind: projection) this worker runs besides the topologies. */
+  projections?: ProjectionTopology[]
   config: WorkerConfig
   logger?: Logger
   /** The runner of one topology (default: TopologyRunner, over Kafka); tests pass a fake. */
@@ -39,6 +44,7 @@ export interface WorkerOptions {
 
 export class Worker {
   readonly runners: WorkerRunner[] = []
+  readonly projectionRunners: ProjectionRunner[] = []
   readonly metrics: Metrics
   readonly logger: Logger
   private http: Server | undefined
@@ -78,8 +84,26 @@ export class Worker {
   readiness(): { ready: boolean; reason?: string } {
     if (this.fatal !== undefined) return { ready: false, reason: `stopping: ${this.fatal.message}` }
     if (this.stopping !== undefined) return { ready: false, reason: 'shutting down' }
-    if (this.runners.length === 0 || this.runners.length < this.o.topologies.length)
+    const projections = this.o.projections ?? []
+    if (
+      (this.runners.length === 0 && this.projectionRunners.length === 0) ||
+      this.runners.length < this.o.topologies.length ||
+      this.projectionRunners.length < projections.length
+    )
       return { ready: false, reason: 'starting' }
+    for (const r of this.projectionRunners) {
+      if (this.rebalancing.has(r.name)) return { ready: false, reason: `${r.name}: rebalancing` }
+      if (!r.isReady()) {
+        const stalls = r.stalls()
+        const waiting = [...r.tasks.values()]
+          .filter((t) => t.state !== TaskState.RUNNING)
+          .map((t) => `${t.partition}:${t.state}`)
+        return {
+          ready: false,
+          reason: `${r.name}: ${stalls.length > 0 ? stalls.join('; ') : waiting.length > 0 ? `tasks ${waiting.join(' ')}` : 'joining the groups'}`,
+        }
+      }
+    }
     for (const r of this.runners) {
       if (this.rebalancing.has(r.name)) return { ready: false, reason: `${r.name}: rebalancing` }
       if (!r.isReady()) {
@@ -186,6 +210,45 @@ export class Worker {
         'topology started',
       )
     }
+    for (const projection of this.o.projections ?? []) {
+      const name = projection.definition.name
+      const metrics = projectionListener(this.metrics, name)
+      const runner = new ProjectionRunner({
+        projection,
+        config,
+        kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger, this.kafkaLogs),
+        logger: this.logger,
+        ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),
+        listener: {
+          ...metrics,
+          rebalancing: () => {
+            this.owners?.invalidate(name)
+            this.rebalancing.add(name)
+          },
+          rebalanced: (assigned) => {
+            this.owners?.invalidate(name)
+            this.rebalancing.delete(name)
+            metrics.rebalanced?.(assigned)
+            this.checkUp()
+          },
+          stateChanged: (task, from, to) => {
+            if (to === TaskState.RUNNING) setImmediate(() => this.checkUp())
+            metrics.stateChanged?.(task, from, to)
+          },
+        },
+        onFatal: (e) => {
+          this.fatal ??= e
+          this.logger.fatal({ err: e, projection: name }, `stopping the worker: ${e.message}`)
+          void this.stop()
+        },
+      })
+      this.projectionRunners.push(runner)
+      await runner.start()
+      this.logger.info(
+        { projection: name, sources: projection.sources.map((s) => s.topic) },
+        'projection started',
+      )
+    }
     this.checkUp() // a worker with no partitions assigned is ready as soon as its groups are joined
   }
 
@@ -201,12 +264,12 @@ export class Worker {
     }
   }
 
-  /** POST /sql (http.sql): read-only queries over this worker's topologies, loaded from Kafka per query. */
+  /** POST /sql (http.sql): read-only queries over this worker's topologies and projections, loaded per query. */
   private sqlRoute(): SqlRoute {
     const { config } = this.o
     const kafka = createKafka(config.kafka, `${config.kafka.clientId}-sql`, this.logger, this.kafkaLogs)
     return sqlRoute({
-      sources: this.o.topologies,
+      sources: [...this.o.topologies, ...(this.o.projections ?? [])],
       topics: new KafkaCommittedTopics(kafka, `${config.kafka.clientId}-sql`),
       timeoutMs: config.http.sqlTimeoutMs,
       maxRows: config.http.sqlMaxRows,
@@ -249,7 +312,10 @@ export class Worker {
       const deadline = this.o.config.shutdownTimeoutMs
       let timedOut = false
       const timer = new Promise<void>((r) => setTimeout(() => ((timedOut = true), r()), deadline).unref())
-      await Promise.race([Promise.allSettled(this.runners.map((r) => r.stop())), timer])
+      await Promise.race([
+        Promise.allSettled([...this.runners, ...this.projectionRunners].map((r) => r.stop())),
+        timer,
+      ])
       await new Promise<void>((r) => {
         if (!this.http) return r()
         this.http.close(() => r())

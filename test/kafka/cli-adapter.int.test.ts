@@ -130,11 +130,17 @@ describe('CLI and client adapters on the real broker', () => {
     const transport = new KafkaCommandTransport(kafka, { commandsTopic, repliesTopic })
     try {
       const keys = Array.from({ length: 20 }, (_, i) => `agg-${i}`)
-      await transport.send([{ key: 'single', value: Buffer.from('single') }])
-      await transport.send(keys.map((key) => ({ key, value: Buffer.from(key), headers: { h: 'v' } })))
+      const single = await transport.send([{ key: 'single', value: Buffer.from('single') }])
+      const many = await transport.send(
+        keys.map((key) => ({ key, value: Buffer.from(key), headers: { h: 'v' } })),
+      )
       const received = await consumeUntil(kafka, { topics: [commandsTopic], until: (r) => r.length >= 21 })
       expect(received).toHaveLength(21)
       for (const r of received) expect(r.partition).toBe(partitionOf(r.key!, 3))
+      // send resolves with where each record was written, in the order given (base offset + index per partition).
+      const at = new Map(received.map((r) => [r.key!, { partition: r.partition, offset: String(r.offset) }]))
+      expect(single).toEqual([at.get('single')])
+      expect(many).toEqual(keys.map((k) => at.get(k)))
 
       // A reply written before listening is not heard; an aborted one never; a committed one once it committed.
       const plain = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })

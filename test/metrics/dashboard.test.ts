@@ -59,6 +59,11 @@ describe('Grafana dashboards vs the worker registry', () => {
       `${METRIC.rebalances}`,
       `${METRIC.taskState}`,
       `${METRIC.deadLetters}`,
+      `${METRIC.projectionEvents}`,
+      `${METRIC.projectionDeadLetters}`,
+      `${METRIC.projectionLag}`,
+      `${METRIC.projectionBatchSeconds}_bucket`,
+      `${METRIC.projectionViews}`,
       'process_resident_memory_bytes',
       'process_cpu_seconds_total',
     ]) {
@@ -88,5 +93,33 @@ describe('Grafana dashboards vs the worker registry', () => {
     expect(
       missingMetrics(json, withoutHistogram).some((m) => m.endsWith(`: ${METRIC.commitSeconds}_bucket`)),
     ).toBe(true)
+  })
+
+  it('has a Projections row: applied, duplicates, dead letters, lag per partition, batch p99, views written', () => {
+    const json = dashboards.find((d) => d.file === 'kafka-decider.json')!.json as {
+      panels: { type: string; title: string; targets?: { expr: string }[] }[]
+      templating: { list: { name: string }[] }
+    }
+    const start = json.panels.findIndex((p) => p.type === 'row' && p.title === 'Projections')
+    expect(start).toBeGreaterThan(0)
+    const end = json.panels.findIndex((p, i) => i > start && p.type === 'row')
+    const row = json.panels.slice(start + 1, end === -1 ? undefined : end)
+    expect(row.map((p) => p.title)).toEqual([
+      'Events applied/s by projection',
+      'Duplicates/s',
+      'Projection dead letters',
+      'Projection lag by partition',
+      'Projection batch time p99',
+      'Views written/s',
+    ])
+    for (const p of row)
+      for (const t of p.targets ?? []) {
+        expect(
+          metricNames(t.expr).every((n) => n.startsWith('decider_projection_')),
+          t.expr,
+        ).toBe(true)
+        expect(t.expr, p.title).toContain('projection=~"$projection"')
+      }
+    expect(json.templating.list.map((v) => v.name)).toContain('projection')
   })
 })

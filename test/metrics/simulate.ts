@@ -4,6 +4,8 @@ import { emptyOutcomes, type BatchResult } from '../../src/runtime/processor.ts'
 import type { Task } from '../../src/runtime/task.ts'
 import { TaskState } from '../../src/runtime/task-state.ts'
 import { metricsListener, type Metrics } from '../../src/metrics/metrics.ts'
+import { projectionListener } from '../../src/metrics/projection-metrics.ts'
+import type { ProjectionTask } from '../../src/runtime/projection-task.ts'
 
 export const fakeTask = (partition: number) => ({ partition, id: `t[${partition}]` }) as unknown as Task
 
@@ -58,5 +60,24 @@ export async function simulatedRun(m: Metrics, topology = 'sim'): Promise<void> 
     l.fenced?.(t)
     l.positionAfterBatch?.(p, 10n, 4n)
   }
+  simulatedProjection(m, `${topology}-projection`)
   await m.registry.metrics()
+}
+
+/** Every hook of a projection's metrics listener: routing, projecting (duplicates, dead letters), restore, lag. */
+export function simulatedProjection(m: Metrics, projection: string): void {
+  const l = projectionListener(m, projection)
+  l.routed?.({ events: 5, routed: 6, deadLettered: 1 }, 0.01)
+  for (const p of [0, 1]) {
+    const t = { partition: p, id: `${projection}[${p}]` }
+    l.stateChanged?.(t, TaskState.CREATED, TaskState.RESTORING)
+    l.restored?.(t as unknown as ProjectionTask, 3, 0.1)
+    l.stateChanged?.(t, TaskState.RESTORING, TaskState.RUNNING)
+    l.projected?.(
+      t as unknown as ProjectionTask,
+      { applied: 3, duplicates: 1, deadLettered: 1, views: 2 },
+      0.02,
+    )
+    l.positionAfterBatch?.(p, 10n, 6n)
+  }
 }

@@ -141,13 +141,17 @@ describe('the packed tarball', () => {
     expect(files).toContain('LICENSE')
     expect(files).toContain('README.md')
     expect(files).toContain('topologies/topology.schema.json')
+    expect(files).toContain('topologies/projection.schema.json')
     expect(files).toContain('config/kafka/pom.xml')
     expect(files).toContain('templates/service/package.json')
     const tops = new Set(files.map((f) => f.split('/')[0]))
     expect([...tops].sort()).toEqual(
       ['LICENSE', 'README.md', 'bin', 'config', 'dist', 'package.json', 'templates', 'topologies'].sort(),
     )
-    expect(files.filter((f) => f.startsWith('topologies/'))).toEqual(['topologies/topology.schema.json'])
+    expect(files.filter((f) => f.startsWith('topologies/')).sort()).toEqual([
+      'topologies/projection.schema.json',
+      'topologies/topology.schema.json',
+    ])
     expect(files.filter((f) => f.startsWith('config/'))).toEqual(['config/kafka/pom.xml'])
     expect(files.filter((f) => /\.test\.|\/test\//.test(f) && !f.startsWith('templates/'))).toEqual([])
   })

@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { defineDecider, reject } from '../../src/domain/decider.ts'
 import { HEADERS } from '../../src/domain/envelopes.ts'
-import { recordBytes } from '../../src/runtime/batch-outputs.ts'
+import { BatchOutputs, recordBytes } from '../../src/runtime/batch-outputs.ts'
+import { rawRecord } from '../../src/testing/records.ts'
+import { topicNames } from '../../src/topology/schema.ts'
 import { TopologyTestDriver } from '../../src/testing/driver.ts'
 import type { StoredRecord } from '../../src/testing/memory-log.ts'
 
@@ -142,5 +144,40 @@ describe(`every output within processing.maxRecordBytes (${MAX})`, () => {
     expect(reply).toMatchObject({ status: 'failed', error: { code: 'decide_threw' } })
     expect(deadLetterRecords(d)).toHaveLength(1)
     await expectGoesOn(d, 'a')
+  })
+})
+
+describe('reply records: their source headers count against maxRecordBytes', () => {
+  it('a reply is built only when it fits with its content type, kd-source-partition and kd-source-offset', () => {
+    const out = new BatchOutputs({
+      topics: topicNames({ name: 't', topics: {} }),
+      topologyName: 't',
+      serialization: 'msgpack',
+      maxRecordBytes: MAX,
+    })
+    const source = rawRecord('a', null, 123_456_789_012n, {}, 17)
+    const sizes: number[] = []
+    for (let n = 1500; n <= 2100; n++) {
+      const r = out.replyRecord(
+        {
+          commandId: 'c1',
+          aggregateId: 'a',
+          status: 'rejected',
+          version: 0,
+          events: [],
+          error: { code: 'x', message: 'm'.repeat(n) },
+        },
+        source,
+        false,
+      )
+      if (r === undefined) continue
+      expect(r.headers).toMatchObject({
+        [HEADERS.sourcePartition]: '17',
+        [HEADERS.sourceOffset]: '123456789012',
+      })
+      sizes.push(recordBytes(r))
+    }
+    // The largest reply built is exactly at the limit: its headers are counted, none above it is built.
+    expect(Math.max(...sizes)).toBe(MAX)
   })
 })

@@ -459,10 +459,72 @@ describe('CommandProcessor: decisions', () => {
   })
 })
 
+describe('CommandProcessor: reply source headers', () => {
+  it('every reply names the command record it answers (kd-source-partition, kd-source-offset), whatever its status', () => {
+    const p = processor({ routing: { partitions: 3, partitionOf } })
+    const home = partitionOf('a', 3)
+    const wrong = (home + 1) % 3
+    const big = 9_007_199_254_740_993n // above Number.MAX_SAFE_INTEGER: written as the exact bigint
+    const at = (c: CommandSpec, offset: bigint, partition = home) => commandRecord(c, offset, { partition })
+    const r = run(p, [
+      at(create('a'), big),
+      at(deposit('a', 'd1', 10), big + 1n),
+      at(deposit('a', 'd1', 10), big + 2n), // duplicate
+      at(deposit('a', 'd2', 10, { expectedVersion: 0 }), big + 3n), // conflict
+      at({ ...deposit('a', 'd3', 10), type: 'Nope' }, big + 4n), // invalid
+      at(deposit('a', 'd4', 10), big + 5n, wrong), // misrouted: invalid, from another partition
+      at(
+        { aggregateId: 'b', commandId: 'w1', type: 'Withdraw', payload: { amount: 1 } },
+        big + 6n,
+        partitionOf('b', 3),
+      ), // rejected
+    ])
+    const replyRecords = r.records.filter((x) => x.topic === topics.replies)
+    expect(
+      replyRecords.map((x) => [
+        decodeRecord<ReplyEnvelope>(x).status,
+        x.headers[HEADERS.sourcePartition],
+        x.headers[HEADERS.sourceOffset],
+      ]),
+    ).toEqual([
+      ['accepted', String(home), String(big)],
+      ['accepted', String(home), String(big + 1n)],
+      ['duplicate', String(home), String(big + 2n)],
+      ['conflict', String(home), String(big + 3n)],
+      ['invalid', String(home), String(big + 4n)],
+      ['invalid', String(wrong), String(big + 5n)],
+      ['rejected', String(partitionOf('b', 3)), String(big + 6n)],
+    ])
+    // The content type stays; the reply's envelope does not change (the source is in headers only).
+    expect(replyRecords.every((x) => x.headers[HEADERS.contentType] === 'application/msgpack')).toBe(true)
+    expect(Object.keys(decodeRecord<ReplyEnvelope>(replyRecords[0]!)).sort()).toEqual(
+      ['aggregateId', 'commandId', 'events', 'status', 'version'].sort(),
+    )
+  })
+
+  it('a failed command (decide threw) is replied to with its source headers too', () => {
+    const throwing = defineDecider({
+      initialState: () => ({}),
+      commands: { Boom: z.object({}) },
+      events: { Never: z.object({}) },
+      decide: () => {
+        throw new Error('boom')
+      },
+      evolve: (s) => s,
+    })
+    const r = run(processor({ decider: anyDecider(throwing) }), [
+      commandRecord({ aggregateId: 'a', commandId: 'c1', type: 'Boom', payload: {} }, 41),
+    ])
+    const [reply] = r.records.filter((x) => x.topic === topics.replies)
+    expect(decodeRecord<ReplyEnvelope>(reply!).status).toBe('failed')
+    expect(reply!.headers).toMatchObject({ [HEADERS.sourcePartition]: '0', [HEADERS.sourceOffset]: '41' })
+  })
+})
+
 describe('CommandProcessor: record size limit', () => {
   it('a command whose snapshot would exceed maxRecordBytes fails alone (record_too_large) instead of blocking', () => {
     // maxRecordBytes bounds the whole record (key, value, headers, framing), not only the value
-    const p = processor({ maxRecordBytes: 400 })
+    const p = processor({ maxRecordBytes: 460 })
     const big: CommandSpec = {
       aggregateId: 'big',
       commandId: 'big-1',
@@ -475,13 +537,13 @@ describe('CommandProcessor: record size limit', () => {
       ['create-small', 'accepted', undefined],
     ])
     expect(r.replies[0]!.error!.message).toMatch(
-      /(event AccountCreated|snapshot) record would be \d+ bytes, above processing.maxRecordBytes 400/,
+      /(event AccountCreated|snapshot) record would be \d+ bytes, above processing.maxRecordBytes 460/,
     )
     expect(r.outcomes.deadLetters).toEqual({ record_too_large: 1 })
     expect(r.events.map((e) => e.aggregateId)).toEqual(['small'])
     expect([...r.dirty.keys()]).toEqual(['small'])
     expect(r.snapshots.get('big')).toBeUndefined()
-    expect(r.snapshotBytes.get('small')!.length).toBeLessThanOrEqual(400)
+    expect(r.snapshotBytes.get('small')!.length).toBeLessThanOrEqual(460)
   })
 })
 

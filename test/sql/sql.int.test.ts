@@ -1,9 +1,10 @@
 /**
  * decider sql against the real broker: commands sent to bank-account through a real worker process, then (a) a
- * GROUP BY over the events and (b) the events joined with the snapshots, checked against what was sent; the same
- * through the running worker's POST /sql; a bad query (exit 2) and missing topics (exit 1); and a views changelog
- * written here in the projection runtime's format (committed, aborted and open transactions, deletions, an
- * internal marker, msgpack and JSON values).
+ * GROUP BY over the events and (b) the events joined with the snapshots, checked against what was sent; the views
+ * of a projection the worker runs joined with the snapshots; the same through the running worker's POST /sql; a
+ * reader that stops early; a bad query (exit 2) and missing topics (exit 1); and a views changelog written here in
+ * the projection runtime's format (committed, aborted and open transactions, deletions, an internal marker, msgpack
+ * and JSON values).
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -21,6 +22,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'decider-sql-int-'))
 const stateDir = path.join(dir, 'state')
 const topology = path.join(dir, 'topology.yaml')
 const projection = path.join(dir, 'projection.yaml')
+const summary = path.join(dir, 'summary.yaml')
 const viewsTopic = `${name}-owners-views-changelog`
 writeFileSync(
   topology,
@@ -41,6 +43,21 @@ writeFileSync(
   ].join('\n'),
 )
 
+// A projection the worker runs (the sample's projector, over this topology's events): its views changelog as the
+// projection runtime writes it.
+writeFileSync(
+  summary,
+  [
+    'kind: projection',
+    `name: ${name}-summary`,
+    `projection: ${path.join(ROOT, 'topologies/bank-account-summary.ts')}`,
+    'sources:',
+    '  - topology: ./topology.yaml',
+    'partitions: 2',
+    '',
+  ].join('\n'),
+)
+
 let env: Record<string, string>
 let worker: WorkerProcess | undefined
 let kafka: Kafka
@@ -52,9 +69,9 @@ beforeAll(async () => {
   kafka = newKafka('sql-int')
   admin = kafka.admin()
   await admin.connect()
-  worker = spawnWorker(topology, stateDir, { DECIDER_HTTP_SQL: 'true' })
-  await waitForLog(worker, /task running/, 2, 60_000)
-}, 90_000)
+  worker = spawnWorker([topology, summary], stateDir, { DECIDER_HTTP_SQL: 'true' })
+  await waitForLog(worker, /worker ready/, 1, 90_000)
+}, 120_000)
 
 afterAll(async () => {
   worker?.kill('SIGKILL')
@@ -148,6 +165,28 @@ describe('decider sql on a real broker', () => {
     expect(csv.stdout).toBe('aggregate_id,version\nacc-1,4\nacc-2,2\nacc-3,4\n')
   }, 120_000)
 
+  it("the views of a projection the worker runs: each account's summary balance = its snapshot's", async () => {
+    const query = `SELECT v.key, (v.view->>'balance')::BIGINT AS view_balance, (s.state->>'balance')::BIGINT AS snapshot_balance,
+                          (v.view->>'transactions')::INT AS transactions
+                   FROM views v JOIN snapshots s ON s.aggregate_id = v.key ORDER BY 1`
+    const expected = Object.entries(EXPECTED).map(([id, x]) => ({
+      key: id,
+      view_balance: x.balance,
+      snapshot_balance: x.balance,
+      transactions: x.version - 1,
+    }))
+    // The projection trails the replies by its own transactions: ask again until it has caught up (bounded).
+    let got: Record<string, unknown>[] = []
+    for (let i = 0; i < 30; i++) {
+      const r = await sql([topology, summary, query])
+      expect(r.code, r.stderr).toBe(0)
+      got = lines(r.stdout)
+      if (JSON.stringify(got) === JSON.stringify(expected)) break
+      await new Promise((res) => setTimeout(res, 500))
+    }
+    expect(got).toEqual(expected)
+  }, 120_000)
+
   it('POST /sql on the running worker answers the same; a write is refused', async () => {
     const url = /"url":"(http:\/\/[^"]+)"/.exec(worker!.output())?.[1]
     expect(url, worker!.output().slice(-2000)).toBeDefined()
@@ -164,6 +203,16 @@ describe('decider sql on a real broker', () => {
     )
     expect(deposits.status, JSON.stringify(deposits.body)).toBe(200)
     expect(deposits.body).toMatchObject({ rows: [{ n: 6, amount: 405 }], rowCount: 1, truncated: false })
+    // The worker's projection too: its views table, next to the topology's.
+    const r = await fetch(`${url}/sql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        topologies: [name, `${name}-summary`],
+        query: `SELECT count(*) AS accounts, sum((view->>'balance')::BIGINT) AS balance FROM views`,
+      }),
+    })
+    expect(await r.json()).toMatchObject({ rows: [{ accounts: 3, balance: 375 }] })
     const write = await post(`DELETE FROM "${name}_events"`)
     expect([write.status, write.body.code]).toEqual([400, 'invalid_query'])
   }, 60_000)

@@ -6,7 +6,7 @@ export * from '../../scripts/eos/bank.ts'
 
 /** Starts `decider run <topology>` as a child process on the test broker. */
 export function spawnWorker(
-  topologyFile: string,
+  topologyFile: string | string[],
   stateDir: string,
   env: Record<string, string> = {},
 ): WorkerProcess {

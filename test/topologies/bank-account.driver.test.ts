@@ -1,5 +1,7 @@
 /** The bank-account topology through TopologyTestDriver: the real Task over in-memory Kafka, with crashes. */
 import { describe, expect, it } from 'vitest'
+import { decode } from '../../src/domain/codec.ts'
+import { HEADERS } from '../../src/domain/envelopes.ts'
 import { TopologyTestDriver, type CrashPoint } from '../../src/testing/index.ts'
 import bank from '../../topologies/bank-account.ts'
 
@@ -50,6 +52,39 @@ describe('bank-account topology (TopologyTestDriver)', () => {
       true,
     )
     expect(driver.events('a')).toHaveLength(1)
+  })
+
+  it("replies name their command record (kd-source-*); pipe resolves with its own record's reply, not an earlier send's", async () => {
+    const driver = await TopologyTestDriver.create(bank, {
+      definition: { name: 'bank-source', partitions: 3 },
+    })
+    const dep = { aggregateId: 'a', type: 'Deposit', payload: { amount: 5 }, commandId: 'dep-1' } as const
+    await driver.pipe({ aggregateId: 'a', type: 'CreateAccount', payload: { owner: 'Ada' }, commandId: 'c1' })
+    expect(await driver.pipe(dep)).toMatchObject({ status: 'accepted', version: 2 })
+    // The same command again, its task crashing before it commits: no reply to this record (the earlier
+    // send's 'accepted' is not its answer).
+    driver.crashAt('before-commit', { aggregateId: 'a' })
+    expect(await driver.pipe(dep)).toBeUndefined()
+    await driver.restart()
+    expect(driver.reply('dep-1')).toMatchObject({ status: 'duplicate', originalStatus: 'accepted' })
+    expect(await driver.pipe(dep)).toMatchObject({ status: 'duplicate', originalStatus: 'accepted' })
+
+    // Every committed reply names the command record it answers: that record carries its commandId.
+    const p = driver.partitionOf('a')
+    const commands = driver.log.read(driver.topology.topics.commands, p)
+    const replies = driver.log.readAll(driver.topology.topics.replies)
+    expect(replies).toHaveLength(4) // c1, then dep-1 three times: three records, three offsets
+    expect(new Set(replies.map((r) => r.headers[HEADERS.sourceOffset]?.toString())).size).toBe(4)
+    for (const r of replies) {
+      expect(r.headers[HEADERS.sourcePartition]?.toString()).toBe(String(p))
+      const source = commands.find((c) => c.offset === r.headers[HEADERS.sourceOffset]?.toString())
+      expect(source?.value).toBeDefined()
+      expect(source!.key?.toString()).toBe('a')
+      expect(r.key?.toString()).toBe(
+        (decode(source!.value!, source!.headers[HEADERS.contentType]?.toString()) as { commandId: string })
+          .commandId,
+      )
+    }
   })
 
   const points: CrashPoint[] = ['before-send', 'before-send-offsets', 'before-commit', 'after-commit']

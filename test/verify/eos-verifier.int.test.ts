@@ -35,6 +35,10 @@ describe('exactly-once verifier, short configuration', () => {
     // (g) every store's event index == the events topic per aggregate (after the SIGKILLs), all events indexed
     expect(summary.indexProblems).toBe(0)
     expect(summary.indexedEvents).toBeGreaterThanOrEqual(summary.events)
+    // (h) the projection's views == the model, on the changelog and in every view store the workers left
+    expect(summary.projectionProblems).toBe(0)
+    expect(summary.projectionViews).toBeGreaterThan(0)
+    expect(summary.projectionStoresChecked).toBeGreaterThan(0)
   }, 400_000)
 })
 
