@@ -58,6 +58,32 @@ export class InvalidPositionError extends UsageError {
 }
 
 /**
+ * A query of `decider sql` or POST /sql that cannot run: DuckDB refuses it (syntax, an unknown table or column, a
+ * type error), or the read-only route takes only one SELECT/WITH statement. The message says what and lists the
+ * tables and their columns.
+ */
+export class SqlQueryError extends UsageError {
+  override readonly code: string = 'sql_invalid'
+}
+
+/**
+ * A bound of `decider sql` or POST /sql was passed: a table would load more rows than --max-rows, or reading the
+ * topics and running the query took longer than --timeout.
+ */
+export class SqlLimitError extends KafkaDeciderError {
+  readonly code = 'sql_limit_exceeded'
+  readonly recovery: Recovery = 'usage'
+
+  /** `limit`: which bound, the rows of a table or the time. */
+  constructor(
+    message: string,
+    readonly limit: 'rows' | 'time' = 'rows',
+  ) {
+    super(message)
+  }
+}
+
+/**
  * The consumer of a topology's group crashed with an error kafkajs does not restart after (CRASH, restart false):
  * the group is gone for good and the worker would do nothing while looking alive, so it stops (exit 1) for its
  * supervisor to restart it.

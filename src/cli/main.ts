@@ -8,6 +8,7 @@ import { topicsCheckCommand, topicsCreateCommand } from './topics.ts'
 import { eventsCommand, type EventsCliOptions } from './events.ts'
 import { stateCommand, type StateCliOptions } from './query.ts'
 import { rebuildCommand, type RebuildOptions } from './rebuild.ts'
+import { sqlCommand, type SqlCliOptions } from './sql.ts'
 import { initCommand, type InitOptions } from './init.ts'
 import { kafkaCommands } from '../devkafka/commands.ts'
 
@@ -256,6 +257,47 @@ program
   )
   .action(async (file: string, opts: RebuildOptions) => {
     process.exitCode = await rebuildCommand(file, opts)
+  })
+
+program
+  .command('sql')
+  .description(
+    "run a SQL query (DuckDB) over tables loaded from the topologies' topics, read_committed: events, snapshots, views",
+  )
+  .argument('<files-then-query...>', 'topology or projection files (YAML), then the query (or @file.sql)')
+  .option(
+    '-f, --format <format>',
+    'table, json (one object per line) or csv (default: table on a terminal, json otherwise)',
+  )
+  .option('--timeout <ms>', 'bound on reading the topics and running the query', '60000')
+  .option('--max-rows <n>', 'rows loaded per table at most', '5000000')
+  .option('--raw', 'events as stored (no upcasting to the current schema versions)')
+  .option(
+    '-c, --config <file>',
+    'worker config file (for brokers and credentials)',
+    process.env.DECIDER_CONFIG,
+  )
+  .addHelpText(
+    'after',
+    `
+Tables (names with "-" or "." need double quotes):
+  "<name>_events"     per decider topology, its events topic: partition, "offset", aggregate_id, version, type,
+                      event_id, command_id, correlation_id, causation_id, event_time, recorded_at (TIMESTAMP, UTC),
+                      schema_version, corrects (VARCHAR[]), correction_reason, payload (JSON)
+  "<name>_snapshots"  its changelog, the last snapshot per aggregate: aggregate_id, version, state (JSON), state_version
+  "<name>_views"      per projection topology, its views changelog, the last view per key: key, view (JSON)
+  events, snapshots, views: the same, when one topology of that kind is given
+
+Examples:
+  decider sql topologies/bank-account.yaml "SELECT type, count(*) FROM events GROUP BY type"
+  decider sql topologies/bank-account.yaml "SELECT sum((payload->>'amount')::BIGINT) FROM events WHERE type = 'MoneyDeposited'"
+  decider sql topologies/bank-account.yaml --format csv @report.sql > report.csv
+
+Exit codes: 0 answered, 1 Kafka failed / a topic is missing / a bound was passed, 2 a bad query (the message lists the
+tables and their columns) or bad usage.`,
+  )
+  .action(async (args: string[], opts: SqlCliOptions) => {
+    process.exitCode = await sqlCommand(args, opts)
   })
 
 try {

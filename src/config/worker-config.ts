@@ -4,7 +4,7 @@
  *   KAFKA_BROKERS (comma separated), KAFKA_CLIENT_ID, KAFKA_SSL=true, KAFKA_SASL_MECHANISM,
  *   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, DECIDER_STATE_DIR, DECIDER_HTTP_HOST, DECIDER_HTTP_PORT,
  *   DECIDER_LOG_LEVEL, DECIDER_LOG_FORMAT, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS, DECIDER_SESSION_TIMEOUT_MS,
- *   DECIDER_HTTP_ADVERTISED_URL, DECIDER_HTTP_COMMANDS
+ *   DECIDER_HTTP_ADVERTISED_URL, DECIDER_HTTP_COMMANDS, DECIDER_HTTP_SQL
  * Secrets belong in the environment, never in the file.
  */
 import { readFile } from 'node:fs/promises'
@@ -78,6 +78,15 @@ export const workerConfigSchema = z
         commands: z.boolean().default(true),
         /** Bound on a read forwarded to the owning worker (until its response headers). */
         forwardTimeoutMs: z.number().int().positive().default(5000),
+        /**
+         * POST /sql: a read-only SQL query over this worker's topologies' events and snapshots, loaded from Kafka
+         * per query. Off by default: each query reads whole topics into the worker's memory.
+         */
+        sql: z.boolean().default(false),
+        /** Bound on one POST /sql: reading the topics and running the query. */
+        sqlTimeoutMs: z.number().int().positive().default(10_000),
+        /** Rows a POST /sql answer holds at most (the rest is cut: `truncated: true`). */
+        sqlMaxRows: z.number().int().positive().default(10_000),
       })
       .strict()
       .prefault({}),
@@ -168,6 +177,11 @@ export function resolveWorkerConfig(raw: unknown, env: NodeJS.ProcessEnv, source
     if (env.DECIDER_HTTP_COMMANDS !== 'true' && env.DECIDER_HTTP_COMMANDS !== 'false')
       throw new ConfigError(`DECIDER_HTTP_COMMANDS=${env.DECIDER_HTTP_COMMANDS}: use true or false`)
     c.http.commands = env.DECIDER_HTTP_COMMANDS === 'true'
+  }
+  if (env.DECIDER_HTTP_SQL) {
+    if (env.DECIDER_HTTP_SQL !== 'true' && env.DECIDER_HTTP_SQL !== 'false')
+      throw new ConfigError(`DECIDER_HTTP_SQL=${env.DECIDER_HTTP_SQL}: use true or false`)
+    c.http.sql = env.DECIDER_HTTP_SQL === 'true'
   }
   if (env.DECIDER_LOG_LEVEL) {
     const level = LOG_LEVELS.safeParse(env.DECIDER_LOG_LEVEL)

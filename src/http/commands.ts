@@ -187,7 +187,7 @@ export async function commandRoute(
 }
 
 /** The body, or undefined when it is above `max` bytes (reading stops there). */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0

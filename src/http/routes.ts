@@ -13,4 +13,5 @@ export const HTTP_ROUTES = [
   { method: 'GET', path: '/views/{projection}/{key}' },
   { method: 'GET', path: '/views/{projection}' },
   { method: 'POST', path: '/commands/{topology}' },
+  { method: 'POST', path: '/sql' },
 ] as const

@@ -4,7 +4,8 @@
  * state query is given, /state/<topology>/<aggregateId> (an aggregate's committed snapshot as JSON; see
  * state.ts), and with event queries the event reads /aggregates/<topology>/<aggregateId>/events and
  * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts), and
- * with view queries the views of projections /views/<projection>/<key> and /views/<projection> (views.ts).
+ * with view queries the views of projections /views/<projection>/<key> and /views/<projection> (views.ts); POST
+ * /sql when the worker's http.sql is on (sql.ts).
  */
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
@@ -14,6 +15,7 @@ import type { StateQuery } from './state.ts'
 import type { ViewQueries } from './views.ts'
 import { FORWARDED_HEADER } from './routing.ts'
 import { frontDoor, withAnsweredBy, type FrontDoorOptions } from './front-door.ts'
+import type { SqlRoute } from './sql.ts'
 
 export interface Readiness {
   ready: boolean
@@ -39,6 +41,8 @@ export interface HttpOptions {
   asOf?: AsOfQuery
   /** Serves GET /views/<projection>/<key> and /views/<projection> when given (views.ts). */
   views?: ViewQueries
+  /** Serves POST /sql when given (sql.ts; the worker's http.sql); without it /sql answers 404 sql_disabled. */
+  sql?: SqlRoute
 }
 
 export async function startHttp(o: HttpOptions): Promise<Server> {
@@ -62,7 +66,31 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
           req.method === 'HEAD' ? undefined : JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n',
         )
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    if (url === '/sql') {
+      const answer = (
+        status: number,
+        body: Record<string, unknown>,
+        headers: Record<string, string> = {},
+      ) => {
+        if (res.headersSent) return void res.destroy()
+        res
+          .writeHead(status, {
+            'content-type': 'application/json; charset=utf-8',
+            'cache-control': 'no-store',
+            ...headers,
+          })
+          .end(JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n')
+      }
+      if (o.sql === undefined)
+        answer(404, {
+          error: 'this worker takes no SQL queries (http.sql is false): turn it on, or run decider sql',
+          code: 'sql_disabled',
+        })
+      else
+        o.sql(req, answer).catch((e: unknown) =>
+          answer(500, { error: `sql failed: ${(e as Error).message}`, code: 'internal' }),
+        )
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       text(405, 'method not allowed\n')
     } else if (url === '/livez') {
       text(200, 'ok\n')

@@ -17,6 +17,8 @@ import { viewQueries } from '../http/views.ts'
 import type { FrontDoorOptions } from '../http/front-door.ts'
 import { advertisedUrlOf, aggregateRouter } from '../http/routing.ts'
 import { HTTP_ROUTES } from '../http/routes.ts'
+import { sqlRoute, type SqlRoute } from '../http/sql.ts'
+import { KafkaCommittedTopics } from '../kafka/committed-topics.ts'
 import { KafkaOwnerDirectory } from '../kafka/owner-directory.ts'
 import { CommandGateway } from './command-gateway.ts'
 import { createKafka } from '../kafka/client.ts'
@@ -186,11 +188,19 @@ export class Worker {
           peerTimeoutMs: config.http.forwardTimeoutMs,
         }),
         frontDoor: door,
+        ...(config.http.sql ? { sql: this.sqlRoute() } : {}),
       })
       this.route(door)
+      const served = (r: (typeof HTTP_ROUTES)[number]) =>
+        r.method === 'GET' || (r.path === '/sql' ? config.http.sql : config.http.commands)
       this.logger.info(
-        { url: this.httpAddress, advertisedUrl: this.advertisedUrl, commands: config.http.commands },
-        `http listening (${HTTP_ROUTES.filter((r) => r.method === 'GET' || config.http.commands)
+        {
+          url: this.httpAddress,
+          advertisedUrl: this.advertisedUrl,
+          commands: config.http.commands,
+          sql: config.http.sql,
+        },
+        `http listening (${HTTP_ROUTES.filter(served)
           .map((r) => (r.method === 'GET' ? r.path : `${r.method} ${r.path}`))
           .join(', ')})`,
       )
@@ -282,6 +292,19 @@ export class Worker {
       }),
     }
     return door
+  }
+
+  /** POST /sql (http.sql): read-only queries over this worker's topologies and projections, loaded per query. */
+  private sqlRoute(): SqlRoute {
+    const { config } = this.o
+    const kafka = createKafka(config.kafka, `${config.kafka.clientId}-sql`, this.logger, this.kafkaLogs)
+    return sqlRoute({
+      sources: [...this.o.topologies, ...(this.o.projections ?? [])],
+      topics: new KafkaCommittedTopics(kafka, `${config.kafka.clientId}-sql`),
+      timeoutMs: config.http.sqlTimeoutMs,
+      maxRows: config.http.sqlMaxRows,
+      onAnswered: (a) => this.logger.debug(a, 'sql query answered'),
+    })
   }
 
   /** Once listening: this worker's name and advertised URL, and the router over the groups' owners. */

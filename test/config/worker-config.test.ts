@@ -27,6 +27,9 @@ describe('worker config', () => {
       enabled: true,
       commands: true,
       forwardTimeoutMs: 5000,
+      sql: false,
+      sqlTimeoutMs: 10_000,
+      sqlMaxRows: 10_000,
     })
     expect(c.log.level).toBe('info')
     expect(c.stateDir).toBe('.state')
@@ -124,6 +127,24 @@ describe('worker config', () => {
     ).toMatch(/^DECIDER_HTTP_ADVERTISED_URL=10\.0\.0\.7:9464 is not an http\(s\) URL/)
     expect(configError(() => resolveWorkerConfig({}, { DECIDER_HTTP_COMMANDS: 'yes' }))).toBe(
       'DECIDER_HTTP_COMMANDS=yes: use true or false',
+    )
+  })
+
+  it('http.sql (POST /sql) is off unless the file or DECIDER_HTTP_SQL turns it on; its bounds from the file', () => {
+    expect(
+      resolveWorkerConfig({ http: { sql: true, sqlTimeoutMs: 2000, sqlMaxRows: 5 } }, {}).http,
+    ).toMatchObject({
+      sql: true,
+      sqlTimeoutMs: 2000,
+      sqlMaxRows: 5,
+    })
+    expect(resolveWorkerConfig({}, { DECIDER_HTTP_SQL: 'true' }).http.sql).toBe(true)
+    expect(resolveWorkerConfig({ http: { sql: true } }, { DECIDER_HTTP_SQL: 'false' }).http.sql).toBe(false)
+    expect(configError(() => resolveWorkerConfig({}, { DECIDER_HTTP_SQL: 'on' }))).toBe(
+      'DECIDER_HTTP_SQL=on: use true or false',
+    )
+    expect(configError(() => resolveWorkerConfig({ http: { sqlMaxRows: 0 } }, {}))).toMatch(
+      /http\.sqlMaxRows/,
     )
   })
 

@@ -1,7 +1,8 @@
 /**
  * docs/openapi.yaml against the server: it parses as OpenAPI 3.1, its paths are exactly the routes the server
  * serves (HTTP_ROUTES), a server with every feature on answers each route with a status the document lists, the
- * command body schema is the one the route validates with (zod's JSON Schema of commandRequestSchema), and the
+ * command and SQL body schemas are the ones the routes validate with (zod's JSON Schemas of commandRequestSchema and
+ * sqlRequestSchema), and the
  * documented statuses of POST /commands cover the reply statuses' mapping.
  */
 import { readFileSync } from 'node:fs'
@@ -14,6 +15,9 @@ import { REPLY_STATUSES } from '../../src/domain/envelopes.ts'
 import { commandRequestSchema, HTTP_STATUS_OF_REPLY } from '../../src/http/commands.ts'
 import { HTTP_ROUTES } from '../../src/http/routes.ts'
 import { startHttp } from '../../src/http/server.ts'
+import { sqlRequestSchema, sqlRoute } from '../../src/http/sql.ts'
+import { fromDecider } from '../../src/topology/loader.ts'
+import bank from '../../topologies/bank-account.ts'
 import { createMetrics } from '../../src/metrics/metrics.ts'
 import { ROOT } from '../cli/run-cli.ts'
 
@@ -62,6 +66,12 @@ describe('docs/openapi.yaml', async () => {
       }),
       list: async (projection) => ({ status: 200, body: { projection, views: [] } }),
     },
+    sql: sqlRoute({
+      sources: [fromDecider(bank, { name: 'bank' })],
+      topics: { missing: async () => [], read: async () => undefined },
+      timeoutMs: 10_000,
+      maxRows: 10,
+    }),
     frontDoor: {
       self: 'http://w1:1',
       commands: {
@@ -99,7 +109,11 @@ describe('docs/openapi.yaml', async () => {
         ...(route.method === 'POST'
           ? {
               headers: { 'content-type': 'application/json' },
-              body: JSON.stringify({ aggregateId: 'acc/1', type: 'Deposit', payload: { amount: 1 } }),
+              body: JSON.stringify(
+                route.path === '/sql'
+                  ? { topologies: ['bank'], query: 'SELECT count(*) AS n FROM events' }
+                  : { aggregateId: 'acc/1', type: 'Deposit', payload: { amount: 1 } },
+              ),
             }
           : {}),
       })
@@ -115,6 +129,14 @@ describe('docs/openapi.yaml', async () => {
       io: 'input',
     })
     expect(doc.components.schemas.CommandRequest).toEqual(fromZod)
+  })
+
+  it("the SQL body schema is the route's own (zod's JSON Schema of sqlRequestSchema)", () => {
+    const { $schema: _s, ...fromZod } = z.toJSONSchema(sqlRequestSchema, {
+      target: 'draft-2020-12',
+      io: 'input',
+    })
+    expect(doc.components.schemas.SqlRequest).toEqual(fromZod)
   })
 
   it('POST /commands documents the HTTP status of every reply status, and the reply status enum is complete', () => {
