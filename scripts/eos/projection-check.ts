@@ -38,7 +38,7 @@ export function writeProjection(dir: string, name: string, bankFile: string, par
   const file = path.join(dir, `${name}.yaml`)
   writeFileSync(
     file,
-    `kind: projection\nname: ${name}\nprojection: ./${name}.mjs\nsources:\n  - topology: ./${path.basename(bankFile)}\npartitions: ${partitions}\nprocessing:\n  maxBatchEvents: 200\n`,
+    `kind: projection\nname: ${name}\nprojection: ./${name}.mjs\nsources:\n  - topology: ./${path.basename(bankFile)}\npartitions: ${partitions}\nprocessing:\n  maxBatchEvents: 200\n  purgeEvery: 100\n`,
   )
   return file
 }

@@ -46,6 +46,7 @@ export function kafkaProjectionPorts(o: ProjectionPortsOptions & { stateDir: str
   readCommittedOffset(): Promise<bigint | undefined>
   changelog: ChangelogReader
   openStore(): Promise<ViewStore>
+  purge(offset: bigint): Promise<void>
 } {
   const p = o.projection
   const input = p.topics.repartition
@@ -69,6 +70,11 @@ export function kafkaProjectionPorts(o: ProjectionPortsOptions & { stateDir: str
       p.applicationId,
       o.logger,
     ),
+    purge: (offset) =>
+      o.admin.deleteTopicRecords({
+        topic: input,
+        partitions: [{ partition: o.partition, offset: offset.toString() }],
+      }),
     openStore: () =>
       LevelViewStore.open(storeDir(o.stateDir, p.definition.name, o.partition), {
         projection: p.definition.name,

@@ -60,6 +60,11 @@ export interface ProjectionTaskOptions extends Omit<PartitionTaskOptions, 'maxBa
   changelog: ChangelogReader
   openStore(): Promise<ViewStore>
   restoreTimeoutMs?: number
+  /**
+   * Deletes the repartition partition's records below `offset` (all applied and committed): the topic stays small, as
+   * Kafka Streams purges its repartition topics. Called after commits, at most every processing.purgeEvery records.
+   */
+  purge?(offset: bigint): Promise<void>
   committed?(task: ProjectionTask, stats: ProjectionStats, seconds: number): void
   restored?(task: ProjectionTask, records: number, seconds: number): void
 }
@@ -74,6 +79,7 @@ export class ProjectionTask extends PartitionTask {
   private readonly waiters = new Set<() => void>()
   /** Changelog records replayed by the last restore. */
   lastRestoreRecords = 0
+  private purgedTo = -1n
 
   constructor(private readonly o: ProjectionTaskOptions) {
     super({
@@ -323,6 +329,16 @@ export class ProjectionTask extends PartitionTask {
     for (const [k, v] of changed) this.remember(k, v)
     for (const w of this.waiters) w()
     this.o.committed?.(this, stats, (performance.now() - started) / 1000)
+    const next = last + 1n
+    if (
+      this.o.purge !== undefined &&
+      next - this.purgedTo >= BigInt(this.o.projection.definition.processing.purgeEvery)
+    ) {
+      this.purgedTo = next
+      this.o
+        .purge(next)
+        .catch((e: unknown) => this.log.debug({ err: e, offset: next }, 'repartition purge failed'))
+    }
   }
 
   /** The views of `keys`: cache, then one getMany; null = no view. */

@@ -46,6 +46,12 @@ export const projectionTopologySchema = z
         maxBytesPerPartition: z.number().int().min(1024).default(1_048_576),
         transactionTimeoutMs: z.number().int().min(1000).max(900_000).default(10_000),
         viewCacheSize: z.number().int().min(0).default(100_000),
+        purgeEvery: z
+          .number()
+          .int()
+          .min(1)
+          .default(10_000)
+          .describe('repartition records applied between two purges (DeleteRecords) of a partition'),
         maxRecordBytes: z.number().int().min(1024).default(1_000_000),
         maxRequestBytes: z.number().int().min(1024).default(900_000),
       })

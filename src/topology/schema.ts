@@ -11,7 +11,10 @@ export const topicName = z
 export const topologySchema = z
   .object({
     $schema: z.string().optional(),
-    kind: z.literal('decider').optional().describe('"decider" (the default) or, in a projection file, "projection"'),
+    kind: z
+      .literal('decider')
+      .optional()
+      .describe('"decider" (the default) or, in a projection file, "projection"'),
     name: z
       .string()
       .regex(

@@ -105,6 +105,12 @@ describe('projections (real broker)', () => {
     )
     expect(views).toEqual(sorted(expected))
     expect(sorted(await changelogViews(kafka(), projection.topics.changelog))).toEqual(sorted(expected))
+    // The repartition topic is purged as it is applied (processing.purgeEvery: 100 here).
+    const admin = kafka().admin()
+    await admin.connect()
+    const lows = (await admin.fetchTopicOffsets(projection.topics.repartition)).map((o) => Number(o.low))
+    await admin.disconnect()
+    expect(lows.some((low) => low > 0)).toBe(true)
     await inproc.stop()
     inproc = await start()
     const replayed = [...inproc.projectionRunners[0]!.tasks.values()].map((t) => t.lastRestoreRecords)

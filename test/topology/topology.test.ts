@@ -139,7 +139,12 @@ describe('loadTopology', () => {
     expect(t.applicationId).toBe('bank-account')
     expect(t.topics.commands).toBe('bank-account.commands')
     expect(t.decider.kind).toBe('kafka-decider/decider')
-    expect(Object.keys(t.decider.commands)).toEqual(['CreateAccount', 'Deposit', 'Withdraw', 'CorrectDeposit'])
+    expect(Object.keys(t.decider.commands)).toEqual([
+      'CreateAccount',
+      'Deposit',
+      'Withdraw',
+      'CorrectDeposit',
+    ])
   })
 
   it('loads topologies/inventory.yaml (JSON serialization)', async () => {
