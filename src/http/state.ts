@@ -108,16 +108,7 @@ export function runningTask<T extends QueryableTask>(
   const partition = partitionOfTopology(topology)
   const task = runner.tasks.get(partition)
   if (task === undefined) {
-    const assigned = [...runner.tasks.keys()].sort((x, y) => x - y)
-    return {
-      status: 404,
-      body: {
-        error: `partition ${partition} of topology ${name} is not assigned to this worker (assigned: ${assigned.join(', ') || 'none'}); ask the worker that owns it`,
-        code: 'not_assigned',
-        partition,
-        assigned,
-      },
-    }
+    return notAssigned('topology', name, partition, runner.tasks)
   }
   if (task.state !== TaskState.RUNNING) {
     return {
@@ -131,4 +122,23 @@ export function runningTask<T extends QueryableTask>(
     }
   }
   return { task, partition }
+}
+
+/** 404 not_assigned: the partition's task is not on this worker (the caller reads this worker's tasks only). */
+export function notAssigned(
+  kind: 'topology' | 'projection',
+  name: string,
+  partition: number,
+  tasks: ReadonlyMap<number, unknown>,
+): { status: 404; body: Record<string, unknown> } {
+  const assigned = [...tasks.keys()].sort((x, y) => x - y)
+  return {
+    status: 404,
+    body: {
+      error: `partition ${partition} of ${kind} ${name} is not assigned to this worker (assigned: ${assigned.join(', ') || 'none'}); ask the worker that owns it`,
+      code: 'not_assigned',
+      partition,
+      assigned,
+    },
+  }
 }

@@ -18,6 +18,7 @@
  */
 import { PAST_ALL_KEYS, sourceId, type SourcePosition } from '../domain/projection-records.ts'
 import { TaskState } from '../runtime/task-state.ts'
+import { notAssigned } from './state.ts'
 import { peerGet, type PeerGet } from './peer.ts'
 import { RETRY_AFTER_MS, viewPartitionOf, type AggregateRouter } from './routing.ts'
 
@@ -155,16 +156,7 @@ export function viewQueries(o: ViewQueryOptions): ViewQueries {
       const partition = viewPartitionOf(key, projection.definition.partitions)
       const task = runner.tasks.get(partition)
       if (task === undefined) {
-        const assigned = [...runner.tasks.keys()].sort((x, y) => x - y)
-        return {
-          status: 404,
-          body: {
-            error: `partition ${partition} of projection ${name} is not assigned to this worker (assigned: ${assigned.join(', ') || 'none'}); ask the worker that owns it`,
-            code: 'not_assigned',
-            partition,
-            assigned,
-          },
-        }
+        return notAssigned('projection', name, partition, runner.tasks)
       }
       if (!isRunning(runner, partition, task)) return notRunning(name, partition, task)
       if (waits.length > 0) {

@@ -46,34 +46,47 @@ export interface StoreIdentity {
   partition: number
 }
 
+/**
+ * Opens the LevelDB of one task under `dir` (created when missing). `#meta` records the changelog topic and
+ * partition the store belongs to on first open; a store of another topic or partition refuses to open
+ * (StoreMismatchError), and a store another process holds fails with StoreOpenError. Shared by the snapshot stores
+ * and the view stores (view-store.ts).
+ */
+export async function openTaskDb(
+  dir: string,
+  identity: { changelogTopic: string; partition: number },
+  what: string,
+): Promise<Level<string, Uint8Array>> {
+  await mkdir(dir, { recursive: true })
+  const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  try {
+    await db.open()
+  } catch (e) {
+    throw new StoreOpenError(
+      `cannot open the ${what} at ${dir}: ${(e as Error).message}. Is another worker using the same stateDir?`,
+      { cause: e },
+    )
+  }
+  const meta = await db.get(META_KEY)
+  if (meta === undefined) {
+    await db.put(META_KEY, packr.pack(identity))
+  } else {
+    const found = packr.unpack(meta) as { changelogTopic: string; partition: number }
+    if (found.changelogTopic !== identity.changelogTopic || found.partition !== identity.partition) {
+      await db.close()
+      throw new StoreMismatchError(
+        `the ${what} at ${dir} belongs to ${found.changelogTopic}[${found.partition}], not ${identity.changelogTopic}[${identity.partition}]; use another stateDir`,
+      )
+    }
+  }
+  return db
+}
+
 export class LevelSnapshotStore implements SnapshotStore {
   private constructor(private readonly db: Level<string, Uint8Array>) {}
 
   static async open(dir: string, identity: StoreIdentity): Promise<LevelSnapshotStore> {
-    await mkdir(dir, { recursive: true })
-    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-    try {
-      await db.open()
-    } catch (e) {
-      throw new StoreOpenError(
-        `cannot open the snapshot store at ${dir}: ${(e as Error).message}. Is another worker using the same stateDir?`,
-        { cause: e },
-      )
-    }
-    const store = new LevelSnapshotStore(db)
-    const meta = await db.get(META_KEY)
-    if (meta === undefined) {
-      await db.put(META_KEY, packr.pack(identity))
-    } else {
-      const found = packr.unpack(meta) as StoreIdentity
-      if (found.changelogTopic !== identity.changelogTopic || found.partition !== identity.partition) {
-        await db.close()
-        throw new StoreMismatchError(
-          `the snapshot store at ${dir} belongs to ${found.changelogTopic}[${found.partition}], not ${identity.changelogTopic}[${identity.partition}]; use another stateDir`,
-        )
-      }
-    }
-    return store
+    return new LevelSnapshotStore(await openTaskDb(dir, identity, 'snapshot store'))
   }
 
   async getMany(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {

@@ -10,18 +10,16 @@
  * changelog), so the store is always a prefix of the committed views changelog and never needs wiping; the
  * checkpoint's source positions are what makes re-delivered events (a router replaying after a crash) no-ops.
  */
-import { mkdir } from 'node:fs/promises'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { storeCodec } from '../domain/codec.ts'
 import { formatPosition, parsePosition, type SourcePosition } from '../domain/projection-records.ts'
-import { StoreMismatchError, StoreOpenError } from '../errors.ts'
+import { openTaskDb } from './level-store.ts'
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 const VIEW_PREFIX = 'v/'
 const VIEW_END = 'v0' // '0' follows '/' bytewise: the first key after every "v/..." key
 const CHECKPOINT_KEY = '#checkpoint'
-const META_KEY = '#meta'
 
 export interface ViewCheckpoint {
   /** Next views-changelog offset not yet in the store: restore resumes here. */
@@ -123,28 +121,7 @@ export class LevelViewStore implements ViewStore {
   private constructor(private readonly db: Level<string, Uint8Array>) {}
 
   static async open(dir: string, identity: ViewStoreIdentity): Promise<LevelViewStore> {
-    await mkdir(dir, { recursive: true })
-    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-    try {
-      await db.open()
-    } catch (e) {
-      throw new StoreOpenError(
-        `cannot open the view store at ${dir}: ${(e as Error).message}. Is another worker using the same stateDir?`,
-        { cause: e },
-      )
-    }
-    const meta = await db.get(META_KEY)
-    if (meta === undefined) await db.put(META_KEY, packr.pack(identity))
-    else {
-      const found = packr.unpack(meta) as ViewStoreIdentity
-      if (found.changelogTopic !== identity.changelogTopic || found.partition !== identity.partition) {
-        await db.close()
-        throw new StoreMismatchError(
-          `the store at ${dir} belongs to ${found.changelogTopic}[${found.partition}], not ${identity.changelogTopic}[${identity.partition}]; use another stateDir`,
-        )
-      }
-    }
-    return new LevelViewStore(db)
+    return new LevelViewStore(await openTaskDb(dir, identity, 'view store'))
   }
 
   async getMany(keys: readonly string[]): Promise<unknown[]> {

@@ -133,21 +133,36 @@ export class Worker {
 
   /** The metrics listener, plus the rebalancing flag readiness needs. */
   private listenerFor(name: string): WorkerListener {
-    const metrics = metricsListener(this.metrics, name, { stateDir: this.o.config.stateDir })
+    return this.withGroupHooks(
+      name,
+      'topology',
+      metricsListener(this.metrics, name, { stateDir: this.o.config.stateDir }),
+    )
+  }
+
+  /**
+   * A topology's or projection's metrics listener, plus what the worker itself follows of its group: rebalancing
+   * (readiness, the owner directory) and tasks becoming RUNNING (the ready line).
+   */
+  private withGroupHooks<
+    L extends Pick<WorkerListener, 'rebalancing' | 'rebalanced'> & {
+      stateChanged?(task: never, from: TaskState, to: TaskState): void
+    },
+  >(name: string, kind: 'topology' | 'projection', metrics: L): L {
     return {
       ...metrics,
       rebalancing: () => {
         this.owners?.invalidate(name)
         this.rebalancing.add(name)
-        this.logger.info({ topology: name }, 'group rebalancing')
+        this.logger.info({ [kind]: name }, 'group rebalancing')
       },
-      rebalanced: (assigned) => {
+      rebalanced: (assigned: readonly number[]) => {
         this.owners?.invalidate(name)
         this.rebalancing.delete(name)
         metrics.rebalanced?.(assigned)
         this.checkUp()
       },
-      stateChanged: (task, from, to) => {
+      stateChanged: (task: never, from: TaskState, to: TaskState) => {
         metrics.stateChanged?.(task, from, to)
         // After the task's own 'task running' line, so that the ready line is the last of the start-up.
         if (to === TaskState.RUNNING) setImmediate(() => this.checkUp())
@@ -229,30 +244,13 @@ export class Worker {
     }
     for (const projection of this.o.projections ?? []) {
       const name = projection.definition.name
-      const metrics = projectionListener(this.metrics, name)
       const runner = new ProjectionRunner({
         projection,
         config,
         kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger, this.kafkaLogs),
         logger: this.logger,
         ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),
-        listener: {
-          ...metrics,
-          rebalancing: () => {
-            this.owners?.invalidate(name)
-            this.rebalancing.add(name)
-          },
-          rebalanced: (assigned) => {
-            this.owners?.invalidate(name)
-            this.rebalancing.delete(name)
-            metrics.rebalanced?.(assigned)
-            this.checkUp()
-          },
-          stateChanged: (task, from, to) => {
-            if (to === TaskState.RUNNING) setImmediate(() => this.checkUp())
-            metrics.stateChanged?.(task, from, to)
-          },
-        },
+        listener: this.withGroupHooks(name, 'projection', projectionListener(this.metrics, name)),
         onFatal: (e) => {
           this.fatal ??= e
           this.logger.fatal({ err: e, projection: name }, `stopping the worker: ${e.message}`)
