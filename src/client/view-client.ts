@@ -151,22 +151,28 @@ export class ViewClient<V = unknown> {
       new URLSearchParams({ fromVersion: String(version), toVersion: String(version) }).toString()
     const deadline = Date.now() + this.timeoutMs
     // The owner indexes the events just after their commit; the reply may be read just before.
-    for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
-      const { body } = await workerGet(this.o.url, path, {
-        timeoutMs: Math.max(1, deadline - Date.now()),
-      })
+    const notIndexed = () => {
+      const err = new WorkerReadError(
+        `worker ${this.o.url}: event ${version} of aggregate ${reply.aggregateId} is not in the event index of ${nameOf(topology)} within ${this.timeoutMs} ms`,
+      )
+      err.status = 200
+      err.reason = 'not_indexed'
+      return err
+    }
+    for (let pause = 10, asked = 0; ; pause = Math.min(pause * 2, 200), asked++) {
+      let body: unknown
+      try {
+        ;({ body } = await workerGet(this.o.url, path, { timeoutMs: Math.max(1, deadline - Date.now()) }))
+      } catch (e) {
+        // Out of time while asking again, after an answer without the event: that answer is what we know.
+        if (asked > 0 && Date.now() >= deadline) throw notIndexed()
+        throw e
+      }
       const page = body as { partition: number; events: { offset: string; event: { version: number } }[] }
       const e = page.events.find((x) => x.event.version === version)
       if (e !== undefined)
         return [{ topic: eventsTopicOf(topology), partition: page.partition, offset: e.offset }]
-      if (Date.now() + pause >= deadline) {
-        const err = new WorkerReadError(
-          `worker ${this.o.url}: event ${version} of aggregate ${reply.aggregateId} is not in the event index of ${nameOf(topology)} within ${this.timeoutMs} ms`,
-        )
-        err.status = 200
-        err.reason = 'not_indexed'
-        throw err
-      }
+      if (Date.now() + pause >= deadline) throw notIndexed()
       await new Promise((r) => setTimeout(r, pause))
     }
   }

@@ -174,7 +174,7 @@ describe('ViewClient', () => {
 
   it('positionsOf gives up at timeoutMs when the event never shows in the index', async () => {
     const w = await worker(() => ({ status: 200, body: { partition: 0, aggregateId: 'a', events: [] } }))
-    const err = await new ViewClient('totals', { url: w.url, timeoutMs: 200 })
+    const err = await new ViewClient('totals', { url: w.url, timeoutMs: 1000 })
       .positionsOf(
         { commandId: 'c', aggregateId: 'a', status: 'accepted', version: 1, events: [['E', 1]] },
         'bank',
