@@ -66,11 +66,30 @@ export class KafkaConsumerLoop implements ConsumerControl {
   constructor(private readonly o: ConsumerLoopOptions) {}
 
   pause(partitions: readonly number[]): void {
-    this.consumer?.pause([{ topic: this.o.topic, partitions: [...partitions] }])
+    this.control('pause', () => this.consumer?.pause([{ topic: this.o.topic, partitions: [...partitions] }]))
   }
 
   resume(partitions: readonly number[]): void {
-    this.consumer?.resume([{ topic: this.o.topic, partitions: [...partitions] }])
+    this.control('resume', () =>
+      this.consumer?.resume([{ topic: this.o.topic, partitions: [...partitions] }]),
+    )
+  }
+
+  /**
+   * Pause, resume and seek throw while kafkajs restarts a crashed consumer (its group is not initialised again
+   * yet). Thrown from inside its runner, that became a crash kafkajs does not restart (a broker restart stopped a
+   * worker that way). Dropping the call is safe: the restart ends in a group join, which resets every position, and
+   * the task manager seeks and pauses every partition again on that assignment.
+   */
+  private control(what: string, call: () => void): void {
+    try {
+      call()
+    } catch (e) {
+      this.o.logger.debug(
+        { err: e, what },
+        'consumer not running (kafkajs restarts it): dropped until the next join',
+      )
+    }
   }
 
   /** The next fetch of `partition` starts at `offset`, with a fresh filter: records held for it are fetched again. */
@@ -81,7 +100,9 @@ export class KafkaConsumerLoop implements ConsumerControl {
 
   /** Moves kafkajs' fetch position only (the filter keeps what it holds and ignores offsets it has read). */
   private refetch(partition: number, offset: bigint): void {
-    this.consumer?.seek({ topic: this.o.topic, partition, offset: offset.toString() })
+    this.control('seek', () =>
+      this.consumer?.seek({ topic: this.o.topic, partition, offset: offset.toString() }),
+    )
   }
 
   async start(handler: ConsumerLoopHandler): Promise<void> {

@@ -88,15 +88,20 @@ export async function ensureTopicSpecs(
     const rf = t.definition.replicationFactor ?? opts.replicationFactor
     // Not waitForLeaders: kafkajs then fails intermittently with UNKNOWN_TOPIC_OR_PARTITION (it retries only
     // LEADER_NOT_AVAILABLE). Wait for leaders ourselves below.
-    await admin.createTopics({
-      waitForLeaders: false,
-      topics: missing.map((s) => ({
-        topic: s.topic,
-        numPartitions: s.numPartitions,
-        ...(rf !== undefined ? { replicationFactor: rf } : {}),
-        configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
-      })),
-    })
+    // Another worker may create the same topics at the same time: TOPIC_ALREADY_EXISTS is not an error here.
+    await admin
+      .createTopics({
+        waitForLeaders: false,
+        topics: missing.map((s) => ({
+          topic: s.topic,
+          numPartitions: s.numPartitions,
+          ...(rf !== undefined ? { replicationFactor: rf } : {}),
+          configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
+        })),
+      })
+      .catch((e: unknown) => {
+        if (!alreadyExists(e)) throw e
+      })
     created.push(...missing.map((s) => s.topic))
     await waitForLeaders(
       admin,
@@ -108,7 +113,9 @@ export async function ensureTopicSpecs(
         `(topics.create=false). Create them with \`decider topics create ${t.file}\` or enable creation.`,
     )
   }
-  const problems = await checkTopics(admin, specs)
+  // Just created (by us, or by another worker starting at the same time): a broker that has not applied the
+  // controller's records yet answers UNKNOWN_TOPIC_OR_PARTITION for a while; retried, bounded.
+  const problems = await retryMetadata(() => checkTopics(admin, specs))
   if (problems.length > 0) {
     throw new ConfigError(`topology ${t.definition.name}: the topics do not fit:\n  ${problems.join('\n  ')}`)
   }
@@ -182,4 +189,12 @@ async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
     },
     { retriable: () => true, timeoutMs: 30_000, initialDelayMs: 200, maxDelayMs: 200 },
   )
+}
+
+/** kafkajs' createTopics error when every failure is TOPIC_ALREADY_EXISTS (created meanwhile by someone else). */
+function alreadyExists(e: unknown): boolean {
+  const errors = (e as { errors?: { type?: string }[] }).errors
+  if (Array.isArray(errors) && errors.length > 0)
+    return errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS')
+  return (e as { type?: string }).type === 'TOPIC_ALREADY_EXISTS'
 }

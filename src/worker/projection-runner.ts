@@ -22,6 +22,8 @@ import { routerGroupId, type ProjectionTopology } from '../topology/projection-l
 /** Observation of a projection (metrics, readiness). */
 export interface ProjectionListener extends TaskManagerListener, ConsumerLoopListener {
   stateChanged?(task: { id: string; partition: number }, from: TaskState, to: TaskState): void
+  /** A router task's state changed (stage 1; its partition is a source partition, not a projection's). */
+  routerStateChanged?(task: { id: string; partition: number }, from: TaskState, to: TaskState): void
   projected?(task: ProjectionTask, stats: ProjectionStats, seconds: number): void
   routed?(stats: { events: number; routed: number; deadLettered: number }, seconds: number): void
   restored?(task: ProjectionTask, records: number, seconds: number): void
@@ -176,6 +178,7 @@ export class ProjectionRunner {
               sourceTopic: source.topic,
             }),
             ...(listener?.routed ? { committed: listener.routed } : {}),
+            ...(listener?.routerStateChanged ? { stateChanged: listener.routerStateChanged } : {}),
           }),
       })
       this.routers.push({ loop, manager })

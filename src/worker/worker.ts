@@ -250,7 +250,12 @@ export class Worker {
         kafka: createKafka(config.kafka, `${config.kafka.clientId}-${name}`, this.logger, this.kafkaLogs),
         logger: this.logger,
         ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),
-        listener: this.withGroupHooks(name, 'projection', projectionListener(this.metrics, name)),
+        listener: {
+          ...this.withGroupHooks(name, 'projection', projectionListener(this.metrics, name)),
+          routerStateChanged: (_task, _from, to) => {
+            if (to === TaskState.RUNNING) setImmediate(() => this.checkUp())
+          },
+        },
         onFatal: (e) => {
           this.fatal ??= e
           this.logger.fatal({ err: e, projection: name }, `stopping the worker: ${e.message}`)
