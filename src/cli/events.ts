@@ -43,7 +43,7 @@ export async function eventsCommand(
   aggregateId: string | undefined,
   o: EventsCliOptions,
 ): Promise<number> {
-  historyView(o)
+  const history = historyView(o)
   if (o.all) {
     if (aggregateId !== undefined)
       throw new UsageError('--all reads every aggregate: leave out the aggregate id')
@@ -69,7 +69,13 @@ export async function eventsCommand(
   let source: string
   if (url !== undefined) {
     try {
-      const got = await new EventStoreClient({ url, timeoutMs }).events(topology, aggregateId, range)
+      // The worker shows them as a read does (or as stored with --raw); eventLines below is then the identity,
+      // unless this decider is newer than the worker's (it upcasts further).
+      const got = await new EventStoreClient({ url, timeoutMs }).events(topology, aggregateId, {
+        ...range,
+        history,
+        ...(o.raw ? { raw: true } : {}),
+      })
       events = got.map((e) => e.event)
     } catch (e) {
       if (!(e instanceof WorkerReadError)) throw e

@@ -1,7 +1,9 @@
 /**
  * EventStoreClient: the read side for other Node services.
- * - events(topology, aggregateId, range): one aggregate's committed events from the event index of the worker that
- *   owns its partition, over HTTP (GET /aggregates/<topology>/<id>/events; `url` option). O(its events).
+ * - events(topology, aggregateId, {fromVersion, toVersion, history, raw}): one aggregate's committed events from the
+ *   event index of the worker that owns its partition, over HTTP (GET /aggregates/<topology>/<id>/events; `url`
+ *   option). O(its events). As the worker reads them: upcast, linked to their corrections (`correctedBy`), as
+ *   recorded or as corrected (`history`), or as stored (`raw`).
  * - readAll(topology, {from}): every committed event of the events topic, in commit order per partition, from a
  *   position token up to the end the topic had when the read started; each event comes with the token right after
  *   it. Over Kafka (`kafka` option), read_committed.
@@ -9,7 +11,9 @@
  *   `handler` one at a time, in order per partition, at least once (a handler that fails stops the subscription;
  *   resume it from the last position it completed, which `position()` and the handler's second argument give).
  */
+import type { RecordedEvent } from '../domain/corrections.ts'
 import type { EventEnvelope } from '../domain/envelopes.ts'
+import type { HistoryView } from '../domain/event-reads.ts'
 import { ReaderRejoinedError, UsageError } from '../errors.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { readEventLog, type LoggedEvent } from '../kafka/event-log.ts'
@@ -36,11 +40,21 @@ export interface VersionRange {
   toVersion?: number
 }
 
+export interface EventsOptions extends VersionRange {
+  /**
+   * `recorded` (default): every event, each one a later event corrects with `correctedBy: [{ eventId, reason }]`;
+   * `corrected`: without the events a correction names (the corrections stay). README "Corrections".
+   */
+  history?: HistoryView
+  /** The events as stored: no upcasting, no correction marks (not with history `corrected`). */
+  raw?: boolean
+}
+
 /** One event of the index, with its events-topic partition and offset. */
 export interface StoredEvent {
   partition: number
   offset: bigint
-  event: EventEnvelope
+  event: RecordedEvent<EventEnvelope>
 }
 
 export interface Subscription {
@@ -63,21 +77,30 @@ export class EventStoreClient {
       )
   }
 
-  /** One aggregate's events in version order; pages through the worker's answers (at most 1000 events each). */
-  async events(topology: TopologyRef, aggregateId: string, range: VersionRange = {}): Promise<StoredEvent[]> {
+  /**
+   * One aggregate's events in version order, as the worker reads them (upcast; `history`; `raw`: as stored); pages
+   * through the worker's answers (at most 1000 stored events each).
+   */
+  async events(topology: TopologyRef, aggregateId: string, o: EventsOptions = {}): Promise<StoredEvent[]> {
     if (this.o.url === undefined)
       throw new UsageError('events() reads through a worker: give the `url` option')
+    if (o.raw && (o.history ?? 'recorded') !== 'recorded')
+      throw new UsageError(
+        'events(): `raw` shows the events as stored: it cannot be combined with history `corrected`',
+      )
     const out: StoredEvent[] = []
-    let from = range.fromVersion
+    let from = o.fromVersion
     for (let page = 0; page < 1_000_000; page++) {
       const q = new URLSearchParams()
       if (from !== undefined) q.set('fromVersion', String(from))
-      if (range.toVersion !== undefined) q.set('toVersion', String(range.toVersion))
+      if (o.toVersion !== undefined) q.set('toVersion', String(o.toVersion))
+      if (o.history !== undefined) q.set('history', o.history)
+      if (o.raw) q.set('raw', 'true')
       const body = (await this.get(
         `aggregates/${encodeURIComponent(nameOf(topology))}/${encodeURIComponent(aggregateId)}/events?${q}`,
       )) as {
         partition: number
-        events: { offset: string; event: EventEnvelope }[]
+        events: { offset: string; event: RecordedEvent<EventEnvelope> }[]
         nextFromVersion?: number
       }
       for (const e of body.events)
