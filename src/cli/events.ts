@@ -12,7 +12,6 @@
  *     in commit order per partition, as {partition, offset, position, event} lines, up to the end the topic had at the
  *     start; the last line on stderr is the position token to pass as --from next time.
  */
-import { upcastEvent } from '../domain/upcasting.ts'
 import { eventLines, historyView, type EventOutputOptions } from './event-output.ts'
 import { existsSync } from 'node:fs'
 import { EventStoreClient } from '../client/event-store.ts'
@@ -178,13 +177,14 @@ async function allEvents(file: string, o: EventsCliOptions): Promise<number> {
   for await (const e of client.readAll(topology, {
     ...(o.from === undefined ? {} : { from: o.from }),
     timeoutMs: parseNonNegativeInt(o.timeout, '--timeout'),
+    decider: o.raw ? undefined : topology,
   })) {
     console.log(
       JSON.stringify({
         partition: e.partition,
         offset: e.offset.toString(),
         position: e.position,
-        event: o.raw ? e.event : upcastEvent(topology.decider, e.event),
+        event: e.event,
       }),
     )
     position = e.position
