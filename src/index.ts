@@ -54,10 +54,17 @@ export {
 export {
   EventStoreClient,
   type EventStoreClientOptions,
+  type DeciderOf,
+  type DeciderSource,
+  type EventsOptions,
   type LoggedEvent,
+  type ReadAllOptions,
   type StoredEvent,
+  type SubscribeOptions,
   type Subscription,
   type TopologyRef,
+  type TypedEventEnvelope,
+  type TypedLoggedEvent,
 } from './client/event-store.ts'
 export {
   ViewClient,

@@ -12,7 +12,6 @@
  *     in commit order per partition, as {partition, offset, position, event} lines, up to the end the topic had at the
  *     start; the last line on stderr is the position token to pass as --from next time.
  */
-import { upcastEvent } from '../domain/upcasting.ts'
 import { eventLines, historyView, type EventOutputOptions } from './event-output.ts'
 import { existsSync } from 'node:fs'
 import { EventStoreClient } from '../client/event-store.ts'
@@ -43,7 +42,7 @@ export async function eventsCommand(
   aggregateId: string | undefined,
   o: EventsCliOptions,
 ): Promise<number> {
-  historyView(o)
+  const history = historyView(o)
   if (o.all) {
     if (aggregateId !== undefined)
       throw new UsageError('--all reads every aggregate: leave out the aggregate id')
@@ -69,7 +68,13 @@ export async function eventsCommand(
   let source: string
   if (url !== undefined) {
     try {
-      const got = await new EventStoreClient({ url, timeoutMs }).events(topology, aggregateId, range)
+      // The worker shows them as a read does (or as stored with --raw); eventLines below is then the identity,
+      // unless this decider is newer than the worker's (it upcasts further).
+      const got = await new EventStoreClient({ url, timeoutMs }).events(topology, aggregateId, {
+        ...range,
+        history,
+        ...(o.raw ? { raw: true } : {}),
+      })
       events = got.map((e) => e.event)
     } catch (e) {
       if (!(e instanceof WorkerReadError)) throw e
@@ -172,13 +177,14 @@ async function allEvents(file: string, o: EventsCliOptions): Promise<number> {
   for await (const e of client.readAll(topology, {
     ...(o.from === undefined ? {} : { from: o.from }),
     timeoutMs: parseNonNegativeInt(o.timeout, '--timeout'),
+    decider: o.raw ? undefined : topology,
   })) {
     console.log(
       JSON.stringify({
         partition: e.partition,
         offset: e.offset.toString(),
         position: e.position,
-        event: o.raw ? e.event : upcastEvent(topology.decider, e.event),
+        event: e.event,
       }),
     )
     position = e.position

@@ -1,15 +1,22 @@
 /**
  * EventStoreClient: the read side for other Node services.
- * - events(topology, aggregateId, range): one aggregate's committed events from the event index of the worker that
- *   owns its partition, over HTTP (GET /aggregates/<topology>/<id>/events; `url` option). O(its events).
- * - readAll(topology, {from}): every committed event of the events topic, in commit order per partition, from a
- *   position token up to the end the topic had when the read started; each event comes with the token right after
- *   it. Over Kafka (`kafka` option), read_committed.
- * - subscribe(topology, handler, {from}): the same read, following the topic until stopped: events are handed to
- *   `handler` one at a time, in order per partition, at least once (a handler that fails stops the subscription;
- *   resume it from the last position it completed, which `position()` and the handler's second argument give).
+ * - events(topology, aggregateId, {fromVersion, toVersion, history, raw}): one aggregate's committed events from the
+ *   event index of the worker that owns its partition, over HTTP (GET /aggregates/<topology>/<id>/events; `url`
+ *   option). O(its events). As the worker reads them: upcast, linked to their corrections (`correctedBy`), as
+ *   recorded or as corrected (`history`), or as stored (`raw`).
+ * - readAll(topology, {from, decider}): every committed event of the events topic, in commit order per partition,
+ *   from a position token up to the end the topic had when the read started; each event comes with the token right
+ *   after it. Over Kafka (`kafka` option), read_committed. As stored, unless given a decider (or a loaded topology):
+ *   then each event is upcast to its type's current schema version and typed by the decider's events.
+ * - subscribe(topology, handler, {from, decider}): the same read, following the topic until stopped: events are
+ *   handed to `handler` one at a time, in order per partition, at least once (a handler that fails, or an event the
+ *   decider cannot upcast, stops the subscription; resume it from the last position it completed, `position()`).
  */
+import type { RecordedEvent } from '../domain/corrections.ts'
+import type { AnyDecider, EventOf } from '../domain/decider.ts'
 import type { EventEnvelope } from '../domain/envelopes.ts'
+import type { HistoryView } from '../domain/event-reads.ts'
+import { upcastEvent } from '../domain/upcasting.ts'
 import { ReaderRejoinedError, UsageError } from '../errors.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { readEventLog, type LoggedEvent } from '../kafka/event-log.ts'
@@ -36,11 +43,46 @@ export interface VersionRange {
   toVersion?: number
 }
 
+export interface EventsOptions extends VersionRange {
+  /**
+   * `recorded` (default): every event, each one a later event corrects with `correctedBy: [{ eventId, reason }]`;
+   * `corrected`: without the events a correction names (the corrections stay). README "Corrections".
+   */
+  history?: HistoryView
+  /** The events as stored: no upcasting, no correction marks (not with history `corrected`). */
+  raw?: boolean
+}
+
 /** One event of the index, with its events-topic partition and offset. */
 export interface StoredEvent {
   partition: number
   offset: bigint
-  event: EventEnvelope
+  event: RecordedEvent<EventEnvelope>
+}
+
+/** A decider, or a loaded topology (`loadTopology()`, `fromDecider()`): its decider. */
+export type DeciderSource = AnyDecider | { decider: AnyDecider }
+/** The decider of a DeciderSource. */
+export type DeciderOf<X> = X extends { decider: infer D } ? D : X
+
+/** An event envelope whose `type` and `payload` are the decider's (at its current schema versions). */
+export type TypedEventEnvelope<D> = Omit<EventEnvelope, 'type' | 'payload'> & EventOf<D>
+
+/** An event of readAll()/subscribe() given a decider: upcast, typed. */
+export interface TypedLoggedEvent<D> extends Omit<LoggedEvent, 'event'> {
+  event: TypedEventEnvelope<D>
+}
+
+export interface ReadAllOptions {
+  /** Position token to read after (default: every partition from its start). */
+  from?: string
+  /** The read fails when it makes no progress for this long (default 120 s). */
+  timeoutMs?: number
+}
+
+export interface SubscribeOptions {
+  from?: string
+  signal?: AbortSignal
 }
 
 export interface Subscription {
@@ -63,21 +105,30 @@ export class EventStoreClient {
       )
   }
 
-  /** One aggregate's events in version order; pages through the worker's answers (at most 1000 events each). */
-  async events(topology: TopologyRef, aggregateId: string, range: VersionRange = {}): Promise<StoredEvent[]> {
+  /**
+   * One aggregate's events in version order, as the worker reads them (upcast; `history`; `raw`: as stored); pages
+   * through the worker's answers (at most 1000 stored events each).
+   */
+  async events(topology: TopologyRef, aggregateId: string, o: EventsOptions = {}): Promise<StoredEvent[]> {
     if (this.o.url === undefined)
       throw new UsageError('events() reads through a worker: give the `url` option')
+    if (o.raw && (o.history ?? 'recorded') !== 'recorded')
+      throw new UsageError(
+        'events(): `raw` shows the events as stored: it cannot be combined with history `corrected`',
+      )
     const out: StoredEvent[] = []
-    let from = range.fromVersion
+    let from = o.fromVersion
     for (let page = 0; page < 1_000_000; page++) {
       const q = new URLSearchParams()
       if (from !== undefined) q.set('fromVersion', String(from))
-      if (range.toVersion !== undefined) q.set('toVersion', String(range.toVersion))
+      if (o.toVersion !== undefined) q.set('toVersion', String(o.toVersion))
+      if (o.history !== undefined) q.set('history', o.history)
+      if (o.raw) q.set('raw', 'true')
       const body = (await this.get(
         `aggregates/${encodeURIComponent(nameOf(topology))}/${encodeURIComponent(aggregateId)}/events?${q}`,
       )) as {
         partition: number
-        events: { offset: string; event: EventEnvelope }[]
+        events: { offset: string; event: RecordedEvent<EventEnvelope> }[]
         nextFromVersion?: number
       }
       for (const e of body.events)
@@ -111,13 +162,24 @@ export class EventStoreClient {
 
   /**
    * Every committed event up to the topic's end at the call, in commit order per partition. Fails when the read
-   * makes no progress for `timeoutMs` (default 120 s: e.g. a transaction left open on the topic).
+   * makes no progress for `timeoutMs` (default 120 s: e.g. a transaction left open on the topic). Events as stored;
+   * with `decider` (a decider or a loaded topology) upcast to its current schema versions and typed by it (an
+   * event it cannot upcast ends the read with EventVersionUnknownError / UpcastFailedError).
    */
+  readAll<X extends DeciderSource>(
+    topology: TopologyRef,
+    o: ReadAllOptions & { decider: X },
+  ): AsyncGenerator<TypedLoggedEvent<DeciderOf<X>>>
+  readAll(
+    topology: TopologyRef,
+    o?: ReadAllOptions & { decider?: DeciderSource },
+  ): AsyncGenerator<LoggedEvent>
   async *readAll(
     topology: TopologyRef,
-    o: { from?: string; timeoutMs?: number } = {},
+    o: ReadAllOptions & { decider?: DeciderSource } = {},
   ): AsyncGenerator<LoggedEvent> {
     const kafka = this.kafka('readAll')
+    const shown = reader(o.decider)
     const queue: LoggedEvent[][] = []
     let release: (() => void) | undefined
     let wake: (() => void) | undefined
@@ -146,7 +208,7 @@ export class EventStoreClient {
       for (;;) {
         const batch = queue.shift()
         if (batch !== undefined) {
-          yield* batch
+          for (const e of batch) yield shown(e)
           release?.()
           continue
         }
@@ -162,13 +224,28 @@ export class EventStoreClient {
     }
   }
 
-  /** Follows the events topic from `from`, handing each event to `handler` (awaited) until stopped. */
+  /**
+   * Follows the events topic from `from`, handing each event to `handler` (awaited) until stopped. Events as
+   * stored; with `decider` (a decider or a loaded topology) upcast and typed by it, and an event it cannot upcast
+   * stops the subscription as a failing handler does (`done` rejects with the error; `position()` is before it).
+   */
+  subscribe<X extends DeciderSource>(
+    topology: TopologyRef,
+    handler: (event: TypedLoggedEvent<DeciderOf<X>>) => Promise<void> | void,
+    o: SubscribeOptions & { decider: X },
+  ): Subscription
   subscribe(
     topology: TopologyRef,
     handler: (event: LoggedEvent) => Promise<void> | void,
-    o: { from?: string; signal?: AbortSignal } = {},
+    o?: SubscribeOptions & { decider?: DeciderSource },
+  ): Subscription
+  subscribe(
+    topology: TopologyRef,
+    handler: (event: LoggedEvent) => Promise<void> | void,
+    o: SubscribeOptions & { decider?: DeciderSource } = {},
   ): Subscription {
     const kafka = this.kafka('subscribe')
+    const shown = reader(o.decider)
     const abort = new AbortController()
     o.signal?.addEventListener('abort', () => abort.abort(), { once: true })
     let position = o.from
@@ -187,7 +264,7 @@ export class EventStoreClient {
               for (const e of events) {
                 if (abort.signal.aborted) return
                 try {
-                  await handler(e)
+                  await handler(shown(e))
                 } catch (err) {
                   failed = err
                   abort.abort()
@@ -228,5 +305,16 @@ export class EventStoreClient {
    */
   private async get(pathAndQuery: string): Promise<unknown> {
     return (await workerGet(this.o.url!, pathAndQuery, { timeoutMs: this.o.timeoutMs ?? 10_000 })).body
+  }
+}
+
+/** What readAll/subscribe hand out: the event as stored, or upcast to the decider (of a loaded topology). */
+function reader(source: DeciderSource | undefined): (e: LoggedEvent) => LoggedEvent {
+  if (source === undefined) return (e) => e
+  const decider: AnyDecider =
+    'decider' in source && typeof source.decider === 'object' ? source.decider : (source as AnyDecider)
+  return (e) => {
+    const event = upcastEvent(decider, e.event)
+    return event === e.event ? e : { ...e, event }
   }
 }

@@ -16,10 +16,17 @@ export type { CommandEnvelope, ReplyEnvelope, ReplyStatus } from '../domain/enve
 export {
   EventStoreClient,
   type EventStoreClientOptions,
+  type DeciderOf,
+  type DeciderSource,
+  type EventsOptions,
   type LoggedEvent,
+  type ReadAllOptions,
   type StoredEvent,
+  type SubscribeOptions,
   type Subscription,
   type TopologyRef,
+  type TypedEventEnvelope,
+  type TypedLoggedEvent,
 } from './event-store.ts'
 export type { EventEnvelope } from '../domain/envelopes.ts'
 export {

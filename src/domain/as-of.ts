@@ -29,11 +29,16 @@ export interface StateAsOf<S = unknown> {
   asOf: { eventTimeAsOf?: string; recordedAsOf?: string }
 }
 
-/** Milliseconds since the epoch of an AsOf bound; undefined when absent; throws a RangeError when invalid. */
+/**
+ * Milliseconds since the epoch of an AsOf bound (a Date, epoch ms as a number, ISO-8601 text, or epoch ms as decimal
+ * text as a query string or a CLI flag gives it: text Date.parse does not read, e.g. "1772323200000"; "2026" stays
+ * the year); undefined when absent; throws a RangeError when invalid.
+ */
 export function asOfMillis(name: string, v: string | number | Date | undefined): number | undefined {
   if (v === undefined || v === '') return undefined
-  const ms = v instanceof Date ? v.getTime() : typeof v === 'number' ? v : Date.parse(v)
-  if (!Number.isFinite(ms))
+  let ms = v instanceof Date ? v.getTime() : typeof v === 'number' ? v : Date.parse(v)
+  if (typeof v === 'string' && Number.isNaN(ms) && /^-?\d{1,16}$/.test(v.trim())) ms = Number(v.trim())
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15)
     throw new RangeError(`${name} must be an ISO-8601 time (e.g. 2026-03-01T00:00:00Z) or epoch milliseconds`)
   return ms
 }

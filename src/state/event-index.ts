@@ -2,7 +2,7 @@
  * The per-aggregate event index of a task's store: every committed event of the partition, by (aggregateId,
  * version), next to the snapshots. Written in the same atomic batch as the snapshots and the checkpoint (after the
  * Kafka commit), so it is always a prefix of the committed events topic partition, like the snapshots are of the
- * changelog; restored from the events topic after a lost state dir (runtime/index-restore.ts).
+ * changelog; restored from the events topic after a lost state dir (runtime/event-index.ts, restoreIndex).
  *
  * An entry holds the event record's value exactly as it is on the events topic (its bytes, JSON or msgpack as the
  * topology writes them) and its events-topic offset. The bytes, not only the offset: reading an event by offset

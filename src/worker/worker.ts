@@ -182,11 +182,7 @@ export class Worker {
   async start(): Promise<void> {
     const { config } = this.o
     if (config.http.enabled) {
-      const events = eventQueries(
-        this.o.topologies,
-        () => this.runners,
-        (name, e) => upcastEvent(this.o.topologies.find((t) => t.definition.name === name)!.decider, e),
-      )
+      const events = eventQueries(this.o.topologies, () => this.runners)
       const door = this.frontDoor(events)
       this.http = await startHttp({
         host: config.http.host,

@@ -4,14 +4,17 @@
  * then runs over the same topics. The worker rebuilds a stale snapshot from its per-aggregate event index (v1 events
  * upcast) before deciding; so does a task on a new machine after restoring; `decider events` shows the v1 events
  * upcast; `decider rebuild` rewrites the remaining snapshots under stateVersion 2 from the upcast events; the v2 worker then decides on the right
- * state, and every aggregate's snapshot and event fold equal the plain model.
+ * state, and every aggregate's snapshot and event fold equal the plain model. Last, a correction: its link shown
+ * both ways by `decider events` and by the worker's HTTP read (GET .../events, EventStoreClient.events), as
+ * recorded and as corrected, over the upcast v1 events.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import pino from 'pino'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import { EventStoreClient } from '../../src/client/event-store.ts'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
 import type { EventEnvelope, SnapshotRecord } from '../../src/domain/envelopes.ts'
 import { upcastEvent } from '../../src/domain/upcasting.ts'
@@ -35,6 +38,15 @@ writeFileSync(v1File, yaml(path.join(ROOT, 'topologies/bank-account.ts')))
 writeFileSync(v2File, yaml(path.join(ROOT, 'test/fixtures/bank-account-v2.ts')))
 const env = () => ({ KAFKA_BROKERS: kafkaBrokers().join(','), DECIDER_STATE_DIR: stateDir })
 const kafka = () => newKafka('versions-int')
+type Shown = EventEnvelope & { correctedBy?: unknown }
+/** The JSON lines `decider events` printed. */
+const jsonLines = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Shown)
+const ids = (events: Shown[]) => events.map((e) => e.eventId)
+const AS_CORRECTED = ['acc-1@1', 'acc-1@3', 'acc-1@4', 'acc-1@5', 'acc-1@6', 'acc-1@7']
 
 const ACCOUNTS = ['acc-0', 'acc-1', 'acc-2', 'acc-3']
 const v1Commands: Cmd[] = ACCOUNTS.flatMap((id, i): Cmd[] => [
@@ -58,8 +70,8 @@ afterAll(async () => {
   await worker?.stop()
 })
 
-/** An in-process worker for one topology file; its log lines (JSON) are collected in `lines`. */
-async function startWorker(file: string, lines: string[] = []): Promise<Worker> {
+/** An in-process worker for one topology file (HTTP on a free port with `http`); log lines go to `lines`. */
+async function startWorker(file: string, lines: string[] = [], http = false): Promise<Worker> {
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       lines.push(chunk.toString())
@@ -69,7 +81,12 @@ async function startWorker(file: string, lines: string[] = []): Promise<Worker> 
   const w = new Worker({
     topologies: [await loadTopology(file)],
     config: resolveWorkerConfig(
-      { kafka: { brokers: kafkaBrokers() }, stateDir, http: { enabled: false }, log: { level: 'silent' } },
+      {
+        kafka: { brokers: kafkaBrokers() },
+        stateDir,
+        http: http ? { host: '127.0.0.1', port: 0 } : { enabled: false },
+        log: { level: 'silent' },
+      },
       {},
     ),
     logger: pino({ level: 'info' }, sink),
@@ -185,10 +202,7 @@ describe('event versioning on a real broker', () => {
   it('decider events with the v2 topology prints the v1 events upcast; --raw prints them as stored', async () => {
     const r = await runCli(['events', v2File, 'acc-2', '--timeout', '20000'], env())
     expect(r.code, r.stderr).toBe(0)
-    const events = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as EventEnvelope)
+    const events = jsonLines(r.stdout)
     expect(events.map((e) => [e.type, e.schemaVersion])).toEqual([
       ['AccountCreated', 1],
       ['MoneyDeposited', 2],
@@ -257,8 +271,8 @@ describe('event versioning on a real broker', () => {
     expect(JSON.parse(local.stdout)).toMatchObject({ stateVersion: 2, state: modelOf('acc-3') })
   }, 120_000)
 
-  it('a correction on the real broker: the event names the deposit; decider events shows the link, as recorded and as corrected', async () => {
-    worker = await startWorker(v2File)
+  it('a correction on the real broker: the event names the deposit; decider events and HTTP show the link, as recorded and as corrected', async () => {
+    worker = await startWorker(v2File, [], true)
     const fix: Cmd = {
       aggregateId: 'acc-1',
       commandId: 'acc-1-fix',
@@ -267,6 +281,7 @@ describe('event versioning on a real broker', () => {
     }
     await sendCommands(kafka(), `${name}.commands`, [fix])
     const replies = await waitForReplies(kafka(), `${name}.replies`, all.length + 1, 60_000)
+    await httpShowsTheCorrection(worker.httpAddress!)
     await worker.stop()
     worker = undefined
     expect(
@@ -274,10 +289,7 @@ describe('event versioning on a real broker', () => {
     ).toMatchObject({ status: 'accepted', version: 7, events: [['DepositCorrected', 7]] })
     const recorded = await runCli(['events', v2File, 'acc-1', '--timeout', '20000'], env())
     expect(recorded.code, recorded.stderr).toBe(0)
-    const lines = recorded.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as EventEnvelope & { correctedBy?: unknown })
+    const lines = jsonLines(recorded.stdout)
     expect(lines[1]).toMatchObject({
       eventId: 'acc-1@2',
       correctedBy: [{ eventId: 'acc-1@7', reason: 'the slip says 100' }],
@@ -294,12 +306,7 @@ describe('event versioning on a real broker', () => {
       env(),
     )
     expect(corrected.code, corrected.stderr).toBe(0)
-    expect(
-      corrected.stdout
-        .trim()
-        .split('\n')
-        .map((l) => (JSON.parse(l) as EventEnvelope).eventId),
-    ).toEqual(['acc-1@1', 'acc-1@3', 'acc-1@4', 'acc-1@5', 'acc-1@6', 'acc-1@7'])
+    expect(ids(jsonLines(corrected.stdout))).toEqual(AS_CORRECTED)
     const snapshot = (await latestSnapshots()).get('acc-1')
     expect(snapshot).toMatchObject({
       version: 7,
@@ -307,3 +314,35 @@ describe('event versioning on a real broker', () => {
     })
   }, 120_000)
 })
+
+/** The worker's HTTP read of acc-1 after the correction of acc-1@2 by acc-1@7 (v1 events upcast by the v2 worker). */
+async function httpShowsTheCorrection(url: string): Promise<void> {
+  const get = async (query: string) => {
+    const res = await fetch(`${url}/aggregates/${name}/acc-1/events${query}`)
+    expect(res.status).toBe(200)
+    return ((await res.json()) as { events: { event: Shown }[] }).events.map((e) => e.event)
+  }
+  // The index trails the reply by the moment between the commit and the store write.
+  const seven = async () => ((await get('')).length === 7 ? get('') : Promise.reject(new Error('not yet')))
+  const recorded = await vi.waitFor(seven, { timeout: 20_000, interval: 100 })
+  expect(recorded[1]).toMatchObject({
+    eventId: 'acc-1@2',
+    schemaVersion: 2,
+    payload: { amount: 101, balance: 101, currency: 'EUR' },
+    correctedBy: [{ eventId: 'acc-1@7', reason: 'the slip says 100' }],
+  })
+  expect(recorded[6]).toMatchObject({ corrects: ['acc-1@2'], correctionReason: 'the slip says 100' })
+  expect(ids(recorded.filter((e) => e.correctedBy !== undefined))).toEqual(['acc-1@2'])
+  expect(ids(await get('?history=corrected'))).toEqual(AS_CORRECTED)
+  // A range that ends before the correction still shows the link; raw: as stored (v1, no marks).
+  expect(await get('?fromVersion=2&toVersion=2')).toEqual([recorded[1]])
+  expect((await get('?raw=true'))[1]).toEqual((await storedEvents('acc-1'))[1])
+  const client = new EventStoreClient({ url })
+  expect((await client.events(name, 'acc-1')).map((e) => e.event)).toEqual(recorded)
+  const corrected = await client.events(name, 'acc-1', { history: 'corrected' })
+  expect(ids(corrected.map((e) => e.event))).toEqual(AS_CORRECTED)
+  // decider events through the worker: the same.
+  const cli = await runCli(['events', v2File, 'acc-1', '--url', url, '--history', 'corrected'], env())
+  expect(cli.code, cli.stderr).toBe(0)
+  expect(ids(jsonLines(cli.stdout))).toEqual(AS_CORRECTED)
+}

@@ -79,6 +79,13 @@ describe('stateAsOf', () => {
   it('epoch milliseconds and Dates are bounds too; anything else is a RangeError that says what to give', () => {
     expect(balance({ recordedAsOf: Date.parse('2026-03-01T00:00:00Z') })).toBe(100)
     expect(balance({ recordedAsOf: new Date('2026-03-01T00:00:00Z') })).toBe(100)
+    // as text too (a query string's, a CLI flag's): Date.parse alone reads "1772323200000" as no time
+    expect(balance({ recordedAsOf: String(Date.parse('2026-03-01T00:00:00Z')) })).toBe(100)
+    expect(balance({ recordedAsOf: String(Date.parse('2026-04-03T00:00:00Z')) })).toBe(60)
+    expect(() => stateAsOf(bank, timeline, { recordedAsOf: '99999999999999999' })).toThrow(RangeError)
+    expect(stateAsOf(bank, timeline, { eventTimeAsOf: '2026' }).asOf).toEqual({
+      eventTimeAsOf: '2026-01-01T00:00:00.000Z', // a year is a year
+    })
     expect(() => stateAsOf(bank, timeline, { eventTimeAsOf: 'last tuesday' })).toThrow(
       /eventTimeAsOf must be an ISO-8601 time .* or epoch milliseconds/,
     )

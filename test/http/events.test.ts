@@ -1,10 +1,13 @@
 /**
  * The event reads without a broker: real Tasks over the in-memory ports behind the real HTTP server.
- * GET /aggregates/<t>/<id>/events (version order, ranges, pages) and GET /events/<t> (commit order, tokens,
- * partitions not served), and their 400s; the position token's round trip and its refusals.
+ * GET /aggregates/<t>/<id>/events (version order, ranges, pages; corrections linked both ways, as recorded and as
+ * corrected, across pages; upcast to the topology's decider, raw as stored; the EventStoreClient's options) and
+ * GET /events/<t> (commit order, tokens, partitions not served), and their 400s; the position token's round trip
+ * and its refusals.
  */
 import type { AddressInfo } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
+import { EventStoreClient } from '../../src/client/event-store.ts'
 import { decode } from '../../src/domain/codec.ts'
 import type { AnyDecider } from '../../src/domain/decider.ts'
 import type { EventEnvelope } from '../../src/domain/envelopes.ts'
@@ -21,6 +24,7 @@ import { memoryTaskPorts, silentLogger } from '../../src/testing/memory-ports.ts
 import { produceCommands, type CommandSpec } from '../../src/testing/records.ts'
 import { fromDecider } from '../../src/topology/loader.ts'
 import bank from '../../topologies/bank-account.ts'
+import bankV2 from '../fixtures/bank-account-v2.ts'
 
 const topology = fromDecider(bank as unknown as AnyDecider, { name: 'bank', partitions: 3 })
 const log = new MemoryLog()
@@ -49,6 +53,31 @@ const cmds: CommandSpec[] = [
     payload: { amount: i + 1 },
   })),
 ]
+/** An account on a served partition whose deposits are corrected: @2 twice (by @5 and @8), @3 once (by @6). */
+const fixId = ['fix-1', 'fix-2', 'fix-3', 'fix-4'].find((x) => partitionOf(x, 3) !== 2)!
+const fix = (n: number, type: string, payload: object): CommandSpec => ({
+  aggregateId: fixId,
+  commandId: `fix-${n}`,
+  type,
+  payload,
+})
+cmds.push(
+  fix(1, 'CreateAccount', { owner: 'Ada' }),
+  fix(2, 'Deposit', { amount: 100 }),
+  fix(3, 'Deposit', { amount: 50 }),
+  fix(4, 'Deposit', { amount: 7 }),
+  fix(5, 'CorrectDeposit', { eventId: `${fixId}@2`, difference: -10, reason: 'the slip says 90' }),
+  fix(6, 'CorrectDeposit', { eventId: `${fixId}@3`, difference: 5, reason: 'the slip says 55' }),
+  fix(7, 'Deposit', { amount: 1 }),
+  fix(8, 'CorrectDeposit', { eventId: `${fixId}@2`, difference: -1, reason: 'a second look: 89' }),
+)
+const marks = {
+  [`${fixId}@2`]: [
+    { eventId: `${fixId}@5`, reason: 'the slip says 90' },
+    { eventId: `${fixId}@8`, reason: 'a second look: 89' },
+  ],
+  [`${fixId}@3`]: [{ eventId: `${fixId}@6`, reason: 'the slip says 55' }],
+}
 
 /** The committed events topic of partition p, as [offset, event]. */
 const topicEvents = (p: number): [string, EventEnvelope][] =>
@@ -131,6 +160,83 @@ describe('event reads over HTTP', async () => {
     expect(String(bad.body.error)).toMatch(/eventTimeAsOf must be an ISO-8601 time/)
     if (notServed !== undefined)
       expect((await get(`/aggregates/bank/${notServed}/state`)).body.code).toBe('not_assigned')
+  })
+
+  it('corrections: each corrected event names its corrections (recorded), or is left out (corrected)', async () => {
+    const stored = topicEvents(partitionOf(fixId, 3)).filter(([, e]) => e.aggregateId === fixId)
+    expect(stored.map(([, e]) => e.type)).toEqual([
+      'AccountCreated',
+      ...['MoneyDeposited', 'MoneyDeposited', 'MoneyDeposited', 'DepositCorrected'],
+      ...['DepositCorrected', 'MoneyDeposited', 'DepositCorrected'],
+    ])
+    const recorded = await get(`/aggregates/bank/${fixId}/events`)
+    expect(recorded.status).toBe(200)
+    expect(recorded.body.events).toEqual(
+      stored.map(([offset, event]) => {
+        const correctedBy = marks[event.eventId]
+        return { offset, event: correctedBy === undefined ? event : { ...event, correctedBy } }
+      }),
+    )
+    expect((recorded.body.events as { event: EventEnvelope }[])[4]!.event).toMatchObject({
+      corrects: [`${fixId}@2`],
+      correctionReason: 'the slip says 90',
+    })
+    expect(await get(`/aggregates/bank/${fixId}/events?history=recorded`)).toEqual(recorded)
+    const versions = (r: { body: Record<string, unknown> }) =>
+      (r.body.events as { event: EventEnvelope }[]).map((e) => e.event.version)
+    const corrected = await get(`/aggregates/bank/${fixId}/events?history=corrected`)
+    expect(versions(corrected)).toEqual([1, 4, 5, 6, 7, 8])
+    // A page, or a range, that ends before the corrections still shows them (the later events are read for them).
+    const page = await get(`/aggregates/bank/${fixId}/events?limit=3`)
+    expect(page.body.nextFromVersion).toBe(4)
+    expect(
+      (page.body.events as { event: { correctedBy?: unknown } }[]).map((e) => e.event.correctedBy),
+    ).toEqual([undefined, marks[`${fixId}@2`], marks[`${fixId}@3`]])
+    const range = await get(`/aggregates/bank/${fixId}/events?fromVersion=3&toVersion=3&history=corrected`)
+    expect(range.body).toEqual({ partition: partitionOf(fixId, 3), aggregateId: fixId, events: [] })
+    const pages: number[] = []
+    for (let from = 1, n = 0; n < 10; n++) {
+      const r = await get(`/aggregates/bank/${fixId}/events?history=corrected&limit=2&fromVersion=${from}`)
+      pages.push(...versions(r))
+      if (r.body.nextFromVersion === undefined) break
+      from = r.body.nextFromVersion as number
+    }
+    expect(pages).toEqual([1, 4, 5, 6, 7, 8])
+    // raw: as stored, no marks; the parameters are checked.
+    const raw = await get(`/aggregates/bank/${fixId}/events?raw=true`)
+    expect(raw.body.events).toEqual(stored.map(([offset, event]) => ({ offset, event })))
+    for (const bad of ['history=all', 'raw=yes', 'raw=true&history=corrected'])
+      expect(await get(`/aggregates/bank/${fixId}/events?${bad}`), bad).toMatchObject({
+        status: 400,
+        body: { code: 'bad_request' },
+      })
+    // The EventStoreClient: the same options, through the pages.
+    const client = new EventStoreClient({ url: base })
+    const all = await client.events('bank', fixId, { history: 'corrected' })
+    expect(all.map((e) => e.event.version)).toEqual([1, 4, 5, 6, 7, 8])
+    const marked = await client.events('bank', fixId, { fromVersion: 2, toVersion: 3 })
+    expect(marked.map((e) => e.event.correctedBy)).toEqual([marks[`${fixId}@2`], marks[`${fixId}@3`]])
+    expect((await client.events('bank', fixId, { raw: true })).map((e) => e.event)).toEqual(
+      stored.map(([, e]) => e),
+    )
+  })
+
+  it("events upcast to the topology's decider (v2 over v1 events), as stored with raw=true", async () => {
+    const v2 = fromDecider(bankV2, { name: 'bank', partitions: 3 })
+    const reads = eventQueries([v2], () => [{ name: 'bank', tasks }])
+    const r = await reads.aggregateEvents('bank', fixId, new URLSearchParams())
+    const events = (r.body as { events: { event: EventEnvelope & { correctedBy?: unknown } }[] }).events
+    expect(events[1]!.event).toMatchObject({
+      type: 'MoneyDeposited',
+      schemaVersion: 2,
+      payload: { amount: 100, balance: 100, currency: 'EUR' },
+      correctedBy: marks[`${fixId}@2`],
+    })
+    const raw = await reads.aggregateEvents('bank', fixId, new URLSearchParams({ raw: 'true' }))
+    expect((raw.body as typeof r.body & { events: { event: unknown }[] }).events[1]!.event).toMatchObject({
+      schemaVersion: 1,
+      payload: { amount: 100, balance: 100 },
+    })
   })
 
   it('errors: bad parameters 400, a partition not run here 404 not_assigned, an unknown topology 404', async () => {
