@@ -34,7 +34,8 @@ describe('bench (smoke)', () => {
     positive(r.scale.restoreSnapshotsPerSec)
     positive(r.scale.readyAfterKillSeconds)
     positive(r.scale.httpUpAfterKillSeconds)
-    expect(r.scale.restoredAfterKill).toBeGreaterThanOrEqual(0)
+    // Replayed after a SIGKILL with an intact state dir: the changelog tail, never a full restore.
+    expect(r.scale.restoredAfterKill).toBeLessThan(r.scale.aggregates)
     positive(r.scale.rssMb)
     positive(r.scale.changelogFillPerSec)
     expect(r.scaleOut.map((s) => s.workers)).toEqual([1, 2])

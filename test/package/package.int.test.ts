@@ -2,7 +2,7 @@
  * The package as a team installs it: `npm pack` of this checkout, installed from the tarball (dependencies from
  * the npm cache) into fresh ESM and CommonJS projects. On the machine's Node and every supported LTS line
  * (scripts/node-lines.ts): import the API, `kafka-decider/testing` and `kafka-decider/client`, run
- * `decider validate`, and run a worker from the installed package against the test broker for one command.
+ * `decider validate`, and run a worker from the installed package against the test broker for a few commands.
  * Once: typecheck a decider against the shipped .d.ts (both project kinds), `decider init` + `npm test` of the
  * scaffold, a load failure that names the file and what to do, and the dev-broker launcher from the package.
  */
@@ -218,6 +218,25 @@ describe.each(lines)('Node $version', ({ version, bin }) => {
         )
         expect(sent.stdout + sent.stderr).toMatch(/"status":\s*"accepted"/)
         expect(sent.code).toBe(0)
+        // A few more, one of each outcome the smoke can tell apart: accepted, rejected, duplicate.
+        const file = path.join(dir, 'commands.ndjson')
+        const line = (type: string, amount: number, commandId: string) =>
+          JSON.stringify({ aggregateId: 'acc-1', type, payload: { amount }, commandId })
+        writeFileSync(
+          file,
+          [
+            line('Deposit', 100, 'd1'),
+            line('Withdraw', 30, 'w1'),
+            line('Withdraw', 1000, 'w2'),
+            line('Deposit', 100, 'd1'),
+          ].join('\n') + '\n',
+        )
+        const many = await cli(['send', topology, '--file', file, '--wait', '--timeout', '60000'], 90_000)
+        expect(many.code, many.stderr).toBe(0)
+        expect(JSON.parse(many.stdout)).toEqual({
+          sent: 4,
+          replies: { accepted: 2, rejected: 1, duplicate: 1 },
+        })
       } finally {
         expect(await stopWorker(worker.proc), worker.out()).toBe(0)
       }
