@@ -144,15 +144,17 @@ async function stateFromWorker(
   // Any worker answers: it forwards to the owner of the aggregate's partition. While the owner is not known (the
   // group rebalancing) it answers 503 with a retry hint: ask again, within --timeout.
   const deadline = Date.now() + timeoutMs
-  let status: number
-  let text: string
-  for (;;) {
+  let status = 0
+  let text = ''
+  for (let refused = false; ; refused = true) {
     try {
       const res = await fetch(target, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })
       status = res.status
       text = await res.text()
     } catch (e) {
       const err = e as Error & { cause?: { message?: string } }
+      // Out of time while asking again: the refusal before is the answer (status and text are still its).
+      if (refused && err.name === 'TimeoutError') break
       const why =
         err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err.cause?.message ?? err.message)
       console.error(

@@ -23,6 +23,8 @@ export async function workerGet(
   const base = url.endsWith('/') ? url : `${url}/`
   const accept = o.accept ?? ((status) => status === 200)
   const deadline = Date.now() + o.timeoutMs
+  /** The refusal a retry was made after: what the caller learns if time runs out during the retry. */
+  let refused: WorkerReadError | undefined
   for (;;) {
     let res: Response
     try {
@@ -31,6 +33,7 @@ export async function workerGet(
       })
     } catch (e) {
       const err = e as Error & { cause?: { message?: string } }
+      if (refused !== undefined && err.name === 'TimeoutError') throw refused
       const why =
         err.name === 'TimeoutError'
           ? `no answer within ${o.timeoutMs} ms`
@@ -53,16 +56,17 @@ export async function workerGet(
       res.status === 503 && typeof body?.retryAfterMs === 'number' && body.retryAfterMs > 0
         ? Math.min(body.retryAfterMs, 5_000)
         : undefined
-    if (retryAfterMs !== undefined && Date.now() + retryAfterMs < deadline) {
-      await new Promise((r) => setTimeout(r, retryAfterMs))
-      continue
-    }
     const error = typeof body?.error === 'string' ? body.error : undefined
     const e = new WorkerReadError(
       `worker ${base}: ${error ?? `HTTP ${res.status}: ${text.trim().slice(0, 200)} (a worker without this endpoint?)`}`,
     )
     e.status = res.status
     e.reason = typeof body?.code === 'string' ? body.code : undefined
+    if (retryAfterMs !== undefined && Date.now() + retryAfterMs < deadline) {
+      refused = e
+      await new Promise((r) => setTimeout(r, retryAfterMs))
+      continue
+    }
     throw e
   }
 }
