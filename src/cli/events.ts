@@ -29,6 +29,8 @@ import { openStore } from './query.ts'
 export interface EventsCliOptions extends EventOutputOptions {
   config?: string
   url?: string
+  /** A bearer token of the worker's http.auth (read permission); default DECIDER_TOKEN. */
+  token?: string
   stateDir?: string
   scan?: boolean
   all?: boolean
@@ -69,11 +71,18 @@ export async function eventsCommand(
   let source: string
   if (url !== undefined) {
     try {
-      const got = await new EventStoreClient({ url, timeoutMs }).events(topology, aggregateId, range)
+      const token = o.token ?? (process.env.DECIDER_TOKEN || undefined)
+      const got = await new EventStoreClient({
+        url,
+        timeoutMs,
+        ...(token !== undefined ? { token } : {}),
+      }).events(topology, aggregateId, range)
       events = got.map((e) => e.event)
     } catch (e) {
       if (!(e instanceof WorkerReadError)) throw e
-      console.error(`error: ${e.message}`)
+      console.error(
+        `error: ${e.message}${e.status === 401 ? ' (give a token: --token or DECIDER_TOKEN)' : ''}`,
+      )
       return 1
     }
     source = `the event index of the worker at ${url}`
