@@ -83,6 +83,8 @@ export interface FixtureOptions {
   self?: string
   /** False: this worker holds no partition (every read goes to the router's owners). Default true. */
   holds?: boolean
+  /** Runs before the fake sender answers (e.g. to hold commands in progress). */
+  beforeReply?: () => Promise<void>
 }
 
 export interface Fixture {
@@ -113,6 +115,7 @@ export async function workerHttp(o: FixtureOptions = {}): Promise<Fixture> {
     maxBodyBytes: o.limits?.maxBodyBytes ?? 1024 * 1024,
     send: async (t, cmd): Promise<ReplyEnvelope> => {
       sent.push({ topology: t, commandId: cmd.commandId })
+      await o.beforeReply?.()
       return {
         commandId: cmd.commandId,
         aggregateId: cmd.aggregateId,
