@@ -27,7 +27,7 @@ import { TaskState } from '../../src/runtime/task-state.ts'
 import { fromDecider } from '../../src/topology/loader.ts'
 import bank from '../../topologies/bank-account.ts'
 
-export const topology = fromDecider(bank as unknown as AnyDecider, { name: 'bank', partitions: 2 })
+const topologyNamed = (name: string) => fromDecider(bank as unknown as AnyDecider, { name, partitions: 2 })
 const projection = {
   definition: { name: 'totals', partitions: 1 },
   sources: [{ topic: 'bank.events' }],
@@ -85,6 +85,8 @@ export interface FixtureOptions {
   holds?: boolean
   /** Runs before the fake sender answers (e.g. to hold commands in progress). */
   beforeReply?: () => Promise<void>
+  /** The topology's name (default bank). */
+  topologyName?: string
 }
 
 export interface Fixture {
@@ -98,7 +100,8 @@ export interface Fixture {
 
 export async function workerHttp(o: FixtureOptions = {}): Promise<Fixture> {
   const held = o.holds === false ? [] : [0, 1]
-  const runners = [{ name: 'bank', tasks: new Map(held.map((p) => [p, bankTask()])) }]
+  const topology = topologyNamed(o.topologyName ?? 'bank')
+  const runners = [{ name: topology.definition.name, tasks: new Map(held.map((p) => [p, bankTask()])) }]
   const projectionRunners = [
     { name: 'totals', tasks: new Map(held.filter((p) => p === 0).map((p) => [p, totalsTask()])) },
   ]
@@ -111,7 +114,7 @@ export async function workerHttp(o: FixtureOptions = {}): Promise<Fixture> {
     forwardTimeoutMs: 2000,
   }
   door.commands = {
-    topologies: ['bank'],
+    topologies: [topology.definition.name],
     maxBodyBytes: o.limits?.maxBodyBytes ?? 1024 * 1024,
     send: async (t, cmd): Promise<ReplyEnvelope> => {
       sent.push({ topology: t, commandId: cmd.commandId })
