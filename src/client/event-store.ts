@@ -30,7 +30,7 @@ export interface EventStoreClientOptions {
   /** Bound on one HTTP read; default 10 s. */
   timeoutMs?: number
   /** A bearer token for the worker's HTTP API (http.auth; read permission): sent as Authorization: Bearer. */
-  token?: string
+  token?: string | undefined
 }
 
 export interface VersionRange {

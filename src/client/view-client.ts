@@ -27,7 +27,7 @@ export interface ViewClientOptions {
   /** Bound on one call, retries included (default 10 s; a read that waits gets its wait on top). */
   timeoutMs?: number
   /** A bearer token for the worker's HTTP API (http.auth; read permission): sent as Authorization: Bearer. */
-  token?: string
+  token?: string | undefined
 }
 
 export interface ViewEntry<V> {
