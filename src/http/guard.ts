@@ -14,6 +14,8 @@
  *                           http.requestTimeoutMs (Node's server timeouts; a slow body is cut)
  *   431 headers_too_large   headers (the request line included) above Node's 16 KiB
  *   417 expectation_failed  an Expect header other than 100-continue
+ * A request with `Expect: 100-continue` gets its 100 Continue only once it passed all of the above: a refused one
+ * is refused before its body is sent.
  */
 import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -129,7 +131,22 @@ export function guard(o: GuardOptions, next: RequestListener): RequestListener {
       inFlight++
       res.once('close', () => inFlight--)
     }
-    next(req, res)
+    // Expect: 100-continue (server.ts routes those here through 'checkContinue'): the body is asked for only now,
+    // once the request passed the bounds and authentication.
+    if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue()
+    try {
+      next(req, res)
+    } catch (e) {
+      // A handler that throws at once is a bug; the server answers 500 and carries on.
+      sendJson(
+        req,
+        res,
+        500,
+        { error: `internal error: ${(e as Error).message}`, code: 'internal' },
+        {},
+        o.self?.(),
+      )
+    }
   }
 }
 
@@ -188,15 +205,19 @@ export function installRefusals(
     const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
     if (pending !== undefined && pending !== null) {
       answered.add(socket)
-      if (pending.headersSent) return void socket.destroy()
-      pending
-        .writeHead(status, {
-          'content-type': 'application/json; charset=utf-8',
-          'cache-control': 'no-store',
-          connection: 'close',
-          ...(status === 405 ? { allow: ALLOW } : {}),
-        })
-        .end(JSON.stringify({ error, code }) + '\n')
+      if (pending.headersSent || pending.destroyed) return void socket.destroy()
+      try {
+        pending
+          .writeHead(status, {
+            'content-type': 'application/json; charset=utf-8',
+            'cache-control': 'no-store',
+            connection: 'close',
+            ...(status === 405 ? { allow: ALLOW } : {}),
+          })
+          .end(JSON.stringify({ error, code }) + '\n')
+      } catch {
+        return void socket.destroy()
+      }
       setTimeout(() => socket.destroy(), LINGER_MS).unref()
       return
     }

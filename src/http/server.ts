@@ -255,6 +255,8 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       ) as unknown as Server)
     : createServer(options, listener)
   installRefusals(server, limits)
+  // Expect: 100-continue: the guard answers 100 once the request passed it (Node would send it before any check).
+  server.on('checkContinue', listener)
   // Scrapes and probes are short; do not let an idle keep-alive socket hold the shutdown.
   server.keepAliveTimeout = 5000
   await new Promise<void>((resolve, reject) => {

@@ -240,6 +240,11 @@ describe('POST /sql', async () => {
         body: JSON.stringify({ topologies: ['bank'], query }),
       })
     expect((await q(undefined, 'SELECT 1 AS n')).status).toBe(401)
+    // Expect: 100-continue without credentials: refused before the body is asked for (no 100 Continue first).
+    const early = await rawRequest((w.server.address() as AddressInfo).port, [
+      head('POST', '/sql', { ...json, expect: '100-continue', 'content-length': 10 }),
+    ])
+    refused(early, 401, 'unauthenticated')
     expect((await q(writer, 'SELECT 1 AS n')).status).toBe(403)
     expect((await q(reader, 'SELECT 1 AS n')).status).toBe(200)
     const write = await q(reader, "COPY (SELECT 1) TO '/tmp/kd-sql-escape.csv'")
