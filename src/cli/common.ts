@@ -15,7 +15,10 @@ export const quietLogger = pino({ level: 'silent' })
 
 /** The worker config the CLI uses: --config, else config/worker.yaml when present (as `run`), else defaults + env. */
 export function cliConfig(file: string | undefined): Promise<WorkerConfig> {
-  return loadWorkerConfig(file ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined))
+  // The CLI serves no HTTP: it neither reads http.auth.tokensFile nor refuses the worker's bind.
+  return loadWorkerConfig(file ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined), process.env, {
+    serve: false,
+  })
 }
 
 export function cliKafka(config: WorkerConfig): KafkaConnection {

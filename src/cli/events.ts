@@ -28,6 +28,8 @@ import { openStore } from './query.ts'
 export interface EventsCliOptions extends EventOutputOptions {
   config?: string
   url?: string
+  /** A bearer token of the worker's http.auth (read permission); default DECIDER_TOKEN. */
+  token?: string
   stateDir?: string
   scan?: boolean
   all?: boolean
@@ -70,7 +72,12 @@ export async function eventsCommand(
     try {
       // The worker shows them as a read does (or as stored with --raw); eventLines below is then the identity,
       // unless this decider is newer than the worker's (it upcasts further).
-      const got = await new EventStoreClient({ url, timeoutMs }).events(topology, aggregateId, {
+      const token = o.token ?? (process.env.DECIDER_TOKEN || undefined)
+      const got = await new EventStoreClient({
+        url,
+        timeoutMs,
+        ...(token !== undefined ? { token } : {}),
+      }).events(topology, aggregateId, {
         ...range,
         history,
         ...(o.raw ? { raw: true } : {}),
@@ -78,7 +85,9 @@ export async function eventsCommand(
       events = got.map((e) => e.event)
     } catch (e) {
       if (!(e instanceof WorkerReadError)) throw e
-      console.error(`error: ${e.message}`)
+      console.error(
+        `error: ${e.message}${e.status === 401 ? ' (give a token: --token or DECIDER_TOKEN)' : ''}`,
+      )
       return 1
     }
     source = `the event index of the worker at ${url}`

@@ -144,6 +144,10 @@ program
     '-u, --url <url>',
     "any running worker's HTTP address (http.host:http.port), e.g. http://127.0.0.1:9464; default DECIDER_URL unless --state-dir is given",
   )
+  .option(
+    '--token <token>',
+    "a bearer token of the worker's http.auth with the read permission (default DECIDER_TOKEN; prefer the variable: a command line is visible to other users)",
+  )
   .option('--timeout <ms>', 'how long to wait for the worker to answer (with --url)', '10000')
   .option(
     '--event-time-as-of <time>',
@@ -185,6 +189,10 @@ program
   .option(
     '-u, --url <url>',
     "any running worker's HTTP address; default DECIDER_URL unless --state-dir or --scan is given",
+  )
+  .option(
+    '--token <token>',
+    "with --url: a bearer token of the worker's http.auth with the read permission (default DECIDER_TOKEN)",
   )
   .option(
     '--state-dir <dir>',

@@ -57,6 +57,8 @@ export interface StateCliOptions {
   stateDir?: string
   /** A running worker's HTTP address (http.host:http.port); default DECIDER_URL unless --state-dir is given. */
   url?: string
+  /** A bearer token of the worker's http.auth (read permission); default DECIDER_TOKEN. */
+  token?: string
   timeout: string
   /** Bi-temporal bounds (through a worker): the state folded from the events within them. */
   eventTimeAsOf?: string
@@ -81,7 +83,14 @@ export async function stateCommand(file: string, aggregateId: string, o: StateCl
       '--event-time-as-of / --recorded-as-of are answered by a running worker: give --url (or DECIDER_URL)',
     )
   if (url !== undefined)
-    return stateFromWorker(file, aggregateId, url, parseNonNegativeInt(o.timeout, '--timeout'), asOf)
+    return stateFromWorker(
+      file,
+      aggregateId,
+      url,
+      parseNonNegativeInt(o.timeout, '--timeout'),
+      asOf,
+      o.token ?? (process.env.DECIDER_TOKEN || undefined),
+    )
   const topology = await loadTopology(file)
   const stateDir = o.stateDir ?? (await cliConfig(o.config)).stateDir
   const n = topology.definition.partitions
@@ -124,6 +133,7 @@ async function stateFromWorker(
   url: string,
   timeoutMs: number,
   asOf = new URLSearchParams(),
+  token?: string,
 ): Promise<number> {
   let base: URL
   try {
@@ -148,7 +158,10 @@ async function stateFromWorker(
   let text = ''
   for (let refused = false; ; refused = true) {
     try {
-      const res = await fetch(target, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })
+      const res = await fetch(target, {
+        signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+        ...(token !== undefined ? { headers: { authorization: `Bearer ${token}` } } : {}),
+      })
       status = res.status
       text = await res.text()
     } catch (e) {
@@ -180,7 +193,9 @@ async function stateFromWorker(
     body !== undefined && typeof body.error === 'string'
       ? body.error
       : `HTTP ${status}: ${text.trim().slice(0, 200)} (a worker without /state?)`
-  console.error(`error: worker ${base.origin}: ${error}`)
+  console.error(
+    `error: worker ${base.origin}: ${error}${status === 401 ? ' (give a token: --token or DECIDER_TOKEN)' : ''}`,
+  )
   return 1
 }
 

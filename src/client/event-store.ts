@@ -36,6 +36,8 @@ export interface EventStoreClientOptions {
   groupPrefix?: string
   /** Bound on one HTTP read; default 10 s. */
   timeoutMs?: number
+  /** A bearer token for the worker's HTTP API (http.auth; read permission): sent as Authorization: Bearer. */
+  token?: string | undefined
 }
 
 export interface VersionRange {
@@ -304,7 +306,12 @@ export class EventStoreClient {
    * retry hint (the group rebalancing, the owner's task restoring) is asked again, all within timeoutMs.
    */
   private async get(pathAndQuery: string): Promise<unknown> {
-    return (await workerGet(this.o.url!, pathAndQuery, { timeoutMs: this.o.timeoutMs ?? 10_000 })).body
+    return (
+      await workerGet(this.o.url!, pathAndQuery, {
+        timeoutMs: this.o.timeoutMs ?? 10_000,
+        token: this.o.token,
+      })
+    ).body
   }
 }
 

@@ -26,6 +26,8 @@ export interface ViewClientOptions {
   url: string
   /** Bound on one call, retries included (default 10 s; a read that waits gets its wait on top). */
   timeoutMs?: number
+  /** A bearer token for the worker's HTTP API (http.auth; read permission): sent as Authorization: Bearer. */
+  token?: string | undefined
 }
 
 export interface ViewEntry<V> {
@@ -96,6 +98,7 @@ export class ViewClient<V = unknown> {
       `views/${encodeURIComponent(this.projection)}/${encodeURIComponent(key)}${waits.length > 0 ? `?${q}` : ''}`,
       {
         timeoutMs: Math.max(this.timeoutMs, waitMs + 5_000),
+        token: this.o.token,
         accept: (s, b) => s === 200 || (s === 404 && b.code === 'no_view'),
       },
     )
@@ -110,6 +113,7 @@ export class ViewClient<V = unknown> {
     if (o.limit !== undefined) q.set('limit', String(o.limit))
     const { body } = await workerGet(this.o.url, `views/${encodeURIComponent(this.projection)}?${q}`, {
       timeoutMs: this.timeoutMs,
+      token: this.o.token,
     })
     const page = body as { views: ViewEntry<V>[]; next?: unknown }
     return { views: page.views, ...(typeof page.next === 'string' ? { next: page.next } : {}) }
@@ -162,7 +166,10 @@ export class ViewClient<V = unknown> {
     for (let pause = 10, asked = 0; ; pause = Math.min(pause * 2, 200), asked++) {
       let body: unknown
       try {
-        ;({ body } = await workerGet(this.o.url, path, { timeoutMs: Math.max(1, deadline - Date.now()) }))
+        ;({ body } = await workerGet(this.o.url, path, {
+          timeoutMs: Math.max(1, deadline - Date.now()),
+          token: this.o.token,
+        }))
       } catch (e) {
         // Out of time while asking again, after an answer without the event: that answer is what we know.
         if (asked > 0 && Date.now() >= deadline) throw notIndexed()

@@ -1,8 +1,9 @@
 /**
  * One read from a worker's HTTP API, shared by the clients (EventStoreClient, ViewClient): any worker answers (it
  * forwards to the owner of the partition). A 503 with a retry hint (the group rebalancing, the owner's task
- * restoring) is asked again, all within `timeoutMs`; any answer `accept` does not take is a WorkerReadError with
- * the HTTP status and the worker's code.
+ * restoring) or a 429 (the worker at http.maxConcurrent) is asked again, all within `timeoutMs`; any answer `accept`
+ * does not take is a WorkerReadError with the HTTP status and the worker's code (401/403: the token). With `token`,
+ * each request carries `Authorization: Bearer <token>` (README "Security").
  */
 import { WorkerReadError } from '../errors.ts'
 
@@ -18,6 +19,8 @@ export async function workerGet(
     timeoutMs: number
     /** Answers taken as they are (default: 200 only). */
     accept?: (status: number, body: Record<string, unknown>) => boolean
+    /** A bearer token of the worker's http.auth (read permission). */
+    token?: string | undefined
   },
 ): Promise<WorkerAnswer> {
   const base = url.endsWith('/') ? url : `${url}/`
@@ -30,6 +33,7 @@ export async function workerGet(
     try {
       res = await fetch(new URL(pathAndQuery, base), {
         signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+        ...(o.token !== undefined ? { headers: { authorization: `Bearer ${o.token}` } } : {}),
       })
     } catch (e) {
       const err = e as Error & { cause?: { message?: string } }
@@ -53,7 +57,9 @@ export async function workerGet(
     }
     if (body !== undefined && accept(res.status, body)) return { status: res.status, body }
     const retryAfterMs =
-      res.status === 503 && typeof body?.retryAfterMs === 'number' && body.retryAfterMs > 0
+      (res.status === 503 || res.status === 429) &&
+      typeof body?.retryAfterMs === 'number' &&
+      body.retryAfterMs > 0
         ? Math.min(body.retryAfterMs, 5_000)
         : undefined
     const error = typeof body?.error === 'string' ? body.error : undefined

@@ -12,8 +12,9 @@
  * `positions: [{ topic, partition, offset }]` (positions.ts), what GET /views/...?waitFor= waits for; when they
  * cannot be found in time, `positionsUnavailable` says why instead (the command is accepted all the same).
  *
- * No authentication: whoever reaches the port can send commands (see README, Limitations); http.commands: false
- * turns the route off.
+ * With http.auth on, the route needs the `write` permission (auth.ts, checked before this); the positions of an
+ * accepted reply are read from the event index, so they come only to a caller that may also `read`.
+ * http.commands: false turns the route off.
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
@@ -75,12 +76,19 @@ export interface CommandDoorOptions {
 
 type Answer = (status: number, body: Record<string, unknown>, headers?: Record<string, string>) => void
 
+/** Who sent the command: whether it may read (positions), and its Authorization header (for the owner asked). */
+export interface CommandCaller {
+  canRead: boolean
+  authorization?: string | undefined
+}
+
 export async function commandRoute(
   req: IncomingMessage,
   path: string,
   query: URLSearchParams,
   answer: Answer,
   o: CommandDoorOptions,
+  caller: CommandCaller = { canRead: true },
 ): Promise<void> {
   const m = /^\/commands\/([^/]+)$/.exec(path)
   let name: string | undefined
@@ -125,6 +133,7 @@ export async function commandRoute(
 
   const maxBodyBytes = o.maxBodyBytes ?? 1024 * 1024
   const raw = await readBody(req, maxBodyBytes)
+  if (raw === 'aborted') return // the client went away (or its body timed out: answered by the server)
   if (raw === undefined)
     return answer(
       413,
@@ -175,30 +184,49 @@ export async function commandRoute(
     })
   }
   let where: Record<string, unknown> = {}
-  if (o.positions !== undefined && hasPositions(reply)) {
+  if (o.positions !== undefined && hasPositions(reply) && !caller.canRead) {
+    where = {
+      positionsUnavailable:
+        'the positions are read from the event index: they need the read permission, which this caller lacks',
+    }
+  } else if (o.positions !== undefined && hasPositions(reply)) {
     const bound = Math.max(1_000, Math.min(o.positionsTimeoutMs ?? 5_000, deadline - Date.now()))
-    const found = await o.positions(name, reply, bound).catch((e: unknown) => ({
-      unavailable: (e as Error).message,
-    }))
+    const found = await o
+      .positions(name, reply, bound, { authorization: caller.authorization })
+      .catch((e: unknown) => ({
+        unavailable: (e as Error).message,
+      }))
     where =
       'positions' in found ? { positions: found.positions } : { positionsUnavailable: found.unavailable }
   }
   answer(HTTP_STATUS_OF_REPLY[reply.status] ?? 500, { ...reply, ...where })
 }
 
-/** The body, or undefined when it is above `max` bytes (reading stops there). */
-export function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
+/**
+ * The body; undefined when it is above `max` bytes (then nothing more is kept: the rest is read and dropped while
+ * the 413 goes out, and the connection closes after it); 'aborted' when the client went away before its end (or
+ * the server cut it: http.requestTimeoutMs).
+ */
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined | 'aborted'> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
+    let done = false
+    const settle = (v: Buffer | undefined | 'aborted') => {
+      if (done) return
+      done = true
+      resolve(v)
+    }
     req.on('data', (c: Buffer) => {
+      if (done) return
       size += c.length
       if (size > max) {
-        req.pause()
-        resolve(undefined)
+        chunks.length = 0
+        settle(undefined)
       } else chunks.push(c)
     })
-    req.once('end', () => resolve(Buffer.concat(chunks)))
-    req.once('error', reject)
+    req.once('end', () => settle(Buffer.concat(chunks)))
+    req.once('error', () => settle('aborted'))
+    req.once('close', () => settle(req.complete ? Buffer.concat(chunks) : 'aborted'))
   })
 }

@@ -7,10 +7,14 @@
  */
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import { tlsOptions, type PeerTls } from './peer.ts'
 import { ANSWERED_BY_HEADER, FORWARDED_BY_HEADER, FORWARDED_HEADER, RETRY_AFTER_MS } from './routing.ts'
 
-/** Request headers worth passing on; everything else (cookies, auth, hop-by-hop) stays here. */
-const PASSED_REQUEST_HEADERS = ['accept', 'accept-encoding', 'if-none-match', 'user-agent']
+/**
+ * Request headers worth passing on; everything else (cookies, hop-by-hop) stays here. Authorization goes on: the
+ * owner checks the caller's permission itself (auth.ts).
+ */
+const PASSED_REQUEST_HEADERS = ['accept', 'accept-encoding', 'if-none-match', 'user-agent', 'authorization']
 /** Hop-by-hop response headers (RFC 9110 7.6.1) are this connection's, not the owner's. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'])
 
@@ -24,6 +28,8 @@ export interface ForwardOptions {
   onOwnerFailed?: () => void
   /** The owner answered 503 (e.g. it no longer owns the partition): the view of the group is stale too. */
   onOwnerUnavailable?: () => void
+  /** The CA to trust and the certificate to present to an https owner (http.tls). */
+  tls?: PeerTls | undefined
 }
 
 export function forward(req: IncomingMessage, res: ServerResponse, o: ForwardOptions): Promise<void> {
@@ -49,7 +55,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, o: ForwardOpt
     }
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest
     let answered = false
-    const upstream = send(target, { method: req.method, headers }, (owner) => {
+    const upstream = send(target, { method: req.method, headers, ...tlsOptions(target, o.tls) }, (owner) => {
       answered = true
       clearTimeout(timer)
       if (owner.statusCode === 503) o.onOwnerUnavailable?.()

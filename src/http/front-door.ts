@@ -8,7 +8,9 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { commandRoute, type CommandDoorOptions } from './commands.ts'
+import { principalOf } from './auth.ts'
 import { forward } from './forward.ts'
+import type { PeerTls } from './peer.ts'
 import {
   aggregatePath,
   ANSWERED_BY_HEADER,
@@ -28,6 +30,8 @@ export interface FrontDoorOptions {
   forwardTimeoutMs?: number
   /** POST /commands/<topology>; without it the route is not served. */
   commands?: CommandDoorOptions
+  /** The CA and client certificate of forwarded reads over HTTPS (http.tls). */
+  peerTls?: PeerTls
 }
 
 /** `body` with `answeredBy`: JSON objects only (arrays and other values are passed as they are). */
@@ -42,7 +46,11 @@ export function frontDoor(o: FrontDoorOptions, next: RequestListener): RequestLi
     res.setHeader(ANSWERED_BY_HEADER, o.self)
     const json = answerJson(req, res, o.self)
     if (o.commands !== undefined && (path === '/commands' || path.startsWith('/commands/'))) {
-      commandRoute(req, path, new URLSearchParams(search), json, o.commands).catch((e: unknown) =>
+      const principal = principalOf(req)
+      commandRoute(req, path, new URLSearchParams(search), json, o.commands, {
+        canRead: principal === undefined || principal.permissions.has('read'),
+        authorization: req.headers.authorization,
+      }).catch((e: unknown) =>
         json(500, { error: `command failed: ${(e as Error).message}`, code: 'internal' }),
       )
       return
@@ -73,6 +81,7 @@ export function frontDoor(o: FrontDoorOptions, next: RequestListener): RequestLi
           ownerUrl: at.url,
           self: o.self,
           timeoutMs,
+          tls: o.peerTls,
           onOwnerFailed: () => router.ownerFailed(name),
           onOwnerUnavailable: () => router.ownerFailed(name),
         })
@@ -85,7 +94,7 @@ export function frontDoor(o: FrontDoorOptions, next: RequestListener): RequestLi
 
 function answerJson(req: IncomingMessage, res: ServerResponse, self: string) {
   return (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) => {
-    if (res.headersSent) return void res.destroy()
+    if (res.headersSent || res.destroyed) return void res.destroy()
     res
       .writeHead(status, {
         'content-type': 'application/json; charset=utf-8',

@@ -10,7 +10,7 @@
  */
 import type { ReplyEnvelope } from '../domain/envelopes.ts'
 import type { EventQueries } from './events.ts'
-import { peerGet, type PeerGet } from './peer.ts'
+import { peerGet, type PeerGet, type PeerTls } from './peer.ts'
 import type { AggregateRouter } from './routing.ts'
 
 /** An event's place on its events topic (offset as a decimal string). */
@@ -22,11 +22,15 @@ export interface EventPosition {
 
 export type PositionsAnswer = { positions: EventPosition[] } | { unavailable: string }
 
-/** Finds the positions of a reply's events (see above); never throws. */
+/**
+ * Finds the positions of a reply's events (see above); never throws. `caller.authorization`: the caller's
+ * Authorization header, passed on to the owner asked (it checks the caller's read permission).
+ */
 export type ReplyPositions = (
   topology: string,
   reply: ReplyEnvelope,
   timeoutMs: number,
+  caller?: { authorization?: string | undefined },
 ) => Promise<PositionsAnswer>
 
 export interface ReplyPositionsOptions {
@@ -37,6 +41,8 @@ export interface ReplyPositionsOptions {
   /** Bound on one owner's answer (http.forwardTimeoutMs). */
   peerTimeoutMs?: number
   peerGet?: PeerGet
+  /** The CA and client certificate of requests to other workers over HTTPS (http.tls). */
+  peerTls?: PeerTls
 }
 
 /** Whether a reply has events whose positions mean something: accepted, or a duplicate of an accepted one. */
@@ -45,7 +51,7 @@ export function hasPositions(reply: ReplyEnvelope): boolean {
 }
 
 export function replyPositions(o: ReplyPositionsOptions): ReplyPositions {
-  return async (name, reply, timeoutMs) => {
+  return async (name, reply, timeoutMs, caller) => {
     const last = reply.events[reply.events.length - 1]
     if (!hasPositions(reply) || last === undefined) return { positions: [] }
     const topology = o.topologies.find((t) => t.definition.name === name)
@@ -69,6 +75,8 @@ export function replyPositions(o: ReplyPositionsOptions): ReplyPositions {
               ? await (o.peerGet ?? peerGet)(at.url, path, {
                   self: router!.self,
                   timeoutMs: Math.max(1, Math.min(o.peerTimeoutMs ?? 5_000, deadline - Date.now())),
+                  authorization: caller?.authorization,
+                  tls: o.peerTls,
                 })
               : { status: at.status, body: at.body as Record<string, unknown> }
         if (at.at === 'owner' && (answer.status === 503 || answer.status === 504)) router!.ownerFailed(name)

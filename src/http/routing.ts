@@ -192,14 +192,15 @@ export function aggregatePath(url: string): { topology: string; aggregateId: str
 /**
  * The URL this worker announces to its group: http.advertisedUrl (its origin) when set, with `{ip}` and
  * `{hostname}` replaced by this machine's (for replicas that share one config: containers, pods); else
- * http://<host>:<port> of the bind when the host is a concrete address; undefined for a wildcard bind (0.0.0.0,
- * ::) without one.
+ * http(s)://<host>:<port> of the bind when the host is a concrete address (https when the worker serves TLS);
+ * undefined for a wildcard bind (0.0.0.0, ::) without one.
  */
 export function advertisedUrlOf(
   host: string,
   port: number,
   configured?: string,
   machine: { ip?: string; hostname: string } = { hostname: '' },
+  scheme: 'http' | 'https' = 'http',
 ): string | undefined {
   if (configured !== undefined) {
     const url = configured.replaceAll('{hostname}', machine.hostname).replaceAll('{ip}', () => {
@@ -212,5 +213,5 @@ export function advertisedUrlOf(
     return new URL(url).origin
   }
   if (host === '' || host === '0.0.0.0' || host === '::' || host === '[::]') return undefined
-  return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`
+  return `${scheme}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`
 }

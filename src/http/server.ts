@@ -1,4 +1,5 @@
 /**
+ * Every request passes guard.ts first (bounds, authentication: auth.ts), then the front door (front-door.ts), then:
  * /metrics (Prometheus text format, the worker's own registry), /livez (200 whenever the event loop
  * answers), /readyz (200 only when every topology is ready; 503 with the reason otherwise), and, when a
  * state query is given, /state/<topology>/<aggregateId> (an aggregate's committed snapshot as JSON; see
@@ -8,7 +9,10 @@
  * /sql when the worker's http.sql is on (sql.ts).
  */
 import { createServer, type RequestListener, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { Registry } from 'prom-client'
+import { OPEN_AUTH, type HttpAuth } from './auth.ts'
+import { DEFAULT_LIMITS, guard, installRefusals, type HttpLimits } from './guard.ts'
 import type { AsOfQuery } from './as-of.ts'
 import type { EventQueries } from './events.ts'
 import type { StateQuery } from './state.ts'
@@ -43,16 +47,31 @@ export interface HttpOptions {
   views?: ViewQueries
   /** Serves POST /sql when given (sql.ts; the worker's http.sql); without it /sql answers 404 sql_disabled. */
   sql?: SqlRoute
+  /** Who may call which route (auth.ts); default: everyone. */
+  auth?: HttpAuth
+  /** Bounds on requests (guard.ts); default DEFAULT_LIMITS. */
+  limits?: Partial<HttpLimits>
+  /** Serve HTTPS (PEM): with `ca` and requestClientCert, clients may present certificates signed by it. */
+  tls?: HttpTls
+}
+
+export interface HttpTls {
+  cert: Buffer
+  key: Buffer
+  ca?: Buffer
+  requestClientCert?: boolean
 }
 
 export async function startHttp(o: HttpOptions): Promise<Server> {
-  const server = createServer((req, res) => {
+  const limits: HttpLimits = { ...DEFAULT_LIMITS, ...o.limits }
+  const handler: RequestListener = (req, res) => {
     const [url = '/', search = ''] = (req.url ?? '/').split('?', 2)
     const text = (status: number, body: string) =>
       res
         .writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
         .end(req.method === 'HEAD' ? undefined : body)
-    const json = (status: number, body: unknown) => {
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      if (res.headersSent || res.destroyed) return void res.destroy()
       const hint = (body as { retryAfterMs?: unknown } | null)?.retryAfterMs
       return res
         .writeHead(status, {
@@ -61,6 +80,7 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
           ...(status === 503 && typeof hint === 'number'
             ? { 'retry-after': String(Math.ceil(hint / 1000)) }
             : {}),
+          ...headers,
         })
         .end(
           req.method === 'HEAD' ? undefined : JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n',
@@ -91,7 +111,7 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
           answer(500, { error: `sql failed: ${(e as Error).message}`, code: 'internal' }),
         )
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
-      text(405, 'method not allowed\n')
+      json(405, { error: `use GET for ${url}`, code: 'method_not_allowed' }, { allow: 'GET, HEAD' })
     } else if (url === '/livez') {
       text(200, 'ok\n')
     } else if (url === '/readyz') {
@@ -174,7 +194,10 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
           if (name !== '' && key !== '') answer = views.view(name, key, query)
         } else if (all) {
           const name = decodeURIComponent(all[1]!)
-          if (name !== '') answer = views.list(name, query, req.headers[FORWARDED_HEADER] !== undefined)
+          if (name !== '')
+            answer = views.list(name, query, req.headers[FORWARDED_HEADER] !== undefined, {
+              authorization: req.headers.authorization,
+            })
         }
       } catch {
         // malformed percent-encoding: answered as bad usage below
@@ -199,11 +222,41 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
         ...(o.asOf ? ['/aggregates/<topology>/<aggregateId>/state'] : []),
         ...(o.views ? ['/views/<projection>/<key>', '/views/<projection>'] : []),
       ]
-      text(404, `not found: try /metrics, /livez, /readyz${reads.map((r) => `, ${r}`).join('')}\n`)
+      json(404, {
+        error: `not found: try /metrics, /livez, /readyz${reads.map((r) => `, ${r}`).join('')}`,
+        code: 'not_found',
+      })
     }
-  })
-  // The front door sees every request before the handlers above.
-  if (o.frontDoor) wrapRequests(server, (handle) => frontDoor(o.frontDoor!, handle))
+  }
+  // The guard sees every request first, then the front door, then the handlers above.
+  const listener = guard(
+    { limits, auth: o.auth ?? OPEN_AUTH, self: () => o.frontDoor?.self },
+    o.frontDoor ? frontDoor(o.frontDoor, handler) : handler,
+  )
+  const options = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // Node checks the two timeouts on this period (default 30 s): often enough for them to mean what they say.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  }
+  const server: Server = o.tls
+    ? (createHttpsServer(
+        {
+          ...options,
+          cert: o.tls.cert,
+          key: o.tls.key,
+          ...(o.tls.ca !== undefined ? { ca: o.tls.ca } : {}),
+          // Asked, not required: a request without a certificate may still carry a token, or be a health probe;
+          // auth.ts refuses an untrusted one (401).
+          requestCert: o.tls.requestClientCert === true,
+          rejectUnauthorized: false,
+        },
+        listener,
+      ) as unknown as Server)
+    : createServer(options, listener)
+  installRefusals(server, limits)
+  // Expect: 100-continue: the guard answers 100 once the request passed it (Node would send it before any check).
+  server.on('checkContinue', listener)
   // Scrapes and probes are short; do not let an idle keep-alive socket hold the shutdown.
   server.keepAliveTimeout = 5000
   await new Promise<void>((resolve, reject) => {
@@ -214,10 +267,4 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
     })
   })
   return server
-}
-
-function wrapRequests(server: Server, wrap: (handle: RequestListener) => RequestListener): void {
-  const [handle] = server.listeners('request') as RequestListener[]
-  server.removeAllListeners('request')
-  server.on('request', wrap(handle!))
 }

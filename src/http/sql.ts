@@ -61,6 +61,7 @@ export function sqlRoute(o: SqlRouteOptions): SqlRoute {
       })
     const maxBodyBytes = o.maxBodyBytes ?? 64 * 1024
     const raw = await readBody(req, maxBodyBytes)
+    if (raw === 'aborted') return // the client went away (or its body timed out: answered by the server)
     if (raw === undefined)
       return answer(
         413,

@@ -19,7 +19,7 @@
 import { PAST_ALL_KEYS, sourceId, type SourcePosition } from '../domain/projection-records.ts'
 import { TaskState } from '../runtime/task-state.ts'
 import { notAssigned } from './state.ts'
-import { peerGet, type PeerGet } from './peer.ts'
+import { peerGet, type PeerGet, type PeerTls } from './peer.ts'
 import { RETRY_AFTER_MS, viewPartitionOf, type AggregateRouter } from './routing.ts'
 
 /** What the queries need of a ProjectionTask (src/runtime/projection-task.ts). */
@@ -51,8 +51,16 @@ export interface ViewResponse {
 export interface ViewQueries {
   /** GET /views/<projection>/<key> on the worker that holds the key's partition. */
   view(projection: string, key: string, query: URLSearchParams): Promise<ViewResponse>
-  /** GET /views/<projection>; `forwarded`: another worker asks (answer from this worker's tasks only). */
-  list(projection: string, query: URLSearchParams, forwarded: boolean): Promise<ViewResponse>
+  /**
+   * GET /views/<projection>; `forwarded`: another worker asks (answer from this worker's tasks only);
+   * `caller.authorization`: the caller's Authorization header, passed on to the owners asked.
+   */
+  list(
+    projection: string,
+    query: URLSearchParams,
+    forwarded: boolean,
+    caller?: { authorization?: string | undefined },
+  ): Promise<ViewResponse>
 }
 
 export interface ViewQueryOptions {
@@ -65,8 +73,10 @@ export interface ViewQueryOptions {
   router?: () => Pick<AggregateRouter, 'self' | 'locatePartition' | 'ownerFailed'> | undefined
   /** Bound on one owner's answer to a list (http.forwardTimeoutMs; default 5 s). */
   peerTimeoutMs?: number
-  /** How another worker is asked (tests script it); default over fetch. */
+  /** How another worker is asked (tests script it); default over node:http(s). */
   peerGet?: PeerGet
+  /** The CA and client certificate of requests to other workers over HTTPS (http.tls). */
+  peerTls?: PeerTls
 }
 
 export const VIEWS_LIMIT_DEFAULT = 100
@@ -204,7 +214,7 @@ export function viewQueries(o: ViewQueryOptions): ViewQueries {
       return { status: 200, body: { projection: name, key, view, partition } }
     },
 
-    async list(name, query, forwarded) {
+    async list(name, query, forwarded, caller) {
       const projection = find(name)
       if (projection === undefined) return unknown(name)
       const partitionCount = projection.definition.partitions
@@ -264,6 +274,8 @@ export function viewQueries(o: ViewQueryOptions): ViewQueries {
           (o.peerGet ?? peerGet)(url, `/views/${encodeURIComponent(name)}?${search}`, {
             self: router!.self,
             timeoutMs: o.peerTimeoutMs ?? 5_000,
+            authorization: caller?.authorization,
+            tls: o.peerTls,
           }).then((answer) => {
             const page = answer.status === 200 ? pageOf(answer.body, limit) : undefined
             if (page !== undefined) return page
@@ -324,7 +336,8 @@ function ownerFailed(
   partitions: number[],
   answer: { status: number; body: Record<string, unknown> },
 ): ViewResponse {
-  const status = answer.status === 503 || answer.status === 504 ? answer.status : 502
+  // The owner refused the caller's credentials (401, 403): so is the list; 503/504: try again; else a bad owner.
+  const status = [401, 403, 503, 504].includes(answer.status) ? answer.status : 502
   const code = typeof answer.body.code === 'string' ? answer.body.code : 'bad_owner_answer'
   const error = typeof answer.body.error === 'string' ? answer.body.error : `HTTP ${answer.status}`
   return {
@@ -334,7 +347,7 @@ function ownerFailed(
       code,
       partitions,
       owner: url,
-      ...(status === 502 ? {} : { retryAfterMs: RETRY_AFTER_MS }),
+      ...(status === 503 || status === 504 ? { retryAfterMs: RETRY_AFTER_MS } : {}),
     },
   }
 }

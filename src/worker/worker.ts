@@ -6,8 +6,11 @@ import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
 import { hostname, networkInterfaces } from 'node:os'
 import pino, { type Logger } from 'pino'
-import type { WorkerConfig } from '../config/worker-config.ts'
-import { startHttp } from '../http/server.ts'
+import { readFileSync } from 'node:fs'
+import { httpAuthEnabled, type WorkerConfig } from '../config/worker-config.ts'
+import { httpAuth } from '../http/auth.ts'
+import type { PeerTls } from '../http/peer.ts'
+import { startHttp, type HttpTls } from '../http/server.ts'
 import { upcastEvent } from '../domain/upcasting.ts'
 import { asOfQuery } from '../http/as-of.ts'
 import { eventQueries, type EventQueries } from '../http/events.ts'
@@ -82,7 +85,10 @@ export class Worker {
 
   get httpAddress(): string | undefined {
     const a = this.http?.address()
-    return a && typeof a === 'object' ? `http://${a.address}:${a.port}` : undefined
+    const scheme = this.o.config.http.tls !== undefined ? 'https' : 'http'
+    return a && typeof a === 'object'
+      ? `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
+      : undefined
   }
 
   /** /readyz: every topology joined its group and all its tasks are RUNNING; not while rebalancing or stopping. */
@@ -183,10 +189,25 @@ export class Worker {
     const { config } = this.o
     if (config.http.enabled) {
       const events = eventQueries(this.o.topologies, () => this.runners)
-      const door = this.frontDoor(events)
+      const tls = loadHttpTls(config.http.tls)
+      const peerTls: PeerTls | undefined =
+        tls === undefined
+          ? undefined
+          : { cert: tls.cert, key: tls.key, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) }
+      const door = this.frontDoor(events, peerTls)
+      const { auth } = config.http
       this.http = await startHttp({
         host: config.http.host,
         port: config.http.port,
+        ...(tls !== undefined ? { tls } : {}),
+        auth: httpAuth(auth),
+        limits: {
+          maxBodyBytes: config.http.maxBodyBytes,
+          maxUrlBytes: config.http.maxUrlBytes,
+          maxConcurrent: config.http.maxConcurrent,
+          headersTimeoutMs: config.http.headersTimeoutMs,
+          requestTimeoutMs: config.http.requestTimeoutMs,
+        },
         registry: this.metrics.registry,
         readiness: () => this.readiness(),
         state: stateQuery(this.o.topologies, () => this.runners),
@@ -197,6 +218,7 @@ export class Worker {
           runners: () => this.projectionRunners,
           router: () => door.router,
           peerTimeoutMs: config.http.forwardTimeoutMs,
+          ...(peerTls !== undefined ? { peerTls } : {}),
         }),
         frontDoor: door,
         ...(config.http.sql ? { sql: this.sqlRoute() } : {}),
@@ -210,6 +232,16 @@ export class Worker {
           advertisedUrl: this.advertisedUrl,
           commands: config.http.commands,
           sql: config.http.sql,
+          tls: tls !== undefined,
+          // Names only: the tokens themselves are never in the config, nor here.
+          auth: httpAuthEnabled(config.http)
+            ? {
+                tokens: auth.tokens.map((t) => `${t.name}:${t.permissions.join('+')}`),
+                clientCerts: auth.clientCerts.map((c) => `${c.subject}:${c.permissions.join('+')}`),
+                protectHealth: auth.protectHealth,
+                protectMetrics: auth.protectMetrics,
+              }
+            : 'off',
         },
         `http listening (${HTTP_ROUTES.filter(served)
           .map((r) => (r.method === 'GET' ? r.path : `${r.method} ${r.path}`))
@@ -272,22 +304,25 @@ export class Worker {
    * The HTTP front door before the port is known: commands (when http.commands; an accepted reply with the
    * positions of its events, read from the event index like `events` reads it, routed), no routing yet.
    */
-  private frontDoor(events: EventQueries): FrontDoorOptions {
+  private frontDoor(events: EventQueries, peerTls: PeerTls | undefined): FrontDoorOptions {
     const { http } = this.o.config
     const names = this.o.topologies.map((t) => t.definition.name)
     if (http.commands) this.commands = new CommandGateway(this.o.topologies, this.o.config, this.logger)
     const door: FrontDoorOptions = {
       self: `${hostname()}:${process.pid}`,
       forwardTimeoutMs: http.forwardTimeoutMs,
+      ...(peerTls !== undefined ? { peerTls } : {}),
     }
     door.commands = {
       topologies: names,
       ...(this.commands ? { send: this.commands.send } : {}),
+      maxBodyBytes: http.maxBodyBytes,
       positions: replyPositions({
         topologies: this.o.topologies,
         events,
         router: () => door.router,
         peerTimeoutMs: http.forwardTimeoutMs,
+        ...(peerTls !== undefined ? { peerTls } : {}),
       }),
     }
     return door
@@ -302,6 +337,7 @@ export class Worker {
       topics: new KafkaCommittedTopics(kafka, `${config.kafka.clientId}-sql`),
       timeoutMs: config.http.sqlTimeoutMs,
       maxRows: config.http.sqlMaxRows,
+      maxBodyBytes: Math.min(64 * 1024, config.http.maxBodyBytes),
       onAnswered: (a) => this.logger.debug(a, 'sql query answered'),
     })
   }
@@ -311,7 +347,13 @@ export class Worker {
     const { config } = this.o
     const a = this.http?.address()
     const port = a && typeof a === 'object' ? a.port : config.http.port
-    this.advertisedUrl = advertisedUrlOf(config.http.host, port, config.http.advertisedUrl, machine())
+    this.advertisedUrl = advertisedUrlOf(
+      config.http.host,
+      port,
+      config.http.advertisedUrl,
+      machine(),
+      config.http.tls !== undefined ? 'https' : 'http',
+    )
     if (this.advertisedUrl === undefined)
       this.logger.warn(
         { host: config.http.host },
@@ -374,4 +416,22 @@ function machine(): { hostname: string; ip?: string } {
     .flat()
     .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address
   return { hostname: hostname(), ...(ip !== undefined ? { ip } : {}) }
+}
+
+/** The PEM files of http.tls, read; a file that cannot be read is a ConfigError naming its key. */
+function loadHttpTls(tls: WorkerConfig['http']['tls']): HttpTls | undefined {
+  if (tls === undefined) return undefined
+  const read = (key: string, file: string) => {
+    try {
+      return readFileSync(file)
+    } catch (e) {
+      throw new ConfigError(`http.tls.${key} ${file}: cannot read it: ${(e as Error).message}`)
+    }
+  }
+  return {
+    cert: read('cert', tls.cert),
+    key: read('key', tls.key),
+    ...(tls.ca !== undefined ? { ca: read('ca', tls.ca) } : {}),
+    requestClientCert: tls.requestClientCert,
+  }
 }

@@ -30,6 +30,13 @@ describe('worker config', () => {
       sql: false,
       sqlTimeoutMs: 10_000,
       sqlMaxRows: 10_000,
+      auth: { clientCerts: [], protectHealth: false, protectMetrics: false, tokens: [] },
+      allowUnauthenticated: false,
+      maxBodyBytes: 1024 * 1024,
+      maxUrlBytes: 8192,
+      maxConcurrent: 256,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
     })
     expect(c.log.level).toBe('info')
     expect(c.stateDir).toBe('.state')
@@ -47,6 +54,7 @@ describe('worker config', () => {
       {
         DECIDER_HTTP_PORT: '8080',
         DECIDER_HTTP_HOST: '0.0.0.0',
+        DECIDER_HTTP_ALLOW_UNAUTHENTICATED: 'true', // a non-loopback bind needs auth or this
         DECIDER_STATE_DIR: '/var/lib/decider',
         DECIDER_LOG_LEVEL: 'debug',
         DECIDER_CREATE_TOPICS: 'false',

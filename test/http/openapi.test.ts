@@ -13,6 +13,8 @@ import { z } from 'zod'
 import { afterAll, describe, expect, it } from 'vitest'
 import { REPLY_STATUSES } from '../../src/domain/envelopes.ts'
 import { commandRequestSchema, HTTP_STATUS_OF_REPLY } from '../../src/http/commands.ts'
+import { tokenDigest } from '../../src/config/http-credentials.ts'
+import { httpAuth } from '../../src/http/auth.ts'
 import { HTTP_ROUTES } from '../../src/http/routes.ts'
 import { startHttp } from '../../src/http/server.ts'
 import { sqlRequestSchema, sqlRoute } from '../../src/http/sql.ts'
@@ -120,6 +122,63 @@ describe('docs/openapi.yaml', async () => {
       const op = doc.paths[route.path]![route.method.toLowerCase()]!
       expect(Object.keys(op.responses), `${route.method} ${route.path}`).toContain(String(r.status))
       expect(r.status, `${route.method} ${route.path}`).toBe(200)
+    }
+  })
+
+  it('documents the security schemes, and the refusals of auth and bounds on every route as the server gives them', async () => {
+    const schemes = (doc.components as { securitySchemes?: Record<string, Record<string, string>> })
+      .securitySchemes
+    expect(schemes?.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
+    expect(schemes?.mutualTLS).toMatchObject({ type: 'mutualTLS' })
+    const open = ['/livez', '/readyz', '/metrics']
+    for (const route of HTTP_ROUTES) {
+      const codes = Object.keys(doc.paths[route.path]![route.method.toLowerCase()]!.responses)
+      const name = `${route.method} ${route.path}`
+      expect(codes, name).toEqual(expect.arrayContaining(['401', '414']))
+      if (!open.includes(route.path)) expect(codes, name).toEqual(expect.arrayContaining(['403', '429']))
+      if (route.method === 'POST') expect(codes, name).toEqual(expect.arrayContaining(['413']))
+    }
+    // A server with tokens (and its probes and metrics protected) answers each route without one, and with a token
+    // of the other permission, with a status the document lists.
+    const reader = 'openapi-reader-token-0123456789'
+    const writer = 'openapi-writer-token-0123456789'
+    const guarded = await startHttp({
+      host: '127.0.0.1',
+      port: 0,
+      registry: createMetrics().registry,
+      readiness: () => ({ ready: true }),
+      auth: httpAuth({
+        tokens: [
+          { name: 'r', permissions: ['read'], sha256: tokenDigest(reader) },
+          { name: 'w', permissions: ['write'], sha256: tokenDigest(writer) },
+        ],
+        protectHealth: true,
+        protectMetrics: true,
+      }),
+      limits: { maxUrlBytes: 300 },
+    })
+    const at = `http://127.0.0.1:${(guarded.address() as AddressInfo).port}`
+    try {
+      for (const route of HTTP_ROUTES) {
+        const op = doc.paths[route.path]![route.method.toLowerCase()]!
+        const path = route.path.replace(/\{[^}]+\}/g, 'x')
+        const none = await fetch(at + path, { method: route.method })
+        expect(none.status, `${route.method} ${route.path}`).toBe(401)
+        const other = await fetch(at + path, {
+          method: route.method,
+          headers: {
+            authorization: `Bearer ${route.method === 'POST' && path !== '/sql' ? reader : writer}`,
+          },
+        })
+        if (!open.includes(route.path)) {
+          expect(other.status, `${route.method} ${route.path}`).toBe(403)
+          expect(Object.keys(op.responses)).toContain('403')
+        }
+        const long = await fetch(at + path + '?' + 'q'.repeat(400), { method: route.method })
+        expect(long.status).toBe(414)
+      }
+    } finally {
+      await new Promise<void>((r) => guarded.close(() => r()))
     }
   })
 

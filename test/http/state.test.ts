@@ -165,10 +165,14 @@ describe('GET /state/<topology>/<aggregateId>', async () => {
     } finally {
       await new Promise<void>((res) => s.close(() => res()))
     }
-    for (const bad of ['/state', '/state/bank', '/state/bank/', '/state/bank/%E0%A4%A']) {
+    for (const bad of ['/state', '/state/bank', '/state/bank/']) {
       const r = await get(bad)
       expect(r.status, bad).toBe(400)
       expect(r.body.error).toBe('use /state/<topology>/<aggregateId> (both URL-encoded)')
     }
+    // Malformed percent-encoding is refused before any route (guard.ts), for every path.
+    const malformed = await get('/state/bank/%E0%A4%A')
+    expect(malformed.status).toBe(400)
+    expect(malformed.body.code).toBe('bad_path')
   })
 })
