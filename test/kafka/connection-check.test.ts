@@ -21,6 +21,9 @@ const scram = resolveWorkerConfig(
   { KAFKA_SASL_PASSWORD: 'hunter2' },
 ).kafka
 
+// kafkajs' types declare no constructor argument; the class takes the message (errors.js).
+const SaslError = KafkaJSSASLAuthenticationError as unknown as new (message: string) => Error
+
 function tlsError(code: string, message: string) {
   return new KafkaJSConnectionError(`Connection error: ${message}`, { broker, code })
 }
@@ -28,7 +31,7 @@ function tlsError(code: string, message: string) {
 describe('classifyConnectError', () => {
   it('a refused SASL exchange: KafkaAuthenticationError naming broker, mechanism, user and where the password came from', () => {
     const e = classifyConnectError(
-      new KafkaJSSASLAuthenticationError(
+      new SaslError(
         'SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512',
       ),
       broker,
