@@ -51,14 +51,16 @@ export interface NodeAddress {
   internalPort?: number
 }
 
-/** The client listener of a secured broker: its keystore (see security.ts). */
+/** The client listener of a secured broker: its keystore and truststore (see security.ts). */
 export interface SecureListener {
   keystoreFile: string
+  truststoreFile: string
   storePassword: string
 }
 
 /**
- * The listeners of a secured node: clients on SASL_SSL with SCRAM-SHA-512 (the `port`); inter-broker traffic (also a
+ * The listeners of a secured node: clients on SASL_SSL with SCRAM-SHA-512 (the `port`), a client certificate asked for
+ * (ssl.client.auth=requested: verified against the dev CA when one is sent); inter-broker traffic (also a
  * broker's transaction markers to itself) on a PLAINTEXT listener and the controller on its PLAINTEXT one, both on
  * 127.0.0.1 only. Listener-prefixed settings (`listener.name.sasl_ssl.*`) as the Kafka security docs describe them;
  * no inter-broker SASL, so the broker needs no credentials of its own.
@@ -76,7 +78,12 @@ function secureListenerProperties(node: NodeAddress, tls: SecureListener): Recor
     'listener.name.sasl_ssl.ssl.keystore.location': tls.keystoreFile,
     'listener.name.sasl_ssl.ssl.keystore.password': tls.storePassword,
     'listener.name.sasl_ssl.ssl.key.password': tls.storePassword,
-    'listener.name.sasl_ssl.ssl.client.auth': 'none',
+    // A client certificate is asked for, not required: one signed by the dev CA is accepted (mutual TLS can be
+    // tried), any other refused; clients without one authenticate with SCRAM alone.
+    'listener.name.sasl_ssl.ssl.client.auth': 'requested',
+    'listener.name.sasl_ssl.ssl.truststore.type': 'PKCS12',
+    'listener.name.sasl_ssl.ssl.truststore.location': tls.truststoreFile,
+    'listener.name.sasl_ssl.ssl.truststore.password': tls.storePassword,
   }
 }
 

@@ -7,7 +7,9 @@
  * kept with the data so that a restarted daemon keeps its CA and user:
  *   tls/ca.p12, tls/ca.pem     a CA (EC P-256, keytool), its certificate exported as PEM for Node clients
  *   tls/broker.p12             the broker's key and certificate signed by the CA (SAN IP:127.0.0.1, DNS:localhost)
- *   tls/store.password         the password of both PKCS12 stores (random)
+ *   tls/trust.p12              the CA as the broker's truststore: the listener asks for a client certificate
+ *                              (ssl.client.auth=requested) and takes one signed by this CA (signClientCertificate)
+ *   tls/store.password         the password of the PKCS12 stores (random)
  *   client/password            the SCRAM-SHA-512 password of user `decider` (random), created in the metadata log by
  *                              `kafka-storage format --add-scram` (KRaft; kafkajs cannot create SCRAM users)
  *   client.env                 KAFKA_* variables that connect a worker or the CLI (the password by file)
@@ -27,9 +29,10 @@ export type BrokerSecurity = 'plaintext' | 'sasl_ssl'
 export const DEV_SCRAM_USER = 'decider'
 export const DEV_SCRAM_MECHANISM = 'scram-sha-512'
 
-/** The broker side: its keystore. */
+/** The broker side: its keystore and truststore (one password). */
 export interface BrokerTls {
   keystoreFile: string
+  truststoreFile: string
   storePassword: string
 }
 
@@ -91,7 +94,7 @@ const VALIDITY_DAYS = '3650'
 /** A CA and a broker certificate signed by it, in PKCS12 stores under `tlsDir`; the CA also as PEM. */
 export async function generateBrokerTls(tlsDir: string, storePassword: string): Promise<void> {
   mkdirSync(tlsDir, { recursive: true })
-  for (const f of ['ca.p12', 'broker.p12', 'broker.csr', 'broker.crt', 'chain.pem', 'ca.pem'])
+  for (const f of ['ca.p12', 'broker.p12', 'trust.p12', 'broker.csr', 'broker.crt', 'chain.pem', 'ca.pem'])
     rmSync(join(tlsDir, f), { force: true })
   const kt = (args: string[]) => keytool(args, storePassword, tlsDir)
   const store = (file: string) => [
@@ -114,6 +117,7 @@ export async function generateBrokerTls(tlsDir: string, storePassword: string): 
     (async () => {
       await keyPair('ca', 'CN=kafka-decider dev CA', ['-ext', 'bc:c'], 'ca.p12')
       await kt(['-exportcert', '-rfc', '-alias', 'ca', ...store('ca.p12'), '-file', 'ca.pem'])
+      await kt(['-importcert', '-noprompt', '-alias', 'ca', '-file', 'ca.pem', ...store('trust.p12')])
     })(),
     (async () => {
       await keyPair('broker', 'CN=localhost', ['-ext', SAN], 'broker.p12')
@@ -142,7 +146,38 @@ export async function generateBrokerTls(tlsDir: string, storePassword: string): 
   )
   await kt(['-importcert', '-noprompt', '-alias', 'broker', '-file', 'chain.pem', ...store('broker.p12')])
   for (const f of ['broker.csr', 'broker.crt', 'chain.pem']) rmSync(join(tlsDir, f), { force: true })
-  for (const f of ['ca.p12', 'broker.p12']) chmodSync(join(tlsDir, f), 0o600)
+  for (const f of ['ca.p12', 'broker.p12', 'trust.p12']) chmodSync(join(tlsDir, f), 0o600)
+}
+
+/**
+ * Signs a client's certificate signing request (PEM, e.g. from `openssl req -new`) with the dev broker's CA, for
+ * mutual TLS: `tlsDir` is the broker's `tls/`. Writes the certificate (PEM) to `certFile`.
+ */
+export async function signClientCertificate(
+  tlsDir: string,
+  csrFile: string,
+  certFile: string,
+): Promise<void> {
+  const storePassword = readFileSync(join(tlsDir, 'store.password'), 'utf8').trim()
+  await keytool(
+    [
+      '-gencert',
+      ...[
+        '-alias',
+        'ca',
+        '-keystore',
+        'ca.p12',
+        '-storetype',
+        'PKCS12',
+        '-storepass:env',
+        'KD_STORE_PASSWORD',
+      ],
+      ...['-infile', csrFile, '-outfile', certFile, '-rfc', '-validity', '30'],
+      ...['-ext', 'KU=digitalSignature', '-ext', 'EKU=clientAuth'],
+    ],
+    storePassword,
+    tlsDir,
+  )
 }
 
 /**
@@ -161,23 +196,22 @@ export async function prepareSecurity(dir: string, log?: (msg: string) => void):
     envFile: join(dir, 'client.env'),
   }
   const keystoreFile = join(tlsDir, 'broker.p12')
-  const complete = [storePasswordFile, keystoreFile, files.caFile, passwordFile].every((f) => existsSync(f))
-  if (complete) {
-    return {
-      ...files,
-      tls: { keystoreFile, storePassword: readFileSync(storePasswordFile, 'utf8').trim() },
-      password: readFileSync(passwordFile, 'utf8').trim(),
-    }
-  }
-  log?.('devkafka: making a CA, the broker certificate and a SCRAM user (keytool)...')
+  const truststoreFile = join(tlsDir, 'trust.p12')
   mkdirSync(tlsDir, { recursive: true, mode: 0o700 })
   mkdirSync(clientDir, { recursive: true, mode: 0o700 })
-  const storePassword = secret()
-  const password = secret()
-  await generateBrokerTls(tlsDir, storePassword)
-  writeSecret(storePasswordFile, storePassword + '\n')
-  writeSecret(passwordFile, password + '\n')
-  return { ...files, tls: { keystoreFile, storePassword }, password }
+  // The user's password is kept once made: the formatted metadata log holds its SCRAM credential.
+  if (!existsSync(passwordFile)) writeSecret(passwordFile, secret() + '\n')
+  const password = readFileSync(passwordFile, 'utf8').trim()
+  let storePassword: string
+  if ([storePasswordFile, keystoreFile, truststoreFile, files.caFile].every((f) => existsSync(f))) {
+    storePassword = readFileSync(storePasswordFile, 'utf8').trim()
+  } else {
+    log?.('devkafka: making a CA and the broker certificate (keytool)...')
+    storePassword = secret()
+    await generateBrokerTls(tlsDir, storePassword)
+    writeSecret(storePasswordFile, storePassword + '\n')
+  }
+  return { ...files, tls: { keystoreFile, truststoreFile, storePassword }, password }
 }
 
 /** `--add-scram` of kafka-storage format: the user, created in the metadata log when the node is formatted. */

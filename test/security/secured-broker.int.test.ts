@@ -3,7 +3,9 @@
  * keytool, a user with a random password; src/devkafka/security.ts): a worker in process, the CLI and the
  * CommandClient work over TLS + SCRAM; a wrong password and an untrusted certificate fail each of them in under 10 s
  * with a clear error (the CLI with exit code 2), not a retry loop; the worker's log of a start with credentials holds
- * neither the password nor key material, and `decider describe` masks the password.
+ * neither the password nor key material, and `decider describe` masks the password. The broker asks for a client
+ * certificate (ssl.client.auth=requested): one signed by its CA connects, one signed by another CA fails fast (these
+ * cases need openssl for the client's key and signing request, and are skipped without it).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -14,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CommandClient } from '../../src/client/command-client.ts'
 import { resolveWorkerConfig, type WorkerConfig } from '../../src/config/worker-config.ts'
 import { keytoolCommand, startKafka, type KafkaHandle } from '../../src/devkafka/index.ts'
+import { signClientCertificate } from '../../src/devkafka/security.ts'
 import { KafkaAuthenticationError, KafkaTlsError } from '../../src/errors.ts'
 import { loadTopology, type Topology } from '../../src/topology/loader.ts'
 import { Worker } from '../../src/worker/worker.ts'
@@ -53,6 +56,15 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection')
 }
 
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** A pino logger writing JSON lines into a buffer. */
 function capturedLogger(level = 'debug') {
   const chunks: string[] = []
@@ -70,6 +82,8 @@ let kafka: KafkaHandle
 let secureEnv: Record<string, string>
 let password: string
 let otherCaFile: string
+/** Signs a certificate signing request with the other CA. */
+let signWithOtherCa: (csr: string, cert: string) => void
 
 function workerConfig(env: Record<string, string>, stateDir = path.join(dir, 'state')): WorkerConfig {
   return resolveWorkerConfig(
@@ -119,6 +133,20 @@ beforeAll(async () => {
   ])
   kt(['-exportcert', '-rfc', '-alias', 'ca', ...store, '-file', 'ca.pem'])
   otherCaFile = path.join(other, 'ca.pem')
+  signWithOtherCa = (csr, cert) =>
+    kt([
+      '-gencert',
+      '-alias',
+      'ca',
+      ...store,
+      '-infile',
+      csr,
+      '-outfile',
+      cert,
+      '-rfc',
+      '-ext',
+      'EKU=clientAuth',
+    ])
 }, 240_000)
 
 afterAll(async () => {
@@ -371,3 +399,58 @@ describe('an untrusted certificate fails fast (< 10 s) with a clear error', () =
     }
   }, 60_000)
 })
+
+describe.skipIf(!hasOpenssl())(
+  'mutual TLS: a client certificate from kafka.ssl.cert and kafka.ssl.key',
+  () => {
+    it('one signed by the CA the broker trusts connects; one signed by another CA fails fast with a clear error', async () => {
+      const mtls = path.join(dir, 'mtls')
+      mkdirSync(mtls)
+      const key = path.join(mtls, 'client.key')
+      const csr = path.join(mtls, 'client.csr')
+      execFileSync(
+        'openssl',
+        ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
+          '-subj',
+          '/CN=decider',
+          '-keyout',
+          key,
+          '-out',
+          csr,
+        ]),
+        { stdio: 'ignore' },
+      )
+      const trusted = path.join(mtls, 'client.pem')
+      await signClientCertificate(path.join(kafka.dir, 'tls'), csr, trusted)
+      const untrusted = path.join(mtls, 'client-other.pem')
+      signWithOtherCa(csr, untrusted)
+
+      const ok = await runCli(['topics', 'check', topologyFile], {
+        ...secureEnv,
+        KAFKA_SSL_CERT_FILE: trusted,
+        KAFKA_SSL_KEY_FILE: key,
+      })
+      expect(ok.code, ok.stderr).toBe(0)
+
+      const topology = await loadTopology(topologyFile)
+      const w = new Worker({
+        topologies: [topology],
+        config: workerConfig(
+          { ...secureEnv, KAFKA_SSL_CERT_FILE: untrusted, KAFKA_SSL_KEY_FILE: key },
+          path.join(dir, 'state-mtls'),
+        ),
+        logger: pino({ level: 'silent' }),
+      })
+      const { value: e, ms } = await timed('client certificate of another CA, worker start', () =>
+        rejection(w.start()),
+      )
+      await w.stop()
+      expect(e).toBeInstanceOf(KafkaTlsError)
+      expect(e.message).toContain(
+        `Kafka TLS check failed: broker ${kafka.bootstrap} refused the TLS handshake (`,
+      )
+      expect(e.message).toContain('set kafka.ssl.cert and kafka.ssl.key')
+      expect(ms).toBeLessThan(FAIL_FAST_MS)
+    }, 120_000)
+  },
+)
