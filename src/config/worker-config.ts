@@ -1,11 +1,11 @@
 /**
  * Worker configuration: the environment a topology runs in (brokers, credentials, state dir, HTTP bind,
  * logging). Read from a YAML file (config/worker.yaml by default) and overridden by environment variables:
- *   KAFKA_* (brokers, client id, TLS, SASL: see ./kafka-config.ts), DECIDER_STATE_DIR, DECIDER_HTTP_HOST,
- *   DECIDER_HTTP_PORT, DECIDER_LOG_LEVEL, DECIDER_LOG_FORMAT, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS,
- *   DECIDER_SESSION_TIMEOUT_MS, DECIDER_HTTP_ADVERTISED_URL, DECIDER_HTTP_COMMANDS, DECIDER_HTTP_SQL
- * Secrets come from the environment or from files the config names, never from the file itself (a Kafka password
- * written in it is refused).
+ *   KAFKA_* (brokers, client id, TLS files, SASL: see ./kafka-config.ts),
+ *   DECIDER_STATE_DIR, DECIDER_HTTP_HOST, DECIDER_HTTP_PORT,
+ *   DECIDER_LOG_LEVEL, DECIDER_LOG_FORMAT, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS, DECIDER_SESSION_TIMEOUT_MS,
+ *   DECIDER_HTTP_ADVERTISED_URL, DECIDER_HTTP_COMMANDS, DECIDER_HTTP_SQL
+ * Secrets belong in the environment or in files the config names, never in the file (a Kafka password there is refused).
  */
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
