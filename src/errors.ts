@@ -105,6 +105,32 @@ export class StoreInUseError extends KafkaDeciderError {
   readonly recovery: Recovery = 'retriable'
 }
 
+// ---- the connection to Kafka ------------------------------------------------------------------------------
+
+/**
+ * A broker refused the SASL credentials (wrong password or user name, a mechanism the user has no credentials for or
+ * the listener does not enable, SASL on a listener that does not take it). Found at the first connect and not retried:
+ * the message names the broker, the mechanism and user, and where the password came from. The CLI and the worker exit 2.
+ */
+export class KafkaAuthenticationError extends ConfigError {
+  override readonly code: string = 'kafka_authentication_failed'
+  /** host:port of the broker that refused. */
+  broker: string | undefined
+}
+
+/**
+ * The TLS handshake with a broker failed on verification: its certificate is not signed by a trusted CA, does not name
+ * the host connected to, has expired, or the broker refused this client's certificate (or its absence). Found at the
+ * first connect and not retried; the message names the broker, the check that failed and the setting to fix.
+ */
+export class KafkaTlsError extends ConfigError {
+  override readonly code: string = 'kafka_tls_failed'
+  /** host:port of the broker. */
+  broker: string | undefined
+  /** Node's error code, e.g. SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID. */
+  tlsCode: string | undefined
+}
+
 // ---- task: what the commit sequence and the task lifecycle raise --------------------------------------------
 
 /** Another owner initialised this partition's transactional id: close the task, never retry its commit. */

@@ -78,4 +78,6 @@ export {
   type EventPosition,
   type CommandReply,
 } from './client/view-client.ts'
+export { loadWorkerConfig, type WorkerConfig, type KafkaClientConfig } from './config/worker-config.ts'
+export { KafkaAuthenticationError, KafkaTlsError } from './errors.ts'
 export { TopologyTestDriver, given, type CrashPoint } from './testing/index.ts'

@@ -1,4 +1,7 @@
 import { ConfigError } from '../errors.ts'
+import { kafkaConnectionLines } from '../config/kafka-config.ts'
+import { cliConfig, DEFAULT_CONFIG } from './common.ts'
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { projectionTopicSpecs, topicSpecs, type TopicSpec } from '../kafka/topics.ts'
 import { loadTopology } from '../topology/loader.ts'
@@ -64,9 +67,23 @@ function describeProjection(p: ProjectionTopology): string[] {
   ]
 }
 
-export async function describeCommand(file: string): Promise<number> {
+/**
+ * The Kafka connection of the worker config the CLI and `run` would use (secrets masked: the password shows as
+ * ***, with where it is read from).
+ */
+async function describeConnection(configFile: string | undefined): Promise<string[]> {
+  const config = await cliConfig(configFile)
+  const from = configFile ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : 'defaults')
+  return [
+    `  Kafka connection (worker config: ${from}, with the environment):`,
+    ...kafkaConnectionLines(config.kafka, '    '),
+  ]
+}
+
+export async function describeCommand(file: string, configFile?: string): Promise<number> {
   if (await isProjectionFile(file)) {
-    console.log(describeProjection(await loadProjection(file)).join('\n'))
+    const lines = describeProjection(await loadProjection(file))
+    console.log([...lines, ...(await describeConnection(configFile))].join('\n'))
     return 0
   }
   const t = await loadTopology(file)
@@ -80,6 +97,7 @@ export async function describeCommand(file: string): Promise<number> {
     `  Tasks: ${d.partitions}, one per ${t.topics.commands} partition; task p:`,
     `    source ${t.topics.commands}[p] -> decide/evolve -> sinks ${t.topics.events}[p], ${t.topics.changelog}[p], ${t.topics.replies}, ${t.topics.deadLetters}`,
     `    transactional.id ${t.applicationId}-${t.topics.commands}-<p>; state <stateDir>/${d.name}/<p>`,
+    ...(await describeConnection(configFile)),
   ]
   console.log(lines.join('\n'))
   return 0

@@ -55,10 +55,17 @@ program
 
 program
   .command('describe')
-  .description('show the topics, partitions, configs and tasks a topology uses')
+  .description(
+    'show the topics, partitions, configs and tasks a topology uses, and the Kafka connection of the worker config (secrets masked)',
+  )
   .argument('<topology>', 'topology file (YAML)')
-  .action(async (file: string) => {
-    process.exitCode = await describeCommand(file)
+  .option(
+    '-c, --config <file>',
+    'worker config file (YAML); environment variables override it',
+    process.env.DECIDER_CONFIG,
+  )
+  .action(async (file: string, opts: { config?: string }) => {
+    process.exitCode = await describeCommand(file, opts.config)
   })
 
 program

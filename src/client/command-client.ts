@@ -6,19 +6,32 @@
  * the command record it answers: a commandId sent again (a retry after a timeout, another client) has two
  * replies, and the earlier one may still be on its way; each reply names its command record (kd-source-partition,
  * kd-source-offset headers), and the wait takes only the one naming the record its send wrote. Kafka is
- * reached through a CommandTransport (./transport.ts): the kafkajs one over the `kafka` option, or your own.
+ * reached through a CommandTransport (./transport.ts): the kafkajs one over the `kafka` or `kafkaConfig` option, or
+ * your own.
  */
 import { randomUUID } from 'node:crypto'
+import pino from 'pino'
+import type { KafkaClientConfig } from '../config/kafka-config.ts'
 import { CONTENT_TYPES, decode, encode, type Serialization } from '../domain/codec.ts'
 import { checkAggregateId, HEADERS, type CommandEnvelope, type ReplyEnvelope } from '../domain/envelopes.ts'
 import { ReplyTimeoutError, UsageError } from '../errors.ts'
-import type { KafkaConnection } from '../kafka/client.ts'
+import { createKafka, type KafkaConnection } from '../kafka/client.ts'
 import { KafkaCommandTransport } from '../kafka/command-transport.ts'
 import type { CommandRecord, CommandTransport, ReplyRecord, SentRecord } from './transport.ts'
 
 export interface CommandClientOptions {
-  /** A kafkajs `Kafka` client: the client then talks to Kafka over it. Give this or `transport`. */
+  /**
+   * A kafkajs `Kafka` client: the client then talks to Kafka over it, with whatever ssl/sasl it was built with. Give
+   * this, `kafkaConfig` or `transport`.
+   */
   kafka?: KafkaConnection
+  /**
+   * The `kafka` section of a worker config, as `loadWorkerConfig(file)` resolves it (brokers, TLS files, SASL with the
+   * password from the environment or a password file): the client builds its Kafka connection from it like the worker
+   * and the CLI do, and a wrong password or an untrusted certificate fails the first send or wait at once with a
+   * KafkaAuthenticationError or KafkaTlsError instead of being retried.
+   */
+  kafkaConfig?: KafkaClientConfig
   /** Another way to reach the commands and replies topics below (another Kafka client, a test double). */
   transport?: CommandTransport
   commandsTopic: string
@@ -60,14 +73,19 @@ export class CommandClient {
   private repliesReady: Promise<void> | undefined
 
   constructor(private readonly o: CommandClientOptions) {
-    if ((o.kafka === undefined) === (o.transport === undefined)) {
+    if ([o.kafka, o.kafkaConfig, o.transport].filter((x) => x !== undefined).length !== 1) {
       throw new UsageError(
-        'CommandClient needs either `kafka` (a kafkajs Kafka client) or `transport`, not both',
+        'CommandClient needs one of `kafka` (a kafkajs Kafka client), `kafkaConfig` (the kafka section of a worker config) or `transport`',
       )
     }
+    const kafka =
+      o.kafka ??
+      (o.kafkaConfig !== undefined
+        ? createKafka(o.kafkaConfig, `${o.kafkaConfig.clientId}-client`, pino({ level: 'silent' }))
+        : undefined)
     this.transport =
       o.transport ??
-      new KafkaCommandTransport(o.kafka!, { commandsTopic: o.commandsTopic, repliesTopic: o.repliesTopic })
+      new KafkaCommandTransport(kafka!, { commandsTopic: o.commandsTopic, repliesTopic: o.repliesTopic })
   }
 
   /**

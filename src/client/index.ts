@@ -41,4 +41,5 @@ export {
   type EventPosition,
   type CommandReply,
 } from './view-client.ts'
-export { WorkerReadError } from '../errors.ts'
+export { WorkerReadError, KafkaAuthenticationError, KafkaTlsError } from '../errors.ts'
+export { loadWorkerConfig, type WorkerConfig, type KafkaClientConfig } from '../config/worker-config.ts'

@@ -1,12 +1,13 @@
 /**
  * Worker configuration: the environment a topology runs in (brokers, credentials, state dir, HTTP bind,
  * logging). Read from a YAML file (config/worker.yaml by default) and overridden by environment variables:
- *   KAFKA_BROKERS (comma separated), KAFKA_CLIENT_ID, KAFKA_SSL=true, KAFKA_SASL_MECHANISM,
- *   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, DECIDER_STATE_DIR, DECIDER_HTTP_HOST, DECIDER_HTTP_PORT,
+ *   KAFKA_* (brokers, client id, TLS files, SASL: see ./kafka-config.ts),
+ *   DECIDER_STATE_DIR, DECIDER_HTTP_HOST, DECIDER_HTTP_PORT,
  *   DECIDER_LOG_LEVEL, DECIDER_LOG_FORMAT, DECIDER_SHUTDOWN_TIMEOUT_MS, DECIDER_CREATE_TOPICS, DECIDER_SESSION_TIMEOUT_MS,
  *   DECIDER_HTTP_ADVERTISED_URL, DECIDER_HTTP_COMMANDS, DECIDER_HTTP_SQL, DECIDER_HTTP_TOKENS,
  *   DECIDER_HTTP_TOKENS_FILE, DECIDER_HTTP_ALLOW_UNAUTHENTICATED
- * Secrets belong in the environment (or files the config names), never in the file: http.auth.tokens is refused.
+ * Secrets belong in the environment or in files the config names, never in the file: a Kafka password or
+ * http.auth.tokens there is refused.
  */
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
@@ -19,40 +20,15 @@ import {
   readTokensFile,
   tokenCredentialSchema,
 } from './http-credentials.ts'
+import { kafkaFileSchema, resolveKafkaConfig, type KafkaClientConfig } from './kafka-config.ts'
 
 const LOG_LEVELS = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
 /** auto: human-readable on a terminal, JSON lines otherwise (a file, a pipe, a container's log). */
 const LOG_FORMATS = z.enum(['auto', 'json', 'pretty'])
 
-const sslSchema = z.union([
-  z.boolean(),
-  z.object({
-    rejectUnauthorized: z.boolean().optional(),
-    ca: z.string().optional(),
-    cert: z.string().optional(),
-    key: z.string().optional(),
-  }),
-])
-
-const saslSchema = z.object({
-  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-  username: z.string().min(1),
-  password: z.string().min(1),
-})
-
 export const workerConfigSchema = z
   .object({
-    kafka: z
-      .object({
-        brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
-        clientId: z.string().min(1).default('kafka-decider'),
-        ssl: sslSchema.optional(),
-        sasl: saslSchema.optional(),
-        connectionTimeoutMs: z.number().int().positive().default(3000),
-        requestTimeoutMs: z.number().int().positive().default(30_000),
-      })
-      .strict()
-      .prefault({}),
+    kafka: kafkaFileSchema,
     consumer: z
       .object({
         sessionTimeoutMs: z.number().int().min(1000).default(30_000),
@@ -169,8 +145,11 @@ export const workerConfigSchema = z
   })
   .strict()
 
-export type WorkerConfig = z.infer<typeof workerConfigSchema>
-export type KafkaClientConfig = WorkerConfig['kafka']
+/** The config as the file writes it (before the environment and the secrets it names are applied). */
+export type WorkerConfigFile = z.infer<typeof workerConfigSchema>
+/** The resolved config: the file, the environment, the named secret files read (the password a Secret). */
+export type WorkerConfig = Omit<WorkerConfigFile, 'kafka'> & { kafka: KafkaClientConfig }
+export type { KafkaClientConfig }
 export type LogConfig = WorkerConfig['log']
 
 /**
@@ -219,29 +198,7 @@ export function resolveWorkerConfig(
           .join('\n'),
     )
   }
-  const c = base.data
-  if (env.KAFKA_BROKERS)
-    c.kafka.brokers = env.KAFKA_BROKERS.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean)
-  if (env.KAFKA_CLIENT_ID) c.kafka.clientId = env.KAFKA_CLIENT_ID
-  if (env.KAFKA_SSL) {
-    if (env.KAFKA_SSL !== 'true' && env.KAFKA_SSL !== 'false')
-      throw new ConfigError(`KAFKA_SSL=${env.KAFKA_SSL}: use true or false`)
-    c.kafka.ssl = env.KAFKA_SSL === 'true'
-  }
-  if (env.KAFKA_SASL_USERNAME || env.KAFKA_SASL_PASSWORD) {
-    const sasl = saslSchema.safeParse({
-      mechanism: env.KAFKA_SASL_MECHANISM ?? c.kafka.sasl?.mechanism ?? 'plain',
-      username: env.KAFKA_SASL_USERNAME ?? c.kafka.sasl?.username,
-      password: env.KAFKA_SASL_PASSWORD ?? c.kafka.sasl?.password,
-    })
-    if (!sasl.success)
-      throw new ConfigError(
-        `KAFKA_SASL_*: ${sasl.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      )
-    c.kafka.sasl = sasl.data
-  }
+  const c: WorkerConfig = { ...base.data, kafka: resolveKafkaConfig(base.data.kafka, env) }
   if (env.DECIDER_SESSION_TIMEOUT_MS) {
     c.consumer.sessionTimeoutMs = intEnv(env, 'DECIDER_SESSION_TIMEOUT_MS', 1000)
     c.consumer.heartbeatIntervalMs = Math.min(

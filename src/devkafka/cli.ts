@@ -2,8 +2,9 @@
 /**
  * Local Apache Kafka for development (npm run kafka:start|stop|status|fetch; `decider kafka ...` when installed).
  *   fetch                                   resolve the broker jars from Maven Central into .cache/kafka
- *   start [--port 9092] [--nodes 1|3] [--dir .kafka] [--heap 512]
- *                                           start detached (keeps running after this exits), wait until it answers
+ *   start [--port 9092] [--nodes 1|3] [--dir .kafka] [--heap 512] [--secure]
+ *                                           start detached (keeps running after this exits), wait until it answers;
+ *                                           --secure: SASL_SSL + SCRAM-SHA-512 (prints the CA PEM and credentials files)
  *   stop [--dir .kafka]                     stop it (SIGTERM, bounded wait, SIGKILL)
  *   status [--dir .kafka]                   report; exit code 0 when running, 1 otherwise
  */

@@ -16,7 +16,17 @@ import { assertPortsFree, freePorts } from './ports.ts'
 import { untrack } from './processes.ts'
 import { BIND_HOST, type NodeAddress } from './properties.ts'
 import { ensureKafkaJars, type KafkaJars } from './resolve.ts'
-import { waitForCluster } from './wait.ts'
+import {
+  clientEnv,
+  DEV_SCRAM_MECHANISM,
+  prepareSecurity,
+  probeSecurity,
+  scramFormatArgs,
+  writeClientEnv,
+  type BrokerSecurity,
+  type SecuritySetup,
+} from './security.ts'
+import { waitForCluster, type ClientSecurity } from './wait.ts'
 
 export type NodeCount = 1 | 3
 
@@ -35,6 +45,33 @@ export interface StartKafkaOptions {
   jars?: KafkaJars
   /** Keep the temp dir on stop() (only matters when `dir` was not given). */
   keepDir?: boolean
+  /**
+   * 'sasl_ssl': the client listener (`port`) is SASL_SSL with SCRAM-SHA-512, a CA and the broker's certificate and a
+   * user with a random password are made in the dir (security.ts); the handle's `security` says how to connect.
+   * Single node only. Default 'plaintext'.
+   */
+  security?: BrokerSecurity
+  /** Progress messages (e.g. "making a CA..."). */
+  log?: (msg: string) => void
+}
+
+/** How to connect to a secured broker (KafkaHandle.security). */
+export interface SecuredBrokerAccess {
+  protocol: 'SASL_SSL'
+  mechanism: typeof DEV_SCRAM_MECHANISM
+  username: string
+  /** The user's password (random per new broker dir); not enumerable, so printing the handle does not show it. */
+  readonly password: string
+  /** PEM file of the CA that signed the broker's certificate (SAN IP:127.0.0.1, DNS:localhost). */
+  caFile: string
+  /** File holding the password (mode 0600). */
+  passwordFile: string
+  /** KAFKA_* variables for a shell, the password by file. */
+  envFile: string
+  /** The same variables: a worker or the CLI given these connects (KAFKA_SASL_PASSWORD_FILE, not the password). */
+  env: Record<string, string>
+  /** The PLAINTEXT listener of inter-broker traffic, on 127.0.0.1 (not for clients). */
+  internalBootstrap: string
 }
 
 export interface KafkaNodeInfo {
@@ -67,6 +104,8 @@ export interface KafkaHandle {
   killNode(index: number): Promise<void>
   /** Starts node `index` again (same dir and ports) and waits until it is back in the cluster metadata. */
   restartNode(index: number): Promise<void>
+  /** Set when started with `security: 'sasl_ssl'`. */
+  security?: SecuredBrokerAccess
 }
 
 const DEFAULT_HEAP_MB = 512
@@ -75,6 +114,8 @@ const STOP_GRACE_MS = 30_000
 interface ClusterMeta {
   clusterId: string
   nodes: number
+  /** Absent: plaintext (dirs made before the secured mode existed). */
+  security?: BrokerSecurity
 }
 
 interface NodeState {
@@ -112,18 +153,55 @@ async function stopChild(child: ChildProcess, graceMs = STOP_GRACE_MS): Promise<
   await waitExit(child, 10_000)
 }
 
-export function nodeAddresses(count: NodeCount, ports: readonly number[]): NodeAddress[] {
+/** Ports per node: client and controller listeners, and the internal one of a secured node. */
+export const portsPerNode = (security: BrokerSecurity = 'plaintext') => (security === 'sasl_ssl' ? 3 : 2)
+
+export function nodeAddresses(
+  count: NodeCount,
+  ports: readonly number[],
+  security: BrokerSecurity = 'plaintext',
+): NodeAddress[] {
+  const k = portsPerNode(security)
   return Array.from({ length: count }, (_, i) => ({
     nodeId: i + 1,
-    port: ports[2 * i] ?? 0,
-    controllerPort: ports[2 * i + 1] ?? 0,
+    port: ports[k * i] ?? 0,
+    controllerPort: ports[k * i + 1] ?? 0,
+    ...(k === 3 ? { internalPort: ports[k * i + 2] ?? 0 } : {}),
   }))
 }
 
 /** Ports for `count` nodes: fixed (port, port+1, ...) when a port is given, otherwise free ones. */
-export async function pickPorts(count: NodeCount, port: number | undefined): Promise<number[]> {
-  if (port && port > 0) return Array.from({ length: 2 * count }, (_, i) => port + i)
-  return freePorts(2 * count)
+export async function pickPorts(count: NodeCount, port: number | undefined, perNode = 2): Promise<number[]> {
+  if (port && port > 0) return Array.from({ length: perNode * count }, (_, i) => port + i)
+  return freePorts(perNode * count)
+}
+
+/** Refuses what the secured mode does not do. */
+export function checkSecurity(count: NodeCount, security: BrokerSecurity): void {
+  if (security !== 'plaintext' && security !== 'sasl_ssl')
+    throw new Error(`devkafka: security must be plaintext or sasl_ssl, got ${String(security)}`)
+  if (security === 'sasl_ssl' && count !== 1)
+    throw new Error('devkafka: the secured (SASL_SSL) broker is single-node only; leave out --nodes 3')
+}
+
+/** The access a secured broker's handle or daemon state describes. */
+export function securedAccess(
+  bootstrap: string,
+  internalBootstrap: string,
+  setup: SecuritySetup,
+): SecuredBrokerAccess {
+  const access = {
+    protocol: 'SASL_SSL' as const,
+    mechanism: DEV_SCRAM_MECHANISM,
+    username: setup.username,
+    caFile: setup.caFile,
+    passwordFile: setup.passwordFile,
+    envFile: setup.envFile,
+    env: clientEnv(bootstrap, setup),
+    internalBootstrap,
+  }
+  Object.defineProperty(access, 'password', { value: setup.password, enumerable: false })
+  return access as SecuredBrokerAccess
 }
 
 /** Reads or creates the cluster id of a directory; formats every node that is not formatted yet. */
@@ -132,8 +210,10 @@ export async function prepareCluster(
   dir: string,
   layouts: NodeLayout[],
   all: NodeAddress[],
+  secure?: SecuritySetup,
 ): Promise<string> {
   const metaFile = join(dir, 'cluster.json')
+  const security: BrokerSecurity = secure ? 'sasl_ssl' : 'plaintext'
   let meta: ClusterMeta | undefined
   if (existsSync(metaFile)) meta = JSON.parse(readFileSync(metaFile, 'utf8')) as ClusterMeta
   if (meta && meta.nodes !== layouts.length) {
@@ -141,13 +221,22 @@ export async function prepareCluster(
       `devkafka: ${dir} holds a ${meta.nodes}-node cluster, not a ${layouts.length}-node one; use another --dir or delete it`,
     )
   }
+  if (meta && (meta.security ?? 'plaintext') !== security) {
+    // SCRAM users are created when the data is formatted: a dir keeps the mode it was made with.
+    throw new Error(
+      `devkafka: ${dir} holds a ${meta.security ?? 'plaintext'} broker, not a ${security} one; use another --dir ` +
+        `(e.g. --dir ${security === 'sasl_ssl' ? '.kafka-secure' : '.kafka'}) or delete it`,
+    )
+  }
   if (!meta) {
     if (layouts.some(isFormatted))
       throw new Error(`devkafka: ${dir} has formatted data but no cluster.json; delete it`)
-    meta = { clusterId: await randomClusterId(jars), nodes: layouts.length }
+    meta = { clusterId: await randomClusterId(jars), nodes: layouts.length, ...(secure ? { security } : {}) }
   }
-  for (const l of layouts) writeNodeConfig(l, all)
-  await Promise.all(layouts.map((l) => formatNode(jars, l, meta.clusterId)))
+  for (const l of layouts) writeNodeConfig(l, all, secure?.tls)
+  const format = secure ? scramFormatArgs(secure) : []
+  const redact = secure ? [secure.password] : []
+  await Promise.all(layouts.map((l) => formatNode(jars, l, meta.clusterId, format, redact)))
   writeFileSync(metaFile, JSON.stringify(meta, null, 2) + '\n')
   return meta.clusterId
 }
@@ -159,6 +248,8 @@ export async function prepareCluster(
 export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHandle> {
   const count: NodeCount = opts.nodes ?? 1
   if (count !== 1 && count !== 3) throw new Error(`devkafka: nodes must be 1 or 3, got ${String(count)}`)
+  const security = opts.security ?? 'plaintext'
+  checkSecurity(count, security)
   const heapMb = opts.heapMb ?? DEFAULT_HEAP_MB
   const timeoutMs = opts.startTimeoutMs ?? (count === 1 ? 60_000 : 90_000)
   const jars = opts.jars ?? (await ensureKafkaJars())
@@ -166,18 +257,22 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHan
   const dir = opts.dir ? resolve(opts.dir) : mkdtempSync(join(tmpdir(), 'devkafka-'))
   mkdirSync(dir, { recursive: true })
 
-  const ports = await pickPorts(count, opts.port)
+  const ports = await pickPorts(count, opts.port, portsPerNode(security))
   await assertPortsFree(ports)
-  const all = nodeAddresses(count, ports)
+  const all = nodeAddresses(count, ports, security)
   const states: NodeState[] = all.map((a) => ({ layout: nodeLayout(dir, a, count), child: undefined }))
+  const secure = security === 'sasl_ssl' ? await prepareSecurity(dir, opts.log) : undefined
   const clusterId = await prepareCluster(
     jars,
     dir,
     states.map((s) => s.layout),
     all,
+    secure,
   )
   const bootstrapOf = (l: NodeLayout): string => `${BIND_HOST}:${l.port}`
   const brokers = states.map((s) => bootstrapOf(s.layout))
+  const client: ClientSecurity = secure ? probeSecurity(secure, secure.password) : {}
+  if (secure) writeClientEnv(brokers.join(','), secure)
 
   const startFailure = (which: NodeState[]): (() => string | undefined) => {
     return () => {
@@ -202,6 +297,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHan
       nodeIds: all.map((a) => a.nodeId),
       timeoutMs,
       failed: startFailure(states),
+      client,
     })
   } catch (err) {
     await Promise.all(states.map((s) => (s.child ? stopChild(s.child, 5_000) : undefined)))
@@ -214,7 +310,9 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHan
     if (!s) throw new Error(`devkafka: no node at index ${index} (cluster has ${states.length})`)
     return s
   }
+  const internal = states.map((s) => `${BIND_HOST}:${s.layout.internalPort ?? ''}`).join(',')
   const handle: KafkaHandle = {
+    ...(secure ? { security: securedAccess(brokers.join(','), internal, secure) } : {}),
     brokers,
     bootstrap: brokers.join(','),
     dir,
@@ -267,6 +365,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaHan
           nodeIds: all.map((a) => a.nodeId),
           timeoutMs,
           failed: startFailure([s]),
+          client,
         })
       } catch (err) {
         await failWith(err, [s])

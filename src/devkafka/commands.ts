@@ -1,4 +1,5 @@
 /** Commands of the local dev broker (see ./cli.ts). */
+import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError } from 'commander'
 import { daemonStatus, defaultPort, startDaemon, stopDaemon } from './daemon.ts'
 import { defaultDaemonDir } from './paths.ts'
@@ -43,7 +44,12 @@ export function kafkaCommands(name = 'kafka'): Command {
     .option('--nodes <n>', '1 or 3 nodes', intArg('--nodes', 1, 3), 1)
     .option('--dir <dir>', 'data/config/log directory (default: .kafka)')
     .option('--heap <mb>', 'JVM heap per node in MB', intArg('--heap', 128, 65536), 512)
-    .action(async (o: { port?: number; nodes: number; dir?: string; heap: number }) => {
+    .option(
+      '--secure',
+      'SASL_SSL client listener with SCRAM-SHA-512: a CA, the broker certificate and a user with a random password are ' +
+        'made in the dir (keytool); prints where the CA PEM and the credentials are. Single node',
+    )
+    .action(async (o: { port?: number; nodes: number; dir?: string; heap: number; secure?: boolean }) => {
       if (o.nodes !== 1 && o.nodes !== 3) throw new InvalidArgumentError('--nodes must be 1 or 3')
       const r = await startDaemon({
         dir: o.dir ?? defaultDaemonDir(),
@@ -51,13 +57,29 @@ export function kafkaCommands(name = 'kafka'): Command {
         nodes: o.nodes,
         heapMb: o.heap,
         log,
+        security: o.secure ? 'sasl_ssl' : 'plaintext',
       })
       const pids = r.state.nodes.map((n) => n.pid).join(',')
       const logs = r.state.nodes.map((n) => n.logFile).join(', ')
+      const how = r.state.security ? ' (SASL_SSL, SCRAM-SHA-512)' : ''
       if (r.alreadyRunning)
-        console.log(`Kafka already running at ${r.state.bootstrap} (pid ${pids}); log: ${logs}`)
-      else console.log(`Kafka started at ${r.state.bootstrap} (pid ${pids}); log: ${logs}`)
-      console.log(`KAFKA_BROKERS=${r.state.bootstrap}`)
+        console.log(`Kafka already running at ${r.state.bootstrap}${how} (pid ${pids}); log: ${logs}`)
+      else console.log(`Kafka started at ${r.state.bootstrap}${how} (pid ${pids}); log: ${logs}`)
+      const sec = r.state.security
+      if (sec === undefined) {
+        console.log(`KAFKA_BROKERS=${r.state.bootstrap}`)
+        return
+      }
+      console.log(`CA certificate (PEM): ${sec.caFile}`)
+      console.log(`Credentials: user ${sec.username}, password in ${sec.passwordFile} (mode 0600)`)
+      console.log(`Client settings: ${sec.envFile} (in a shell: set -a; . ${sec.envFile}; set +a)`)
+      // The variables themselves (the password by file, never printed).
+      console.log(
+        readFileSync(sec.envFile, 'utf8')
+          .split('\n')
+          .filter((l) => /^KAFKA_/.test(l))
+          .join('\n'),
+      )
     })
 
   program
@@ -79,7 +101,7 @@ export function kafkaCommands(name = 'kafka'): Command {
       if (s.state === 'running') {
         const pids = s.info.nodes.map((n) => n.pid).join(',')
         console.log(
-          `Kafka running at ${s.info.bootstrap} (pid ${pids}); cluster ${s.cluster.clusterId}, ` +
+          `Kafka running at ${s.info.bootstrap}${s.info.security ? ` (SASL_SSL, SCRAM-SHA-512; client settings ${s.info.security.envFile})` : ''} (pid ${pids}); cluster ${s.cluster.clusterId}, ` +
             `${s.cluster.brokers.length} broker(s); log: ${s.info.nodes.map((n) => n.logFile).join(', ')}`,
         )
       } else if (s.state === 'unhealthy') {

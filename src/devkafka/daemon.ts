@@ -1,13 +1,27 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { nodeAddresses, pickPorts, prepareCluster, type NodeCount } from './cluster.ts'
+import {
+  checkSecurity,
+  nodeAddresses,
+  pickPorts,
+  portsPerNode,
+  prepareCluster,
+  type NodeCount,
+} from './cluster.ts'
 import { describeLogs, nodeLayout, spawnNode, type NodeLayout } from './node.ts'
 import { defaultDaemonDir } from './paths.ts'
 import { assertPortsFree } from './ports.ts'
 import { pidAlive, terminatePid } from './processes.ts'
 import { BIND_HOST } from './properties.ts'
 import { ensureKafkaJars } from './resolve.ts'
-import { describeClusterOnce, waitForCluster, type ClusterInfo } from './wait.ts'
+import {
+  prepareSecurity,
+  probeSecurity,
+  writeClientEnv,
+  type BrokerSecurity,
+  type SecureClientFiles,
+} from './security.ts'
+import { describeClusterOnce, waitForCluster, type ClientSecurity, type ClusterInfo } from './wait.ts'
 
 /**
  * "Daemon" mode for npm scripts: the broker JVMs are started detached, keep running after the CLI exits, and are
@@ -33,6 +47,13 @@ export interface DaemonState {
   bootstrap: string
   startedAt: string
   nodes: DaemonNode[]
+  /** A secured broker (SASL_SSL, SCRAM-SHA-512): where its client files are (no secret in the state file). */
+  security?: { protocol: 'SASL_SSL'; internalBootstrap: string } & SecureClientFiles
+}
+
+/** How to reach the daemon's brokers: nothing for a plaintext one, TLS and SCRAM (password from its file) otherwise. */
+export function daemonClient(info: Pick<DaemonState, 'security'>): ClientSecurity {
+  return info.security ? probeSecurity(info.security) : {}
 }
 
 export interface DaemonOptions {
@@ -43,6 +64,8 @@ export interface DaemonOptions {
   heapMb?: number
   startTimeoutMs?: number
   log?: (msg: string) => void
+  /** 'sasl_ssl': the secured broker (security.ts); single node. Default 'plaintext'. */
+  security?: BrokerSecurity
 }
 
 export function defaultPort(): number {
@@ -95,7 +118,7 @@ export async function daemonStatus(opts: { dir?: string } = {}): Promise<DaemonS
   const dead = info.nodes.filter((n) => !alive.includes(n.nodeId)).map((n) => n.nodeId)
   if (alive.length === 0) return { state: 'stopped', dir }
   try {
-    const cluster = await describeClusterOnce(info.brokers)
+    const cluster = await describeClusterOnce(info.brokers, 3000, daemonClient(info))
     if (dead.length === 0) return { state: 'running', dir, info, cluster }
     return { state: 'unhealthy', dir, info, alive, dead, error: `node(s) ${dead.join(', ')} not running` }
   } catch (err) {
@@ -112,12 +135,20 @@ export interface StartDaemonResult {
 export async function startDaemon(opts: DaemonOptions = {}): Promise<StartDaemonResult> {
   const dir = resolve(opts.dir ?? defaultDaemonDir())
   const count: NodeCount = opts.nodes ?? 1
+  const security = opts.security ?? 'plaintext'
+  checkSecurity(count, security)
   const timeoutMs = opts.startTimeoutMs ?? (count === 1 ? 60_000 : 90_000)
   mkdirSync(dir, { recursive: true })
 
   const previous = readState(dir)
   if (previous) {
     const alive = previous.nodes.filter((n) => isBrokerPid(n.pid, n.dir))
+    const running: BrokerSecurity = previous.security ? 'sasl_ssl' : 'plaintext'
+    if (alive.length > 0 && running !== security)
+      throw new Error(
+        `devkafka: a ${running} broker from ${dir} is running (pid ${alive.map((n) => n.pid).join(', ')}); ` +
+          `stop it first (npm run kafka:stop), or use another --dir for the ${security} one`,
+      )
     if (alive.length === previous.nodes.length) {
       // Running (or still starting): wait until it answers rather than start a second one.
       await waitForCluster({
@@ -125,6 +156,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<StartDaemon
         nodeIds: previous.nodes.map((n) => n.nodeId),
         timeoutMs,
         failed: () => (previous.nodes.every((n) => pidAlive(n.pid)) ? undefined : 'a broker process exited'),
+        client: daemonClient(previous),
       }).catch((err: Error) => {
         throw new Error(
           `devkafka: a broker from ${dir} is running (pid ${alive.map((n) => n.pid).join(', ')}) but does not answer: ${err.message}\n` +
@@ -142,12 +174,14 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<StartDaemon
   }
 
   const jars = await ensureKafkaJars({ log: opts.log })
-  const ports = await pickPorts(count, opts.port ?? defaultPort())
+  const ports = await pickPorts(count, opts.port ?? defaultPort(), portsPerNode(security))
   await assertPortsFree(ports)
-  const all = nodeAddresses(count, ports)
+  const all = nodeAddresses(count, ports, security)
   const layouts: NodeLayout[] = all.map((a) => nodeLayout(dir, a, count))
-  const clusterId = await prepareCluster(jars, dir, layouts, all)
+  const secure = security === 'sasl_ssl' ? await prepareSecurity(dir, opts.log) : undefined
+  const clusterId = await prepareCluster(jars, dir, layouts, all, secure)
   const brokers = layouts.map((l) => `${BIND_HOST}:${l.port}`)
+  if (secure) writeClientEnv(brokers.join(','), secure)
 
   const children = layouts.map((l) => spawnNode(jars, l, { heapMb: opts.heapMb ?? 512, detached: true }))
   const state: DaemonState = {
@@ -165,6 +199,18 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<StartDaemon
       dir: l.dir,
       logFile: l.logFile,
     })),
+    ...(secure
+      ? {
+          security: {
+            protocol: 'SASL_SSL' as const,
+            internalBootstrap: layouts.map((l) => `${BIND_HOST}:${l.internalPort ?? ''}`).join(','),
+            caFile: secure.caFile,
+            username: secure.username,
+            passwordFile: secure.passwordFile,
+            envFile: secure.envFile,
+          },
+        }
+      : {}),
   }
   // Written before waiting, so `stop` finds the processes even if this CLI is interrupted while waiting.
   writeFileSync(stateFilePath(dir), JSON.stringify(state, null, 2) + '\n')
@@ -173,6 +219,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<StartDaemon
       brokers,
       nodeIds: all.map((a) => a.nodeId),
       timeoutMs,
+      client: secure ? probeSecurity(secure, secure.password) : {},
       failed: () => {
         const i = children.findIndex((c) => c.exitCode !== null || c.signalCode !== null)
         if (i < 0) return undefined

@@ -13,7 +13,7 @@ export interface ExecResult {
 export function run(
   cmd: string,
   args: string[],
-  opts: { cwd?: string; timeoutMs?: number } = {},
+  opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ExecResult> {
   return new Promise((resolvePromise) => {
     let output = ''
@@ -24,7 +24,11 @@ export function run(
       clearTimeout(timer)
       resolvePromise(r)
     }
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env ? { env: opts.env } : {}),
+    })
     child.stdout.on('data', (d: Buffer) => (output += d.toString()))
     child.stderr.on('data', (d: Buffer) => (output += d.toString()))
     const timer = setTimeout(() => {

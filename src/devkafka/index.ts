@@ -7,6 +7,7 @@ export {
 } from './resolve.ts'
 export {
   startKafka,
+  type SecuredBrokerAccess,
   type KafkaHandle,
   type KafkaNodeInfo,
   type NodeCount,
@@ -31,5 +32,12 @@ export {
   type DaemonStatus,
 } from './daemon.ts'
 export { freePort, freePorts, isPortFree, isPortOpen, assertPortsFree } from './ports.ts'
-export { describeClusterOnce, waitForCluster, type ClusterInfo } from './wait.ts'
+export { describeClusterOnce, waitForCluster, type ClusterInfo, type ClientSecurity } from './wait.ts'
 export { projectRoot, kafkaVersion, defaultDaemonDir } from './paths.ts'
+export {
+  DEV_SCRAM_USER,
+  DEV_SCRAM_MECHANISM,
+  keytoolCommand,
+  type BrokerSecurity,
+  type SecureClientFiles,
+} from './security.ts'

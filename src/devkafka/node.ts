@@ -1,9 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run, tailLines } from './exec.ts'
 import { track } from './processes.ts'
-import { log4j2Yaml, renderProperties, serverProperties, type NodeAddress } from './properties.ts'
+import {
+  log4j2Yaml,
+  renderProperties,
+  serverProperties,
+  type NodeAddress,
+  type SecureListener,
+} from './properties.ts'
 import type { KafkaJars } from './resolve.ts'
 
 /** Files of one broker node, all under its own directory. */
@@ -31,10 +37,20 @@ export function nodeLayout(baseDir: string, address: NodeAddress, nodeCount: num
   }
 }
 
-/** Writes server.properties and log4j2.yaml of a node (always regenerated: ports may differ between runs). */
-export function writeNodeConfig(node: NodeLayout, all: readonly NodeAddress[]): void {
+/**
+ * Writes server.properties and log4j2.yaml of a node (always regenerated: ports may differ between runs).
+ * server.properties is mode 0600: on a secured broker it holds the keystore password.
+ */
+export function writeNodeConfig(
+  node: NodeLayout,
+  all: readonly NodeAddress[],
+  secure?: SecureListener,
+): void {
   mkdirSync(node.dir, { recursive: true })
-  writeFileSync(node.propertiesFile, renderProperties(serverProperties(node, all, node.dataDir)))
+  writeFileSync(node.propertiesFile, renderProperties(serverProperties(node, all, node.dataDir, secure)), {
+    mode: 0o600,
+  })
+  chmodSync(node.propertiesFile, 0o600)
   writeFileSync(node.log4jFile, log4j2Yaml(node.logFile))
 }
 
@@ -48,7 +64,17 @@ export function isFormatted(node: NodeLayout): boolean {
  */
 export const FORMAT_FEATURES: readonly string[] = []
 
-export async function formatNode(jars: KafkaJars, node: NodeLayout, clusterId: string): Promise<void> {
+/**
+ * Formats a node's data dir (once). `extraArgs`: e.g. `--add-scram ...` (security.ts); `redact`: strings never to
+ * show in an error message (the SCRAM password in those arguments).
+ */
+export async function formatNode(
+  jars: KafkaJars,
+  node: NodeLayout,
+  clusterId: string,
+  extraArgs: readonly string[] = [],
+  redact: readonly string[] = [],
+): Promise<void> {
   if (isFormatted(node)) return
   const args = [
     '-cp',
@@ -61,10 +87,12 @@ export async function formatNode(jars: KafkaJars, node: NodeLayout, clusterId: s
     node.propertiesFile,
   ]
   for (const f of FORMAT_FEATURES) args.push('--feature', f)
+  args.push(...extraArgs)
   const r = await run('java', args, { cwd: node.dir, timeoutMs: 120_000 })
   if (r.code !== 0) {
+    const output = redact.reduce((text, s) => (s === '' ? text : text.replaceAll(s, '***')), r.output)
     throw new Error(
-      `devkafka: formatting ${node.dataDir} failed (exit ${r.code ?? r.signal}):\n${tailLines(r.output, 40)}`,
+      `devkafka: formatting ${node.dataDir} failed (exit ${r.code ?? r.signal}):\n${tailLines(output, 40)}`,
     )
   }
 }

@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs'
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface WaitForClusterOptions {
@@ -9,7 +9,12 @@ export interface WaitForClusterOptions {
   timeoutMs?: number
   /** Checked between attempts: a returned message aborts the wait (e.g. "the java process exited with code 1"). */
   failed?: () => string | undefined
+  /** TLS and SASL options of a secured broker's client listener (security.ts probeSecurity). */
+  client?: ClientSecurity
 }
+
+/** kafkajs' TLS and SASL options, for a secured broker. */
+export type ClientSecurity = Pick<KafkaConfig, 'ssl' | 'sasl'>
 
 export interface ClusterInfo {
   clusterId: string
@@ -18,10 +23,15 @@ export interface ClusterInfo {
 }
 
 /** One describeCluster round trip through a throwaway admin client that does not retry on its own. */
-export async function describeClusterOnce(brokers: string[], timeoutMs = 3000): Promise<ClusterInfo> {
+export async function describeClusterOnce(
+  brokers: string[],
+  timeoutMs = 3000,
+  client: ClientSecurity = {},
+): Promise<ClusterInfo> {
   const kafka = new Kafka({
     clientId: 'devkafka-probe',
     brokers,
+    ...client,
     logLevel: logLevel.NOTHING,
     connectionTimeout: Math.min(timeoutMs, 2000),
     requestTimeout: timeoutMs,
@@ -47,7 +57,7 @@ export async function waitForCluster(opts: WaitForClusterOptions): Promise<Clust
     const failure = opts.failed?.()
     if (failure) throw new Error(failure)
     try {
-      const info = await describeClusterOnce(opts.brokers)
+      const info = await describeClusterOnce(opts.brokers, 3000, opts.client)
       const seen = new Set(info.brokers.map((b) => b.nodeId))
       const missing = opts.nodeIds.filter((id) => !seen.has(id))
       if (missing.length === 0) return info

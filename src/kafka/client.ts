@@ -1,8 +1,20 @@
 /** Builds kafkajs clients from the worker config, with logs bridged into pino. */
-import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type SASLOptions } from 'kafkajs'
+import {
+  Kafka,
+  logLevel as KafkaLogLevel,
+  type Admin,
+  type AdminConfig,
+  type Consumer,
+  type ConsumerConfig,
+  type KafkaConfig,
+  type Producer,
+  type ProducerConfig,
+} from 'kafkajs'
 import type { Logger } from 'pino'
-import type { KafkaClientConfig } from '../config/worker-config.ts'
+import type { KafkaClientConfig } from '../config/kafka-config.ts'
+import { checkKafkaConnection } from './connection-check.ts'
 import { KafkaLogFilter, kafkaLogCreator } from './log-bridge.ts'
+import { isSecured, kafkaSecurityOptions } from './security.ts'
 
 /**
  * A connection to a Kafka cluster, as the adapters of src/kafka take it and as users hand it to the
@@ -13,7 +25,9 @@ export type KafkaConnection = Kafka
 
 /**
  * `logFilter` decides the level of each kafkajs log line (see log-bridge.ts); a worker shares one between its
- * clients and tells it when it is up.
+ * clients and tells it when it is up. With TLS or SASL the connection checks the cluster before the first connect of
+ * any of its clients (./connection-check.ts): wrong credentials and untrusted certificates fail that connect at once
+ * with a KafkaAuthenticationError or KafkaTlsError instead of being retried.
  */
 export function createKafka(
   cfg: KafkaClientConfig,
@@ -29,8 +43,38 @@ export function createKafka(
     logLevel: KafkaLogLevel.INFO,
     logCreator: kafkaLogCreator(logger, logFilter),
     retry: { initialRetryTime: 100, retries: 8 },
+    ...kafkaSecurityOptions(cfg),
   }
-  if (cfg.ssl) config.ssl = cfg.ssl === true ? true : cfg.ssl
-  if (cfg.sasl) config.sasl = cfg.sasl as SASLOptions
-  return new Kafka(config)
+  return isSecured(cfg) ? new CheckedKafka(config, () => checkKafkaConnection(cfg)) : new Kafka(config)
+}
+
+/** A kafkajs client whose producers, consumers and admins run `check` before they connect. */
+class CheckedKafka extends Kafka {
+  constructor(
+    config: KafkaConfig,
+    private readonly check: () => Promise<unknown>,
+  ) {
+    super(config)
+  }
+
+  override producer(config?: ProducerConfig): Producer {
+    return this.gated(super.producer(config))
+  }
+
+  override consumer(config: ConsumerConfig): Consumer {
+    return this.gated(super.consumer(config))
+  }
+
+  override admin(config?: AdminConfig): Admin {
+    return this.gated(super.admin(config))
+  }
+
+  private gated<T extends { connect(): Promise<void> }>(client: T): T {
+    const connect = client.connect.bind(client)
+    client.connect = async () => {
+      await this.check()
+      await connect()
+    }
+    return client
+  }
 }

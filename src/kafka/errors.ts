@@ -8,7 +8,7 @@ const FENCED_TYPES = new Set([
   'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
 ])
 
-function* causes(e: unknown): Generator<Record<string, unknown>> {
+export function* causes(e: unknown): Generator<Record<string, unknown>> {
   let cur: unknown = e
   for (let depth = 0; depth < 6 && typeof cur === 'object' && cur !== null; depth++) {
     const rec = cur as Record<string, unknown>

@@ -25,6 +25,9 @@ import { KafkaCommittedTopics } from '../kafka/committed-topics.ts'
 import { KafkaOwnerDirectory } from '../kafka/owner-directory.ts'
 import { CommandGateway } from './command-gateway.ts'
 import { createKafka } from '../kafka/client.ts'
+import { checkKafkaConnection } from '../kafka/connection-check.ts'
+import { isSecured } from '../kafka/security.ts'
+import { describeKafkaConnection } from '../config/kafka-config.ts'
 import { KafkaLogFilter } from '../kafka/log-bridge.ts'
 import { createMetrics, metricsListener, type Metrics, type WorkerListener } from '../metrics/metrics.ts'
 import type { Topology } from '../topology/loader.ts'
@@ -187,6 +190,7 @@ export class Worker {
 
   async start(): Promise<void> {
     const { config } = this.o
+    await this.checkKafka()
     if (config.http.enabled) {
       const events = eventQueries(this.o.topologies, () => this.runners)
       const tls = loadHttpTls(config.http.tls)
@@ -384,6 +388,32 @@ export class Worker {
       self: door.self,
       ...(this.advertisedUrl !== undefined ? { advertisedUrl: this.advertisedUrl } : {}),
     })
+  }
+
+  /**
+   * With TLS or SASL: one connect to the cluster before anything else starts, so that wrong credentials or an
+   * untrusted certificate stop the start at once with a ConfigError (exit 2) naming the broker and what to check,
+   * instead of every client retrying them (src/kafka/connection-check.ts). Logs the connection's settings, the
+   * password as ***.
+   */
+  private async checkKafka(): Promise<void> {
+    const kafka = this.o.config.kafka
+    if (!isSecured(kafka)) return
+    const connection = describeKafkaConnection(kafka)
+    if (connection.tls !== 'off' && !connection.tls.verifyBroker)
+      this.logger.warn(
+        "kafka.ssl.rejectUnauthorized is false: the brokers' certificates are not verified, so anyone on the path can pose as the cluster",
+      )
+    if (connection.tls === 'off' && kafka.sasl?.mechanism === 'plain')
+      this.logger.warn('SASL PLAIN without TLS: the password crosses the network in clear; turn kafka.ssl on')
+    const check = await checkKafkaConnection(kafka)
+    if (check.reached)
+      this.logger.info({ kafka: connection, answeredBy: check.broker }, 'kafka connection checked')
+    else
+      this.logger.warn(
+        { kafka: connection, reason: check.reason },
+        'kafka connection not checked: no broker answered yet (the clients retry)',
+      )
   }
 
   /** Graceful stop, bounded by config.shutdownTimeoutMs. Idempotent. */

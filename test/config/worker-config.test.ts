@@ -74,9 +74,9 @@ describe('worker config', () => {
   })
 
   it('SASL from the environment (mechanism defaults to plain, or taken from the file)', () => {
-    expect(
-      resolveWorkerConfig({}, { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }).kafka.sasl,
-    ).toEqual({ mechanism: 'plain', username: 'u', password: 'p' })
+    const env = resolveWorkerConfig({}, { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }).kafka.sasl
+    expect(env).toMatchObject({ mechanism: 'plain', username: 'u' })
+    expect(env?.password.reveal()).toBe('p')
     expect(
       resolveWorkerConfig(
         {},
@@ -85,10 +85,11 @@ describe('worker config', () => {
     ).toBe('scram-sha-512')
     // the password from the environment completes the user and mechanism of the file
     const c = resolveWorkerConfig(
-      { kafka: { sasl: { mechanism: 'scram-sha-256', username: 'fileuser', password: 'x' } } },
+      { kafka: { sasl: { mechanism: 'scram-sha-256', username: 'fileuser' } } },
       { KAFKA_SASL_PASSWORD: 'secret' },
     )
-    expect(c.kafka.sasl).toEqual({ mechanism: 'scram-sha-256', username: 'fileuser', password: 'secret' })
+    expect(c.kafka.sasl).toMatchObject({ mechanism: 'scram-sha-256', username: 'fileuser' })
+    expect(c.kafka.sasl?.password.reveal()).toBe('secret')
   })
 
   it('bad SASL settings give a clear error', () => {
