@@ -74,7 +74,7 @@ export interface CommandDoorOptions {
   positionsTimeoutMs?: number
 }
 
-type Answer = (status: number, body: Record<string, unknown>, headers?: Record<string, string>) => void
+export type Answer = (status: number, body: Record<string, unknown>, headers?: Record<string, string>) => void
 
 /** Who sent the command: whether it may read (positions), and its Authorization header (for the owner asked). */
 export interface CommandCaller {
@@ -124,37 +124,13 @@ export async function commandRoute(
       error: `timeoutMs must be an integer in 1..${maxTimeoutMs}, got ${JSON.stringify(rawTimeout)}`,
       code: 'bad_request',
     })
-  const type = req.headers['content-type']
-  if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type))
-    return answer(415, {
-      error: `send the command as application/json, not ${type}`,
-      code: 'unsupported_media_type',
-    })
-
-  const maxBodyBytes = o.maxBodyBytes ?? 1024 * 1024
-  const raw = await readBody(req, maxBodyBytes)
-  if (raw === 'aborted') return // the client went away (or its body timed out: answered by the server)
-  if (raw === undefined)
-    return answer(
-      413,
-      { error: `the body is above ${maxBodyBytes} bytes`, code: 'body_too_large' },
-      { connection: 'close' },
-    )
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(raw.toString('utf8'))
-  } catch (e) {
-    return answer(400, { error: `the body is not JSON: ${(e as Error).message}`, code: 'invalid_body' })
-  }
-  const body = commandRequestSchema.safeParse(parsed)
-  if (!body.success)
-    return answer(400, {
-      error:
-        'the body is not a command: ' +
-        body.error.issues.map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`).join('; ') +
-        '; send {"aggregateId","type","payload","commandId"?,"expectedVersion"?,"metadata"?}',
-      code: 'invalid_body',
-    })
+  const body = await readJsonBody(req, answer, {
+    maxBodyBytes: o.maxBodyBytes ?? 1024 * 1024,
+    schema: commandRequestSchema,
+    what: 'a command',
+    example: '{"aggregateId","type","payload","commandId"?,"expectedVersion"?,"metadata"?}',
+  })
+  if (body === undefined) return
   const problem = checkAggregateId(body.data.aggregateId)
   if (problem !== undefined)
     return answer(400, { error: `aggregateId: ${problem.message}`, code: 'invalid_body' })
@@ -207,6 +183,52 @@ export async function commandRoute(
  * the 413 goes out, and the connection closes after it); 'aborted' when the client went away before its end (or
  * the server cut it: http.requestTimeoutMs).
  */
+/**
+ * A JSON body of `schema`, or undefined once the request is answered: 415 (not JSON), 413 (above maxBodyBytes, the
+ * connection then closes), 400 (not JSON, or not `what`: the issues and an `example`), or nothing (the client went
+ * away). Shared by the POST routes (commands, SQL).
+ */
+export async function readJsonBody<T>(
+  req: IncomingMessage,
+  answer: Answer,
+  o: { maxBodyBytes: number; schema: z.ZodType<T>; what: string; example: string },
+): Promise<{ data: T } | undefined> {
+  const type = req.headers['content-type']
+  if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
+    answer(415, { error: `send ${o.what} as application/json, not ${type}`, code: 'unsupported_media_type' })
+    return undefined
+  }
+  const raw = await readBody(req, o.maxBodyBytes)
+  if (raw === 'aborted') return undefined // the client went away (or its body timed out: answered by the server)
+  if (raw === undefined) {
+    answer(
+      413,
+      { error: `the body is above ${o.maxBodyBytes} bytes`, code: 'body_too_large' },
+      { connection: 'close' },
+    )
+    return undefined
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw.toString('utf8'))
+  } catch (e) {
+    answer(400, { error: `the body is not JSON: ${(e as Error).message}`, code: 'invalid_body' })
+    return undefined
+  }
+  const body = o.schema.safeParse(parsed)
+  if (!body.success) {
+    answer(400, {
+      error:
+        `the body is not ${o.what}: ` +
+        body.error.issues.map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`).join('; ') +
+        `; send ${o.example}`,
+      code: 'invalid_body',
+    })
+    return undefined
+  }
+  return { data: body.data }
+}
+
 export function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined | 'aborted'> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = []

@@ -18,7 +18,7 @@ import { plainValue } from '../sql/format.ts'
 import type { SqlSource } from '../sql/rows.ts'
 import { DEFAULT_SQL_MAX_ROWS, runSql } from '../sql/run.ts'
 import type { LoadedTable, TopicSource } from '../sql/tables.ts'
-import { readBody } from './commands.ts'
+import { readJsonBody } from './commands.ts'
 
 /** The request body (docs/openapi.yaml's SqlRequest). */
 export const sqlRequestSchema = z
@@ -53,38 +53,13 @@ export function sqlRoute(o: SqlRouteOptions): SqlRoute {
   return async (req, answer) => {
     if (req.method !== 'POST')
       return answer(405, { error: 'use POST /sql', code: 'method_not_allowed' }, { allow: 'POST' })
-    const type = req.headers['content-type']
-    if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type))
-      return answer(415, {
-        error: `send the query as application/json, not ${type}`,
-        code: 'unsupported_media_type',
-      })
-    const maxBodyBytes = o.maxBodyBytes ?? 64 * 1024
-    const raw = await readBody(req, maxBodyBytes)
-    if (raw === 'aborted') return // the client went away (or its body timed out: answered by the server)
-    if (raw === undefined)
-      return answer(
-        413,
-        { error: `the body is above ${maxBodyBytes} bytes`, code: 'body_too_large' },
-        { connection: 'close' },
-      )
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(raw.toString('utf8'))
-    } catch (e) {
-      return answer(400, { error: `the body is not JSON: ${(e as Error).message}`, code: 'invalid_body' })
-    }
-    const body = sqlRequestSchema.safeParse(parsed)
-    if (!body.success)
-      return answer(400, {
-        error:
-          'the body is not a query: ' +
-          body.error.issues
-            .map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`)
-            .join('; ') +
-          '; send {"topologies": ["<name>"], "query": "SELECT ..."}',
-        code: 'invalid_body',
-      })
+    const body = await readJsonBody(req, answer, {
+      maxBodyBytes: o.maxBodyBytes ?? 64 * 1024,
+      schema: sqlRequestSchema,
+      what: 'a query',
+      example: '{"topologies": ["<name>"], "query": "SELECT ..."}',
+    })
+    if (body === undefined) return
     const names = (s: SqlSource) => s.definition.name
     const sources: SqlSource[] = []
     for (const name of body.data.topologies) {
