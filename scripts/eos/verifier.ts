@@ -218,7 +218,7 @@ async function waitForViews(kafka: Kafka, p: ProjectionTopology, timeoutMs: numb
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (isDeepStrictEqual(sortedEntries(await changelogViews(kafka, p.topics.changelog)), want)) return
-    await new Promise((r) => setTimeout(r, 1000))
+    await new Promise((r) => setTimeout(r, 3000))
   }
 }
 
