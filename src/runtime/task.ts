@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { recoveryOf, stopsTheWorker, TaskClosedError, TaskFencedError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
-import { eventOf, type IndexedEvent, type VersionRange } from '../state/event-index.ts'
+import type { IndexedEvent, VersionRange } from '../state/event-index.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
 import { commitBatch } from './commit.ts'
 import { transactionTimeout } from './fence.ts'
@@ -16,7 +16,7 @@ import { CommandProcessor, type BatchResult } from './processor.ts'
 import { restoreIndex } from './event-index.ts'
 import { restoreStore } from './restore.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
-import { trustedSnapshots } from './stale-snapshots.ts'
+import { loadSnapshots, storedSnapshots } from './snapshot-loader.ts'
 import { checkTransition, TaskState } from './task-state.ts'
 
 export interface TaskListener {
@@ -84,9 +84,12 @@ export class Task {
   constructor(private readonly o: TaskOptions) {
     this.partition = o.partition
     this.id = `${o.topology.definition.name}[${o.partition}]`
-    this.cache = new SnapshotCache(o.topology.definition.processing.snapshotCacheSize)
-    this.now = o.now ?? Date.now
     const d = o.topology.definition
+    this.cache = new SnapshotCache({
+      entries: d.processing.snapshotCacheSize,
+      bytes: d.processing.snapshotCacheBytes,
+    })
+    this.now = o.now ?? Date.now
     this.processor = new CommandProcessor({
       decider: o.topology.decider,
       topics: o.topology.topics,
@@ -102,6 +105,11 @@ export class Task {
 
   get state(): TaskState {
     return this._state
+  }
+
+  /** What the snapshot cache holds: entries and their encoded bytes (for metrics). */
+  get cacheUsage(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cache.bytes }
   }
 
   private transition(to: TaskState): void {
@@ -223,7 +231,7 @@ export class Task {
     const { decoded, aggregateIds } = this.processor.decodeBatch(chunk)
     let batch: BatchResult
     try {
-      const overlay = await this.loadSnapshots(aggregateIds)
+      const overlay = await loadSnapshots(aggregateIds, this.cache, this.store!, this.o.topology)
       batch = this.processor.processDecoded(decoded, overlay)
     } catch (e) {
       if (stopsTheWorker(e)) throw e
@@ -266,7 +274,8 @@ export class Task {
       this.o.logger.warn({ err: e }, 're-initialising the task')
       return this.reinitialize(e)
     }
-    for (const s of batch.snapshots.values()) this.cache.set(s)
+    for (const s of batch.snapshots.values())
+      this.cache.set(s, batch.snapshotBytes.get(s.aggregateId)!.length)
     this.nextOffset = batch.lastOffset + 1n
     this.failures = 0
     const ended = performance.now()
@@ -303,36 +312,13 @@ export class Task {
     return { kind: 'seek', offset, backoffMs }
   }
 
-  /** Overlay for one batch: cache -> LevelDB (one getMany) -> undefined (initial state). */
-  private async loadSnapshots(ids: Set<string>): Promise<Map<string, SnapshotRecord | undefined>> {
-    const overlay = new Map<string, SnapshotRecord | undefined>()
-    const missing: string[] = []
-    for (const id of ids) {
-      const s = this.cache.get(id)
-      if (s !== undefined) overlay.set(id, s)
-      else missing.push(id)
-    }
-    if (missing.length > 0) {
-      const loaded = await this.fromStore(missing)
-      for (let i = 0; i < missing.length; i++) {
-        const s = loaded[i]
-        overlay.set(missing[i]!, s)
-        if (s !== undefined) this.cache.set(s)
-      }
-    }
-    return overlay
-  }
-
-  /** Snapshots from the store, a stale one (another stateVersion) rebuilt from its events (stale-snapshots.ts). */
-  private async fromStore(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {
-    const store = this.store!
-    const index = { eventsOf: async (id: string) => (await store.events(id, {})).map(eventOf) }
-    return trustedSnapshots(await store.getMany(ids), this.o.topology, index)
-  }
-
   /** Snapshot of one aggregate as committed (for queries and tests). */
   async committedSnapshot(aggregateId: string): Promise<SnapshotRecord | undefined> {
-    return this.cache.get(aggregateId) ?? (this.store && (await this.fromStore([aggregateId]))[0])
+    const store = this.store
+    return (
+      this.cache.get(aggregateId) ??
+      (store && (await storedSnapshots(store, [aggregateId], this.o.topology))[0])
+    )
   }
 
   /** One aggregate's committed events from the index (version order). */

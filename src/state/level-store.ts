@@ -89,9 +89,13 @@ export class LevelSnapshotStore implements SnapshotStore {
     return new LevelSnapshotStore(await openTaskDb(dir, identity, 'snapshot store'))
   }
 
-  async getMany(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {
+  async getMany(
+    ids: readonly string[],
+    sizes?: (number | undefined)[],
+  ): Promise<(SnapshotRecord | undefined)[]> {
     if (ids.length === 0) return []
     const values = await this.db.getMany(ids.map((id) => SNAPSHOT_PREFIX + id))
+    if (sizes !== undefined) for (let i = 0; i < values.length; i++) sizes[i] = values[i]?.length ?? 0
     return values.map((v) => (v === undefined ? undefined : (storeCodec.decode(v) as SnapshotRecord)))
   }
 

@@ -34,7 +34,14 @@ export interface Checkpoint {
 }
 
 export interface SnapshotStore {
-  getMany(aggregateIds: readonly string[]): Promise<(SnapshotRecord | undefined)[]>
+  /**
+   * The snapshots of `aggregateIds` (undefined where none). With `sizes`, sets sizes[i] to the encoded size of the
+   * i-th one as stored (0 where none): the bytes were read anyway, so the snapshot cache counts them for free.
+   */
+  getMany(
+    aggregateIds: readonly string[],
+    sizes?: (number | undefined)[],
+  ): Promise<(SnapshotRecord | undefined)[]>
   /** Writes the snapshots, the index entries of `events` and the checkpoint in one atomic batch. */
   write(
     snapshots: Iterable<SnapshotRecord>,
@@ -63,8 +70,15 @@ export class MemorySnapshotStore implements SnapshotStore {
   checkpoint: Checkpoint | undefined
   writes = 0
 
-  async getMany(ids: readonly string[]): Promise<(SnapshotRecord | undefined)[]> {
-    return ids.map((id) => decodeStored(this.stored.get(id)))
+  async getMany(
+    ids: readonly string[],
+    sizes?: (number | undefined)[],
+  ): Promise<(SnapshotRecord | undefined)[]> {
+    return ids.map((id, i) => {
+      const bytes = this.stored.get(id)
+      if (sizes !== undefined) sizes[i] = bytes?.length ?? 0
+      return decodeStored(bytes)
+    })
   }
 
   async write(

@@ -41,6 +41,7 @@ export const topologySchema = z
         maxBytesPerPartition: z.number().int().min(1024).default(1_048_576),
         transactionTimeoutMs: z.number().int().min(1000).max(900_000).default(10_000),
         snapshotCacheSize: z.number().int().min(0).default(100_000),
+        snapshotCacheBytes: z.number().int().min(0).default(67_108_864),
         maxRecordBytes: z.number().int().min(1024).default(1_000_000),
         maxRequestBytes: z.number().int().min(1024).default(900_000),
       })

@@ -1,9 +1,13 @@
-/** The event index of both stores: key order, one aggregate's range, commit order, checkpoint round trip. */
+/**
+ * The event index of both stores: key order, one aggregate's range, commit order, checkpoint round trip; and the
+ * stored sizes getMany reports.
+ */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { encode } from '../../src/domain/codec.ts'
+import { encode, storeCodec } from '../../src/domain/codec.ts'
+import type { SnapshotRecord } from '../../src/domain/envelopes.ts'
 import {
   aggregateIdOfKey,
   eventKey,
@@ -90,6 +94,18 @@ describe.each(stores)('%s event index', (_name, open) => {
     // a checkpoint without eventsOffset (a store from before the index) reads back without it
     await store.write([], { changelogOffset: 1n, inputOffset: 0n })
     expect(await store.readCheckpoint()).toEqual({ changelogOffset: 1n, inputOffset: 0n })
+    await store.close()
+  })
+
+  it('getMany reports the stored size of each snapshot when asked (0 where none)', async () => {
+    const store = await open()
+    const snap = (id: string, n: number) =>
+      ({ aggregateId: id, version: 1, state: { s: 'x'.repeat(n) } }) as unknown as SnapshotRecord
+    await store.write([snap('a', 10), snap('b', 1000)], { changelogOffset: 1n, inputOffset: 0n })
+    const sizes: (number | undefined)[] = []
+    const got = await store.getMany(['b', 'none', 'a'], sizes)
+    expect(got.map((s) => s?.aggregateId)).toEqual(['b', undefined, 'a'])
+    expect(sizes).toEqual([storeCodec.encode(got[0]).length, 0, storeCodec.encode(got[2]).length])
     await store.close()
   })
 })

@@ -43,6 +43,7 @@ describe('parseTopology', () => {
       maxBytesPerPartition: 1_048_576,
       transactionTimeoutMs: 10_000,
       snapshotCacheSize: 100_000,
+      snapshotCacheBytes: 67_108_864,
       maxRecordBytes: 1_000_000,
       maxRequestBytes: 900_000,
     })
