@@ -10,6 +10,7 @@ import type { Task, TaskListener } from '../runtime/task.ts'
 import type { TaskManagerListener } from '../runtime/task-manager.ts'
 import { TaskState } from '../runtime/task-state.ts'
 import { storeDir } from '../state/level-store.ts'
+import { snapshotCacheGauges, type TaskCaches } from './cache-metrics.ts'
 import { dirSize, type StoreDirs } from './store-size.ts'
 
 export const METRIC = {
@@ -36,6 +37,8 @@ export const METRIC = {
   position: 'decider_input_position',
   snapshotsWritten: 'decider_snapshots_written_total',
   storeBytes: 'decider_state_store_bytes',
+  snapshotCacheEntries: 'decider_snapshot_cache_entries',
+  snapshotCacheBytes: 'decider_snapshot_cache_bytes',
   buildInfo: 'decider_build_info',
   // projections (projection-metrics.ts)
   projectionEvents: 'decider_projection_events_total',
@@ -66,10 +69,18 @@ export type Metrics = ReturnType<typeof createMetrics>
 export function createMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry })
   const storeDirs: StoreDirs = new Map()
+  const caches: TaskCaches = new Map()
   const registers = [registry]
   const m = {
     registry,
     storeDirs,
+    caches,
+    ...snapshotCacheGauges(
+      registers,
+      caches,
+      { entries: METRIC.snapshotCacheEntries, bytes: METRIC.snapshotCacheBytes },
+      TP,
+    ),
     commands: new Counter({
       name: METRIC.commands,
       help: 'Commands processed (committed), by outcome (the reply status)',
@@ -267,6 +278,7 @@ export function metricsListener(
     initFailing.delete(p)
     for (const state of Object.values(TaskState)) m.taskState.remove({ topology, partition, state })
     m.storeDirs.delete(key(p))
+    m.caches.delete(key(p))
     owner.delete(p)
   }
 
@@ -281,6 +293,7 @@ export function metricsListener(
         for (const state of Object.values(TaskState)) m.taskState.remove({ topology, partition, state })
         m.restoreRemaining.remove({ topology, partition })
         m.storeDirs.delete(key(task.partition))
+        m.caches.delete(key(task.partition))
         owner.delete(task.partition)
         return
       }
@@ -288,6 +301,8 @@ export function metricsListener(
       const partition = String(task.partition)
       for (const state of Object.values(TaskState))
         m.taskState.set({ topology, partition, state }, state === to ? 1 : 0)
+      if (to === TaskState.RUNNING)
+        m.caches.set(key(task.partition), { topology, partition, usage: () => task.cacheUsage })
       if (to === TaskState.RUNNING && o.stateDir !== undefined) {
         m.storeDirs.set(key(task.partition), {
           topology,

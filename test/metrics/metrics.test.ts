@@ -171,4 +171,25 @@ describe('metrics', () => {
     l.stateChanged?.(t, TaskState.CLOSING, TaskState.CLOSED)
     expect(await values(m, METRIC.storeBytes)).toEqual([])
   })
+
+  it('snapshot cache: entries and encoded bytes of each RUNNING task, read at scrape time, gone when it closes', async () => {
+    const m = createMetrics()
+    const l = metricsListener(m, 'topo')
+    const usage = { entries: 0, bytes: 0 }
+    const t = fakeTask(2, usage)
+    l.stateChanged?.(t, TaskState.RESTORING, TaskState.RUNNING)
+    usage.entries = 3
+    usage.bytes = 4096
+    const labels = { topology: 'topo', partition: '2' }
+    expect(await values(m, METRIC.snapshotCacheEntries)).toEqual([
+      expect.objectContaining({ labels, value: 3 }),
+    ])
+    expect(await values(m, METRIC.snapshotCacheBytes)).toEqual([
+      expect.objectContaining({ labels, value: 4096 }),
+    ])
+    l.stateChanged?.(t, TaskState.RUNNING, TaskState.CLOSING)
+    l.stateChanged?.(t, TaskState.CLOSING, TaskState.CLOSED)
+    expect(await values(m, METRIC.snapshotCacheEntries)).toEqual([])
+    expect(await values(m, METRIC.snapshotCacheBytes)).toEqual([])
+  })
 })

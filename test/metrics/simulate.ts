@@ -7,7 +7,8 @@ import { metricsListener, type Metrics } from '../../src/metrics/metrics.ts'
 import { projectionListener } from '../../src/metrics/projection-metrics.ts'
 import type { ProjectionTask } from '../../src/runtime/projection-task.ts'
 
-export const fakeTask = (partition: number) => ({ partition, id: `t[${partition}]` }) as unknown as Task
+export const fakeTask = (partition: number, cacheUsage = { entries: 0, bytes: 0 }) =>
+  ({ partition, id: `t[${partition}]`, cacheUsage }) as unknown as Task
 
 export function input(offset: number, timestamp = Date.now() - 50): InputRecord {
   return {
