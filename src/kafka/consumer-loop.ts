@@ -55,6 +55,8 @@ export interface ConsumerLoopOptions {
   listener?: ConsumerLoopListener
   /** kafkajs gave up on the consumer (CRASH with restart false): the group is gone for good, nothing will fetch. */
   onGone?(error: ConsumerCrashedError): void
+  /** Each join: the member id the coordinator gave this consumer (recorded in the state dir, group-members.ts). */
+  onJoined?(memberId: string): void
 }
 
 export class KafkaConsumerLoop implements ConsumerControl {
@@ -123,6 +125,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
     this.consumer = consumer
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const partitions = e.payload.memberAssignment[topic] ?? []
+      this.o.onJoined?.(e.payload.memberId)
       // A join resets kafkajs' positions to the committed offsets: every partition starts over at its next seek.
       this.inputs.clear()
       listener?.rebalanced?.(partitions)

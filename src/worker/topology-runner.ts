@@ -10,6 +10,7 @@ import { KafkaConsumerLoop } from '../kafka/consumer-loop.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
 import { kafkaTaskPorts } from '../kafka/task-ports.ts'
 import { ensureTopics, outputPartitionCounts } from '../kafka/topics.ts'
+import { GroupMembers } from './group-members.ts'
 import type { WorkerListener } from '../metrics/metrics.ts'
 import { Task } from '../runtime/task.ts'
 import { TaskManager } from '../runtime/task-manager.ts'
@@ -34,6 +35,7 @@ export class TopologyRunner {
   private admin: { disconnect(): Promise<void> } | undefined
   private manager: TaskManager<Task> | undefined
   private loop: KafkaConsumerLoop | undefined
+  private members: GroupMembers | undefined
   private readonly log: Logger
 
   constructor(private readonly o: TopologyRunnerOptions) {
@@ -71,10 +73,19 @@ export class TopologyRunner {
     if (check.created.length > 0) this.log.info({ created: check.created }, 'created topics')
     const partitionCounts = await outputPartitionCounts(admin, topology)
     this.admin = admin
+    const groupId = topology.applicationId
+    // Before joining: the member a killed previous process left in the group goes now, not at its session timeout.
+    const members = await GroupMembers.acquire({
+      stateDir: config.stateDir,
+      name: this.name,
+      logger: this.log,
+    })
+    this.members = members
+    await members.removeDead(kafka, [groupId], Math.min(config.consumer.sessionTimeoutMs, 10_000))
 
     const loop = new KafkaConsumerLoop({
       kafka,
-      groupId: topology.applicationId,
+      groupId,
       topic: topology.topics.commands,
       partitions: topology.definition.partitions,
       maxBytesPerPartition: topology.definition.processing.maxBytesPerPartition,
@@ -85,6 +96,7 @@ export class TopologyRunner {
       ...(this.o.advertisedUrl !== undefined ? { endpoint: { http: this.o.advertisedUrl } } : {}),
       ...(listener ? { listener } : {}),
       onGone: this.o.onFatal,
+      onJoined: members.recorder(groupId),
     })
     const manager = new TaskManager({
       name: topology.definition.name,
@@ -128,5 +140,6 @@ export class TopologyRunner {
     await this.loop?.stop()
     await this.manager?.stop()
     await this.admin?.disconnect().catch(() => undefined)
+    await this.members?.close()
   }
 }
