@@ -18,6 +18,7 @@ import { RouterTask } from '../runtime/router-task.ts'
 import { TaskManager, type ManagedTask, type TaskManagerListener } from '../runtime/task-manager.ts'
 import type { TaskState } from '../runtime/task-state.ts'
 import { routerGroupId, type ProjectionTopology } from '../topology/projection-loader.ts'
+import { GroupMembers } from './group-members.ts'
 
 /** Observation of a projection (metrics, readiness). */
 export interface ProjectionListener extends TaskManagerListener, ConsumerLoopListener {
@@ -48,6 +49,7 @@ export class ProjectionRunner {
   private admin: { disconnect(): Promise<void> } | undefined
   private routers: Stage<RouterTask>[] = []
   private views: Stage<ProjectionTask> | undefined
+  private members: GroupMembers | undefined
   private readonly log: Logger
 
   constructor(private readonly o: ProjectionRunnerOptions) {
@@ -98,6 +100,15 @@ export class ProjectionRunner {
     const meta = await retryMetadata(() => admin.fetchTopicMetadata({ topics }))
     const partitionCounts = new Map(meta.topics.map((m) => [m.name, m.partitions.length]))
     const consumer = config.consumer
+    // Before joining: members a killed previous process left in these groups go now (see TopologyRunner).
+    const members = await GroupMembers.acquire({
+      stateDir: config.stateDir,
+      name: this.name,
+      logger: this.log,
+    })
+    this.members = members
+    const groups = [p.applicationId, ...p.sources.map((s) => routerGroupId(p, s.topic))]
+    await members.removeDead(kafka, groups, Math.min(consumer.sessionTimeoutMs, 10_000))
     const loopOptions = {
       kafka,
       maxBytesPerPartition: p.definition.processing.maxBytesPerPartition,
@@ -111,6 +122,7 @@ export class ProjectionRunner {
     const viewsLoop = new KafkaConsumerLoop({
       ...loopOptions,
       groupId: p.applicationId,
+      onJoined: members.recorder(p.applicationId),
       topic: p.topics.repartition,
       partitions: p.definition.partitions,
       logger: this.log,
@@ -152,6 +164,7 @@ export class ProjectionRunner {
       const loop = new KafkaConsumerLoop({
         ...loopOptions,
         groupId: group,
+        onJoined: members.recorder(group),
         topic: source.topic,
         partitions: partitionCounts.get(source.topic) ?? 1,
         logger: log,
@@ -199,5 +212,6 @@ export class ProjectionRunner {
     await Promise.allSettled(stages.map((s) => s.loop.stop()))
     await Promise.allSettled(stages.map((s) => s.manager.stop()))
     await this.admin?.disconnect().catch(() => undefined)
+    await this.members?.close()
   }
 }
