@@ -82,6 +82,15 @@ export class ProjectionRunner {
     const admin = kafka.admin()
     await admin.connect()
     this.admin = admin
+    // Before joining: members a killed previous process left in these groups go now (see TopologyRunner).
+    const members = await GroupMembers.acquire({
+      stateDir: config.stateDir,
+      name: this.name,
+      logger: this.log,
+    })
+    this.members = members
+    const groups = [p.applicationId, ...p.sources.map((s) => routerGroupId(p, s.topic))]
+    const leaving = members.removeDead(kafka, groups, Math.min(config.consumer.sessionTimeoutMs, 10_000))
     const create = {
       create: config.topics.create,
       ...(config.topics.replicationFactor !== undefined
@@ -100,15 +109,7 @@ export class ProjectionRunner {
     const meta = await retryMetadata(() => admin.fetchTopicMetadata({ topics }))
     const partitionCounts = new Map(meta.topics.map((m) => [m.name, m.partitions.length]))
     const consumer = config.consumer
-    // Before joining: members a killed previous process left in these groups go now (see TopologyRunner).
-    const members = await GroupMembers.acquire({
-      stateDir: config.stateDir,
-      name: this.name,
-      logger: this.log,
-    })
-    this.members = members
-    const groups = [p.applicationId, ...p.sources.map((s) => routerGroupId(p, s.topic))]
-    await members.removeDead(kafka, groups, Math.min(consumer.sessionTimeoutMs, 10_000))
+    await leaving
     const loopOptions = {
       kafka,
       maxBytesPerPartition: p.definition.processing.maxBytesPerPartition,

@@ -64,6 +64,16 @@ export class TopologyRunner {
     const { topology, config, kafka, listener } = this.o
     const admin = kafka.admin()
     await admin.connect()
+    const groupId = topology.applicationId
+    // Before joining: the member a killed previous process left in the group goes now, not at its session timeout
+    // (never fails; under way while the topics are checked).
+    const members = await GroupMembers.acquire({
+      stateDir: config.stateDir,
+      name: this.name,
+      logger: this.log,
+    })
+    this.members = members
+    const leaving = members.removeDead(kafka, [groupId], Math.min(config.consumer.sessionTimeoutMs, 10_000))
     const check = await ensureTopics(admin, topology, {
       create: config.topics.create,
       ...(config.topics.replicationFactor !== undefined
@@ -73,15 +83,7 @@ export class TopologyRunner {
     if (check.created.length > 0) this.log.info({ created: check.created }, 'created topics')
     const partitionCounts = await outputPartitionCounts(admin, topology)
     this.admin = admin
-    const groupId = topology.applicationId
-    // Before joining: the member a killed previous process left in the group goes now, not at its session timeout.
-    const members = await GroupMembers.acquire({
-      stateDir: config.stateDir,
-      name: this.name,
-      logger: this.log,
-    })
-    this.members = members
-    await members.removeDead(kafka, [groupId], Math.min(config.consumer.sessionTimeoutMs, 10_000))
+    await leaving
 
     const loop = new KafkaConsumerLoop({
       kafka,

@@ -9,6 +9,7 @@ import type { Admin } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { leaveAsMember } from '../../src/kafka/dead-member.ts'
 import { MemberRecord, memberRecordDir } from '../../src/state/member-record.ts'
+import { writeProjection } from '../../scripts/eos/projection-check.ts'
 import { spawnWorker, tempDir, waitForLog, writeBankTopology, type WorkerProcess } from '../support/eos.ts'
 import { newKafka } from '../support/kafka.ts'
 
@@ -31,13 +32,14 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
-function setup(prefix: string) {
+function setup(prefix: string, o: { projection?: boolean } = {}) {
   const dir = tempDir(prefix)
   dirs.push(dir)
   const name = `${prefix}-${Date.now()}`
   const file = writeBankTopology(dir, name)
+  const files = o.projection ? [file, writeProjection(dir, `${name}-views`, file)] : [file]
   const spawn = () => {
-    const w = spawnWorker(file, `${dir}/state`, SESSION)
+    const w = spawnWorker(files, `${dir}/state`, SESSION)
     started.push(w)
     return w
   }
@@ -110,5 +112,24 @@ describe('restart after SIGKILL on the same state dir', () => {
     expect(ids).toHaveLength(2)
     expect(ids).toContain(member)
     expect(intruder.output()).not.toMatch(/previous process's member/)
+  })
+
+  it('a worker with a projection: the dead members of the projection and router groups go too', async () => {
+    const { name, spawn } = setup('dead-views', { projection: true })
+    const groups = [name, `${name}-views`, `${name}-views.route.${name}.events`]
+    const first = spawn()
+    await waitForLog(first, /worker ready/, 1, 90_000)
+    const dead = await Promise.all(groups.map(memberIds))
+    expect(dead.map((ids) => ids.length)).toEqual([1, 1, 1])
+    first.kill('SIGKILL')
+    await first.exited
+
+    const second = spawn()
+    await waitForLog(second, /worker ready/, 1, 20_000) // < the 30 s session timeout, as above
+    for (const [i, group] of groups.entries()) {
+      const ids = await memberIds(group)
+      expect(ids, group).toHaveLength(1)
+      expect(ids[0], group).not.toBe(dead[i]![0])
+    }
   })
 })
