@@ -10,6 +10,7 @@ import type { WorkerConfig } from '../config/worker-config.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { KafkaConsumerLoop, type ConsumerLoopListener } from '../kafka/consumer-loop.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
+import { PartitionFetcher, RESTORE_FETCH } from '../kafka/partition-fetcher.ts'
 import { kafkaProjectionPorts, kafkaRouterPorts } from '../kafka/projection-ports.ts'
 import { retryMetadata } from '../kafka/errors.ts'
 import { ensureTopics, ensureTopicSpecs, projectionTopicSpecs } from '../kafka/topics.ts'
@@ -46,6 +47,7 @@ interface Stage<T extends ManagedTask> {
 
 export class ProjectionRunner {
   private admin: { disconnect(): Promise<void> } | undefined
+  private fetcher: PartitionFetcher | undefined
   private routers: Stage<RouterTask>[] = []
   private views: Stage<ProjectionTask> | undefined
   private readonly log: Logger
@@ -80,6 +82,8 @@ export class ProjectionRunner {
     const admin = kafka.admin()
     await admin.connect()
     this.admin = admin
+    const fetcher = new PartitionFetcher(kafka, RESTORE_FETCH)
+    this.fetcher = fetcher
     const create = {
       create: config.topics.create,
       ...(config.topics.replicationFactor !== undefined
@@ -137,6 +141,7 @@ export class ProjectionRunner {
             logger: log,
             partitionCounts,
             stateDir: config.stateDir,
+            fetcher,
           }),
           ...(listener?.stateChanged ? { stateChanged: listener.stateChanged } : {}),
           ...(listener?.projected ? { committed: listener.projected } : {}),
@@ -198,6 +203,7 @@ export class ProjectionRunner {
     const stages = [...this.routers, ...(this.views ? [this.views] : [])] as Stage<ManagedTask>[]
     await Promise.allSettled(stages.map((s) => s.loop.stop()))
     await Promise.allSettled(stages.map((s) => s.manager.stop()))
+    await this.fetcher?.close()
     await this.admin?.disconnect().catch(() => undefined)
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { KafkaConsumerLoop } from '../kafka/consumer-loop.ts'
+import { RESTORE_FETCH, PartitionFetcher } from '../kafka/partition-fetcher.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
 import { kafkaTaskPorts } from '../kafka/task-ports.ts'
 import { ensureTopics, outputPartitionCounts } from '../kafka/topics.ts'
@@ -34,6 +35,7 @@ export class TopologyRunner {
   private admin: { disconnect(): Promise<void> } | undefined
   private manager: TaskManager<Task> | undefined
   private loop: KafkaConsumerLoop | undefined
+  private fetcher: PartitionFetcher | undefined
   private readonly log: Logger
 
   constructor(private readonly o: TopologyRunnerOptions) {
@@ -71,6 +73,8 @@ export class TopologyRunner {
     if (check.created.length > 0) this.log.info({ created: check.created }, 'created topics')
     const partitionCounts = await outputPartitionCounts(admin, topology)
     this.admin = admin
+    const fetcher = new PartitionFetcher(kafka, RESTORE_FETCH)
+    this.fetcher = fetcher
 
     const loop = new KafkaConsumerLoop({
       kafka,
@@ -100,7 +104,7 @@ export class TopologyRunner {
           topology,
           partition: p,
           stateDir: config.stateDir,
-          logger: log,
+          fetcher,
           partitionCounts,
         })
         return new Task({
@@ -127,6 +131,7 @@ export class TopologyRunner {
   async stop(): Promise<void> {
     await this.loop?.stop()
     await this.manager?.stop()
+    await this.fetcher?.close()
     await this.admin?.disconnect().catch(() => undefined)
   }
 }
