@@ -30,7 +30,12 @@ export interface RestoreResult {
 export async function restoreStore(
   store: SnapshotStore,
   changelog: ChangelogReader,
-  o: { timeoutMs: number; progress?: (remaining: number) => void },
+  o: {
+    timeoutMs: number
+    progress?: (remaining: number) => void
+    /** Stops the restore between two chunks (each chunk is written with its checkpoint: nothing is half done). */
+    signal?: AbortSignal
+  },
 ): Promise<RestoreResult> {
   let checkpoint = (await store.readCheckpoint()) ?? { changelogOffset: 0n, inputOffset: -1n }
   const end = await changelog.endOffset()
@@ -45,6 +50,7 @@ export async function restoreStore(
       checkpoint.changelogOffset,
       end,
       async (chunk) => {
+        o.signal?.throwIfAborted()
         const snapshots: StoredSnapshot[] = []
         for (const r of chunk) {
           if (r.value === null) continue
@@ -56,7 +62,8 @@ export async function restoreStore(
           }
         }
         records += chunk.length
-        checkpoint = { changelogOffset: chunk[chunk.length - 1]!.offset + 1n, inputOffset }
+        // The index's position (eventsOffset) is kept: dropping it made the index restore start over from 0.
+        checkpoint = { ...checkpoint, changelogOffset: chunk[chunk.length - 1]!.offset + 1n, inputOffset }
         await store.write(snapshots, checkpoint)
         o.progress?.(remaining())
       },

@@ -70,3 +70,14 @@ describe('restoreStore', () => {
     expect(result.checkpoint).toEqual({ changelogOffset: 5n, inputOffset: 9n })
   })
 })
+
+describe('restoreStore keeps the event index position', () => {
+  it('a snapshot delta does not send the index back to offset 0', async () => {
+    const store = new MemorySnapshotStore()
+    await store.write([], { changelogOffset: 0n, inputOffset: -1n, eventsOffset: 120n })
+    const log = changelog([{ offset: 0n, key: 'a', value: encode(snapshot('a', 1), 'msgpack') }])
+    const result = await restoreStore(store, log, { timeoutMs: 1000 })
+    expect(result.checkpoint.eventsOffset).toBe(120n)
+    expect((await store.readCheckpoint())?.eventsOffset).toBe(120n)
+  })
+})
