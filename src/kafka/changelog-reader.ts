@@ -11,11 +11,16 @@ import type { FetchedPartition, PartitionFetcher } from './partition-fetcher.ts'
 import { TransactionFilter } from './transactions.ts'
 
 export class KafkaChangelogReader implements ChangelogReader {
+  /**
+   * `end`: 'high-watermark' for a task's restore (after its InitProducerId nothing can be open, see endOffset);
+   * 'stable' for a standby, which tails a partition whose active task is writing (see PartitionFetcher.stableEnd).
+   */
   constructor(
     private readonly fetcher: PartitionFetcher,
     private readonly admin: Admin,
     private readonly topic: string,
     private readonly partition: number,
+    private readonly end: 'high-watermark' | 'stable' = 'high-watermark',
   ) {}
 
   /**
@@ -24,6 +29,7 @@ export class KafkaChangelogReader implements ChangelogReader {
    * only writer of this partition (this task's transactional id) can be open, so both are the same.
    */
   async endOffset(): Promise<bigint> {
+    if (this.end === 'stable') return this.fetcher.stableEnd(this.topic, this.partition)
     const offsets = await retryMetadata(() => this.admin.fetchTopicOffsets(this.topic))
     const p = offsets.find((o) => o.partition === this.partition)
     if (!p) throw new Error(`changelog ${this.topic} has no partition ${this.partition}`)

@@ -73,6 +73,9 @@ interface KafkajsCluster {
   addMultipleTargetTopics(topics: string[]): Promise<void>
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>
   findBroker(o: { nodeId: string }): Promise<KafkajsBroker>
+  fetchTopicsOffset(
+    topics: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[],
+  ): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>
 }
 
 /** Errors after which fresh metadata (a moved leader, a broker back) makes the next try succeed. */
@@ -132,6 +135,28 @@ export class PartitionFetcher {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.fetchOnce(requests)
+      } catch (e) {
+        if (this.closed || attempt >= 8 || !retriable(e)) throw e
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 2000)))
+        await this.cluster.refreshMetadata().catch(() => undefined)
+      }
+    }
+  }
+
+  /**
+   * The partition's last stable offset (ListOffsets, read_committed): every transaction below it is decided, so a
+   * read up to it ends even while its writer has a transaction open. What standbys tail to.
+   */
+  async stableEnd(topic: string, partition: number): Promise<bigint> {
+    await this.ensure([{ topic, partition, offset: 0n }])
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.cluster.fetchTopicsOffset([
+          { topic, partitions: [{ partition }], fromBeginning: false },
+        ])
+        const offset = res.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition)
+        if (offset === undefined) throw new Error(`no offset for ${topic}[${partition}]`)
+        return BigInt(offset.offset)
       } catch (e) {
         if (this.closed || attempt >= 8 || !retriable(e)) throw e
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 2000)))

@@ -80,6 +80,8 @@ export class Task {
   nextOffset = 0n
   /** Changelog records replayed by the last restore (0 after a clean restart). */
   lastRestoreRecords = 0
+  /** Where the last restore started (the store's checkpoint) and the changelog end it read to. */
+  lastRestoreTrace: { storeCheckpoint: Checkpoint; changelogEnd: bigint } | undefined
 
   constructor(private readonly o: TaskOptions) {
     this.partition = o.partition
@@ -102,6 +104,11 @@ export class Task {
 
   get state(): TaskState {
     return this._state
+  }
+
+  /** How far the task's store is in the changelog (its checkpoint), once restored; for the assigner. */
+  get storeOffset(): bigint | undefined {
+    return this._state === TaskState.RUNNING ? this.checkpoint.changelogOffset : undefined
   }
 
   private transition(to: TaskState): void {
@@ -169,6 +176,7 @@ export class Task {
     this.checkpoint = index.checkpoint
     this.restoreTrace = { ...result.trace, index: { ...index.trace, records: index.records } }
     this.lastRestoreRecords = result.records
+    this.lastRestoreTrace = result.trace
     this.o.listener?.restored?.(this, result.records, (performance.now() - started) / 1000)
   }
 

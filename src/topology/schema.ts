@@ -43,6 +43,8 @@ export const topologySchema = z
         snapshotCacheSize: z.number().int().min(0).default(100_000),
         maxRecordBytes: z.number().int().min(1024).default(1_000_000),
         maxRequestBytes: z.number().int().min(1024).default(900_000),
+        /** Warm copies of each partition's store kept on other workers (standby replicas). */
+        standbyReplicas: z.number().int().min(0).max(8).default(0),
       })
       .strict()
       .prefault({}),

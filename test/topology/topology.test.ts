@@ -45,6 +45,7 @@ describe('parseTopology', () => {
       snapshotCacheSize: 100_000,
       maxRecordBytes: 1_000_000,
       maxRequestBytes: 900_000,
+      standbyReplicas: 0,
     })
   })
 
