@@ -32,9 +32,10 @@ export async function startWorker(
   brokers: string[],
   all: WorkerProcess[],
   profileDir?: string,
+  extraEnv: Record<string, string> = {},
 ): Promise<RunningWorker> {
   const port = await freePort()
-  const env = { DECIDER_HTTP_PORT: String(port), DECIDER_LOG_LEVEL: 'warn' }
+  const env = { DECIDER_HTTP_PORT: String(port), DECIDER_LOG_LEVEL: 'warn', ...extraEnv }
   const w = profileDir
     ? spawnProfiledWorker(topologyFile, stateDir, brokers, env, profileDir)
     : spawnWorker(topologyFile, stateDir, brokers, env)
