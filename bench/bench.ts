@@ -49,6 +49,8 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
   const log = o.log ?? (() => undefined)
   const started = Date.now()
   const t0 = now()
+  // Before the broker starts: a standby setting this build's schema rejects fails the run at once.
+  if ((o.phases ?? PHASES).includes('failover')) await checkStandbys(o.failoverStandbys)
   let broker: KafkaHandle | undefined
   const jars = await ensureKafkaJars({ log })
   if (!o.brokers || o.brokers.length === 0) {
@@ -73,7 +75,6 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     const machine = machineInfo()
     const phases = PHASES.filter((p) => (o.phases ?? PHASES).includes(p))
     const has = (p: Phase) => phases.includes(p)
-    if (has('failover')) await checkStandbys(dir, o.failoverStandbys)
     const workload = bankCommands(o.accounts, o.backlog, 1)
     const res: Omit<BenchResult, 'targets' | 'durationSeconds'> = {
       startedAt: new Date(started).toISOString(),

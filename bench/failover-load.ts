@@ -173,6 +173,13 @@ export class FixedRateLoad {
     }
   }
 
+  /** How many commands `which` selects. */
+  count(which: (i: number) => boolean): number {
+    let n = 0
+    for (let i = 0; i < this.sentAt.length; i++) if (which(i)) n++
+    return n
+  }
+
   async close(): Promise<void> {
     this.stopping = true
     await this.loop?.catch(() => undefined)

@@ -5,10 +5,11 @@
  * owned ("moved") answer again when the first command sent after the kill to each gets its reply; the partitions
  * that stayed with A should barely notice. Workers run with a 10 s session timeout.
  */
+import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { AssignerProtocol, type Admin, type Kafka } from 'kafkajs'
 import { loadTopology } from '../src/topology/loader.ts'
-import { writeBankTopology, type WorkerProcess } from '../scripts/eos/bank.ts'
+import { tempDir, writeBankTopology, type WorkerProcess } from '../scripts/eos/bank.ts'
 import { FixedRateLoad } from './failover-load.ts'
 import { fillChangelog } from './fill.ts'
 import { prepareTopology } from './topics.ts'
@@ -26,18 +27,23 @@ const standbyYaml = (standbys: number) =>
   standbys > 0 ? `processing:\n  standbyReplicas: ${standbys}\n` : ''
 
 /** Fails at once (not after the earlier phases) when this build's topology schema rejects a standby setting. */
-export async function checkStandbys(dir: string, standbys: number[]): Promise<void> {
-  for (const n of standbys) {
-    if (!Number.isInteger(n) || n < 0) throw new Error(`failover standbys: not a count: ${n}`)
-    if (n === 0) continue
-    const file = writeBankTopology(dir, `bench-standby-check-${n}`, standbyYaml(n))
-    try {
-      await loadTopology(file)
-    } catch (e) {
-      throw new Error(
-        `failover with processing.standbyReplicas ${n}: this build's topology does not accept it (${(e as Error).message.split('\n')[0]}); run with --failover-standbys 0`,
-      )
+export async function checkStandbys(standbys: number[]): Promise<void> {
+  const dir = tempDir('bench-standbys')
+  try {
+    for (const n of standbys) {
+      if (!Number.isInteger(n) || n < 0) throw new Error(`failover standbys: not a count: ${n}`)
+      if (n === 0) continue
+      const file = writeBankTopology(dir, `bench-standby-check-${n}`, standbyYaml(n))
+      try {
+        await loadTopology(file)
+      } catch (e) {
+        throw new Error(
+          `failover with processing.standbyReplicas ${n}: this build's topology does not accept it (${(e as Error).message.replace(/\n\s*/g, '; ')}); run with --failover-standbys 0`,
+        )
+      }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -220,6 +226,9 @@ export async function failoverRun(
       movedAnswerFromKillMs: tAllMoved - tKill,
       movedAnswerFromStableMs: tAllMoved - tStable,
       before: load.summary((i) => load.sentAt[i]! >= beforeFrom && load.sentAt[i]! < tKill),
+      beforeAnsweredAfterKill: load.count(
+        (i) => load.sentAt[i]! >= beforeFrom && load.sentAt[i]! < tKill && !(load.replyAt[i]! < tKill),
+      ),
       nonMovedDuring: load.summary(
         (i) =>
           !moved.includes(load.partition[i]!) && load.sentAt[i]! >= tKill && load.sentAt[i]! <= windowEnd,

@@ -97,6 +97,8 @@ export interface FailoverResult {
   movedAnswerFromStableMs: number
   /** Commands to all partitions sent in the last 10 s before the kill (or the whole warm-up when shorter). */
   before: LatencySummary
+  /** Of those, answered only after the kill (or never): commands the killed worker had not answered yet. */
+  beforeAnsweredAfterKill: number
   /** Commands to the partitions that did not move, sent from the kill until all moved ones answered + 2 s. */
   nonMovedDuring: LatencySummary
   /** All commands of the run (sent / replied at the end). */
