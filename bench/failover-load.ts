@@ -21,6 +21,9 @@ export class FixedRateLoad {
   readonly partition: number[] = []
   readonly sentAt: number[] = []
   readonly replyAt: number[] = []
+  /** Wall clock (Date.now()) of the send, and the reply record's timestamp (when the worker produced it). */
+  readonly sentWall: number[] = []
+  readonly replyWritten: number[] = []
   private replied = 0
   private readonly prefix = `fo-${randomBytes(4).toString('hex')}-`
   private readonly consumer: Consumer
@@ -68,6 +71,7 @@ export class FixedRateLoad {
           const i = Number(id.slice(this.prefix.length))
           if (Number.isInteger(i) && i < this.replyAt.length && Number.isNaN(this.replyAt[i]!)) {
             this.replyAt[i] = t
+            this.replyWritten[i] = Number(m.timestamp)
             this.replied++
           }
         }
@@ -95,6 +99,7 @@ export class FixedRateLoad {
       if (due > 0 && pending.size < 64) {
         const messages: Message[] = []
         const t = now()
+        const wall = Date.now()
         for (let k = 0; k < due; k++) {
           const i = this.sentAt.length
           const aggregateId = seededId(this.nextAggregate())
@@ -109,6 +114,8 @@ export class FixedRateLoad {
           this.partition.push(p)
           this.sentAt.push(t)
           this.replyAt.push(NaN)
+          this.sentWall.push(wall)
+          this.replyWritten.push(NaN)
         }
         sent += due
         const s = this.producer
@@ -153,15 +160,21 @@ export class FixedRateLoad {
     }
   }
 
-  /** Latency of the commands `which` selects (by index); unreplied ones count in `sent` only. */
-  summary(which: (i: number) => boolean): LatencySummary {
+  /**
+   * Latency of the commands `which` selects (by index); unreplied ones count in `sent` only. `visible`: until the
+   * reply reached the read_committed consumer; `written`: until the worker produced it (the reply record's
+   * timestamp against the wall clock of the send; same machine).
+   */
+  summary(which: (i: number) => boolean, until: 'visible' | 'written' = 'visible'): LatencySummary {
     const lat: number[] = []
     let sent = 0
     for (let i = 0; i < this.sentAt.length; i++) {
       if (!which(i)) continue
       sent++
-      const r = this.replyAt[i]!
-      if (!Number.isNaN(r)) lat.push(r - this.sentAt[i]!)
+      if (Number.isNaN(this.replyAt[i]!)) continue
+      lat.push(
+        until === 'visible' ? this.replyAt[i]! - this.sentAt[i]! : this.replyWritten[i]! - this.sentWall[i]!,
+      )
     }
     lat.sort((a, b) => a - b)
     return {

@@ -211,6 +211,8 @@ export async function failoverRun(
     await load.drain(120_000, survivorAlive)
 
     const beforeFrom = tKill - Math.min(BEFORE_MS, o.warmupSeconds * 1000)
+    const nonMoved = (i: number) =>
+      !moved.includes(load.partition[i]!) && load.sentAt[i]! >= tKill && load.sentAt[i]! <= windowEnd
     const result: FailoverResult = {
       standbyReplicas: o.standbys,
       aggregates: o.aggregates,
@@ -229,10 +231,8 @@ export async function failoverRun(
       beforeAnsweredAfterKill: load.count(
         (i) => load.sentAt[i]! >= beforeFrom && load.sentAt[i]! < tKill && !(load.replyAt[i]! < tKill),
       ),
-      nonMovedDuring: load.summary(
-        (i) =>
-          !moved.includes(load.partition[i]!) && load.sentAt[i]! >= tKill && load.sentAt[i]! <= windowEnd,
-      ),
+      nonMovedDuring: load.summary(nonMoved),
+      nonMovedDuringWritten: load.summary(nonMoved, 'written'),
       sent: load.sent,
       replied: load.repliedCount,
       survivorPeakRssMb: vmRssMb(a.w.proc.pid, 'VmHWM'),

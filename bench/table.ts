@@ -125,6 +125,12 @@ function failoverRows(f: FailoverResult): Row[] {
       `target <= ${n0(bound)}`,
       ratio(f.nonMovedDuring.p99Ms, bound),
     ],
+    [
+      `${tag}:   the same until the reply was written ${l(f.nonMovedDuringWritten)} (ms)`,
+      n1(f.nonMovedDuringWritten.p99Ms),
+      '-',
+      '-',
+    ],
     [`${tag}: commands replied / sent`, `${f.replied}/${f.sent}`, '-', '-'],
     [
       `${tag}: survivor peak RSS (MB; now ${n0(f.survivorRssMb)})`,

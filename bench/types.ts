@@ -101,6 +101,12 @@ export interface FailoverResult {
   beforeAnsweredAfterKill: number
   /** Commands to the partitions that did not move, sent from the kill until all moved ones answered + 2 s. */
   nonMovedDuring: LatencySummary
+  /**
+   * The same commands until the survivor produced the reply (the reply record's timestamp), not until a
+   * read_committed consumer saw it: a killed worker's open transaction holds back the replies partitions it wrote
+   * to (all of them: replies are keyed by commandId) until it is aborted.
+   */
+  nonMovedDuringWritten: LatencySummary
   /** All commands of the run (sent / replied at the end). */
   sent: number
   replied: number
