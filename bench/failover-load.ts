@@ -186,6 +186,17 @@ export class FixedRateLoad {
     }
   }
 
+  /** The longest a reply of the commands `which` selects was written but not yet visible to read_committed. */
+  maxHeldBack(which: (i: number) => boolean): number {
+    let max = NaN
+    for (let i = 0; i < this.sentAt.length; i++) {
+      if (!which(i) || Number.isNaN(this.replyAt[i]!)) continue
+      const held = this.replyAt[i]! - this.sentAt[i]! - (this.replyWritten[i]! - this.sentWall[i]!)
+      if (!(held <= max)) max = held
+    }
+    return max
+  }
+
   /** How many commands `which` selects. */
   count(which: (i: number) => boolean): number {
     let n = 0

@@ -233,6 +233,7 @@ export async function failoverRun(
       ),
       nonMovedDuring: load.summary(nonMoved),
       nonMovedDuringWritten: load.summary(nonMoved, 'written'),
+      repliesHeldBackMs: load.maxHeldBack((i) => load.sentAt[i]! >= tKill - 1000),
       sent: load.sent,
       replied: load.repliedCount,
       survivorPeakRssMb: vmRssMb(a.w.proc.pid, 'VmHWM'),

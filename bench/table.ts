@@ -131,6 +131,12 @@ function failoverRows(f: FailoverResult): Row[] {
       '-',
       '-',
     ],
+    [
+      `${tag}: longest a written reply stayed invisible (read_committed) (ms)`,
+      n0(f.repliesHeldBackMs),
+      '-',
+      '-',
+    ],
     [`${tag}: commands replied / sent`, `${f.replied}/${f.sent}`, '-', '-'],
     [
       `${tag}: survivor peak RSS (MB; now ${n0(f.survivorRssMb)})`,

@@ -107,6 +107,8 @@ export interface FailoverResult {
    * to (all of them: replies are keyed by commandId) until it is aborted.
    */
   nonMovedDuringWritten: LatencySummary
+  /** The longest a reply (commands sent from 1 s before the kill on) was written but not yet visible. */
+  repliesHeldBackMs: number
   /** All commands of the run (sent / replied at the end). */
   sent: number
   replied: number
