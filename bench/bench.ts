@@ -40,7 +40,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   failoverAggregates: 1_000_000,
   failoverRate: 1000,
   failoverStandbys: [0, 1],
-  failoverWarmupSeconds: 12,
+  failoverWarmupSeconds: 15,
   resultsDir: path.join(ROOT, 'bench/results'),
 }
 

@@ -25,7 +25,7 @@ export interface BenchOptions {
   failoverRate: number
   /** One failover run per value: processing.standbyReplicas of its topology (written to the YAML only when > 0). */
   failoverStandbys: number[]
-  /** Seconds of load before the kill (the "before" latency is the last 10 s of it, or all of it when shorter). */
+  /** Seconds of load before the kill (the "before" latency: its 10 s that end 2 s before the kill). */
   failoverWarmupSeconds: number
   /** Record size of the ProducerPerformance baseline. */
   recordSize: number
@@ -95,9 +95,9 @@ export interface FailoverResult {
   /** The last moved partition to answer: from the kill, and from Stable. */
   movedAnswerFromKillMs: number
   movedAnswerFromStableMs: number
-  /** Commands to all partitions sent in the last 10 s before the kill (or the whole warm-up when shorter). */
+  /** Commands to all partitions sent in the 10 s that end 2 s before the kill (shorter when the warm-up is). */
   before: LatencySummary
-  /** Of those, answered only after the kill (or never): commands the killed worker had not answered yet. */
+  /** Of those, answered only after the kill (or never). */
   beforeAnsweredAfterKill: number
   /** Commands to the partitions that did not move, sent from the kill until all moved ones answered + 2 s. */
   nonMovedDuring: LatencySummary
