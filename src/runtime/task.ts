@@ -57,6 +57,8 @@ export interface TaskOptions {
   restoreTimeoutMs?: number
   /** How producers route keys to the commands topic's partitions: commands elsewhere are `misrouted`. */
   partitioner: Partitioner
+  /** The replies topic's partition count: replies go to their command's input partition (OutputOptions). */
+  repliesPartitions?: number
 }
 
 export class Task {
@@ -99,6 +101,7 @@ export class Task {
       maxRecordBytes: d.processing.maxRecordBytes,
       now: this.now,
       routing: { partitions: d.partitions, partitionOf: o.partitioner },
+      ...(o.repliesPartitions ? { repliesPartitions: o.repliesPartitions } : {}),
     })
   }
 

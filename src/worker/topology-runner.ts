@@ -92,6 +92,7 @@ export class TopologyRunner {
     for (const [p, offset] of await storesOnDisk(config.stateDir, topology, this.log))
       placement.stores.set(p, offset)
     const standbyReplicas = topology.definition.processing.standbyReplicas
+    const repliesPartitions = partitionCounts.get(topology.topics.replies)
     const standbys = new StandbyManager({
       taskReleased: (p) => this.manager?.released(p) ?? Promise.resolve(),
       create: (p) =>
@@ -171,6 +172,7 @@ export class TopologyRunner {
           logger: log,
           ports,
           partitioner: partitionOf,
+          ...(repliesPartitions ? { repliesPartitions } : {}),
           ...(listener ? { listener } : {}),
         })
       },
