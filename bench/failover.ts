@@ -15,7 +15,16 @@ import { fillChangelog } from './fill.ts'
 import { prepareTopology } from './topics.ts'
 import type { FailoverResult } from './types.ts'
 import { now, sleep } from './util.ts'
-import { kafka_brokers, startWorker, stopWorkers, vmRssMb, waitReady, type RunningWorker } from './workers.ts'
+import {
+  httpGet,
+  kafka_brokers,
+  metricSum,
+  startWorker,
+  stopWorkers,
+  vmRssMb,
+  waitReady,
+  type RunningWorker,
+} from './workers.ts'
 
 export const FAILOVER_SESSION_TIMEOUT_MS = 10_000
 /**
@@ -131,10 +140,14 @@ export async function failoverRun(
   const load = new FixedRateLoad(kafka, topology, o.aggregates, o.rate)
   try {
     const started = now()
-    const a = await start('a')
-    ws.push(a)
+    // B first, alone (it restores all partitions), then A: the sticky assigner leaves B half of them and gives A the
+    // rest, so A never held B's partitions. Without standbys A's takeover is then a full restore of them (no store
+    // left on A's disk from an earlier assignment), with standbys it starts from A's copies.
     const b = await start('b')
     ws.push(b)
+    await waitReady([b], 900_000)
+    const a = await start('a')
+    ws.push(a)
     const isA = (m: { clientId: string }) => m.clientId.startsWith('kd-fo-a-')
     const isB = (m: { clientId: string }) => m.clientId.startsWith('kd-fo-b-')
     await waitReady([a, b], 900_000)
@@ -170,6 +183,10 @@ export async function failoverRun(
       throw new Error(`before the kill: worker B is not one of 2 members: ${JSON.stringify(view)}`)
     const moved = [...owner.partitions].sort((x, y) => x - y)
 
+    const restoredBefore = metricSum(
+      (await httpGet(a.port, '/metrics'))?.body ?? '',
+      'decider_restore_records_total',
+    )
     b.w.kill('SIGKILL')
     const tKill = now()
     log(`bench:    SIGKILL worker B (partitions ${moved.join(',')})`)
@@ -207,6 +224,9 @@ export async function failoverRun(
         `moved partitions ${moved.filter((p) => !firstAnswer.has(p)).join(',')} did not answer within 300 s of Stable:\n${a.w.output().slice(-3000)}`,
       )
     const tAllMoved = Math.max(...firstAnswer.values())
+    const survivorReplayed =
+      metricSum((await httpGet(a.port, '/metrics'))?.body ?? '', 'decider_restore_records_total') -
+      restoredBefore
     const windowEnd = tAllMoved + AFTER_MS
     while (now() < windowEnd) {
       await sleep(Math.min(250, Math.max(0, windowEnd - now())))
@@ -234,6 +254,7 @@ export async function failoverRun(
       moved: moved.map((p) => ({ partition: p, fromKillMs: firstAnswer.get(p)! - tKill })),
       movedAnswerFromKillMs: tAllMoved - tKill,
       movedAnswerFromStableMs: tAllMoved - tStable,
+      survivorReplayed,
       before: load.summary(inBefore),
       beforeAnsweredAfterKill: load.count((i) => inBefore(i) && !(load.replyAt[i]! < tKill)),
       nonMovedDuring: load.summary(nonMoved),

@@ -110,6 +110,7 @@ function failoverRows(f: FailoverResult): Row[] {
     [`${tag}: kill -> group not Stable (ms)`, n0(f.killToRebalanceMs), '-', '-'],
     [`${tag}: rebalance, not Stable -> Stable with the survivor (ms)`, n0(f.rebalanceMs), '-', '-'],
     [`${tag}: kill -> Stable (ms)`, n0(f.killToStableMs), '-', '-'],
+    [`${tag}: changelog records the survivor replayed for them`, n0(f.survivorReplayed), '-', '-'],
     [`${tag}: moved partitions answer, from the kill (ms, max)`, n0(f.movedAnswerFromKillMs), '-', '-'],
     [
       `${tag}: moved partitions answer, from Stable (ms, max)`,

@@ -95,6 +95,8 @@ export interface FailoverResult {
   /** The last moved partition to answer: from the kill, and from Stable. */
   movedAnswerFromKillMs: number
   movedAnswerFromStableMs: number
+  /** Changelog records the survivor's restores replayed for the moved partitions (the restore's size). */
+  survivorReplayed: number
   /** Commands to all partitions sent in the 10 s that end 2 s before the kill (shorter when the warm-up is). */
   before: LatencySummary
   /** Of those, answered only after the kill (or never). */
