@@ -43,6 +43,15 @@ export class KafkaChangelogReader implements ChangelogReader {
     timeoutMs: number,
   ): Promise<void> {
     if (from >= to) return
+    await this.fetcher.withReadSlot(() => this.readNow(from, to, onRecords, timeoutMs))
+  }
+
+  private async readNow(
+    from: bigint,
+    to: bigint,
+    onRecords: (records: ChangelogRecord[]) => Promise<void>,
+    timeoutMs: number,
+  ): Promise<void> {
     const deadline = performance.now() + timeoutMs
     const filter = new TransactionFilter()
     if (from > 0n) filter.skipTo(from - 1n)

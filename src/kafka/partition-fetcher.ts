@@ -42,13 +42,22 @@ export interface FetchedPartition {
  * What restores and standbys fetch with: 1 MiB per partition keeps one response's decoding (kafkajs decodes a whole
  * response at once, ~2 us per record) to ~10-20 ms of the event loop, so active tasks keep processing between them.
  */
-export const RESTORE_FETCH: PartitionFetcherOptions = { maxBytesPerPartition: 1_048_576, maxWaitMs: 200 }
+export const RESTORE_FETCH: PartitionFetcherOptions = {
+  maxBytesPerPartition: 1_048_576,
+  maxWaitMs: 200,
+  concurrentReads: 2,
+}
 
 export interface PartitionFetcherOptions {
   /** Per partition per request: bounds what one response decodes on the event loop at once. */
   maxBytesPerPartition: number
   /** How long the broker may hold a request when there is nothing new (ms). */
   maxWaitMs: number
+  /**
+   * Reads (restores, standby rounds) running at once; the others wait their turn. A restore is CPU-bound on the
+   * worker's one thread, so more at once are not faster: they only hold more fetched records in memory.
+   */
+  concurrentReads?: number
 }
 
 interface KafkajsPartitionData {
@@ -117,6 +126,8 @@ export class PartitionFetcher {
   private connecting: Promise<void> | undefined
   private readonly topics = new Set<string>()
   private closed = false
+  private reading = 0
+  private readonly waiting: (() => void)[] = []
 
   constructor(
     kafka: Kafka,
@@ -162,6 +173,20 @@ export class PartitionFetcher {
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 2000)))
         await this.cluster.refreshMetadata().catch(() => undefined)
       }
+    }
+  }
+
+  /** Runs `read` when fewer than concurrentReads others run (FIFO). */
+  async withReadSlot<T>(read: () => Promise<T>): Promise<T> {
+    const limit = this.o.concurrentReads ?? Number.POSITIVE_INFINITY
+    if (this.reading >= limit) await new Promise<void>((r) => this.waiting.push(r))
+    else this.reading++
+    try {
+      return await read()
+    } finally {
+      const next = this.waiting.shift()
+      if (next !== undefined) next()
+      else this.reading--
     }
   }
 
