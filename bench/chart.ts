@@ -32,45 +32,63 @@ function fmt(v: number): string {
   return v >= 1000 ? `${(v / 1000).toFixed(1)}k` : v >= 10 ? v.toFixed(0) : v.toFixed(1)
 }
 
+/** Draws the panels whose phases ran (a partial result: the throughput bars it has, the latency panel with eos). */
 export function renderChart(r: BenchResult): string {
   const W = 900
   const H = 420
+  const b = r.baselines
   const tp = [
-    { label: 'ProducerPerf (txn)', value: r.baselines.producerPerformance.recordsPerSec, color: '#9e9e9e' },
-    { label: 'kafkajs ALO loop', value: r.baselines.kafkajsAtLeastOnce.commandsPerSec, color: '#607d8b' },
-    ...r.scaleOut.map((s) => ({
+    ...(b
+      ? [
+          { label: 'ProducerPerf (txn)', value: b.producerPerformance.recordsPerSec, color: '#9e9e9e' },
+          { label: 'kafkajs ALO loop', value: b.kafkajsAtLeastOnce.commandsPerSec, color: '#607d8b' },
+        ]
+      : []),
+    ...(r.scaleOut ?? (r.eos ? [r.eos.throughput] : [])).map((s) => ({
       label: `EOS ${s.workers} worker${s.workers > 1 ? 's' : ''}`,
       value: s.commandsPerSec,
       color: '#1e88e5',
     })),
   ]
-  const lat = [
-    { label: 'p50 @100%', value: r.eos.latencyFull.p50Ms, color: '#fb8c00' },
-    { label: 'p95 @100%', value: r.eos.latencyFull.p95Ms, color: '#f4511e' },
-    { label: 'p99 @100%', value: r.eos.latencyFull.p99Ms, color: '#e53935' },
-    { label: 'p50 @50%', value: r.eos.latencyHalf.p50Ms, color: '#7cb342' },
-    { label: 'p95 @50%', value: r.eos.latencyHalf.p95Ms, color: '#43a047' },
-    { label: 'p99 @50%', value: r.eos.latencyHalf.p99Ms, color: '#2e7d32' },
-    { label: 'p50 @10%', value: r.eos.latencyLow.p50Ms, color: '#90caf9' },
-    { label: 'p99 @10%', value: r.eos.latencyLow.p99Ms, color: '#1565c0' },
-  ]
+  const e = r.eos
+  const lat = e
+    ? [
+        { label: 'p50 @100%', value: e.latencyFull.p50Ms, color: '#fb8c00' },
+        { label: 'p95 @100%', value: e.latencyFull.p95Ms, color: '#f4511e' },
+        { label: 'p99 @100%', value: e.latencyFull.p99Ms, color: '#e53935' },
+        { label: 'p50 @50%', value: e.latencyHalf.p50Ms, color: '#7cb342' },
+        { label: 'p95 @50%', value: e.latencyHalf.p95Ms, color: '#43a047' },
+        { label: 'p99 @50%', value: e.latencyHalf.p99Ms, color: '#2e7d32' },
+        { label: 'p50 @10%', value: e.latencyLow.p50Ms, color: '#90caf9' },
+        { label: 'p99 @10%', value: e.latencyLow.p99Ms, color: '#1565c0' },
+      ]
+    : []
   const m = r.machine
+  const what = [
+    e ? `throughput from a ${e.throughput.commands}-command backlog` : '',
+    e ? 'latency: command produce -> reply visible read_committed' : '',
+    `phases: ${r.phases.join(', ')}`,
+  ].filter(Boolean)
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="20" y="24" font-size="16" font-weight="bold">kafka-decider bench — bank-account, 6 partitions, ${esc(r.startedAt.slice(0, 16).replace('T', ' '))} UTC</text>`,
-    `<text x="20" y="42" font-size="11" fill="#555">${esc(`${m.nproc} cores (${m.cpuModel}), ${Math.round(m.memTotalMb / 1024)} GB, Node ${m.node}; throughput from a ${r.eos.throughput.commands}-command backlog; latency: command produce -> reply visible read_committed`)}</text>`,
-    bars(40, 90, 430, 270, 'Throughput', 'records or commands / s', tp),
-    bars(
-      510,
-      90,
-      370,
-      270,
-      `Latency (100% ${Math.round(r.eos.latencyFull.targetRate)}/s, 50%, 10%)`,
-      'ms',
-      lat,
-    ),
+    `<text x="20" y="42" font-size="11" fill="#555">${esc(`${m.nproc} cores (${m.cpuModel}), ${Math.round(m.memTotalMb / 1024)} GB, Node ${m.node}; ${what.join('; ')}`)}</text>`,
+    tp.length > 0 ? bars(40, 90, 430, 270, 'Throughput', 'records or commands / s', tp) : '',
+    e
+      ? bars(
+          510,
+          90,
+          370,
+          270,
+          `Latency (100% ${Math.round(e.latencyFull.targetRate)}/s, 50%, 10%)`,
+          'ms',
+          lat,
+        )
+      : '',
     `</svg>`,
     '',
-  ].join('\n')
+  ]
+    .filter((l, i, all) => l !== '' || i === all.length - 1)
+    .join('\n')
 }

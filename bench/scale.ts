@@ -1,25 +1,11 @@
 /** 3. Scale: fill a changelog with snapshots, then restore time, RSS, and ready after SIGKILL on the same state dir. */
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Admin, Kafka, Message } from 'kafkajs'
-import { Packr } from 'msgpackr'
-import { OFFSET_MARKER_KEY, type OffsetMarker, type SnapshotRecord } from '../src/domain/envelopes.ts'
+import type { Admin, Kafka } from 'kafkajs'
 import type { WorkerProcess } from '../scripts/eos/bank.ts'
+import { fillChangelog } from './fill.ts'
 import { prepareTopology } from './topics.ts'
 import { now, withTimeout } from './util.ts'
-import { httpGet, kafka_brokers, metricSum, startWorker, stopWorkers, waitReady } from './workers.ts'
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true })
-
-function vmRssMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
-  if (pid === undefined) return NaN
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) / 1024 : NaN
-  } catch {
-    return NaN
-  }
-}
+import { httpGet, kafka_brokers, metricSum, startWorker, stopWorkers, vmRssMb, waitReady } from './workers.ts'
 
 export async function scalePhase(
   kafka: Kafka,
@@ -32,45 +18,7 @@ export async function scalePhase(
   profileDir?: string,
 ) {
   const { file, topology } = await prepareTopology(admin, dir, name)
-  const partitions = topology.definition.partitions
-  const producer = kafka.producer()
-  await producer.connect()
-  const headers = { 'content-type': 'application/msgpack' }
-  const fillStart = now()
-  const chunk = 10_000
-  const pending = new Set<Promise<unknown>>()
-  for (let i = 0; i < aggregates; i += chunk) {
-    const messages: Message[] = []
-    for (let j = i; j < Math.min(aggregates, i + chunk); j++) {
-      const aggregateId = `agg-${j}`
-      const snapshot: SnapshotRecord = {
-        aggregateId,
-        version: 1,
-        state: { status: 'open', owner: `owner ${j}`, balance: 0 },
-        recent: [
-          { commandId: `create-${j}`, status: 'accepted', version: 1, events: [['AccountCreated', 1]] },
-        ],
-        sourceOffset: '0',
-      }
-      messages.push({ key: aggregateId, value: packr.pack(snapshot), headers, partition: j % partitions })
-    }
-    const p = producer.send({ topic: topology.topics.changelog, messages }).finally(() => pending.delete(p))
-    pending.add(p)
-    if (pending.size >= 4) await Promise.race(pending)
-  }
-  await Promise.all(pending)
-  const marker: OffsetMarker = { marker: 'input-offset', inputOffset: '-1' }
-  await producer.send({
-    topic: topology.topics.changelog,
-    messages: Array.from({ length: partitions }, (_, p) => ({
-      key: OFFSET_MARKER_KEY,
-      value: packr.pack(marker),
-      headers,
-      partition: p,
-    })),
-  })
-  await producer.disconnect()
-  const changelogFillPerSec = aggregates / ((now() - fillStart) / 1000)
+  const changelogFillPerSec = await fillChangelog(kafka, topology, aggregates)
   log(`bench:    changelog filled at ${changelogFillPerSec.toFixed(0)} records/s`)
 
   const stateDir = path.join(dir, `${name}-state`)

@@ -1,27 +1,36 @@
-/** The stdout table of a bench result: each figure and its ratio to its baseline or target. */
-import type { BenchResult } from './types.ts'
+/** The stdout table of a bench result: each figure and its ratio to its baseline or target (phases that ran only). */
+import type { BenchResult, FailoverResult } from './types.ts'
+import { MOVED_WITHOUT_STANDBY_MS, MOVED_WITH_STANDBY_MS } from './targets.ts'
+
+type Row = [string, string, string, string]
 
 const n0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a')
 const n1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a')
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : 'n/a')
 
-export function formatTable(r: BenchResult): string {
-  const pp = r.baselines.producerPerformance.recordsPerSec
-  const alo = r.baselines.kafkajsAtLeastOnce.commandsPerSec
+function baselineRows(r: BenchResult): Row[] {
+  const rows: Row[] = []
+  const pp = r.baselines?.producerPerformance.recordsPerSec ?? NaN
+  const alo = r.baselines?.kafkajsAtLeastOnce.commandsPerSec ?? NaN
+  if (r.baselines)
+    rows.push(
+      [
+        'ProducerPerformance, transactional, ' +
+          r.baselines.producerPerformance.recordSize +
+          ' B (records/s)',
+        n0(pp),
+        '-',
+        '-',
+      ],
+      ['kafkajs at-least-once loop (commands/s)', n0(alo), `ProducerPerf ${n0(pp)}`, ratio(alo, pp)],
+    )
+  if (!r.eos) return rows
   const t = r.eos.throughput
-  const rows: [string, string, string, string][] = [
-    ['figure', 'value', 'baseline / target', 'ratio'],
-    [
-      'ProducerPerformance, transactional, ' + r.baselines.producerPerformance.recordSize + ' B (records/s)',
-      n0(pp),
-      '-',
-      '-',
-    ],
-    ['kafkajs at-least-once loop (commands/s)', n0(alo), `ProducerPerf ${n0(pp)}`, ratio(alo, pp)],
+  rows.push(
     [
       'EOS 1 worker (commands/s)',
       n0(t.commandsPerSec),
-      `ALO loop ${n0(alo)} (target >= 0.8x)`,
+      r.baselines ? `ALO loop ${n0(alo)} (target >= 0.8x)` : 'target >= 0.8x the ALO loop',
       ratio(t.commandsPerSec, alo),
     ],
     ['EOS 1 worker transactions/s', n1(t.transactionsPerSec), '-', '-'],
@@ -31,7 +40,7 @@ export function formatTable(r: BenchResult): string {
       'maxBatchCommands 1000',
       ratio(t.meanBatch, 1000),
     ],
-  ]
+  )
   for (const [name, l] of [
     ['100%', r.eos.latencyFull],
     ['50%', r.eos.latencyHalf],
@@ -51,8 +60,11 @@ export function formatTable(r: BenchResult): string {
       name === '50%' ? ratio(l.p99Ms, 100) : '-',
     ])
   }
-  const s = r.scale
-  rows.push(
+  return rows
+}
+
+function scaleRows(s: NonNullable<BenchResult['scale']>): Row[] {
+  return [
     [`changelog fill, ${n0(s.aggregates)} snapshots (records/s)`, n0(s.changelogFillPerSec), '-', '-'],
     [
       'restore from changelog (snapshots/s)',
@@ -78,15 +90,81 @@ export function formatTable(r: BenchResult): string {
       'target <= 256',
       ratio(s.rssAfterRestartMb, 256),
     ],
-  )
-  const one = r.scaleOut.find((x) => x.workers === 1)?.commandsPerSec ?? t.commandsPerSec
-  for (const x of r.scaleOut)
+  ]
+}
+
+function failoverRows(f: FailoverResult): Row[] {
+  const tag = `failover ${f.standbyReplicas} standby`
+  const limit = f.standbyReplicas > 0 ? MOVED_WITH_STANDBY_MS : MOVED_WITHOUT_STANDBY_MS
+  const bound = f.rebalanceMs + 200
+  const l = (s: FailoverResult['before']) =>
+    `(${s.replied}/${s.sent} replied, p50 ${n1(s.p50Ms)}, max ${n0(s.maxMs)})`
+  return [
+    [
+      `${tag}: ${n0(f.aggregates)} aggregates, ${n0(f.rate)} commands/s, session ${n0(f.sessionTimeoutMs)} ms; both ready (s)`,
+      n1(f.bothReadySeconds),
+      '-',
+      '-',
+    ],
+    [`${tag}: moved partitions`, f.movedPartitions.join(','), '-', '-'],
+    [`${tag}: kill -> group not Stable (ms)`, n0(f.killToRebalanceMs), '-', '-'],
+    [`${tag}: rebalance, not Stable -> Stable with the survivor (ms)`, n0(f.rebalanceMs), '-', '-'],
+    [`${tag}: kill -> Stable (ms)`, n0(f.killToStableMs), '-', '-'],
+    [`${tag}: changelog records the survivor replayed for them`, n0(f.survivorReplayed), '-', '-'],
+    [`${tag}: moved partitions answer, from the kill (ms, max)`, n0(f.movedAnswerFromKillMs), '-', '-'],
+    [
+      `${tag}: moved partitions answer, from Stable (ms, max)`,
+      n0(f.movedAnswerFromStableMs),
+      `target <= ${limit}`,
+      ratio(f.movedAnswerFromStableMs, limit),
+    ],
+    [
+      `${tag}: p99 all partitions, 12 s to 2 s before the kill ${l(f.before)} (ms)`,
+      n1(f.before.p99Ms),
+      '-',
+      '-',
+    ],
+    [`${tag}:   of those answered only after the kill`, n0(f.beforeAnsweredAfterKill), '-', '-'],
+    [
+      `${tag}: p99 other partitions during failover ${l(f.nonMovedDuring)} (ms)`,
+      n1(f.nonMovedDuring.p99Ms),
+      `target <= ${n0(bound)}`,
+      ratio(f.nonMovedDuring.p99Ms, bound),
+    ],
+    [
+      `${tag}:   the same until the reply was written ${l(f.nonMovedDuringWritten)} (ms)`,
+      n1(f.nonMovedDuringWritten.p99Ms),
+      '-',
+      '-',
+    ],
+    [
+      `${tag}: longest a written reply stayed invisible (read_committed) (ms)`,
+      n0(f.repliesHeldBackMs),
+      '-',
+      '-',
+    ],
+    [`${tag}: commands replied / sent`, `${f.replied}/${f.sent}`, '-', '-'],
+    [
+      `${tag}: survivor peak RSS (MB; now ${n0(f.survivorRssMb)})`,
+      n0(f.survivorPeakRssMb),
+      'target <= 256',
+      ratio(f.survivorPeakRssMb, 256),
+    ],
+  ]
+}
+
+export function formatTable(r: BenchResult): string {
+  const rows: Row[] = [['figure', 'value', 'baseline / target', 'ratio'], ...baselineRows(r)]
+  if (r.scale) rows.push(...scaleRows(r.scale))
+  const one = r.scaleOut?.find((x) => x.workers === 1)?.commandsPerSec ?? r.eos?.throughput.commandsPerSec
+  for (const x of r.scaleOut ?? [])
     rows.push([
       `scale-out: ${x.workers} worker(s) (commands/s, batch ${n1(x.meanBatch)})`,
       n0(x.commandsPerSec),
-      `1 worker ${n0(one)}`,
-      ratio(x.commandsPerSec, one),
+      `1 worker ${n0(one ?? NaN)}`,
+      ratio(x.commandsPerSec, one ?? NaN),
     ])
+  for (const f of r.failover ?? []) rows.push(...failoverRows(f))
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length)))
   const line = (row: string[]) =>
     row.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')
@@ -95,7 +173,7 @@ export function formatTable(r: BenchResult): string {
   for (const tg of r.targets)
     out.push(`  ${tg.met ? 'MET    ' : 'NOT MET'}  ${tg.name}: ${n1(tg.value)} (${tg.target})`)
   out.push(
-    `machine: ${r.machine.nproc} cores, ${r.machine.cpuModel}, ${Math.round(r.machine.memTotalMb)} MB, load at start ${r.machine.loadAvgAtStart.join(' ')}; ${n0(r.durationSeconds)} s`,
+    `phases: ${r.phases.join(', ')}; machine: ${r.machine.nproc} cores, ${r.machine.cpuModel}, ${Math.round(r.machine.memTotalMb)} MB, load at start ${r.machine.loadAvgAtStart.join(' ')}; ${n0(r.durationSeconds)} s`,
   )
   return out.join('\n')
 }

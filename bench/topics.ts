@@ -81,7 +81,8 @@ export async function committedSum(admin: Admin, groupId: string, topic: string)
   return (res[0]?.partitions ?? []).reduce((a, p) => a + Math.max(0, Number(p.offset)), 0)
 }
 
-// Extra topology YAML of every bench topology (the dedupe window of the run); runBench sets it.
+// Extra topology YAML of every bench topology (the dedupe window of the run); runBench sets it. A phase can add
+// YAML of its own (prepareTopology's `extra`: other top-level keys).
 let topologyExtra = ''
 
 export function setTopologyExtra(extra: string): void {
@@ -92,8 +93,9 @@ export async function prepareTopology(
   admin: Admin,
   dir: string,
   name: string,
+  extra = '',
 ): Promise<{ file: string; topology: Topology }> {
-  const file = writeBankTopology(dir, name, topologyExtra)
+  const file = writeBankTopology(dir, name, topologyExtra + extra)
   const topology = await loadTopology(file)
   await ensureTopics(admin, topology, { create: true })
   return { file, topology }

@@ -1,5 +1,9 @@
 /** The types of the bench: its options and its result (shared by the phases, the table and the chart). */
 
+/** The phases of a bench run, in the order they run (`--only` picks some). */
+export const PHASES = ['baselines', 'eos', 'scale', 'scaleout', 'failover'] as const
+export type Phase = (typeof PHASES)[number]
+
 export interface BenchOptions {
   /** Use these brokers; otherwise a single-node local broker is started (and stopped). */
   brokers?: string[]
@@ -13,6 +17,16 @@ export interface BenchOptions {
   aggregates: number
   /** Worker process counts of the scale-out phase. */
   workers: number[]
+  /** The phases to run (default: all of PHASES). */
+  phases?: Phase[]
+  /** Aggregates seeded into the changelog for each failover run. */
+  failoverAggregates: number
+  /** Commands per second the failover phase sends, before, during and after the kill. */
+  failoverRate: number
+  /** One failover run per value: processing.standbyReplicas of its topology (written to the YAML only when > 0). */
+  failoverStandbys: number[]
+  /** Seconds of load before the kill (the "before" latency: its 10 s that end 2 s before the kill). */
+  failoverWarmupSeconds: number
   /** Record size of the ProducerPerformance baseline. */
   recordSize: number
   /** Records the ProducerPerformance baseline sends. */
@@ -50,12 +64,69 @@ export interface Throughput {
   meanBatch: number
 }
 
+/** Latency figures of a set of commands (ms); `sent` of them, `replied` with a reply. */
+export interface LatencySummary {
+  sent: number
+  replied: number
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+}
+
+/** One failover run: 2 workers, one SIGKILLed under a fixed command rate (bench/failover.ts). */
+export interface FailoverResult {
+  standbyReplicas: number
+  aggregates: number
+  rate: number
+  sessionTimeoutMs: number
+  changelogFillPerSec: number
+  /** From starting both workers until both /readyz 200 (the restore of the seeded changelog). */
+  bothReadySeconds: number
+  /** Partitions of the commands topic the killed worker owned just before the kill. */
+  movedPartitions: number[]
+  /** From the kill until describeGroups first showed a state other than Stable (NaN: never seen). */
+  killToRebalanceMs: number
+  /** From the first non-Stable state until Stable with only the survivor (the rebalance duration). */
+  rebalanceMs: number
+  /** From the kill until Stable with only the survivor. */
+  killToStableMs: number
+  /** Per moved partition: from the kill until the first reply to a command sent after the kill. */
+  moved: { partition: number; fromKillMs: number }[]
+  /** The last moved partition to answer: from the kill, and from Stable. */
+  movedAnswerFromKillMs: number
+  movedAnswerFromStableMs: number
+  /** Changelog records the survivor's restores replayed for the moved partitions (the restore's size). */
+  survivorReplayed: number
+  /** Commands to all partitions sent in the 10 s that end 2 s before the kill (shorter when the warm-up is). */
+  before: LatencySummary
+  /** Of those, answered only after the kill (or never). */
+  beforeAnsweredAfterKill: number
+  /** Commands to the partitions that did not move, sent from the kill until all moved ones answered + 2 s. */
+  nonMovedDuring: LatencySummary
+  /**
+   * The same commands until the survivor produced the reply (the reply record's timestamp), not until a
+   * read_committed consumer saw it: a killed worker's open transaction holds back the replies partitions it wrote
+   * to (all of them: replies are keyed by commandId) until it is aborted.
+   */
+  nonMovedDuringWritten: LatencySummary
+  /** The longest a reply (commands sent from 1 s before the kill on) was written but not yet visible. */
+  repliesHeldBackMs: number
+  /** All commands of the run (sent / replied at the end). */
+  sent: number
+  replied: number
+  /** VmHWM of the surviving worker at the end (its whole life: its restore and the failover). */
+  survivorPeakRssMb: number
+  survivorRssMb: number
+}
+
 export interface BenchResult {
   startedAt: string
   durationSeconds: number
   options: Omit<BenchOptions, 'log'>
   machine: { nproc: number; cpuModel: string; memTotalMb: number; node: string; loadAvgAtStart: number[] }
-  baselines: {
+  /** The phases that ran; the figures of the others are absent. */
+  phases: Phase[]
+  baselines?: {
     producerPerformance: {
       records: number
       recordSize: number
@@ -65,14 +136,14 @@ export interface BenchResult {
     }
     kafkajsAtLeastOnce: { commands: number; seconds: number; commandsPerSec: number }
   }
-  eos: {
+  eos?: {
     throughput: Throughput
     latencyFull: Latency
     latencyHalf: Latency
     /** At 10% of full load: the latency floor of the path (not a target, for context). */
     latencyLow: Latency
   }
-  scale: {
+  scale?: {
     aggregates: number
     changelogFillPerSec: number
     restoreSeconds: number
@@ -87,6 +158,7 @@ export interface BenchResult {
     restoredAfterKill: number
     rssAfterRestartMb: number
   }
-  scaleOut: Throughput[]
+  scaleOut?: Throughput[]
+  failover?: FailoverResult[]
   targets: { name: string; value: number; target: string; met: boolean }[]
 }

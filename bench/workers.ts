@@ -1,5 +1,6 @@
 /** Worker processes of the bench: start (optionally profiled), ready, stop, and their Prometheus metrics. */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Kafka } from 'kafkajs'
 import { freePort } from '../src/devkafka/index.ts'
@@ -31,9 +32,10 @@ export async function startWorker(
   brokers: string[],
   all: WorkerProcess[],
   profileDir?: string,
+  extraEnv: Record<string, string> = {},
 ): Promise<RunningWorker> {
   const port = await freePort()
-  const env = { DECIDER_HTTP_PORT: String(port), DECIDER_LOG_LEVEL: 'warn' }
+  const env = { DECIDER_HTTP_PORT: String(port), DECIDER_LOG_LEVEL: 'warn', ...extraEnv }
   const w = profileDir
     ? spawnProfiledWorker(topologyFile, stateDir, brokers, env, profileDir)
     : spawnWorker(topologyFile, stateDir, brokers, env)
@@ -148,4 +150,15 @@ export function kafka_brokers(kafka: Kafka): string[] {
   const b = brokersOf.get(kafka)
   if (!b) throw new Error('bench: unknown client')
   return b
+}
+
+/** VmRSS (now) or VmHWM (peak) of a process, in MB, from /proc/<pid>/status (NaN when unknown). */
+export function vmRssMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
+  if (pid === undefined) return NaN
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : NaN
+  } catch {
+    return NaN
+  }
 }

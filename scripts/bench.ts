@@ -1,15 +1,22 @@
 /**
- * npm run bench [-- --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
- *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none]
- * Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg).
+ * npm run bench [-- --only baselines,eos,scale,scaleout,failover
+ *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
+ *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
+ *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1]
+ * Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when
+ * none of baselines, eos, scaleout ran).
  */
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { DEFAULT_OPTIONS, runBench, type BenchOptions } from '../bench/bench.ts'
+import { DEFAULT_OPTIONS, PHASES, runBench, type BenchOptions, type Phase } from '../bench/bench.ts'
 import { formatTable } from '../bench/table.ts'
 
 const { values } = parseArgs({
   options: {
+    only: { type: 'string' },
+    'failover-aggregates': { type: 'string' },
+    'failover-rate': { type: 'string' },
+    'failover-standbys': { type: 'string' },
     brokers: { type: 'string' },
     backlog: { type: 'string' },
     accounts: { type: 'string' },
@@ -31,7 +38,31 @@ const num = (v: string | undefined, d: number) => {
   return n
 }
 
+const count = (v: string) => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a count: ${v}`)
+  return n
+}
+
+const phases = (v: string | undefined): Phase[] => {
+  if (v === undefined) return [...PHASES]
+  const ps = v
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+  for (const p of ps)
+    if (!(PHASES as readonly string[]).includes(p))
+      throw new Error(`--only: unknown phase ${p} (phases: ${PHASES.join(', ')})`)
+  return ps as Phase[]
+}
+
 const opts: Partial<BenchOptions> = {
+  phases: phases(values.only),
+  failoverAggregates: num(values['failover-aggregates'], DEFAULT_OPTIONS.failoverAggregates),
+  failoverRate: num(values['failover-rate'], DEFAULT_OPTIONS.failoverRate),
+  failoverStandbys: values['failover-standbys']
+    ? values['failover-standbys'].split(',').map(count)
+    : DEFAULT_OPTIONS.failoverStandbys,
   backlog: num(values.backlog, DEFAULT_OPTIONS.backlog),
   accounts: num(values.accounts, DEFAULT_OPTIONS.accounts),
   aggregates: num(values.aggregates, DEFAULT_OPTIONS.aggregates),

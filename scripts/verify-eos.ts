@@ -39,6 +39,7 @@ const program = new Command('verify-eos')
     int,
     60_000,
   )
+  .option('--standby-replicas <n>', 'processing.standbyReplicas of the verified topology', int, 0)
   .option('--cluster', 'run a 3-broker cluster (RF 3, min ISR 2) and restart one broker during the run')
   .option('--broker-restarts <n>', 'broker restarts (with --cluster)', int, 1)
   .option('--brokers <list>', 'use these brokers instead of starting one')
@@ -59,6 +60,7 @@ const o = program.opts<{
   hostilePer10k: number
   transactionRounds: number
   maxPartitionStall: number
+  standbyReplicas: number
   cluster?: boolean
   brokerRestarts: number
   brokers?: string
@@ -107,6 +109,7 @@ try {
         }
       : {}),
     brokerRestarts: o.cluster ? o.brokerRestarts : 0,
+    standbyReplicas: o.standbyReplicas,
     ...(o.cluster ? { replicationFactor: 3 } : {}),
     quiesceTimeoutMs: o.quiesceTimeout,
     log,

@@ -35,8 +35,16 @@ export async function verifyBankRun(
   }
   const expected = referenceModel(input)
   const replies = await readTopic(kafka, topics.replies)
+  const repliesPartitions =
+    new Set(replies.map((r) => r.partition)).size > 0 ? await partitionCount(kafka, topics.replies) : 0
   const byId = new Map<string, string[]>()
   for (const r of replies) {
+    // A reply is on its command's input partition (modulo the replies topic's count), not on its key's.
+    const source = r.headers['kd-source-partition']
+    if (source !== undefined && r.partition !== Number(source) % repliesPartitions)
+      problems.push(
+        `reply at ${topics.replies}[${r.partition}]@${r.offset}: its command is on partition ${source}`,
+      )
     const v = r.value as { commandId: string; status: string }
     const list = byId.get(v.commandId) ?? []
     list.push(v.status)
@@ -115,4 +123,15 @@ export async function verifyBankRun(
     }
   }
   return { problems, replies: replies.length, events: events.length, producerDuplicates }
+}
+
+async function partitionCount(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] })
+    return meta.topics[0]!.partitions.length
+  } finally {
+    await admin.disconnect()
+  }
 }

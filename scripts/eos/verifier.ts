@@ -24,6 +24,7 @@ import { loadTopology } from '../../src/topology/loader.ts'
 import { findHangingTransactions, verifyDeadLetters, verifyStores } from './checks.ts'
 import { writeFailureDump } from './failure-dump.ts'
 import { verifyIndexes } from './index-check.ts'
+import { verifySnapshotStores } from './snapshot-check.ts'
 import { loadProjection, type ProjectionTopology } from '../../src/topology/projection-loader.ts'
 import {
   changelogViews,
@@ -72,7 +73,8 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   const file = writeBankTopology(
     dir,
     name,
-    o.replicationFactor ? `replicationFactor: ${o.replicationFactor}\n` : '',
+    (o.replicationFactor ? `replicationFactor: ${o.replicationFactor}\n` : '') +
+      (o.standbyReplicas ? `processing:\n  standbyReplicas: ${o.standbyReplicas}\n` : ''),
   )
   const topology = await loadTopology(file)
   const projectionFile = o.projection === false ? undefined : writeProjection(dir, `${name}-views`, file)
@@ -139,6 +141,8 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
   problems.push(...storeProblems)
   const index = await verifyIndexes(kafka, topology, dir, o.workers)
   problems.push(...index.problems)
+  const snapshots = await verifySnapshotStores(kafka, topology, dir, o.workers)
+  problems.push(...snapshots.problems)
   const views =
     projection === undefined ? undefined : await verifyProjection(kafka, projection, dir, o.workers)
   problems.push(...(views?.problems ?? []))
@@ -186,6 +190,10 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
     deadLetterProblems: dlqProblems.length,
     storeProblems: storeProblems.length,
     indexProblems: index.problems.length,
+    standbyReplicas: o.standbyReplicas ?? 0,
+    snapshotStores: snapshots.stores,
+    replicatedPartitions: snapshots.replicatedPartitions,
+    snapshotStoreProblems: snapshots.problems.length,
     indexedEvents: index.indexedEvents,
     projectionProblems: views?.problems.length ?? 0,
     projectionViews: views?.views ?? 0,
@@ -203,6 +211,7 @@ export async function runEosVerification(o: VerifyOptions): Promise<VerifySummar
       ...dlqProblems,
       ...storeProblems.slice(0, 10),
       ...index.problems.slice(0, 10),
+      ...snapshots.problems.slice(0, 10),
       ...(views?.problems.slice(0, 10) ?? []),
       ...v.problems,
     ].slice(0, 60),

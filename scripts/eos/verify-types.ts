@@ -26,6 +26,8 @@ export interface VerifyOptions {
   restartBroker?: () => Promise<void>
   brokerRestarts: number
   replicationFactor?: number
+  /** processing.standbyReplicas of the verified topology (default 0). */
+  standbyReplicas?: number
   /** Bound on waiting for quiescence after the last command was sent. */
   quiesceTimeoutMs: number
   log: (msg: string) => void
@@ -58,6 +60,12 @@ export interface VerifySummary {
   storeProblems: number
   /** Check (g): event index entries that differ from the events topic; events compared. */
   indexProblems: number
+  standbyReplicas: number
+  /** Check (i): snapshot stores compared with the changelog at their checkpoints. */
+  snapshotStores: number
+  /** Partitions with a store on more than one worker (standbys, former owners). */
+  replicatedPartitions: number
+  snapshotStoreProblems: number
   indexedEvents: number
   /** Check (h): projection views that differ from the model (changelog and every view store). */
   projectionProblems: number

@@ -7,7 +7,6 @@ import { UsageError } from '../errors.ts'
 import { withClusterAdmin } from '../kafka/admin.ts'
 import { createKafka, type KafkaConnection } from '../kafka/client.ts'
 import { KafkaTopicReader } from '../kafka/topic-reader.ts'
-import type { Topology } from '../topology/loader.ts'
 import type { ClusterAdmin, TopicReader } from './ports.ts'
 
 export const DEFAULT_CONFIG = 'config/worker.yaml'
@@ -30,9 +29,9 @@ export function withAdmin<T>(kafka: KafkaConnection, fn: (admin: ClusterAdmin) =
   return withClusterAdmin(kafka, fn)
 }
 
-/** Reads whole partitions of the topology's topics, read_committed, in private groups `<applicationId>-cli-...`. */
-export function topicReader(kafka: KafkaConnection, topology: Topology): TopicReader {
-  return new KafkaTopicReader(kafka, `${topology.applicationId}-cli`, quietLogger)
+/** Reads whole partitions of topics, read_committed, without joining any group. */
+export function topicReader(kafka: KafkaConnection): TopicReader {
+  return new KafkaTopicReader(kafka)
 }
 
 /** A progress bar on stderr (drawn only on a terminal, so pipes and tests get clean output). */

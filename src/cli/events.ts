@@ -163,7 +163,7 @@ async function scanPartition(
 ): Promise<EventEnvelope[]> {
   const kafka = cliKafka(await cliConfig(config))
   const events: EventEnvelope[] = []
-  await topicReader(kafka, topology).readPartition(
+  await topicReader(kafka).readPartition(
     topology.topics.events,
     p,
     (chunk) => {

@@ -21,7 +21,7 @@ import type { KafkaConnection } from '../kafka/client.ts'
 import { KafkaTopicReader } from '../kafka/topic-reader.ts'
 import { KafkaTransactionalProducer } from '../kafka/transactional-producer.ts'
 import type { OutputRecord } from '../runtime/ports.ts'
-import { cliConfig, cliKafka, quietLogger, withAdmin } from './common.ts'
+import { cliConfig, cliKafka, withAdmin } from './common.ts'
 
 export interface RebuildProjectionOptions {
   config?: string
@@ -77,7 +77,7 @@ async function resetChangelog(
 ): Promise<void> {
   const generation = randomUUID()
   const d = p.definition
-  const reader = new KafkaTopicReader(kafka, `${p.applicationId}-cli`, quietLogger)
+  const reader = new KafkaTopicReader(kafka)
   const headers = { [HEADERS.contentType]: CONTENT_TYPES[d.serialization] }
   let tombstones = 0
   for (let q = 0; q < d.partitions; q++) {

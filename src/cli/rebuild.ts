@@ -61,7 +61,7 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
     return admin.endOffsets(topology.topics.events)
   })
   const total = [...ends.values()].reduce((a, end) => a + Number(end), 0)
-  const reader = topicReader(kafka, topology)
+  const reader = topicReader(kafka)
   const bar = progressBar('replaying events', total)
   const differences: Difference[] = []
   let aggregates = 0

@@ -24,6 +24,8 @@ import type { SqlRoute } from './sql.ts'
 export interface Readiness {
   ready: boolean
   reason?: string
+  /** Extra lines after the verdict (e.g. whether the standby replicas are caught up); never decides readiness. */
+  details?: string[]
 }
 
 export interface HttpOptions {
@@ -121,7 +123,8 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       } catch (e) {
         r = { ready: false, reason: `readiness check failed: ${(e as Error).message}` }
       }
-      text(r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready: ${r.reason ?? 'unknown'}\n`)
+      const details = (r.details ?? []).map((d) => `${d}\n`).join('')
+      text(r.ready ? 200 : 503, (r.ready ? 'ready\n' : `not ready: ${r.reason ?? 'unknown'}\n`) + details)
     } else if (url === '/metrics') {
       o.registry
         .metrics()

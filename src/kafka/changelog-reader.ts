@@ -1,23 +1,26 @@
 /**
- * Reads one changelog partition between two offsets, read_committed, without joining the processing group.
- * kafkajs has no manual assign(): a short-lived consumer in a private group (one per restore) subscribes to
- * the changelog, pauses every partition but ours, and seeks. It joins only when a restore is really needed
- * (the task skips it when its checkpoint is at the end), and its group is deleted afterwards.
+ * Reads one partition of a changelog or events topic between two offsets, read_committed, without joining any
+ * group: Fetch requests through the worker's PartitionFetcher (partition-fetcher.ts), transactions decided by a
+ * TransactionFilter. The next fetch is sent while the previous chunk is written, so decoding overlaps the store's
+ * writes (which LevelDB does off the event loop).
  */
-import { randomUUID } from 'node:crypto'
-import type { Admin, Kafka } from 'kafkajs'
-import type { Logger } from 'pino'
+import type { Admin } from 'kafkajs'
 import type { ChangelogReader, ChangelogRecord } from '../runtime/ports.ts'
 import { retryMetadata } from './errors.ts'
+import type { FetchedPartition, PartitionFetcher } from './partition-fetcher.ts'
+import { TransactionFilter } from './transactions.ts'
 
 export class KafkaChangelogReader implements ChangelogReader {
+  /**
+   * `end`: 'high-watermark' for a task's restore (after its InitProducerId nothing can be open, see endOffset);
+   * 'stable' for a standby, which tails a partition whose active task is writing (see PartitionFetcher.stableEnd).
+   */
   constructor(
-    private readonly kafka: Kafka,
+    private readonly fetcher: PartitionFetcher,
     private readonly admin: Admin,
     private readonly topic: string,
     private readonly partition: number,
-    private readonly groupPrefix: string,
-    private readonly logger: Logger,
+    private readonly end: 'high-watermark' | 'stable' = 'high-watermark',
   ) {}
 
   /**
@@ -26,6 +29,7 @@ export class KafkaChangelogReader implements ChangelogReader {
    * only writer of this partition (this task's transactional id) can be open, so both are the same.
    */
   async endOffset(): Promise<bigint> {
+    if (this.end === 'stable') return this.fetcher.stableEnd(this.topic, this.partition)
     const offsets = await retryMetadata(() => this.admin.fetchTopicOffsets(this.topic))
     const p = offsets.find((o) => o.partition === this.partition)
     if (!p) throw new Error(`changelog ${this.topic} has no partition ${this.partition}`)
@@ -39,70 +43,48 @@ export class KafkaChangelogReader implements ChangelogReader {
     timeoutMs: number,
   ): Promise<void> {
     if (from >= to) return
-    const groupId = `${this.groupPrefix}-restore-${this.partition}-${randomUUID()}`
-    const consumer = this.kafka.consumer({
-      groupId,
-      readUncommitted: false,
-      maxBytesPerPartition: 8 * 1024 * 1024,
-      maxWaitTimeInMs: 100,
-      allowAutoTopicCreation: false,
-    })
-    const target = to - 1n
-    let done!: () => void
-    let fail!: (e: unknown) => void
-    const finished = new Promise<void>((res, rej) => ((done = res), (fail = rej)))
-    let position = from - 1n
-    const others: number[] = []
+    await this.fetcher.withReadSlot(() => this.readNow(from, to, onRecords, timeoutMs))
+  }
 
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      const assigned = e.payload.memberAssignment[this.topic] ?? []
-      others.length = 0
-      others.push(...assigned.filter((p) => p !== this.partition))
-      if (others.length > 0) consumer.pause([{ topic: this.topic, partitions: others }])
-      consumer.seek({ topic: this.topic, partition: this.partition, offset: from.toString() })
-    })
-    // END_BATCH_PROCESS also fires for batches that held only transaction markers (never given to eachBatch).
-    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-      if (e.payload.partition !== this.partition) return
-      const last = BigInt(e.payload.lastOffset)
-      if (last > position) position = last
-      if (position >= target) done()
-    })
-    consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error))
-
-    const timer = setTimeout(
-      () =>
-        fail(
-          new Error(
-            `restore of ${this.topic}[${this.partition}] from ${from} to ${to} did not finish within ${timeoutMs} ms`,
-          ),
-        ),
-      timeoutMs,
-    )
-    try {
-      await consumer.connect()
-      await consumer.subscribe({ topic: this.topic })
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: true,
-        eachBatch: async ({ batch }) => {
-          if (batch.partition !== this.partition) return
-          const records: ChangelogRecord[] = []
-          for (const m of batch.messages) {
-            const offset = BigInt(m.offset)
-            if (offset >= to) break
-            records.push({ offset, key: m.key === null ? null : m.key.toString('utf8'), value: m.value })
-          }
-          if (records.length > 0) await onRecords(records)
-        },
-      })
-      await finished
-    } finally {
-      clearTimeout(timer)
-      await consumer.disconnect().catch(() => undefined)
-      this.admin
-        .deleteGroups([groupId])
-        .catch((e: unknown) => this.logger.debug({ err: e, groupId }, 'could not delete restore group'))
+  private async readNow(
+    from: bigint,
+    to: bigint,
+    onRecords: (records: ChangelogRecord[]) => Promise<void>,
+    timeoutMs: number,
+  ): Promise<void> {
+    const deadline = performance.now() + timeoutMs
+    const filter = new TransactionFilter()
+    if (from > 0n) filter.skipTo(from - 1n)
+    let position = from
+    const fetchAt = (offset: bigint) => {
+      const p = this.fetcher
+        .fetch([{ topic: this.topic, partition: this.partition, offset }])
+        .then((r) => r[0])
+      p.catch(() => undefined) // awaited below; a prefetch left behind by a failed write must not go unhandled
+      return p
+    }
+    let next: Promise<FetchedPartition | undefined> = fetchAt(position)
+    while (position < to) {
+      if (performance.now() > deadline) {
+        throw new Error(
+          `restore of ${this.topic}[${this.partition}] from ${from} to ${to} did not finish within ${timeoutMs} ms (at ${position})`,
+        )
+      }
+      const fetched = await next
+      const raw = (fetched?.records ?? []).filter((r) => BigInt(r.offset) < to)
+      const last = raw.length === 0 ? undefined : BigInt(raw[raw.length - 1]!.offset)
+      if (last !== undefined) position = last + 1n
+      // Prefetch: the next chunk is decoded while this one is written.
+      if (position < to) next = fetchAt(position)
+      const released = filter.push(raw)
+      if (released.length > 0)
+        await onRecords(
+          released.map((r) => ({
+            offset: BigInt(r.offset),
+            key: r.key === null ? null : r.key.toString('utf8'),
+            value: r.value,
+          })),
+        )
     }
   }
 }

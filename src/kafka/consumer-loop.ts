@@ -13,7 +13,7 @@
  * kafkajs' fetch position (its resolved offset) follows what the filter has read, never the task's position; a
  * seek by the task manager starts the partition's filter afresh at the offset it seeks to.
  */
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs'
+import type { Consumer, EachBatchPayload, Kafka, PartitionAssigner } from 'kafkajs'
 import type { Logger } from 'pino'
 import { ConsumerCrashedError } from '../errors.ts'
 import type { BatchHooks } from '../runtime/task-manager.ts'
@@ -24,7 +24,8 @@ import { fetchedOffsetOf, logRecordsOf, type LogRecord } from './transactions.ts
 
 /** What the loop calls: the task manager (and, for observation, the worker). */
 export interface ConsumerLoopHandler {
-  assigned(partitions: readonly number[]): void
+  /** A group join delivered this assignment (the whole of it) to this member. */
+  assigned(partitions: readonly number[], memberId: string): void
   handleBatch(partition: number, records: readonly InputRecord[], hooks: BatchHooks): Promise<void>
   /** The RUNNING task's next input offset, undefined when the partition has none (then no position is reported). */
   position(partition: number): bigint | undefined
@@ -52,6 +53,11 @@ export interface ConsumerLoopOptions {
   logger: Logger
   /** Announced to the group in this member's metadata (advertising-assigner.ts), so others can forward reads here. */
   endpoint?: MemberEndpoint
+  /**
+   * Preferred assigners, before the round robin one every worker knows (e.g. decider-assigner.ts); the group uses
+   * the first that all its members offer.
+   */
+  assigners?: PartitionAssigner[]
   listener?: ConsumerLoopListener
   /** kafkajs gave up on the consumer (CRASH with restart false): the group is gone for good, nothing will fetch. */
   onGone?(error: ConsumerCrashedError): void
@@ -120,7 +126,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
       heartbeatInterval: this.o.heartbeatIntervalMs,
       rebalanceTimeout: this.o.rebalanceTimeoutMs,
       // kafkajs' default round robin, with this worker's endpoint in its member metadata: same protocol, same assignment.
-      partitionAssigners: [advertisingAssigner(this.o.endpoint)],
+      partitionAssigners: [...(this.o.assigners ?? []), advertisingAssigner(this.o.endpoint)],
     })
     this.consumer = consumer
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -129,7 +135,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
       // A join resets kafkajs' positions to the committed offsets: every partition starts over at its next seek.
       this.inputs.clear()
       listener?.rebalanced?.(partitions)
-      handler.assigned(partitions)
+      handler.assigned(partitions, e.payload.memberId)
     })
     consumer.on(consumer.events.REBALANCING, () => listener?.rebalancing?.())
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {

@@ -6,6 +6,7 @@ import { storeDir } from '../state/level-store.ts'
 import { LevelViewStore, type ViewStore } from '../state/view-store.ts'
 import { routerGroupId, type ProjectionTopology } from '../topology/projection-loader.ts'
 import { KafkaChangelogReader, readCommittedOffset } from './changelog-reader.ts'
+import type { PartitionFetcher } from './partition-fetcher.ts'
 import { KafkaTransactionalProducer } from './transactional-producer.ts'
 
 export interface ProjectionPortsOptions {
@@ -41,7 +42,9 @@ export function kafkaRouterPorts(o: ProjectionPortsOptions & { sourceTopic: stri
 }
 
 /** Ports of the projection task of repartition partition `partition`: producer, views changelog, view store. */
-export function kafkaProjectionPorts(o: ProjectionPortsOptions & { stateDir: string }): {
+export function kafkaProjectionPorts(
+  o: ProjectionPortsOptions & { stateDir: string; fetcher: PartitionFetcher },
+): {
   createProducer(): TransactionalProducer
   readCommittedOffset(): Promise<bigint | undefined>
   changelog: ChangelogReader
@@ -62,14 +65,7 @@ export function kafkaProjectionPorts(o: ProjectionPortsOptions & { stateDir: str
         partitionCounts: o.partitionCounts,
       }),
     readCommittedOffset: () => readCommittedOffset(o.admin, p.applicationId, input, o.partition),
-    changelog: new KafkaChangelogReader(
-      o.kafka,
-      o.admin,
-      p.topics.changelog,
-      o.partition,
-      p.applicationId,
-      o.logger,
-    ),
+    changelog: new KafkaChangelogReader(o.fetcher, o.admin, p.topics.changelog, o.partition),
     purge: (offset) =>
       o.admin.deleteTopicRecords({
         topic: input,

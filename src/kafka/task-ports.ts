@@ -1,10 +1,10 @@
 /** The Kafka + LevelDB implementations of a task's ports (see runtime/ports.ts). */
 import type { Admin, Kafka } from 'kafkajs'
-import type { Logger } from 'pino'
 import type { TaskPorts } from '../runtime/ports.ts'
 import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
 import type { Topology } from '../topology/loader.ts'
 import { KafkaChangelogReader, readCommittedOffset } from './changelog-reader.ts'
+import type { PartitionFetcher } from './partition-fetcher.ts'
 import { KafkaTransactionalProducer } from './transactional-producer.ts'
 
 export interface KafkaTaskPortsOptions {
@@ -13,7 +13,8 @@ export interface KafkaTaskPortsOptions {
   topology: Topology
   partition: number
   stateDir: string
-  logger: Logger
+  /** The topology's groupless reader of changelog and events partitions (restores, standbys). */
+  fetcher: PartitionFetcher
   /** Partition count of every output topic (see TransactionalProducerOptions.partitionCounts). */
   partitionCounts: ReadonlyMap<string, number>
 }
@@ -24,7 +25,7 @@ export function kafkaTaskPorts({
   topology,
   partition: p,
   stateDir,
-  logger,
+  fetcher,
   partitionCounts,
 }: KafkaTaskPortsOptions): TaskPorts {
   const name = topology.definition.name
@@ -41,15 +42,8 @@ export function kafkaTaskPorts({
         partitionCounts,
       }),
     readCommittedOffset: () => readCommittedOffset(admin, topology.applicationId, input, p),
-    changelog: new KafkaChangelogReader(
-      kafka,
-      admin,
-      topology.topics.changelog,
-      p,
-      topology.applicationId,
-      logger,
-    ),
-    events: new KafkaChangelogReader(kafka, admin, topology.topics.events, p, topology.applicationId, logger),
+    changelog: new KafkaChangelogReader(fetcher, admin, topology.topics.changelog, p),
+    events: new KafkaChangelogReader(fetcher, admin, topology.topics.events, p),
     openStore: () =>
       LevelSnapshotStore.open(storeDir(stateDir, name, p), {
         topology: name,

@@ -1,20 +1,15 @@
 /**
  * Reads a whole partition of any topic (events, changelog) read_committed, for the CLI (the TopicReader
- * of src/cli/ports.ts, matched structurally): the changelog reader of the tasks, from offset 0 to today's end, in a
- * private consumer group per read (deleted afterwards), so no worker's group is joined.
+ * of src/cli/ports.ts, matched structurally): the changelog reader of the tasks, from offset 0 to today's end, with
+ * Fetch requests of its own (partition-fetcher.ts), so no group is joined.
  */
-import type { Logger } from 'pino'
 import type { ChangelogRecord } from '../runtime/ports.ts'
 import { KafkaChangelogReader } from './changelog-reader.ts'
+import { PartitionFetcher, RESTORE_FETCH } from './partition-fetcher.ts'
 import type { KafkaConnection } from './client.ts'
 
 export class KafkaTopicReader {
-  /** `groupPrefix` names the private groups (`<prefix>-restore-<partition>-<uuid>`). */
-  constructor(
-    private readonly kafka: KafkaConnection,
-    private readonly groupPrefix: string,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly kafka: KafkaConnection) {}
 
   async readPartition(
     topic: string,
@@ -24,18 +19,13 @@ export class KafkaTopicReader {
   ): Promise<void> {
     const admin = this.kafka.admin()
     await admin.connect()
+    const fetcher = new PartitionFetcher(this.kafka, RESTORE_FETCH)
     try {
-      const reader = new KafkaChangelogReader(
-        this.kafka,
-        admin,
-        topic,
-        partition,
-        this.groupPrefix,
-        this.logger,
-      )
+      const reader = new KafkaChangelogReader(fetcher, admin, topic, partition)
       const end = await reader.endOffset()
       await reader.read(0n, end, async (chunk) => void (await onRecords(chunk)), timeoutMs)
     } finally {
+      await fetcher.close()
       await admin.disconnect().catch(() => undefined)
     }
   }

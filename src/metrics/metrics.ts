@@ -32,6 +32,8 @@ export const METRIC = {
   restoredRecords: 'decider_restore_records_total',
   restoreRemaining: 'decider_restore_records_remaining',
   restoreSeconds: 'decider_restore_seconds',
+  standbyLag: 'decider_standby_lag_records',
+  standbyRecords: 'decider_standby_records_total',
   lag: 'decider_consumer_lag_records',
   highWatermark: 'decider_input_high_watermark',
   position: 'decider_input_position',
@@ -188,6 +190,18 @@ export function createMetrics(registry = new Registry()) {
       labelNames: TP,
       registers,
     }),
+    standbyLag: new Gauge({
+      name: METRIC.standbyLag,
+      help: 'Per standby replica kept here: changelog records behind the partition’s last stable offset (<= 1: caught up)',
+      labelNames: TP,
+      registers,
+    }),
+    standbyRecords: new Counter({
+      name: METRIC.standbyRecords,
+      help: 'Changelog and events records copied into standby replicas here',
+      labelNames: TP,
+      registers,
+    }),
     restoreSeconds: new Histogram({
       name: METRIC.restoreSeconds,
       help: 'Duration of task restores (0 records on a clean restart)',
@@ -249,7 +263,13 @@ export interface MetricsListenerOptions {
 }
 
 /** What a worker observes of one topology: its tasks', its task manager's and its consumer loop's hooks. */
-export type WorkerListener = TaskListener & TaskManagerListener & ConsumerLoopListener
+export type WorkerListener = TaskListener &
+  TaskManagerListener &
+  ConsumerLoopListener & {
+    /** A standby replica's lag after a round; undefined when the standby is closed here. */
+    standbyLag?(partition: number, records: number | undefined): void
+    standbyReplayed?(partition: number, records: number): void
+  }
 
 /** Task and group hooks of one topology -> metrics. */
 export function metricsListener(
@@ -283,6 +303,13 @@ export function metricsListener(
   }
 
   return {
+    standbyLag(partition, records) {
+      if (records === undefined) m.standbyLag.remove({ topology, partition: String(partition) })
+      else m.standbyLag.set({ topology, partition: String(partition) }, records)
+    },
+    standbyReplayed(partition, records) {
+      m.standbyRecords.inc({ topology, partition: String(partition) }, records)
+    },
     stateChanged(task, _from, to) {
       const mine = seqOf(task) // first seen = created; tasks of a partition are created one after the other
       const current = owner.get(task.partition)

@@ -36,6 +36,13 @@ export interface OutputOptions {
   serialization: Serialization
   /** No record of the batch is larger (processing.maxRecordBytes, below the broker's message.max.bytes). */
   maxRecordBytes: number
+  /**
+   * The replies topic's partition count. A reply then goes to the partition of its command's input partition
+   * (modulo this count), not to its key's: a task's transactions touch only "its" replies partitions, so a killed
+   * worker's open transaction (open until the new owner fences it) hides no other partition's replies from
+   * read_committed readers. Undefined: the key's partition (the in-memory driver).
+   */
+  repliesPartitions?: number
 }
 
 /** A one-record batch's header (61 bytes) and the record's own length fields, rounded up. */
@@ -168,6 +175,7 @@ export class BatchOutputs {
   private encodeReply(reply: ReplyEnvelope, partition: string, offset: string): OutputRecord {
     return {
       topic: this.o.topics.replies,
+      ...(this.o.repliesPartitions ? { partition: Number(partition) % this.o.repliesPartitions } : {}),
       key: reply.commandId,
       value: encode(reply, this.o.serialization),
       headers: {

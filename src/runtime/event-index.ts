@@ -51,7 +51,7 @@ export async function restoreIndex(
   store: SnapshotStore,
   events: ChangelogReader,
   start: Checkpoint,
-  o: { timeoutMs: number; onSkipped?: (offset: bigint, why: string) => void },
+  o: { timeoutMs: number; onSkipped?: (offset: bigint, why: string) => void; signal?: AbortSignal },
 ): Promise<IndexRestoreResult> {
   let checkpoint = { ...start, eventsOffset: start.eventsOffset ?? 0n }
   const end = await events.endOffset()
@@ -63,6 +63,7 @@ export async function restoreIndex(
       checkpoint.eventsOffset,
       end,
       async (chunk) => {
+        o.signal?.throwIfAborted()
         const entries: IndexedEvent[] = []
         for (const r of chunk) {
           const entry = entryOf(r)

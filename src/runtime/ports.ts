@@ -28,7 +28,8 @@ export type Partitioner = (key: Buffer, partitions: number) => number
 /** One record a task writes inside its transaction. */
 export interface OutputRecord {
   topic: string
-  /** Set for co-partitioned topics (events, changelog); replies and dead letters use the key's partition. */
+  /** Set for co-partitioned topics (events, changelog) and for replies (their command's input partition, see
+   * OutputOptions.repliesPartitions); dead letters use the key's partition. */
   partition?: number
   key: string | Buffer | null
   value: Buffer | null

@@ -69,6 +69,8 @@ export interface ProcessorOptions {
    * key's is refused (`misrouted`): its aggregate would get a second snapshot and version line there.
    */
   routing: { partitions: number; partitionOf: Partitioner }
+  /** See OutputOptions.repliesPartitions. */
+  repliesPartitions?: number
 }
 
 export class CommandProcessor {

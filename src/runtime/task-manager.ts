@@ -84,6 +84,11 @@ export interface TaskManagerOptions<T extends ManagedTask = ManagedTask> {
   restartPolicy?: RestartPolicy
   /** false: a failed or fenced task stays down (the TopologyTestDriver restarts it when the test says so). */
   autoRestart?: boolean
+  /**
+   * Before a new task of the partition initialises (after its predecessor's close): e.g. close the standby that
+   * holds the partition's store here, so the task starts from it.
+   */
+  beforeOpen?(partition: number): Promise<void>
   /** Waits out a backoff; injectable so in-memory runs need not sleep. */
   sleep?: (ms: number) => Promise<unknown>
 }
@@ -221,6 +226,11 @@ export class TaskManager<T extends ManagedTask = ManagedTask> {
     }
   }
 
+  /** Resolves once the last task of the partition closed here (now, if none is closing). */
+  released(partition: number): Promise<void> {
+    return (this.closing.get(partition) ?? Promise.resolve()).catch(() => undefined)
+  }
+
   /** Resolves once no background work (initialisations, closes, scheduled restarts) is pending. Bounded. */
   async settled(): Promise<void> {
     for (let i = 0; i < 1000 && this.pending.size > 0; i++) await Promise.allSettled([...this.pending])
@@ -255,6 +265,7 @@ export class TaskManager<T extends ManagedTask = ManagedTask> {
     const p = task.partition
     await this.closing.get(p)?.catch(() => undefined)
     try {
+      await this.o.beforeOpen?.(p)
       const offset = await task.initialize()
       if (!this.owns(p, task)) return
       if (this.initFailed.delete(p)) this.o.listener?.initFailures?.(p, 0)

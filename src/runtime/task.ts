@@ -57,6 +57,8 @@ export interface TaskOptions {
   restoreTimeoutMs?: number
   /** How producers route keys to the commands topic's partitions: commands elsewhere are `misrouted`. */
   partitioner: Partitioner
+  /** The replies topic's partition count: replies go to their command's input partition (OutputOptions). */
+  repliesPartitions?: number
 }
 
 export class Task {
@@ -80,6 +82,8 @@ export class Task {
   nextOffset = 0n
   /** Changelog records replayed by the last restore (0 after a clean restart). */
   lastRestoreRecords = 0
+  /** Where the last restore started (the store's checkpoint) and the changelog end it read to. */
+  lastRestoreTrace: { storeCheckpoint: Checkpoint; changelogEnd: bigint } | undefined
 
   constructor(private readonly o: TaskOptions) {
     this.partition = o.partition
@@ -100,6 +104,7 @@ export class Task {
       maxRecordBytes: d.processing.maxRecordBytes,
       now: this.now,
       routing: { partitions: d.partitions, partitionOf: o.partitioner },
+      ...(o.repliesPartitions ? { repliesPartitions: o.repliesPartitions } : {}),
     })
   }
 
@@ -110,6 +115,11 @@ export class Task {
   /** What the snapshot cache holds: entries and their encoded bytes (for metrics). */
   get cacheUsage(): { entries: number; bytes: number } {
     return { entries: this.cache.size, bytes: this.cache.bytes }
+  }
+
+  /** How far the task's store is in the changelog (its checkpoint), once restored; for the assigner. */
+  get storeOffset(): bigint | undefined {
+    return this._state === TaskState.RUNNING ? this.checkpoint.changelogOffset : undefined
   }
 
   private transition(to: TaskState): void {
@@ -177,6 +187,7 @@ export class Task {
     this.checkpoint = index.checkpoint
     this.restoreTrace = { ...result.trace, index: { ...index.trace, records: index.records } }
     this.lastRestoreRecords = result.records
+    this.lastRestoreTrace = result.trace
     this.o.listener?.restored?.(this, result.records, (performance.now() - started) / 1000)
   }
 

@@ -28,7 +28,7 @@ import {
   type IndexedEvent,
   type VersionRange,
 } from './event-index.ts'
-import type { Checkpoint, SnapshotStore } from './store.ts'
+import { storedBytes, type Checkpoint, type SnapshotStore, type StoredSnapshot } from './store.ts'
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 const SNAPSHOT_PREFIX = 's/'
@@ -100,12 +100,12 @@ export class LevelSnapshotStore implements SnapshotStore {
   }
 
   async write(
-    snapshots: Iterable<SnapshotRecord>,
+    snapshots: Iterable<StoredSnapshot>,
     checkpoint: Checkpoint,
     events: readonly IndexedEvent[] = [],
   ): Promise<void> {
     const batch = this.db.batch()
-    for (const s of snapshots) batch.put(SNAPSHOT_PREFIX + s.aggregateId, storeCodec.encode(s))
+    for (const s of snapshots) batch.put(SNAPSHOT_PREFIX + s.aggregateId, storedBytes(s))
     for (const e of events) {
       const key = eventKey(e.aggregateId, e.version)
       batch.put(key, encodeEntry(e))

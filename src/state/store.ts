@@ -33,6 +33,22 @@ export interface Checkpoint {
   eventsOffset?: bigint
 }
 
+/**
+ * A snapshot as the store keeps it, already encoded with storeCodec: restore hands the changelog's msgpack bytes
+ * over as they are (no decode and re-pack per record).
+ */
+export interface EncodedSnapshot {
+  aggregateId: string
+  bytes: Uint8Array
+}
+
+export type StoredSnapshot = SnapshotRecord | EncodedSnapshot
+
+/** The bytes the store keeps for `s`. */
+export function storedBytes(s: StoredSnapshot): Uint8Array {
+  return 'bytes' in s ? s.bytes : storeCodec.encode(s)
+}
+
 export interface SnapshotStore {
   /**
    * The snapshots of `aggregateIds` (undefined where none). With `sizes`, sets sizes[i] to the encoded size of the
@@ -44,7 +60,7 @@ export interface SnapshotStore {
   ): Promise<(SnapshotRecord | undefined)[]>
   /** Writes the snapshots, the index entries of `events` and the checkpoint in one atomic batch. */
   write(
-    snapshots: Iterable<SnapshotRecord>,
+    snapshots: Iterable<StoredSnapshot>,
     checkpoint: Checkpoint,
     events?: readonly IndexedEvent[],
   ): Promise<void>
@@ -64,7 +80,7 @@ export interface SnapshotStore {
  * objects of the task).
  */
 export class MemorySnapshotStore implements SnapshotStore {
-  private readonly stored = new Map<string, Buffer>()
+  private readonly stored = new Map<string, Uint8Array>()
   /** The index as LevelSnapshotStore keys it (state/event-index.ts): "e/..." -> entry, "o/..." -> "e/..." key. */
   private readonly index = new Map<string, Buffer | string>()
   checkpoint: Checkpoint | undefined
@@ -82,11 +98,11 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 
   async write(
-    snapshots: Iterable<SnapshotRecord>,
+    snapshots: Iterable<StoredSnapshot>,
     checkpoint: Checkpoint,
     events: readonly IndexedEvent[] = [],
   ): Promise<void> {
-    for (const s of snapshots) this.stored.set(s.aggregateId, storeCodec.encode(s))
+    for (const s of snapshots) this.stored.set(s.aggregateId, storedBytes(s))
     for (const e of events) {
       const key = eventKey(e.aggregateId, e.version)
       this.index.set(key, encodeEntry(e))
@@ -125,5 +141,5 @@ export class MemorySnapshotStore implements SnapshotStore {
   async close(): Promise<void> {}
 }
 
-const decodeStored = (bytes: Buffer | undefined): SnapshotRecord | undefined =>
+const decodeStored = (bytes: Uint8Array | undefined): SnapshotRecord | undefined =>
   bytes === undefined ? undefined : (storeCodec.decode(bytes) as SnapshotRecord)

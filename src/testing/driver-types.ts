@@ -5,7 +5,7 @@ import type { MessageOf, SchemaMap } from '../domain/decider.ts'
 import { HEADERS, isReservedKey, type CommandEnvelope, type SnapshotRecord } from '../domain/envelopes.ts'
 import { SimulatedCrash } from '../errors.ts'
 import type { IndexedEvent } from '../state/event-index.ts'
-import { MemorySnapshotStore, type Checkpoint } from '../state/store.ts'
+import { MemorySnapshotStore, type Checkpoint, type StoredSnapshot } from '../state/store.ts'
 import type { TopologyInput } from '../topology/schema.ts'
 import type { MemoryFaults } from './memory-faults.ts'
 import type { MemoryLog, StoredRecord } from './memory-log.ts'
@@ -65,7 +65,7 @@ export interface TopologyTestDriverOptions {
 export class CrashableStore extends MemorySnapshotStore {
   crashNextWrite: (() => void) | undefined
   override async write(
-    snapshots: Iterable<SnapshotRecord>,
+    snapshots: Iterable<StoredSnapshot>,
     checkpoint: Checkpoint,
     events?: readonly IndexedEvent[],
   ): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import pino from 'pino'
 import { decode } from '../domain/codec.ts'
-import type { EventEnvelope, SnapshotRecord } from '../domain/envelopes.ts'
+import type { EventEnvelope } from '../domain/envelopes.ts'
 import { TaskFencedError } from '../errors.ts'
 import type {
   ChangelogReader,
@@ -16,7 +16,12 @@ import type {
 } from '../runtime/ports.ts'
 import type { OutputRecord, TopicPartition } from '../runtime/ports.ts'
 import type { IndexedEvent } from '../state/event-index.ts'
-import { MemorySnapshotStore, type Checkpoint, type SnapshotStore } from '../state/store.ts'
+import {
+  MemorySnapshotStore,
+  type Checkpoint,
+  type SnapshotStore,
+  type StoredSnapshot,
+} from '../state/store.ts'
 import type { Topology } from '../topology/loader.ts'
 import { applyFault, MemoryFaults } from './memory-faults.ts'
 import { toBuf, type MemoryLog } from './memory-log.ts'
@@ -196,7 +201,7 @@ export class FaultyMemoryStore extends MemorySnapshotStore {
   }
 
   override async write(
-    snapshots: Iterable<SnapshotRecord>,
+    snapshots: Iterable<StoredSnapshot>,
     checkpoint: Checkpoint,
     events?: readonly IndexedEvent[],
   ): Promise<void> {

@@ -44,6 +44,8 @@ export const topologySchema = z
         snapshotCacheBytes: z.number().int().min(0).default(67_108_864),
         maxRecordBytes: z.number().int().min(1024).default(1_000_000),
         maxRequestBytes: z.number().int().min(1024).default(900_000),
+        /** Warm copies of each partition's store kept on other workers (standby replicas). */
+        standbyReplicas: z.number().int().min(0).max(8).default(0),
       })
       .strict()
       .prefault({}),

@@ -10,6 +10,7 @@ import type { WorkerConfig } from '../config/worker-config.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
 import { KafkaConsumerLoop, type ConsumerLoopListener } from '../kafka/consumer-loop.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
+import { PartitionFetcher, RESTORE_FETCH } from '../kafka/partition-fetcher.ts'
 import { kafkaProjectionPorts, kafkaRouterPorts } from '../kafka/projection-ports.ts'
 import { retryMetadata } from '../kafka/errors.ts'
 import { ensureTopics, ensureTopicSpecs, projectionTopicSpecs } from '../kafka/topics.ts'
@@ -47,6 +48,7 @@ interface Stage<T extends ManagedTask> {
 
 export class ProjectionRunner {
   private admin: { disconnect(): Promise<void> } | undefined
+  private fetcher: PartitionFetcher | undefined
   private routers: Stage<RouterTask>[] = []
   private views: Stage<ProjectionTask> | undefined
   private members: GroupMembers | undefined
@@ -91,6 +93,8 @@ export class ProjectionRunner {
     this.members = members
     const groups = [p.applicationId, ...p.sources.map((s) => routerGroupId(p, s.topic))]
     const leaving = members.removeDead(kafka, groups, Math.min(config.consumer.sessionTimeoutMs, 10_000))
+    const fetcher = new PartitionFetcher(kafka, RESTORE_FETCH)
+    this.fetcher = fetcher
     const create = {
       create: config.topics.create,
       ...(config.topics.replicationFactor !== undefined
@@ -150,6 +154,7 @@ export class ProjectionRunner {
             logger: log,
             partitionCounts,
             stateDir: config.stateDir,
+            fetcher,
           }),
           ...(listener?.stateChanged ? { stateChanged: listener.stateChanged } : {}),
           ...(listener?.projected ? { committed: listener.projected } : {}),
@@ -212,6 +217,7 @@ export class ProjectionRunner {
     const stages = [...this.routers, ...(this.views ? [this.views] : [])] as Stage<ManagedTask>[]
     await Promise.allSettled(stages.map((s) => s.loop.stop()))
     await Promise.allSettled(stages.map((s) => s.manager.stop()))
+    await this.fetcher?.close()
     await this.admin?.disconnect().catch(() => undefined)
     await this.members?.close()
   }

@@ -6,7 +6,10 @@
 import type { Logger } from 'pino'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import type { KafkaConnection } from '../kafka/client.ts'
+import { KafkaChangelogReader } from '../kafka/changelog-reader.ts'
 import { KafkaConsumerLoop } from '../kafka/consumer-loop.ts'
+import { deciderAssigner } from '../kafka/decider-assigner.ts'
+import { RESTORE_FETCH, PartitionFetcher } from '../kafka/partition-fetcher.ts'
 import { partitionOf } from '../kafka/partitioner.ts'
 import { kafkaTaskPorts } from '../kafka/task-ports.ts'
 import { ensureTopics, outputPartitionCounts } from '../kafka/topics.ts'
@@ -14,7 +17,10 @@ import { GroupMembers } from './group-members.ts'
 import type { WorkerListener } from '../metrics/metrics.ts'
 import { Task } from '../runtime/task.ts'
 import { TaskManager } from '../runtime/task-manager.ts'
+import { StandbyManager, StandbyTask } from '../runtime/standby-task.ts'
+import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
 import type { Topology } from '../topology/loader.ts'
+import { StandbyPlacement, storesOnDisk } from './standby-placement.ts'
 
 export interface TopologyRunnerOptions {
   topology: Topology
@@ -29,13 +35,16 @@ export interface TopologyRunnerOptions {
 }
 
 /** What the worker needs of a runner (a fake in unit tests). */
-export type WorkerRunner = Pick<TopologyRunner, 'name' | 'tasks' | 'isReady' | 'stalls' | 'start' | 'stop'>
+export type WorkerRunner = Pick<TopologyRunner, 'name' | 'tasks' | 'isReady' | 'stalls' | 'start' | 'stop'> &
+  Partial<Pick<TopologyRunner, 'standbys'>>
 
 export class TopologyRunner {
   private admin: { disconnect(): Promise<void> } | undefined
   private manager: TaskManager<Task> | undefined
   private loop: KafkaConsumerLoop | undefined
   private members: GroupMembers | undefined
+  private fetcher: PartitionFetcher | undefined
+  private standbyManager: StandbyManager | undefined
   private readonly log: Logger
 
   constructor(private readonly o: TopologyRunnerOptions) {
@@ -53,6 +62,11 @@ export class TopologyRunner {
 
   isReady(): boolean {
     return this.manager?.isReady() ?? false
+  }
+
+  /** The standby replicas kept here, by partition. */
+  get standbys(): ReadonlyMap<number, StandbyTask> {
+    return this.standbyManager?.standbys ?? new Map()
   }
 
   /** Why assigned partitions make no progress (see TaskManager.stalls). */
@@ -83,6 +97,43 @@ export class TopologyRunner {
     if (check.created.length > 0) this.log.info({ created: check.created }, 'created topics')
     const partitionCounts = await outputPartitionCounts(admin, topology)
     this.admin = admin
+    const fetcher = new PartitionFetcher(kafka, RESTORE_FETCH)
+    this.fetcher = fetcher
+    const name = topology.definition.name
+    const placement = new StandbyPlacement({ admin, groupId: topology.applicationId, logger: this.log })
+    for (const [p, offset] of await storesOnDisk(config.stateDir, topology, this.log))
+      placement.stores.set(p, offset)
+    const standbyReplicas = topology.definition.processing.standbyReplicas
+    const repliesPartitions = partitionCounts.get(topology.topics.replies)
+    const standbys = new StandbyManager({
+      taskReleased: (p) => this.manager?.released(p) ?? Promise.resolve(),
+      create: (p) =>
+        new StandbyTask({
+          partition: p,
+          logger: this.log.child({ partition: p, standby: `${name}[${p}]` }),
+          ports: {
+            changelog: new KafkaChangelogReader(fetcher, admin, topology.topics.changelog, p, 'stable'),
+            events: new KafkaChangelogReader(fetcher, admin, topology.topics.events, p, 'stable'),
+            openStore: () =>
+              LevelSnapshotStore.open(storeDir(config.stateDir, name, p), {
+                topology: name,
+                changelogTopic: topology.topics.changelog,
+                partition: p,
+              }),
+          },
+          listener: {
+            lag: (q, records) => {
+              const s = this.standbyManager?.standbys.get(q)
+              const offset = s?.checkpoint?.changelogOffset
+              if (offset !== undefined) placement.stores.set(q, offset)
+              listener?.standbyLag?.(q, records)
+            },
+            replayed: (q, records) => listener?.standbyReplayed?.(q, records),
+            closed: (q) => listener?.standbyLag?.(q, undefined),
+          },
+        }),
+    })
+    this.standbyManager = standbys
     await leaving
 
     const loop = new KafkaConsumerLoop({
@@ -96,6 +147,17 @@ export class TopologyRunner {
       rebalanceTimeoutMs: config.consumer.rebalanceTimeoutMs,
       logger: this.log,
       ...(this.o.advertisedUrl !== undefined ? { endpoint: { http: this.o.advertisedUrl } } : {}),
+      assigners: [
+        deciderAssigner({
+          endpoint: this.o.advertisedUrl !== undefined ? { http: this.o.advertisedUrl } : undefined,
+          standbyReplicas,
+          state: () =>
+            placement.memberState(
+              this.manager?.assignment ?? [],
+              [...(this.manager?.tasks.values() ?? [])].map((t) => [t.partition, t.storeOffset]),
+            ),
+        }),
+      ],
       ...(listener ? { listener } : {}),
       onGone: this.o.onFatal,
       onJoined: members.recorder(groupId),
@@ -106,6 +168,7 @@ export class TopologyRunner {
       logger: this.log,
       ...(listener ? { listener } : {}),
       onFatal: this.o.onFatal,
+      beforeOpen: (p) => standbys.release(p),
       createTask: (p) => {
         const log = this.log.child({ partition: p, task: `${topology.definition.name}[${p}]` })
         const ports = kafkaTaskPorts({
@@ -114,7 +177,7 @@ export class TopologyRunner {
           topology,
           partition: p,
           stateDir: config.stateDir,
-          logger: log,
+          fetcher,
           partitionCounts,
         })
         return new Task({
@@ -123,6 +186,7 @@ export class TopologyRunner {
           logger: log,
           ports,
           partitioner: partitionOf,
+          ...(repliesPartitions ? { repliesPartitions } : {}),
           ...(listener ? { listener } : {}),
         })
       },
@@ -130,7 +194,15 @@ export class TopologyRunner {
     this.loop = loop
     this.manager = manager
     await loop.start({
-      assigned: (partitions) => manager.assign(partitions),
+      assigned: (partitions, memberId) => {
+        manager.assign(partitions)
+        if (standbyReplicas === 0 && standbys.standbys.size === 0) return
+        // Standbys of partitions now active here go at once (the task's beforeOpen would close them anyway).
+        standbys.update([...standbys.standbys.keys()], partitions)
+        void placement.standbysAfterJoin(memberId).then((mine) => {
+          if (mine !== undefined) standbys.update(mine, manager.assignment)
+        })
+      },
       handleBatch: (p, records, hooks) => manager.handleBatch(p, records, hooks),
       position: (p) => manager.position(p),
       groupLost: () => manager.groupLost(),
@@ -140,7 +212,9 @@ export class TopologyRunner {
   /** Stops fetching, lets the batch in flight finish (its transaction commits or aborts), closes tasks, leaves the group. */
   async stop(): Promise<void> {
     await this.loop?.stop()
+    await this.standbyManager?.stop()
     await this.manager?.stop()
+    await this.fetcher?.close()
     await this.admin?.disconnect().catch(() => undefined)
     await this.members?.close()
   }

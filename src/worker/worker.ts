@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { httpAuthEnabled, type WorkerConfig } from '../config/worker-config.ts'
 import { httpAuth } from '../http/auth.ts'
 import type { PeerTls } from '../http/peer.ts'
-import { startHttp, type HttpTls } from '../http/server.ts'
+import { startHttp, type HttpTls, type Readiness } from '../http/server.ts'
 import { upcastEvent } from '../domain/upcasting.ts'
 import { asOfQuery } from '../http/as-of.ts'
 import { eventQueries, type EventQueries } from '../http/events.ts'
@@ -100,7 +100,35 @@ export class Worker {
   }
 
   /** Readiness with the reason it is not ready (the /readyz body). */
-  readiness(): { ready: boolean; reason?: string } {
+  readiness(): Readiness {
+    const r = this.readinessVerdict()
+    const details = this.standbyDetails()
+    return details.length > 0 ? { ...r, details } : r
+  }
+
+  /**
+   * One line per topology with standby replicas here: how many are caught up (within CAUGHT_UP_RECORDS of the
+   * changelog's stable end) and the largest lag. A standby behind does not make the worker unready: it only makes
+   * a failover to this worker replay more.
+   */
+  private standbyDetails(): string[] {
+    const out: string[] = []
+    for (const r of this.runners) {
+      const standbys = [...(r.standbys?.values() ?? [])]
+      if (standbys.length === 0) continue
+      const caughtUp = standbys.filter((s) => s.caughtUp).length
+      const maxLag = Math.max(...standbys.map((s) => s.lag))
+      out.push(
+        `standbys ${r.name}: ${caughtUp}/${standbys.length} caught up` +
+          (caughtUp < standbys.length
+            ? ` (largest lag ${Number.isFinite(maxLag) ? maxLag : 'not yet known'} records)`
+            : ''),
+      )
+    }
+    return out
+  }
+
+  private readinessVerdict(): Readiness {
     if (this.fatal !== undefined) return { ready: false, reason: `stopping: ${this.fatal.message}` }
     if (this.stopping !== undefined) return { ready: false, reason: 'shutting down' }
     const projections = this.o.projections ?? []

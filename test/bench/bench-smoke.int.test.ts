@@ -17,9 +17,19 @@ describe('bench (smoke)', () => {
       aggregates: 2000,
       workers: [1, 2],
       perfRecords: 2000,
+      // A tiny failover run (standbys 0 only: the topology schema of this build has no standbyReplicas). It adds
+      // about 20 s (44 s with it, 24 s without, measured): two workers, 3 s of load, the 10 s session timeout of
+      // the killed one, the rebalance.
+      failoverAggregates: 2000,
+      failoverRate: 200,
+      failoverStandbys: [0],
+      failoverWarmupSeconds: 3,
       resultsDir: null,
       chartFile: null,
     })
+    expect(r.phases).toEqual(['baselines', 'eos', 'scale', 'scaleout', 'failover'])
+    if (!r.baselines || !r.eos || !r.scale || !r.scaleOut || !r.failover)
+      throw new Error('a phase is missing')
     positive(r.baselines.producerPerformance.recordsPerSec)
     positive(r.baselines.kafkajsAtLeastOnce.commandsPerSec)
     positive(r.eos.throughput.commandsPerSec)
@@ -40,7 +50,16 @@ describe('bench (smoke)', () => {
     positive(r.scale.changelogFillPerSec)
     expect(r.scaleOut.map((s) => s.workers)).toEqual([1, 2])
     for (const s of r.scaleOut) positive(s.commandsPerSec)
-    expect(r.targets).toHaveLength(5)
+    expect(r.failover).toHaveLength(1)
+    const f = r.failover[0]!
+    expect(f.movedPartitions.length).toBeGreaterThan(0)
+    expect(f.moved.map((m) => m.partition)).toEqual(f.movedPartitions)
+    for (const v of [f.killToStableMs, f.movedAnswerFromKillMs, f.rebalanceMs, f.survivorPeakRssMb])
+      positive(v)
+    expect(f.movedAnswerFromKillMs).toBeGreaterThanOrEqual(f.killToStableMs - 200)
+    expect(f.nonMovedDuring.sent).toBeGreaterThan(0)
+    expect(f.replied).toBe(f.sent)
+    expect(r.targets).toHaveLength(5 + 3)
     expect(formatTable(r)).toContain('EOS 1 worker (commands/s)')
     expect(renderChart(r)).toMatch(/^<svg[\s\S]*<\/svg>\n$/)
   }, 300_000)

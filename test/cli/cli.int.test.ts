@@ -7,7 +7,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decode } from '../../src/domain/codec.ts'
 import { OFFSET_MARKER_KEY, type SnapshotRecord } from '../../src/domain/envelopes.ts'
@@ -237,11 +236,7 @@ describe('decider CLI on a real broker', () => {
 
     // The changelog, read_committed: each aggregate's rebuilt snapshot committed once, after the worker's
     // ones, with the dedupe window and source offset of the snapshot it replaced.
-    const reader = new KafkaTopicReader(
-      newKafka('cli-int-rebuild'),
-      uniqueName('cli-int-rebuild'),
-      pino({ level: 'silent' }),
-    )
+    const reader = new KafkaTopicReader(newKafka('cli-int-rebuild'))
     const snapshots: SnapshotRecord[] = []
     for (const p of [0, 1]) {
       await reader.readPartition(

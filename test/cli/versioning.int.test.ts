@@ -18,6 +18,7 @@ import { EventStoreClient } from '../../src/client/event-store.ts'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
 import type { EventEnvelope, SnapshotRecord } from '../../src/domain/envelopes.ts'
 import { upcastEvent } from '../../src/domain/upcasting.ts'
+import { PartitionFetcher, RESTORE_FETCH } from '../../src/kafka/partition-fetcher.ts'
 import { kafkaTaskPorts } from '../../src/kafka/task-ports.ts'
 import { partitionOf } from '../../src/kafka/partitioner.ts'
 import { Task } from '../../src/runtime/task.ts'
@@ -158,6 +159,7 @@ describe('event versioning on a real broker', () => {
     const k = kafka()
     const admin = k.admin()
     await admin.connect()
+    const fetcher = new PartitionFetcher(k, RESTORE_FETCH)
     let checked = 0
     try {
       for (const p of [0, 1]) {
@@ -167,7 +169,7 @@ describe('event versioning on a real broker', () => {
           topology,
           partition: p,
           stateDir: mkdtempSync(path.join(dir, 'fresh-')), // a new machine: the store restores the changelog
-          logger: silent,
+          fetcher,
           partitionCounts: new Map(Object.values(topology.topics).map((t) => [t, 2])),
         })
         const task = new Task({

@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Admin, Kafka, Producer } from 'kafkajs'
-import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ReplyRecord } from '../../src/client/transport.ts'
 import { KafkaClusterAdmin, withClusterAdmin } from '../../src/kafka/admin.ts'
@@ -107,7 +106,7 @@ describe('CLI and client adapters on the real broker', () => {
     await waitForEnd(topic, 1, '5')
 
     const got: { offset: bigint; key: string | null; value: string | undefined }[] = []
-    const reader = new KafkaTopicReader(kafka, uniqueName('adapter-reader-g'), pino({ level: 'silent' }))
+    const reader = new KafkaTopicReader(kafka)
     await reader.readPartition(
       topic,
       1,

@@ -11,6 +11,7 @@ import pino from 'pino'
 import { Packr } from 'msgpackr'
 import { loadTopology } from '../../src/topology/loader.ts'
 import { ensureTopics, outputPartitionCounts } from '../../src/kafka/topics.ts'
+import { PartitionFetcher, RESTORE_FETCH } from '../../src/kafka/partition-fetcher.ts'
 import { kafkaTaskPorts } from '../../src/kafka/task-ports.ts'
 import { Task } from '../../src/runtime/task.ts'
 import { TaskState } from '../../src/runtime/task-state.ts'
@@ -135,6 +136,7 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     const admin = kafka.admin()
     await admin.connect()
     await ensureTopics(admin, topology, { create: true })
+    const fetcher = new PartitionFetcher(kafka, RESTORE_FETCH)
     const logger = pino({ level: 'silent' })
     const packr = new Packr({ useRecords: false })
     const record = (offset: number, commandId: string, type: string, payload: object) => ({
@@ -150,7 +152,7 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
         topology,
         partition: 0,
         logger,
-        ports: kafkaTaskPorts({ kafka, admin, topology, partition: 0, stateDir, logger, partitionCounts }),
+        ports: kafkaTaskPorts({ kafka, admin, topology, partition: 0, stateDir, fetcher, partitionCounts }),
         partitioner: () => 0, // the records below are handed to partition 0's task directly
       })
 

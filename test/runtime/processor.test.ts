@@ -629,3 +629,22 @@ describe('CommandProcessor: decide errors', () => {
     expect(() => run(p, cmds([spec('c2', 'Boom')], 41))).toThrow(/c2.*offset 41/)
   })
 })
+
+describe('reply partitions', () => {
+  it("with the replies topic's partition count, a reply goes to its command's input partition (modulo), not its key's", () => {
+    // Input partition 5 of 6 (the routing agrees: every key belongs on 5), 4 replies partitions: 5 % 4 = 1.
+    const p = processor({ routing: { partitions: 6, partitionOf: () => 5 }, repliesPartitions: 4 })
+    const records = [create('acc-1'), deposit('acc-1', 'd-1', 5)].map((c, i) =>
+      commandRecord(c, i, { partition: 5 }),
+    )
+    const r = run(p, records)
+    const out = r.records.filter((x) => x.topic === topics.replies)
+    expect(out.map((x) => x.partition)).toEqual([1, 1])
+    // Without it (the in-memory driver), the producer picks the key's partition.
+    const plain = run(processor({ routing: { partitions: 6, partitionOf: () => 5 } }), records)
+    expect(plain.records.filter((x) => x.topic === topics.replies).map((x) => x.partition)).toEqual([
+      undefined,
+      undefined,
+    ])
+  })
+})

@@ -46,6 +46,7 @@ describe('parseTopology', () => {
       snapshotCacheBytes: 67_108_864,
       maxRecordBytes: 1_000_000,
       maxRequestBytes: 900_000,
+      standbyReplicas: 0,
     })
   })
 

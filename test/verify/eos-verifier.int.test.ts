@@ -1,8 +1,8 @@
 /**
  * The short configuration of the exactly-once verifier (scripts/eos/verifier.ts), run on every CI build:
  * worker processes, at least 2 SIGKILL cycles and 1 scale cycle (3 -> 1 -> 3) while commands and
- * malformed records flow; then every check (replies, event versions, snapshots, LevelDB stores,
- * hanging transactions, dead letters). The long configuration is `npm run verify:eos` (README).
+ * malformed records flow, with standby replicas on; then every check (replies, event versions, snapshots, LevelDB
+ * stores, hanging transactions, dead letters, every store == the changelog at its checkpoint). The long configuration is `npm run verify:eos` (README).
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { runEosVerification } from '../../scripts/eos/verifier.ts'
@@ -22,6 +22,7 @@ describe('exactly-once verifier, short configuration', () => {
       malformedPer10k: 20,
       rate: 1500,
       brokerRestarts: 0,
+      standbyReplicas: 1,
       quiesceTimeoutMs: 180_000,
       log: (m) => console.log(`[verify] ${m}`),
     })
@@ -39,6 +40,10 @@ describe('exactly-once verifier, short configuration', () => {
     expect(summary.projectionProblems).toBe(0)
     expect(summary.projectionViews).toBeGreaterThan(0)
     expect(summary.projectionStoresChecked).toBeGreaterThan(0)
+    // (i) with standby replicas: every snapshot store (actives', standbys', killed workers') == the changelog at its
+    // checkpoint, and partitions did have copies on more than one worker
+    expect(summary.snapshotStoreProblems).toBe(0)
+    expect(summary.replicatedPartitions).toBe(6)
   }, 400_000)
 })
 

@@ -1,0 +1,48 @@
+/** 2. EOS, 1 worker: throughput from a preloaded backlog, then latency at 100%, 50% and 10% of it on the same worker. */
+import type { Admin, Kafka } from 'kafkajs'
+import type { Cmd, WorkerProcess } from '../scripts/eos/bank.ts'
+import { measureLatency } from './latency.ts'
+import { eosThroughput } from './throughput.ts'
+import type { BenchOptions, BenchResult } from './types.ts'
+import { stopWorkers } from './workers.ts'
+
+export async function eosPhase(
+  kafka: Kafka,
+  admin: Admin,
+  dir: string,
+  run: string,
+  o: BenchOptions,
+  workload: Cmd[],
+  workers: WorkerProcess[],
+): Promise<NonNullable<BenchResult['eos']>> {
+  const log = o.log ?? (() => undefined)
+  log('bench: 2 decider EOS, 1 worker')
+  const one = await eosThroughput(
+    kafka,
+    admin,
+    dir,
+    `bench-eos1-${run}`,
+    1,
+    workload,
+    o.profileDir,
+    workers,
+    'preloaded',
+  )
+  try {
+    log(
+      `bench:    ${one.result.commandsPerSec.toFixed(0)} commands/s, ${one.result.transactionsPerSec.toFixed(1)} txn/s, batch ${one.result.meanBatch.toFixed(1)}`,
+    )
+    const full = Math.max(10, Math.round(one.result.commandsPerSec))
+    const w1 = one.workers[0]!
+    const level = async (rate: number, tag: string) => {
+      log(`bench:    latency at ${rate}/s`)
+      return measureLatency(kafka, admin, one.topology, w1, o.accounts, rate, o.latencySeconds, tag)
+    }
+    const latencyFull = await level(full, 'full')
+    const latencyHalf = await level(Math.round(full / 2), 'half')
+    const latencyLow = await level(Math.max(1, Math.round(full / 10)), 'low')
+    return { throughput: one.result, latencyFull, latencyHalf, latencyLow }
+  } finally {
+    await stopWorkers(one.workers)
+  }
+}
