@@ -71,7 +71,10 @@ export class KafkaChangelogReader implements ChangelogReader {
         )
       }
       const fetched = await next
-      const raw = (fetched?.records ?? []).filter((r) => BigInt(r.offset) < to)
+      const all = fetched?.records ?? []
+      const tail = all[all.length - 1]
+      const raw =
+        tail === undefined || BigInt(tail.offset) < to ? all : all.filter((r) => BigInt(r.offset) < to)
       const last = raw.length === 0 ? undefined : BigInt(raw[raw.length - 1]!.offset)
       if (last !== undefined) position = last + 1n
       // Prefetch: the next chunk is decoded while this one is written.

@@ -51,8 +51,11 @@ export function logRecordsOf(batch: Batch): LogRecord[] {
   }
   const from = BigInt(b.fetchedOffset)
   const out: LogRecord[] = []
+  // Offsets ascend: only the first record batch can start before the fetch offset (no BigInt per record after it).
+  let before = true
   for (const m of b.rawMessages) {
-    if (BigInt(m.offset) < from) continue
+    if (before && BigInt(m.offset) < from) continue
+    before = false
     const ctx = m.batchContext
     if (ctx === undefined)
       throw new Error(`kafkajs record ${m.offset} has no batchContext: unsupported kafkajs version`)
