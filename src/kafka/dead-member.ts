@@ -14,6 +14,7 @@
  * session had expired, it left cleanly) is not an error.
  */
 import type { KafkaConnection } from './client.ts'
+import { internalCluster } from './kafkajs-internals.ts'
 
 interface Coordinator {
   leaveGroup(o: { groupId: string; memberId: string }): Promise<unknown>
@@ -24,9 +25,6 @@ interface InternalCluster {
   disconnect(): Promise<void>
   findGroupCoordinator(o: { groupId: string }): Promise<Coordinator>
 }
-
-/** kafkajs 2.2.4: `Kafka[Symbol('private:Kafka:createCluster')]`, which its producer, consumer and admin use. */
-const CREATE_CLUSTER = 'private:Kafka:createCluster'
 
 /** 'removed': the coordinator dropped the member; 'unknown': it had no such member (gone already). */
 export type LeaveOutcome = 'removed' | 'unknown'
@@ -40,7 +38,11 @@ export async function leaveAsMember(
   memberId: string,
   timeoutMs: number,
 ): Promise<LeaveOutcome> {
-  const cluster = internalCluster(kafka)
+  const cluster = internalCluster<InternalCluster>(
+    kafka,
+    { allowAutoTopicCreation: false },
+    'send a LeaveGroup',
+  )
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -66,14 +68,4 @@ export async function leaveAsMember(
     clearTimeout(timer)
     await cluster.disconnect().catch(() => undefined)
   }
-}
-
-function internalCluster(kafka: KafkaConnection): InternalCluster {
-  const key = Object.getOwnPropertySymbols(kafka).find((s) => s.description === CREATE_CLUSTER)
-  const create = key === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[key]
-  if (typeof create !== 'function')
-    throw new Error(
-      'this kafkajs has no internal cluster factory (kafkajs 2.2.4 has): cannot send a LeaveGroup',
-    )
-  return (create as (o: object) => InternalCluster).call(kafka, { allowAutoTopicCreation: false })
 }

@@ -15,6 +15,7 @@
  */
 import type { Kafka } from 'kafkajs'
 import { kafkaErrorType } from './errors.ts'
+import { internalCluster } from './kafkajs-internals.ts'
 import { logRecordsOf, type LogRecord } from './transactions.ts'
 import type { Batch } from 'kafkajs'
 
@@ -108,19 +109,6 @@ const RETRIABLE_NAMES = new Set([
   'KafkaJSMetadataNotLoaded',
 ])
 
-function createCluster(kafka: Kafka): KafkajsCluster {
-  const key = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster')
-  const create = key && (kafka as unknown as Record<symbol, unknown>)[key]
-  if (typeof create !== 'function')
-    throw new Error(
-      'kafkajs client has no createCluster: this kafkajs version is not supported (pinned: 2.2.4)',
-    )
-  return (create as (o: object) => KafkajsCluster)({
-    allowAutoTopicCreation: false,
-    isolationLevel: READ_COMMITTED,
-  })
-}
-
 export class PartitionFetcher {
   private readonly cluster: KafkajsCluster
   private connecting: Promise<void> | undefined
@@ -133,7 +121,11 @@ export class PartitionFetcher {
     kafka: Kafka,
     private readonly o: PartitionFetcherOptions,
   ) {
-    this.cluster = createCluster(kafka)
+    this.cluster = internalCluster<KafkajsCluster>(
+      kafka,
+      { allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED },
+      'fetch without a consumer group',
+    )
   }
 
   /**
