@@ -208,7 +208,14 @@ export async function failoverRun(
     // Until every moved partition answered a command sent after the kill (bounded), then AFTER_MS more load.
     const firstAnswer = new Map<number, number>()
     const answerDeadline = now() + 300_000
+    // When the survivor's tasks of every partition run (the takeover itself, without the queued commands).
+    let tAllRunning = NaN
+    const partitions = topology.definition.partitions
     while (firstAnswer.size < moved.length && now() < answerDeadline) {
+      if (Number.isNaN(tAllRunning)) {
+        const body = (await httpGet(a.port, '/metrics'))?.body ?? ''
+        if (metricSum(body, 'decider_task_state', 'state="RUNNING"') >= partitions) tAllRunning = now()
+      }
       for (const p of moved) {
         if (firstAnswer.has(p)) continue
         const r = load.firstReply(p, tKill)
@@ -224,6 +231,10 @@ export async function failoverRun(
         `moved partitions ${moved.filter((p) => !firstAnswer.has(p)).join(',')} did not answer within 300 s of Stable:\n${a.w.output().slice(-3000)}`,
       )
     const tAllMoved = Math.max(...firstAnswer.values())
+    if (Number.isNaN(tAllRunning)) tAllRunning = tAllMoved // ran and answered within one poll
+    const queuedOnMoved = load.count(
+      (i) => moved.includes(load.partition[i]!) && load.sentAt[i]! >= tKill && load.sentAt[i]! < tAllRunning,
+    )
     const survivorReplayed =
       metricSum((await httpGet(a.port, '/metrics'))?.body ?? '', 'decider_restore_records_total') -
       restoredBefore
@@ -254,6 +265,8 @@ export async function failoverRun(
       moved: moved.map((p) => ({ partition: p, fromKillMs: firstAnswer.get(p)! - tKill })),
       movedAnswerFromKillMs: tAllMoved - tKill,
       movedAnswerFromStableMs: tAllMoved - tStable,
+      movedRunningFromStableMs: tAllRunning - tStable,
+      queuedOnMoved,
       survivorReplayed,
       before: load.summary(inBefore),
       beforeAnsweredAfterKill: load.count((i) => inBefore(i) && !(load.replyAt[i]! < tKill)),

@@ -111,6 +111,8 @@ function failoverRows(f: FailoverResult): Row[] {
     [`${tag}: rebalance, not Stable -> Stable with the survivor (ms)`, n0(f.rebalanceMs), '-', '-'],
     [`${tag}: kill -> Stable (ms)`, n0(f.killToStableMs), '-', '-'],
     [`${tag}: changelog records the survivor replayed for them`, n0(f.survivorReplayed), '-', '-'],
+    [`${tag}: moved partitions' tasks RUNNING, from Stable (ms)`, n0(f.movedRunningFromStableMs), '-', '-'],
+    [`${tag}: commands queued on them until then`, n0(f.queuedOnMoved), '-', '-'],
     [`${tag}: moved partitions answer, from the kill (ms, max)`, n0(f.movedAnswerFromKillMs), '-', '-'],
     [
       `${tag}: moved partitions answer, from Stable (ms, max)`,

@@ -95,6 +95,10 @@ export interface FailoverResult {
   /** The last moved partition to answer: from the kill, and from Stable. */
   movedAnswerFromKillMs: number
   movedAnswerFromStableMs: number
+  /** From Stable until the survivor's tasks of every partition were RUNNING (polled every ~100 ms). */
+  movedRunningFromStableMs: number
+  /** Commands sent to the moved partitions from the kill until then: what they had to catch up on. */
+  queuedOnMoved: number
   /** Changelog records the survivor's restores replayed for the moved partitions (the restore's size). */
   survivorReplayed: number
   /** Commands to all partitions sent in the 10 s that end 2 s before the kill (shorter when the warm-up is). */
