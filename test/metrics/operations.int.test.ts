@@ -4,9 +4,10 @@
  * shutting down and 200 when all tasks run; payloads never reach the logs at info or above.
  */
 import { Writable } from 'node:stream'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import pino from 'pino'
 import { resolveWorkerConfig } from '../../src/config/worker-config.ts'
+import { KafkaChangelogReader } from '../../src/kafka/changelog-reader.ts'
 import { METRIC } from '../../src/metrics/metrics.ts'
 import { Worker } from '../../src/worker/worker.ts'
 import { TaskState } from '../../src/runtime/task-state.ts'
@@ -198,6 +199,16 @@ describe('operations: /metrics, /readyz, lag, logs (in process, real broker)', (
 
     // A second worker with an empty state dir restores all 6 tasks from the changelog: 503 while any
     // task is RESTORING (its state the same before and after the request), 200 only when all are RUNNING.
+    // A restore of this small changelog takes milliseconds: each changelog read starts 300 ms late here, so the
+    // requests below meet tasks in RESTORING for sure.
+    const read = KafkaChangelogReader.prototype.read
+    const slowRead = vi.spyOn(KafkaChangelogReader.prototype, 'read').mockImplementation(async function (
+      this: KafkaChangelogReader,
+      ...args: Parameters<typeof read>
+    ) {
+      await new Promise((r) => setTimeout(r, 300))
+      return read.apply(this, args)
+    })
     const b = newWorker(topology, `${dir}/state-b`)
     workers.push(b)
     const starting = b.start()
@@ -218,6 +229,7 @@ describe('operations: /metrics, /readyz, lag, logs (in process, real broker)', (
       if (Date.now() > deadline) throw new Error(`B not ready: ${JSON.stringify(seen.slice(-3))}`)
     }
     await starting
+    slowRead.mockRestore()
     const restoring = (s: string[]) => s.includes(TaskState.RESTORING)
     expect(seen.some((s) => s.status === 503 && restoring(s.before) && restoring(s.after))).toBe(true)
     for (const s of seen.filter((x) => x.status === 200)) {
