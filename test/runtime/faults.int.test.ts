@@ -182,13 +182,19 @@ describe('exactly-once under faults (worker processes, real broker)', () => {
     expect(await newOwner.process([record(1, 'z-2', 'Deposit', { amount: 5 })], () => undefined)).toEqual({
       kind: 'done',
     })
-    const replies = (await readTopic(kafka, topology.topics.replies)).map(
+    // EndTxn returns before the coordinator has written the commit markers, so a read right after the commit may
+    // not see the last transaction yet (seen under CPU load): wait (bounded) for both replies and both events.
+    const replies = (await waitForReplies(kafka, topology.topics.replies, 2, 30_000)).map(
       (r) => (r.value as { commandId: string }).commandId,
     )
     expect(replies.sort()).toEqual(['z-1', 'z-2']) // replies are keyed by commandId: partitions differ, so no order
-    const events = (await readTopic(kafka, topology.topics.events)).map(
-      (r) => (r.value as { version: number }).version,
-    )
+    let events: number[] = []
+    for (let i = 0; i < 30 && events.length < 2; i++) {
+      if (i > 0) await sleep(1000) // the events partition's marker may come a moment after the replies'
+      events = (await readTopic(kafka, topology.topics.events)).map(
+        (r) => (r.value as { version: number }).version,
+      )
+    }
     expect(events).toEqual([1, 2])
     await newOwner.close()
     await admin.disconnect()
