@@ -203,6 +203,8 @@ export async function failoverRun(
       survivorAlive,
     )
     const tStable = stable.t
+    // A rebalance shorter than one poll (100 ms) is never seen "not Stable": it counts as 0 ms, from Stable.
+    if (Number.isNaN(tNotStable)) tNotStable = tStable
     log(`bench:    group Stable with the survivor ${((tStable - tKill) / 1000).toFixed(1)} s after the kill`)
 
     // Until every moved partition answered a command sent after the kill (bounded), then AFTER_MS more load.

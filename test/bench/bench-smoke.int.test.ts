@@ -54,8 +54,9 @@ describe('bench (smoke)', () => {
     const f = r.failover[0]!
     expect(f.movedPartitions.length).toBeGreaterThan(0)
     expect(f.moved.map((m) => m.partition)).toEqual(f.movedPartitions)
-    for (const v of [f.killToStableMs, f.movedAnswerFromKillMs, f.rebalanceMs, f.survivorPeakRssMb])
-      positive(v)
+    for (const v of [f.killToStableMs, f.movedAnswerFromKillMs, f.survivorPeakRssMb]) positive(v)
+    // 0 when the rebalance was shorter than the group poll (100 ms), never NaN
+    expect(Number.isFinite(f.rebalanceMs) && f.rebalanceMs >= 0, String(f.rebalanceMs)).toBe(true)
     expect(f.movedAnswerFromKillMs).toBeGreaterThanOrEqual(f.killToStableMs - 200)
     expect(f.nonMovedDuring.sent).toBeGreaterThan(0)
     expect(f.replied).toBe(f.sent)
