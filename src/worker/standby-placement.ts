@@ -7,7 +7,6 @@
  */
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
-import type { Admin } from 'kafkajs'
 import type { Logger } from 'pino'
 import { standbysOf, type MemberState } from '../kafka/decider-assigner.ts'
 import { LevelSnapshotStore, storeDir } from '../state/level-store.ts'
@@ -50,8 +49,15 @@ export async function storesOnDisk(
   return out
 }
 
+/** What the placement needs of kafkajs' admin (matched structurally: src/worker imports no kafkajs). */
+export interface GroupDescriber {
+  describeGroups(groupIds: string[]): Promise<{
+    groups: { state: string; members: { memberId: string; memberAssignment: Buffer }[] }[]
+  }>
+}
+
 export interface StandbyPlacementOptions {
-  admin: Admin
+  admin: GroupDescriber
   groupId: string
   logger: Logger
   /** Tries of DescribeGroups after a join before giving up until the next join (250 ms apart). */
