@@ -1,4 +1,5 @@
 /** Public API of kafka-decider. */
+import './kafka/preload.ts' // first: before kafkajs loads (see the module)
 export { defineDecider, reject, isRejection, fold, eventVersionOf, stateVersionOf } from './domain/decider.ts'
 export type {
   Upcaster,

@@ -1,4 +1,5 @@
 /** The `decider` command line. Exit codes: 0 ok, 1 failure, 2 bad usage or configuration. */
+import '../kafka/preload.ts' // first: before kafkajs loads (see the module)
 import { Command, CommanderError } from 'commander'
 import { ConfigError, KafkaDeciderError } from '../errors.ts'
 import { runCommand } from './run.ts'

@@ -29,7 +29,11 @@ import type {
 } from '../runtime/ports.ts'
 import { isFencingError, isSendOffsetsRetriable } from './errors.ts'
 import { partitionOf } from './partitioner.ts'
+import { installFastProduce } from './fast-produce.ts'
 import { retry } from '../util/retry.ts'
+
+// Produce requests encoded in one pass (fast-produce.ts): the same bytes as kafkajs', for a fraction of the CPU.
+installFastProduce()
 
 export interface TransactionalProducerOptions {
   transactionalId: string
