@@ -15,7 +15,7 @@ import {
   TaskCommitUnknownError,
   TaskFencedError,
 } from '../errors.ts'
-import type { Checkpoint, SnapshotStore } from '../state/store.ts'
+import type { Checkpoint, SnapshotStore, StoredSnapshot } from '../state/store.ts'
 import type { OutputRecord, TopicPartition, TransactionalProducer } from './ports.ts'
 import { batchIndex } from './event-index.ts'
 import type { BatchResult } from './processor.ts'
@@ -57,7 +57,7 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
     ...(index.eventsOffset === undefined ? {} : { eventsOffset: index.eventsOffset }),
   }
   try {
-    await c.store.write(batch.snapshots.values(), checkpoint, index.events)
+    await c.store.write(storeValues(c, batch), checkpoint, index.events)
   } catch (e) {
     throw new StoreBehindError(
       `committed to Kafka but the local store write failed: ${(e as Error).message}`,
@@ -67,6 +67,18 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
   // 5. The caller now moves the task's position on (the offset is committed with the transaction) and the
   //    cache takes the snapshots.
   return checkpoint
+}
+
+/**
+ * What the store keeps of the batch's snapshots: with msgpack, the changelog values themselves (the store's codec is
+ * the same msgpack; restore.ts copies changelog values into the store as they are too), so no snapshot is encoded
+ * twice. With JSON on the topics, the store encodes its own.
+ */
+function storeValues(c: CommitContext, batch: BatchResult): Iterable<StoredSnapshot> {
+  if (c.serialization !== 'msgpack') return batch.snapshots.values()
+  const out: StoredSnapshot[] = []
+  for (const [aggregateId, bytes] of batch.snapshotBytes) out.push({ aggregateId, bytes })
+  return out
 }
 
 function changelogRecords(c: CommitContext, batch: BatchResult): OutputRecord[] {

@@ -19,6 +19,7 @@
  */
 import { eventVersionOf, stateVersionOf, type DecideContext } from '../domain/decider.ts'
 import { encode } from '../domain/codec.ts'
+import { encodeSnapshot } from '../domain/snapshot-bytes.ts'
 import {
   HEADERS,
   type EventEnvelope,
@@ -251,7 +252,7 @@ export class CommandProcessor {
     }
     // Encoded here, not at commit, to refuse a record the broker would refuse (message.max.bytes) for ever:
     // such a command fails alone instead of blocking the partition. The changelog record as commit.ts builds it.
-    const snapshotBytes = encode(next, this.o.serialization)
+    const snapshotBytes = encodeSnapshot(next, current, this.o.serialization)
     const changelogHeaderBytes =
       out.contentTypeBytes + CHANGELOG_OFFSET_HEADER_BYTES + next.sourceOffset.length
     this.checkSize(aggregateId, snapshotBytes.length, changelogHeaderBytes, 'snapshot')

@@ -14,6 +14,7 @@ import path from 'node:path'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { storeCodec } from '../domain/codec.ts'
+import { rememberBytes } from '../domain/snapshot-bytes.ts'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { StoreMismatchError, StoreOpenError } from '../errors.ts'
 import {
@@ -96,7 +97,12 @@ export class LevelSnapshotStore implements SnapshotStore {
     if (ids.length === 0) return []
     const values = await this.db.getMany(ids.map((id) => SNAPSHOT_PREFIX + id))
     if (sizes !== undefined) for (let i = 0; i < values.length; i++) sizes[i] = values[i]?.length ?? 0
-    return values.map((v) => (v === undefined ? undefined : (storeCodec.decode(v) as SnapshotRecord)))
+    return values.map((v) => {
+      if (v === undefined) return undefined
+      const s = storeCodec.decode(v) as SnapshotRecord
+      rememberBytes(s, v) // the next snapshot of this aggregate reuses its encoded dedupe window
+      return s
+    })
   }
 
   async write(

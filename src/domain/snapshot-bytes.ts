@@ -1,0 +1,287 @@
+/**
+ * Snapshot encoding that reuses the previous snapshot's bytes.
+ *
+ * A snapshot carries its aggregate's dedupe window (`recent`: the last N outcomes, newest first), and each command
+ * writes a new snapshot whose window is the new outcome followed by the previous window minus its oldest entry. With
+ * the default window of 32 that window is most of a snapshot's bytes, and packing it again for every command was the
+ * largest single cost of a worker under load (bench profiles in docs/BENCHMARKS.md). A msgpack array is its header
+ * followed by its elements' bytes, so the new window is written as: header, the new outcome packed, and the previous
+ * snapshot's encoded elements copied as they are.
+ *
+ * The bytes decode to the same value as `packr.pack(snapshot)` (the map's keys in another order: `recent` last);
+ * test/domain/snapshot-bytes.test.ts checks that on random snapshots. The previous snapshot's bytes are known when
+ * this process encoded it or read it from its store (`rememberBytes`); otherwise, or when the windows do not line up,
+ * the snapshot is packed whole.
+ */
+import { encode, storeCodec, type Serialization } from './codec.ts'
+import type { SnapshotRecord } from './envelopes.ts'
+
+/** The msgpack encoding of snapshot objects this process has seen (kept as long as the object lives). */
+const known = new WeakMap<SnapshotRecord, Uint8Array>()
+
+/** Records that `bytes` is the msgpack encoding of `s` (from the store, or written by encodeSnapshot). */
+export function rememberBytes(s: SnapshotRecord, bytes: Uint8Array): void {
+  known.set(s, bytes)
+}
+
+const RECENT_KEY = Buffer.from([0xa6, ...Buffer.from('recent')])
+
+/**
+ * `next` encoded for the changelog (and, with msgpack, the store). `previous` is the snapshot it was made from (same
+ * aggregate), if any.
+ */
+export function encodeSnapshot(
+  next: SnapshotRecord,
+  previous: SnapshotRecord | undefined,
+  serialization: Serialization,
+): Buffer {
+  if (serialization !== 'msgpack') return encode(next, serialization)
+  const bytes = incremental(next, previous) ?? storeCodec.encode(next)
+  known.set(next, bytes)
+  return bytes
+}
+
+function incremental(next: SnapshotRecord, previous: SnapshotRecord | undefined): Buffer | undefined {
+  if (previous === undefined) return undefined
+  const prevBytes = known.get(previous)
+  const recent = next.recent
+  const keep = recent.length - 1
+  if (prevBytes === undefined || keep < 1 || previous.recent.length < keep) return undefined
+  // The window must be the new outcome followed by the previous one's entries (what the processor's remember()
+  // builds); anything else is packed whole.
+  for (let i = 0; i < keep; i++) if (recent[i + 1] !== previous.recent[i]) return undefined
+  const region = windowRegion(prevBytes, keep)
+  if (region === undefined) return undefined
+
+  const rest: Record<string, unknown> = {}
+  let fields = 0
+  for (const k in next) {
+    if (k === 'recent') continue
+    rest[k] = (next as unknown as Record<string, unknown>)[k]
+    fields++
+  }
+  const head = storeCodec.encode(rest)
+  const headStart = mapHeaderLength(head, fields)
+  if (headStart === undefined) return undefined
+  const outcome = storeCodec.encode(recent[0])
+  const arrayHeader = arrayHeaderBytes(recent.length)
+  const kept = region.end - region.start
+  const out = Buffer.allocUnsafe(
+    3 + (head.length - headStart) + RECENT_KEY.length + arrayHeader.length + outcome.length + kept,
+  )
+  let at = 0
+  out[at++] = 0xde // map16, as msgpackr writes objects
+  at = out.writeUInt16BE(fields + 1, at)
+  at += head.copy(out, at, headStart)
+  at += RECENT_KEY.copy(out, at)
+  at += arrayHeader.copy(out, at)
+  at += outcome.copy(out, at)
+  out.set(prevBytes.subarray(region.start, region.end), at)
+  return out
+}
+
+/** The length of the map header at the start of `b` if it is a map of `count` entries. */
+function mapHeaderLength(b: Uint8Array, count: number): number | undefined {
+  const t = b[0]!
+  if (t >= 0x80 && t <= 0x8f) return (t & 0x0f) === count ? 1 : undefined
+  if (t === 0xde) return ((b[1]! << 8) | b[2]!) === count ? 3 : undefined
+  return undefined
+}
+
+function arrayHeaderBytes(n: number): Buffer {
+  if (n < 16) return Buffer.from([0x90 | n])
+  if (n < 0x10000) return Buffer.from([0xdc, n >> 8, n & 0xff])
+  const b = Buffer.allocUnsafe(5)
+  b[0] = 0xdd
+  b.writeUInt32BE(n, 1)
+  return b
+}
+
+/**
+ * Where the first `count` elements of the top-level map's `recent` array are in `b`; undefined when `b` is not a
+ * map with such an array (or is malformed).
+ */
+export function windowRegion(b: Uint8Array, count: number): { start: number; end: number } | undefined {
+  const r = new Reader(b)
+  const entries = r.mapHeader()
+  if (entries === undefined) return undefined
+  for (let e = 0; e < entries; e++) {
+    const isRecent = r.isKey(RECENT_KEY)
+    if (!r.skip(1)) return undefined // the key
+    if (!isRecent) {
+      if (!r.skip(1)) return undefined
+      continue
+    }
+    const length = r.arrayHeader()
+    if (length === undefined || length < count) return undefined
+    const start = r.pos
+    return r.skip(count) ? { start, end: r.pos } : undefined
+  }
+  return undefined
+}
+
+/** A msgpack cursor that skips values without decoding them. */
+class Reader {
+  pos = 0
+  constructor(private readonly b: Uint8Array) {}
+
+  mapHeader(): number | undefined {
+    const t = this.b[this.pos]
+    if (t === undefined) return undefined
+    if (t >= 0x80 && t <= 0x8f) {
+      this.pos++
+      return t & 0x0f
+    }
+    if (t === 0xde) return this.u16At(this.pos + 1, 3)
+    if (t === 0xdf) return this.u32At(this.pos + 1, 5)
+    return undefined
+  }
+
+  arrayHeader(): number | undefined {
+    const t = this.b[this.pos]
+    if (t === undefined) return undefined
+    if (t >= 0x90 && t <= 0x9f) {
+      this.pos++
+      return t & 0x0f
+    }
+    if (t === 0xdc) return this.u16At(this.pos + 1, 3)
+    if (t === 0xdd) return this.u32At(this.pos + 1, 5)
+    return undefined
+  }
+
+  isKey(key: Uint8Array): boolean {
+    if (this.pos + key.length > this.b.length) return false
+    for (let i = 0; i < key.length; i++) if (this.b[this.pos + i] !== key[i]) return false
+    return true
+  }
+
+  /** Skips `n` values; false when the bytes end first or hold an unknown type. Bounded by the input's length. */
+  skip(n: number): boolean {
+    const b = this.b
+    let pending = n
+    while (pending > 0) {
+      if (this.pos >= b.length) return false
+      const t = b[this.pos]!
+      pending--
+      if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) this.pos += 1
+      else if (t <= 0x8f) {
+        this.pos += 1
+        pending += 2 * (t & 0x0f)
+      } else if (t <= 0x9f) {
+        this.pos += 1
+        pending += t & 0x0f
+      } else if (t <= 0xbf) this.pos += 1 + (t & 0x1f)
+      else {
+        switch (t) {
+          case 0xc4:
+          case 0xd9:
+            this.pos += 2 + (b[this.pos + 1] ?? 0)
+            break
+          case 0xc5:
+          case 0xda:
+            this.pos += 3 + this.u16(this.pos + 1)
+            break
+          case 0xc6:
+          case 0xdb:
+            this.pos += 5 + this.u32(this.pos + 1)
+            break
+          case 0xc7:
+            this.pos += 3 + (b[this.pos + 1] ?? 0)
+            break
+          case 0xc8:
+            this.pos += 4 + this.u16(this.pos + 1)
+            break
+          case 0xc9:
+            this.pos += 6 + this.u32(this.pos + 1)
+            break
+          case 0xca:
+            this.pos += 5
+            break
+          case 0xcb:
+            this.pos += 9
+            break
+          case 0xcc:
+          case 0xd0:
+            this.pos += 2
+            break
+          case 0xcd:
+          case 0xd1:
+            this.pos += 3
+            break
+          case 0xce:
+          case 0xd2:
+            this.pos += 5
+            break
+          case 0xcf:
+          case 0xd3:
+            this.pos += 9
+            break
+          case 0xd4:
+            this.pos += 3
+            break
+          case 0xd5:
+            this.pos += 4
+            break
+          case 0xd6:
+            this.pos += 6
+            break
+          case 0xd7:
+            this.pos += 10
+            break
+          case 0xd8:
+            this.pos += 18
+            break
+          case 0xdc:
+            pending += this.u16(this.pos + 1)
+            this.pos += 3
+            break
+          case 0xdd:
+            pending += this.u32(this.pos + 1)
+            this.pos += 5
+            break
+          case 0xde:
+            pending += 2 * this.u16(this.pos + 1)
+            this.pos += 3
+            break
+          case 0xdf:
+            pending += 2 * this.u32(this.pos + 1)
+            this.pos += 5
+            break
+          default:
+            return false // 0xc1: never used
+        }
+      }
+      // Every value takes at least a byte: a count larger than the bytes left is malformed (and would loop long).
+      if (pending > b.length - this.pos) return false
+    }
+    return this.pos <= b.length
+  }
+
+  private u16(at: number): number {
+    return ((this.b[at] ?? 0) << 8) | (this.b[at + 1] ?? 0)
+  }
+
+  private u32(at: number): number {
+    return (
+      (((this.b[at] ?? 0) << 24) |
+        ((this.b[at + 1] ?? 0) << 16) |
+        ((this.b[at + 2] ?? 0) << 8) |
+        (this.b[at + 3] ?? 0)) >>>
+      0
+    )
+  }
+
+  private u16At(at: number, header: number): number | undefined {
+    if (at + 2 > this.b.length) return undefined
+    const n = this.u16(at)
+    this.pos += header
+    return n
+  }
+
+  private u32At(at: number, header: number): number | undefined {
+    if (at + 4 > this.b.length) return undefined
+    const n = this.u32(at)
+    this.pos += header
+    return n
+  }
+}

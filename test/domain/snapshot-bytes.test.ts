@@ -1,0 +1,124 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { storeCodec } from '../../src/domain/codec.ts'
+import type { RememberedOutcome, SnapshotRecord } from '../../src/domain/envelopes.ts'
+import { encodeSnapshot, rememberBytes, windowRegion } from '../../src/domain/snapshot-bytes.ts'
+
+const json = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown)
+const outcome: fc.Arbitrary<RememberedOutcome> = fc.record(
+  {
+    commandId: fc.string({ unit: 'grapheme', maxLength: 40 }),
+    status: fc.constantFrom('accepted' as const, 'rejected' as const),
+    version: fc.nat(),
+    events: fc.array(fc.tuple(fc.string({ maxLength: 20 }), fc.nat()), { maxLength: 3 }),
+    error: fc.record({ code: fc.string(), message: fc.string({ maxLength: 300 }) }),
+  },
+  { requiredKeys: ['commandId', 'status', 'version', 'events'] },
+)
+const snapshot = (window: number): fc.Arbitrary<SnapshotRecord> =>
+  fc.record(
+    {
+      aggregateId: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }),
+      version: fc.nat(),
+      state: json,
+      recent: fc.array(outcome, { maxLength: window }),
+      sourceOffset: fc.bigInt({ min: 0n, max: 2n ** 60n }).map(String),
+      stateVersion: fc.integer({ min: 1, max: 5 }),
+    },
+    { requiredKeys: ['aggregateId', 'version', 'state', 'recent', 'sourceOffset'] },
+  )
+
+/** What the processor does: the new outcome first, then the previous window, cut to `window`. */
+function successor(
+  prev: SnapshotRecord,
+  o: RememberedOutcome,
+  state: unknown,
+  window: number,
+): SnapshotRecord {
+  const recent = [o, ...prev.recent]
+  if (recent.length > window) recent.length = window
+  return {
+    ...prev,
+    version: prev.version + 1,
+    state,
+    recent,
+    sourceOffset: String(BigInt(prev.sourceOffset) + 1n),
+  }
+}
+
+describe('encodeSnapshot', () => {
+  it('decodes to the snapshot, over chains of commands, whatever the window and the state', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        snapshot(40),
+        fc.array(fc.tuple(outcome, json), { minLength: 1, maxLength: 50 }),
+        fc.boolean(),
+        (window, first, steps, fromStore) => {
+          let prev: SnapshotRecord = { ...first, recent: first.recent.slice(0, window) }
+          if (fromStore) rememberBytes(prev, storeCodec.encode(prev))
+          else encodeSnapshot(prev, undefined, 'msgpack')
+          for (const [o, state] of steps) {
+            const next = successor(prev, o, state, window)
+            const bytes = encodeSnapshot(next, prev, 'msgpack')
+            expect(storeCodec.decode(bytes)).toStrictEqual(storeCodec.decode(storeCodec.encode(next)))
+            prev = next
+          }
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
+  it('reuses the previous window’s bytes (the kept outcomes are copied, not packed again)', () => {
+    const o = (i: number): RememberedOutcome => ({
+      commandId: `c-${i}`,
+      status: 'accepted',
+      version: i,
+      events: [['Deposited', i]],
+    })
+    const prev: SnapshotRecord = {
+      aggregateId: 'a',
+      version: 3,
+      state: { balance: 3 },
+      recent: [o(3), o(2), o(1)],
+      sourceOffset: '9',
+    }
+    const prevBytes = storeCodec.encode(prev)
+    rememberBytes(prev, prevBytes)
+    const next = successor(prev, o(4), { balance: 4 }, 3)
+    const bytes = encodeSnapshot(next, prev, 'msgpack')
+    const region = windowRegion(prevBytes, 2)!
+    // The last bytes are the previous snapshot's first two outcomes, as they were.
+    expect(
+      bytes
+        .subarray(bytes.length - (region.end - region.start))
+        .equals(prevBytes.subarray(region.start, region.end)),
+    ).toBe(true)
+    expect(storeCodec.decode(bytes)).toStrictEqual(next)
+  })
+
+  it('packs whole when the windows do not line up, the previous bytes are unknown, or JSON is asked for', () => {
+    const prev: SnapshotRecord = { aggregateId: 'a', version: 1, state: 1, recent: [], sourceOffset: '1' }
+    const unknown: SnapshotRecord = {
+      ...prev,
+      recent: [{ commandId: 'x', status: 'accepted', version: 1, events: [] }],
+    }
+    const next = {
+      ...unknown,
+      recent: [{ commandId: 'y', status: 'accepted' as const, version: 2, events: [] }, ...unknown.recent],
+    }
+    expect(encodeSnapshot(next, unknown, 'msgpack').equals(storeCodec.encode(next))).toBe(true)
+    expect(JSON.parse(encodeSnapshot(next, unknown, 'json').toString())).toStrictEqual(next)
+  })
+
+  it('windowRegion refuses malformed bytes without throwing', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(40), (a, n) => {
+        const r = windowRegion(a, n)
+        if (r !== undefined) expect(r.end).toBeLessThanOrEqual(a.length)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+})
