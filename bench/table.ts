@@ -6,6 +6,7 @@ type Row = [string, string, string, string]
 
 const n0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a')
 const n1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a')
+const n3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a')
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : 'n/a')
 
 function baselineRows(r: BenchResult): Row[] {
@@ -34,6 +35,8 @@ function baselineRows(r: BenchResult): Row[] {
       ratio(t.commandsPerSec, alo),
     ],
     ['EOS 1 worker transactions/s', n1(t.transactionsPerSec), '-', '-'],
+    ['EOS 1 worker: worker CPU s per 1,000 commands', n3(t.workerCpuPer1k), '-', '-'],
+    ['EOS 1 worker: broker CPU s per 1,000 commands', n3(t.brokerCpuPer1k), '-', '-'],
     [
       'EOS 1 worker mean batch (commands/txn)',
       n1(t.meanBatch),

@@ -6,6 +6,7 @@ import { encodeCommand, type Cmd, type WorkerProcess } from '../scripts/eos/bank
 import { committedSum, prepareTopology, produceAll, topicEnd } from './topics.ts'
 import type { Throughput } from './types.ts'
 import { now, sleep } from './util.ts'
+import { brokerPid, cpuOf, cpuSeconds } from './cpu.ts'
 import { kafka_brokers, scrape, startWorker, waitReady, type RunningWorker } from './workers.ts'
 
 export async function eosThroughput(
@@ -38,6 +39,9 @@ export async function eosThroughput(
   let t0 = await waitReady(ws, 180_000)
   let c0 = await committedSum(admin, name, topology.topics.commands)
   const m0 = await scrape(ws)
+  const broker = brokerPid(Number(kafka_brokers(kafka)[0]!.split(':').pop()))
+  const cpu = () => ({ workers: cpuOf(ws.map((w) => w.w.proc.pid)), broker: cpuSeconds(broker) })
+  const cpu0 = cpu()
   if (mode === 'after-ready') {
     t0 = now()
     await preload()
@@ -51,6 +55,7 @@ export async function eosThroughput(
     c = await committedSum(admin, name, topology.topics.commands)
   }
   const t1 = now()
+  const cpu1 = cpu()
   if (c < end) throw new Error(`${name}: committed ${c} of ${end} after 900 s`)
   const m1 = await scrape(ws)
   const seconds = (t1 - t0) / 1000
@@ -65,6 +70,8 @@ export async function eosThroughput(
       commandsPerSec: commands / seconds,
       transactionsPerSec: (m1.txns - m0.txns) / seconds,
       meanBatch: batchCount > 0 ? (m1.batchSum - m0.batchSum) / batchCount : 0,
+      workerCpuPer1k: ((cpu1.workers - cpu0.workers) / commands) * 1000,
+      brokerCpuPer1k: ((cpu1.broker - cpu0.broker) / commands) * 1000,
     },
     workers: ws.map((w) => w.w),
     topology,

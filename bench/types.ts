@@ -62,6 +62,9 @@ export interface Throughput {
   commandsPerSec: number
   transactionsPerSec: number
   meanBatch: number
+  /** CPU seconds per 1,000 commands of the worker processes (all of them) and of the broker, over the clocked drain (bench/cpu.ts). */
+  workerCpuPer1k: number
+  brokerCpuPer1k: number
 }
 
 /** Latency figures of a set of commands (ms); `sent` of them, `replied` with a reply. */
