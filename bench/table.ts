@@ -38,6 +38,12 @@ function baselineRows(r: BenchResult): Row[] {
     ['EOS 1 worker: worker CPU s per 1,000 commands', n3(t.workerCpuPer1k), '-', '-'],
     ['EOS 1 worker: broker CPU s per 1,000 commands', n3(t.brokerCpuPer1k), '-', '-'],
     [
+      'EOS 1 worker: GC pauses s per 1,000 commands, young / old generation',
+      `${n3(t.gcMinorPer1k)} / ${n3(t.gcMajorPer1k)}`,
+      '-',
+      '-',
+    ],
+    [
       'EOS 1 worker mean batch (commands/txn)',
       n1(t.meanBatch),
       'maxBatchCommands 1000',

@@ -72,6 +72,8 @@ export async function eosThroughput(
       meanBatch: batchCount > 0 ? (m1.batchSum - m0.batchSum) / batchCount : 0,
       workerCpuPer1k: ((cpu1.workers - cpu0.workers) / commands) * 1000,
       brokerCpuPer1k: ((cpu1.broker - cpu0.broker) / commands) * 1000,
+      gcMinorPer1k: ((m1.gcMinor - m0.gcMinor) / commands) * 1000,
+      gcMajorPer1k: ((m1.gcMajor - m0.gcMajor) / commands) * 1000,
     },
     workers: ws.map((w) => w.w),
     topology,

@@ -65,6 +65,9 @@ export interface Throughput {
   /** CPU seconds per 1,000 commands of the worker processes (all of them) and of the broker, over the clocked drain (bench/cpu.ts). */
   workerCpuPer1k: number
   brokerCpuPer1k: number
+  /** Seconds of V8 garbage-collection pauses per 1,000 commands (workers' prom-client metrics): young and old generation. */
+  gcMinorPer1k: number
+  gcMajorPer1k: number
 }
 
 /** Latency figures of a set of commands (ms); `sent` of them, `replied` with a reply. */

@@ -133,13 +133,18 @@ export function metricSum(text: string, name: string, filter = ''): number {
 
 export async function scrape(
   ws: RunningWorker[],
-): Promise<{ txns: number; batchSum: number; batchCount: number }> {
+): Promise<{ txns: number; batchSum: number; batchCount: number; gcMinor: number; gcMajor: number }> {
   const texts = await Promise.all(ws.map(async (w) => (await httpGet(w.port, '/metrics'))?.body ?? ''))
-  const r = { txns: 0, batchSum: 0, batchCount: 0 }
+  const r = { txns: 0, batchSum: 0, batchCount: 0, gcMinor: 0, gcMajor: 0 }
   for (const t of texts) {
     r.txns += metricSum(t, 'decider_transactions_total', 'result="committed"')
     r.batchSum += metricSum(t, 'decider_batch_commands_sum')
     r.batchCount += metricSum(t, 'decider_batch_commands_count')
+    // prom-client's default metrics: V8's pauses, young generation (minor) and old generation (major, incremental).
+    r.gcMinor += metricSum(t, 'nodejs_gc_duration_seconds_sum', 'kind="minor"')
+    r.gcMajor +=
+      metricSum(t, 'nodejs_gc_duration_seconds_sum', 'kind="major"') +
+      metricSum(t, 'nodejs_gc_duration_seconds_sum', 'kind="incremental"')
   }
   return r
 }

@@ -122,6 +122,8 @@ export class KafkaTransactionalProducer implements TransactionalProducer {
 }
 
 class KafkaOpenTransaction implements OpenTransaction {
+  private seconds = { offsets: 0, produce: 0 }
+
   constructor(
     private readonly txn: Transaction,
     private readonly o: TransactionalProducerOptions,
@@ -138,8 +140,16 @@ class KafkaOpenTransaction implements OpenTransaction {
     nextInputOffset: bigint | undefined,
     baseOffsetsOf: readonly TopicPartition[],
   ): Promise<(bigint | undefined)[]> {
+    const started = performance.now()
     if (nextInputOffset !== undefined) await this.sendOffsets(nextInputOffset)
-    return this.send(records, baseOffsetsOf)
+    const produced = performance.now()
+    const bases = await this.send(records, baseOffsetsOf)
+    this.seconds = { offsets: (produced - started) / 1000, produce: (performance.now() - produced) / 1000 }
+    return bases
+  }
+
+  writeSeconds(): { offsets: number; produce: number } {
+    return this.seconds
   }
 
   /**

@@ -22,6 +22,7 @@ export const METRIC = {
   transactions: 'decider_transactions_total',
   commitSeconds: 'decider_transaction_commit_seconds',
   batchSeconds: 'decider_batch_seconds',
+  batchStepSeconds: 'decider_batch_step_seconds',
   batchSize: 'decider_batch_commands',
   fenced: 'decider_producers_fenced_total',
   transactionTimeouts: 'decider_transaction_timeouts_total',
@@ -132,6 +133,16 @@ export function createMetrics(registry = new Registry()) {
       name: METRIC.batchSeconds,
       help: 'Duration of one batch: snapshot load, decide and commit',
       labelNames: [LABEL.topology],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchStepSeconds: new Histogram({
+      name: METRIC.batchStepSeconds,
+      help:
+        "Where a batch's wall-clock time went, by step: wait (behind the partition's previous batch), load (snapshots), " +
+        'decide (decode and decide), offsets (AddOffsetsToTxn, TxnOffsetCommit), produce (AddPartitionsToTxn, Produce), ' +
+        'commit (EndTxn), other (begin), store (LevelDB write after the commit)',
+      labelNames: [LABEL.topology, 'step'],
       buckets: LATENCY_BUCKETS,
       registers,
     }),
@@ -354,12 +365,16 @@ export function metricsListener(
       m.batchSize.observe({ topology }, size)
       if (detail === undefined) return
       m.commitSeconds.observe({ topology }, detail.commitSeconds)
+      for (const step in detail.split)
+        m.batchStepSeconds.observe({ topology, step }, detail.split[step as keyof typeof detail.split])
       const committedAt = now()
+      // Per command: the labelled children once per batch (prom-client hashes the labels on every observe otherwise).
+      const commandSeconds = m.commandSeconds.labels({ topology })
+      const commandLatency = m.commandLatency.labels({ topology })
       for (const r of detail.inputs) {
-        m.commandSeconds.observe({ topology }, seconds)
+        commandSeconds.observe(seconds)
         const ts = Number(r.timestamp)
-        if (Number.isFinite(ts) && ts > 0)
-          m.commandLatency.observe({ topology }, Math.max(0, committedAt - ts) / 1000)
+        if (Number.isFinite(ts) && ts > 0) commandLatency.observe(Math.max(0, committedAt - ts) / 1000)
       }
     },
     aborted(task) {

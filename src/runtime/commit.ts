@@ -32,7 +32,11 @@ export interface CommitContext {
   previous: Checkpoint
 }
 
-export async function commitBatch(c: CommitContext, batch: BatchResult): Promise<Checkpoint> {
+export async function commitBatch(
+  c: CommitContext,
+  batch: BatchResult,
+  steps?: TransactionSteps,
+): Promise<Checkpoint> {
   const changelog = changelogRecords(c, batch)
 
   // 1-3. One transaction: everything the batch caused, and the input offset (last + 1), commit.
@@ -44,6 +48,7 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
       { topic: c.changelogTopic, partition: c.partition },
       { topic: c.eventsTopic, partition: c.partition },
     ],
+    steps,
   )
 
   // 4. Only now the local store: the batch's snapshots, its events in the index and the checkpoint, in one
@@ -56,6 +61,7 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
     inputOffset: batch.lastOffset,
     ...(index.eventsOffset === undefined ? {} : { eventsOffset: index.eventsOffset }),
   }
+  const storeStarted = performance.now()
   try {
     await c.store.write(storeValues(c, batch), checkpoint, index.events)
   } catch (e) {
@@ -64,6 +70,7 @@ export async function commitBatch(c: CommitContext, batch: BatchResult): Promise
       { cause: e },
     )
   }
+  if (steps !== undefined) steps.store = (performance.now() - storeStarted) / 1000
   // 5. The caller now moves the task's position on (the offset is committed with the transaction) and the
   //    cache takes the snapshots.
   return checkpoint
@@ -117,7 +124,9 @@ export async function writeTransaction(
   records: OutputRecord[],
   nextInputOffset: bigint,
   baseOffsetsOf: readonly TopicPartition[],
+  steps?: TransactionSteps,
 ): Promise<(bigint | undefined)[]> {
+  const t0 = performance.now()
   // 1. Begin a transaction on the task's own producer (transactional.id = <app>-<input topic>-<partition>).
   const txn = await producer.begin()
   let bases: (bigint | undefined)[]
@@ -143,11 +152,34 @@ export async function writeTransaction(
 
   // 3. Commit. If this throws without a fencing error, the outcome is unknown: the caller re-initialises
   //    the producer (InitProducerId completes or aborts it) and re-reads offsets and changelog.
+  const t1 = performance.now()
   try {
     await txn.commit()
   } catch (e) {
     if (e instanceof TaskFencedError) throw e
     throw new TaskCommitUnknownError(`commit outcome unknown: ${(e as Error).message}`, { cause: e })
   }
+  if (steps !== undefined) {
+    const written = txn.writeSeconds?.() ?? { offsets: 0, produce: (t1 - t0) / 1000 }
+    steps.offsets = written.offsets
+    steps.produce = written.produce
+    steps.commit = (performance.now() - t1) / 1000
+    steps.other = Math.max(0, (t1 - t0) / 1000 - written.offsets - written.produce)
+  }
   return bases
 }
+
+/**
+ * Where one transaction's time went, in seconds: adding the input offset (AddOffsetsToTxn, FindCoordinator,
+ * TxnOffsetCommit), producing the records (AddPartitionsToTxn, Produce), committing (EndTxn), and the rest (begin);
+ * then, for a decider batch, writing the local store after the commit.
+ */
+export interface TransactionSteps {
+  offsets: number
+  produce: number
+  commit: number
+  other: number
+  store: number
+}
+
+export const noSteps = (): TransactionSteps => ({ offsets: 0, produce: 0, commit: 0, other: 0, store: 0 })

@@ -56,6 +56,8 @@ export interface OpenTransaction {
   ): Promise<(bigint | undefined)[]>
   commit(): Promise<void>
   abort(): Promise<void>
+  /** Seconds the last write() spent adding the input offset, and producing the records (for metrics; optional). */
+  writeSeconds?(): { offsets: number; produce: number }
 }
 
 export interface TransactionalProducer {

@@ -9,7 +9,7 @@ import { recoveryOf, stopsTheWorker, TaskClosedError, TaskFencedError } from '..
 import type { Topology } from '../topology/loader.ts'
 import type { IndexedEvent, VersionRange } from '../state/event-index.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
-import { commitBatch } from './commit.ts'
+import { commitBatch, noSteps, type TransactionSteps } from './commit.ts'
 import { transactionTimeout } from './fence.ts'
 import type { InputRecord, Partitioner, TaskPorts, TransactionalProducer } from './ports.ts'
 import { CommandProcessor, type BatchResult } from './processor.ts'
@@ -32,10 +32,15 @@ export interface TaskListener {
   transactionTimedOut?(task: Task, openMs: number): void
 }
 
-/** For metrics: what a committed batch consumed, and how long its commit (the transaction) took. */
+/** For metrics: what a committed batch consumed, and where its time went (seconds). */
 export interface CommitDetail {
   commitSeconds: number
   inputs: readonly InputRecord[]
+  /**
+   * The batch's wall-clock split: waiting behind the partition's previous batch after the fetch handed it over, loading
+   * snapshots (cache, store), decoding and deciding, then the transaction's steps and the store write (commit.ts).
+   */
+  split: { wait: number; load: number; decide: number } & TransactionSteps
 }
 
 /** What the caller (the task manager) must do after process(). */
@@ -211,7 +216,8 @@ export class Task {
         'overlapping batches for one partition; running them one after the other',
       )
     this.inFlight++
-    const run = this.processing.then(() => this.processNow(records, onCommitted))
+    const handedOver = performance.now()
+    const run = this.processing.then(() => this.processNow(records, onCommitted, handedOver))
     this.processing = run.then(
       () => undefined,
       () => undefined,
@@ -222,6 +228,7 @@ export class Task {
   private async processNow(
     records: readonly InputRecord[],
     onCommitted: (lastOffset: bigint) => Promise<void> | void,
+    handedOver: number,
   ): Promise<ProcessOutcome> {
     const next = this.nextOffset
     const fresh = records.filter((r) => r.offset >= next)
@@ -230,19 +237,25 @@ export class Task {
       // Closed (fenced, revoked) meanwhile, or a close is waiting for this batch: start no new transaction.
       if (this._state !== TaskState.RUNNING || this.closeRequested) return { kind: 'done' }
       const chunk = fresh.slice(i, i + max)
-      const outcome = await this.processChunk(chunk)
+      const outcome = await this.processChunk(chunk, i === 0 ? handedOver : undefined)
       if (outcome.kind !== 'done') return outcome
       await onCommitted(chunk[chunk.length - 1]!.offset)
     }
     return { kind: 'done' }
   }
 
-  private async processChunk(chunk: readonly InputRecord[]): Promise<ProcessOutcome> {
+  private async processChunk(
+    chunk: readonly InputRecord[],
+    handedOver: number | undefined,
+  ): Promise<ProcessOutcome> {
     const started = performance.now()
     const { decoded, aggregateIds } = this.processor.decodeBatch(chunk)
+    const decodedAt = performance.now()
     let batch: BatchResult
+    let loaded = decodedAt
     try {
       const overlay = await loadSnapshots(aggregateIds, this.cache, this.store!, this.o.topology)
+      loaded = performance.now()
       batch = this.processor.processDecoded(decoded, overlay)
     } catch (e) {
       if (stopsTheWorker(e)) throw e
@@ -250,6 +263,7 @@ export class Task {
     }
     const commitStarted = performance.now()
     const openedAt = this.now()
+    const steps: TransactionSteps = noSteps()
     try {
       this.checkpoint = await commitBatch(
         {
@@ -262,6 +276,7 @@ export class Task {
           previous: this.checkpoint,
         },
         batch,
+        steps,
       )
     } catch (e) {
       const recovery = recoveryOf(e)
@@ -293,6 +308,12 @@ export class Task {
     this.o.listener?.committed?.(this, batch, (ended - started) / 1000, {
       commitSeconds: (ended - commitStarted) / 1000,
       inputs: chunk,
+      split: {
+        wait: handedOver === undefined ? 0 : (started - handedOver) / 1000,
+        load: (loaded - decodedAt) / 1000,
+        decide: (decodedAt - started + commitStarted - loaded) / 1000, // decoding, then deciding
+        ...steps,
+      },
     })
     return { kind: 'done' }
   }

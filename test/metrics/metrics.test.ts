@@ -18,6 +18,8 @@ async function values(m: ReturnType<typeof createMetrics>, name: string) {
   }[]
 }
 
+const SPLIT = { wait: 0, load: 0, decide: 0, offsets: 0, produce: 0, commit: 0, other: 0, store: 0 }
+
 describe('metrics', () => {
   it('uses its own registry, never the global one, with default process metrics and base units', async () => {
     const a = createMetrics()
@@ -50,6 +52,16 @@ describe('metrics', () => {
       {
         commitSeconds: 0.2,
         inputs: [input(0, 9_000), input(1, 9_500), input(2, 9_900), input(3, 9_900), input(4, 9_900)],
+        split: {
+          wait: 0.1,
+          load: 0.05,
+          decide: 0.04,
+          offsets: 0.03,
+          produce: 0.07,
+          commit: 0.09,
+          other: 0.01,
+          store: 0.02,
+        },
       },
     )
     l.aborted?.(t, new Error('x'))
@@ -78,6 +90,17 @@ describe('metrics', () => {
       (await values(m, METRIC.commandSeconds)).find((v) => v.metricName?.endsWith('_count'))!.value,
     ).toBe(5)
     expect((await values(m, METRIC.batchSize)).find((v) => v.metricName?.endsWith('_sum'))!.value).toBe(5)
+    const split = (await values(m, METRIC.batchStepSeconds)).filter((v) => v.metricName?.endsWith('_sum'))
+    expect(Object.fromEntries(split.map((v) => [v.labels.step, v.value]))).toEqual({
+      wait: 0.1,
+      load: 0.05,
+      decide: 0.04,
+      offsets: 0.03,
+      produce: 0.07,
+      commit: 0.09,
+      other: 0.01,
+      store: 0.02,
+    })
   })
 
   it('lag = high watermark - position per partition; forgotten when the partition moves away', async () => {
@@ -162,7 +185,7 @@ describe('metrics', () => {
     const l = metricsListener(m, 'topo', { stateDir })
     const t = fakeTask(1)
     l.stateChanged?.(t, TaskState.RESTORING, TaskState.RUNNING)
-    l.committed?.(t, batch({ accepted: 1 }), 0.01, { commitSeconds: 0.01, inputs: [input(0)] })
+    l.committed?.(t, batch({ accepted: 1 }), 0.01, { commitSeconds: 0.01, inputs: [input(0)], split: SPLIT })
     expect((await values(m, METRIC.snapshotsWritten))[0]!.value).toBe(1)
     expect(await values(m, METRIC.storeBytes)).toEqual([
       expect.objectContaining({ labels: { topology: 'topo', partition: '1' }, value: 1300 }),

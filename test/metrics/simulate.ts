@@ -55,6 +55,16 @@ export async function simulatedRun(m: Metrics, topology = 'sim'): Promise<void> 
       {
         commitSeconds: 0.005,
         inputs: [input(0), input(1), input(2), input(3)],
+        split: {
+          wait: 0,
+          load: 0.001,
+          decide: 0.002,
+          offsets: 0.001,
+          produce: 0.002,
+          commit: 0.001,
+          other: 0,
+          store: 0.001,
+        },
       },
     )
     l.aborted?.(t, new Error('x'))
