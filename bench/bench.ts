@@ -14,6 +14,7 @@ import { eosPhase } from './eos.ts'
 import { checkStandbys, failoverRun } from './failover.ts'
 import { machineInfo } from './machine.ts'
 import { scalePhase } from './scale.ts'
+import { spreadPhase } from './spread.ts'
 import { targetsOf } from './targets.ts'
 import { eosThroughput } from './throughput.ts'
 import { bankCommands, createTopics, setTopologyExtra } from './topics.ts'
@@ -41,6 +42,9 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   failoverRate: 1000,
   failoverStandbys: [0, 1],
   failoverWarmupSeconds: 15,
+  spreadAggregates: 1_000_000,
+  spreadRate: 1000,
+  spreadSeconds: 30,
   resultsDir: path.join(ROOT, 'bench/results'),
 }
 
@@ -169,6 +173,24 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
           `bench:    moved partitions answer ${f.movedAnswerFromKillMs.toFixed(0)} ms after the kill, ${f.movedAnswerFromStableMs.toFixed(0)} ms after Stable; other partitions p99 ${f.nonMovedDuring.p99Ms.toFixed(0)} ms`,
         )
       }
+    }
+
+    // 6. Latency with 1M aggregates, commands spread over all of them (cache-hostile).
+    if (has('spread')) {
+      log(`bench: 6 spread, ${o.spreadAggregates} aggregates, ${o.spreadRate} commands/s to random ones`)
+      res.spread = await spreadPhase(
+        kafka,
+        admin,
+        dir,
+        `bench-spread-${run}`,
+        { aggregates: o.spreadAggregates, rate: o.spreadRate, seconds: o.spreadSeconds, warmupSeconds: 5 },
+        workers,
+        log,
+      )
+      const v = res.spread.visible
+      log(
+        `bench:    p50 ${v.p50Ms.toFixed(0)} ms, p99 ${v.p99Ms.toFixed(0)} ms, max ${v.maxMs.toFixed(0)} ms`,
+      )
     }
 
     const withDuration = { ...res, durationSeconds: (now() - t0) / 1000 }

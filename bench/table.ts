@@ -38,6 +38,14 @@ function baselineRows(r: BenchResult): Row[] {
     ['EOS 1 worker: worker CPU s per 1,000 commands', n3(t.workerCpuPer1k), '-', '-'],
     ['EOS 1 worker: broker CPU s per 1,000 commands', n3(t.brokerCpuPer1k), '-', '-'],
     [
+      'EOS 1 worker: one batch, mean ms: ' + Object.keys(t.batchSplitMs ?? {}).join(' / '),
+      Object.values(t.batchSplitMs ?? {})
+        .map((v) => n1(v))
+        .join(' / '),
+      '-',
+      '-',
+    ],
+    [
       'EOS 1 worker: GC pauses s per 1,000 commands, young / old generation',
       `${n3(t.gcMinorPer1k)} / ${n3(t.gcMajorPer1k)}`,
       '-',
@@ -176,6 +184,24 @@ export function formatTable(r: BenchResult): string {
       ratio(x.commandsPerSec, one ?? NaN),
     ])
   for (const f of r.failover ?? []) rows.push(...failoverRows(f))
+  if (r.spread) {
+    const s = r.spread
+    const tag = `spread: ${n0(s.aggregates)} aggregates, ${n0(s.rate)}/s to random ones, ${s.seconds} s`
+    const v = s.visible
+    rows.push(
+      [`${tag} (${v.replied}/${v.sent} replied) p50 ms`, n1(v.p50Ms), '-', '-'],
+      [`${tag} p99 ms`, n1(v.p99Ms), 'target <= 100', ratio(v.p99Ms, 100)],
+      [`${tag} max ms`, n1(v.maxMs), 'target <= 250', ratio(v.maxMs, 250)],
+      [`${tag} p99 ms until written`, n1(s.written.p99Ms), '-', '-'],
+      [`${tag} worker CPU s per 1,000 commands`, n3(s.workerCpuPer1k), '-', '-'],
+      [
+        `${tag} GC pauses s per 1,000, young / old`,
+        `${n3(s.gcMinorPer1k)} / ${n3(s.gcMajorPer1k)}`,
+        '-',
+        '-',
+      ],
+    )
+  }
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length)))
   const line = (row: string[]) =>
     row.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')

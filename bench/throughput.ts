@@ -7,7 +7,7 @@ import { committedSum, prepareTopology, produceAll, topicEnd } from './topics.ts
 import type { Throughput } from './types.ts'
 import { now, sleep } from './util.ts'
 import { brokerPid, cpuOf, cpuSeconds } from './cpu.ts'
-import { kafka_brokers, scrape, startWorker, waitReady, type RunningWorker } from './workers.ts'
+import { BATCH_STEPS, kafka_brokers, scrape, startWorker, waitReady, type RunningWorker } from './workers.ts'
 
 export async function eosThroughput(
   kafka: Kafka,
@@ -74,6 +74,12 @@ export async function eosThroughput(
       brokerCpuPer1k: ((cpu1.broker - cpu0.broker) / commands) * 1000,
       gcMinorPer1k: ((m1.gcMinor - m0.gcMinor) / commands) * 1000,
       gcMajorPer1k: ((m1.gcMajor - m0.gcMajor) / commands) * 1000,
+      batchSplitMs: Object.fromEntries(
+        BATCH_STEPS.map((s) => [
+          s,
+          batchCount > 0 ? (((m1.steps[s] ?? 0) - (m0.steps[s] ?? 0)) / batchCount) * 1000 : NaN,
+        ]),
+      ),
     },
     workers: ws.map((w) => w.w),
     topology,

@@ -1,7 +1,7 @@
 /** The types of the bench: its options and its result (shared by the phases, the table and the chart). */
 
 /** The phases of a bench run, in the order they run (`--only` picks some). */
-export const PHASES = ['baselines', 'eos', 'scale', 'scaleout', 'failover'] as const
+export const PHASES = ['baselines', 'eos', 'scale', 'scaleout', 'failover', 'spread'] as const
 export type Phase = (typeof PHASES)[number]
 
 export interface BenchOptions {
@@ -27,6 +27,10 @@ export interface BenchOptions {
   failoverStandbys: number[]
   /** Seconds of load before the kill (the "before" latency: its 10 s that end 2 s before the kill). */
   failoverWarmupSeconds: number
+  /** The spread phase (bench/spread.ts): aggregates seeded, commands per second to random ones, seconds measured. */
+  spreadAggregates: number
+  spreadRate: number
+  spreadSeconds: number
   /** Record size of the ProducerPerformance baseline. */
   recordSize: number
   /** Records the ProducerPerformance baseline sends. */
@@ -68,6 +72,8 @@ export interface Throughput {
   /** Seconds of V8 garbage-collection pauses per 1,000 commands (workers' prom-client metrics): young and old generation. */
   gcMinorPer1k: number
   gcMajorPer1k: number
+  /** Mean ms per batch of each step of decider_batch_step_seconds (wait, load, decide, offsets, produce, commit, other, store). */
+  batchSplitMs: Record<string, number>
 }
 
 /** Latency figures of a set of commands (ms); `sent` of them, `replied` with a reply. */
@@ -170,5 +176,19 @@ export interface BenchResult {
   }
   scaleOut?: Throughput[]
   failover?: FailoverResult[]
+  spread?: SpreadResult
   targets: { name: string; value: number; target: string; met: boolean }[]
+}
+
+/** 6. Latency with many aggregates, commands spread over all of them (bench/spread.ts). */
+export interface SpreadResult {
+  aggregates: number
+  rate: number
+  seconds: number
+  /** Command -> reply visible to a read_committed consumer, and -> reply written (the reply record's timestamp). */
+  visible: LatencySummary
+  written: LatencySummary
+  workerCpuPer1k: number
+  gcMinorPer1k: number
+  gcMajorPer1k: number
 }

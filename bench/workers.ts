@@ -131,12 +131,34 @@ export function metricSum(text: string, name: string, filter = ''): number {
   return sum
 }
 
-export async function scrape(
-  ws: RunningWorker[],
-): Promise<{ txns: number; batchSum: number; batchCount: number; gcMinor: number; gcMajor: number }> {
+/** The steps of decider_batch_step_seconds (src/metrics/metrics.ts). */
+export const BATCH_STEPS = [
+  'wait',
+  'load',
+  'decide',
+  'offsets',
+  'produce',
+  'commit',
+  'other',
+  'store',
+] as const
+
+export interface Scrape {
+  txns: number
+  batchSum: number
+  batchCount: number
+  gcMinor: number
+  gcMajor: number
+  /** Seconds summed per batch step. */
+  steps: Partial<Record<(typeof BATCH_STEPS)[number], number>>
+}
+
+export async function scrape(ws: RunningWorker[]): Promise<Scrape> {
   const texts = await Promise.all(ws.map(async (w) => (await httpGet(w.port, '/metrics'))?.body ?? ''))
-  const r = { txns: 0, batchSum: 0, batchCount: 0, gcMinor: 0, gcMajor: 0 }
+  const r: Scrape = { txns: 0, batchSum: 0, batchCount: 0, gcMinor: 0, gcMajor: 0, steps: {} }
   for (const t of texts) {
+    for (const step of BATCH_STEPS)
+      r.steps[step] = (r.steps[step] ?? 0) + metricSum(t, 'decider_batch_step_seconds_sum', `step="${step}"`)
     r.txns += metricSum(t, 'decider_transactions_total', 'result="committed"')
     r.batchSum += metricSum(t, 'decider_batch_commands_sum')
     r.batchCount += metricSum(t, 'decider_batch_commands_count')

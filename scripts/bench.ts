@@ -1,8 +1,9 @@
 /**
- * npm run bench [-- --only baselines,eos,scale,scaleout,failover
+ * npm run bench [-- --only baselines,eos,scale,scaleout,failover,spread
  *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
  *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
- *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1]
+ *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1
+ *                   --spread-aggregates N --spread-rate N --spread-seconds S]
  * Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when
  * none of baselines, eos, scaleout ran).
  */
@@ -17,6 +18,9 @@ const { values } = parseArgs({
     'failover-aggregates': { type: 'string' },
     'failover-rate': { type: 'string' },
     'failover-standbys': { type: 'string' },
+    'spread-aggregates': { type: 'string' },
+    'spread-rate': { type: 'string' },
+    'spread-seconds': { type: 'string' },
     brokers: { type: 'string' },
     backlog: { type: 'string' },
     accounts: { type: 'string' },
@@ -63,6 +67,9 @@ const opts: Partial<BenchOptions> = {
   failoverStandbys: values['failover-standbys']
     ? values['failover-standbys'].split(',').map(count)
     : DEFAULT_OPTIONS.failoverStandbys,
+  spreadAggregates: num(values['spread-aggregates'], DEFAULT_OPTIONS.spreadAggregates),
+  spreadRate: num(values['spread-rate'], DEFAULT_OPTIONS.spreadRate),
+  spreadSeconds: num(values['spread-seconds'], DEFAULT_OPTIONS.spreadSeconds),
   backlog: num(values.backlog, DEFAULT_OPTIONS.backlog),
   accounts: num(values.accounts, DEFAULT_OPTIONS.accounts),
   aggregates: num(values.aggregates, DEFAULT_OPTIONS.aggregates),

@@ -24,17 +24,23 @@ describe('bench (smoke)', () => {
       failoverRate: 200,
       failoverStandbys: [0],
       failoverWarmupSeconds: 3,
+      spreadAggregates: 2000,
+      spreadRate: 200,
+      spreadSeconds: 2,
       resultsDir: null,
       chartFile: null,
     })
-    expect(r.phases).toEqual(['baselines', 'eos', 'scale', 'scaleout', 'failover'])
-    if (!r.baselines || !r.eos || !r.scale || !r.scaleOut || !r.failover)
+    expect(r.phases).toEqual(['baselines', 'eos', 'scale', 'scaleout', 'failover', 'spread'])
+    if (!r.baselines || !r.eos || !r.scale || !r.scaleOut || !r.failover || !r.spread)
       throw new Error('a phase is missing')
     positive(r.baselines.producerPerformance.recordsPerSec)
     positive(r.baselines.kafkajsAtLeastOnce.commandsPerSec)
     positive(r.eos.throughput.commandsPerSec)
     positive(r.eos.throughput.transactionsPerSec)
     positive(r.eos.throughput.meanBatch)
+    positive(r.eos.throughput.workerCpuPer1k)
+    positive(r.eos.throughput.brokerCpuPer1k)
+    expect(r.eos.throughput.gcMinorPer1k).toBeGreaterThanOrEqual(0)
     for (const l of [r.eos.latencyFull, r.eos.latencyHalf, r.eos.latencyLow]) {
       expect(l.sent).toBeGreaterThan(0)
       expect(l.replied).toBe(l.sent)
@@ -60,7 +66,16 @@ describe('bench (smoke)', () => {
     expect(f.movedAnswerFromKillMs).toBeGreaterThanOrEqual(f.killToStableMs - 200)
     expect(f.nonMovedDuring.sent).toBeGreaterThan(0)
     expect(f.replied).toBe(f.sent)
-    expect(r.targets).toHaveLength(5 + 3)
+    expect(r.spread.visible.sent).toBeGreaterThan(0)
+    expect(r.spread.visible.replied).toBe(r.spread.visible.sent)
+    for (const v of [
+      r.spread.visible.p50Ms,
+      r.spread.visible.p99Ms,
+      r.spread.visible.maxMs,
+      r.spread.workerCpuPer1k,
+    ])
+      positive(v)
+    expect(r.targets).toHaveLength(6 + 3 + 2)
     expect(formatTable(r)).toContain('EOS 1 worker (commands/s)')
     expect(renderChart(r)).toMatch(/^<svg[\s\S]*<\/svg>\n$/)
   }, 300_000)
