@@ -11,6 +11,7 @@ import { ensureKafkaJars, startKafka, type KafkaHandle } from '../src/devkafka/i
 import { tempDir, type WorkerProcess } from '../scripts/eos/bank.ts'
 import { atLeastOnceLoop, producerPerformance } from './baselines.ts'
 import { eosPhase } from './eos.ts'
+import { kstreamsPhase } from './kstreams.ts'
 import { checkStandbys, failoverRun } from './failover.ts'
 import { machineInfo } from './machine.ts'
 import { scalePhase } from './scale.ts'
@@ -41,6 +42,8 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   failoverRate: 1000,
   failoverStandbys: [0, 1],
   failoverWarmupSeconds: 15,
+  steadyBacklog: 600_000,
+  steadyAggregates: [10_000, 500_000],
   resultsDir: path.join(ROOT, 'bench/results'),
 }
 
@@ -169,6 +172,12 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
           `bench:    moved partitions answer ${f.movedAnswerFromKillMs.toFixed(0)} ms after the kill, ${f.movedAnswerFromStableMs.toFixed(0)} ms after Stable; other partitions p99 ${f.nonMovedDuring.p99Ms.toFixed(0)} ms`,
         )
       }
+    }
+
+    // 6. Steady-state drains: a Kafka Streams exactly_once_v2 app, then kafka-decider, on the same backlog.
+    if (has('kstreams')) {
+      log(`bench: 6 kstreams, ${o.steadyBacklog} commands over ${o.steadyAggregates.join(', ')} aggregates`)
+      res.kstreams = await kstreamsPhase(kafka, admin, dir, run, o, workers, broker?.nodes[0]?.pid)
     }
 
     const withDuration = { ...res, durationSeconds: (now() - t0) / 1000 }

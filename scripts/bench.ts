@@ -2,8 +2,9 @@
  * npm run bench [-- --only baselines,eos,scale,scaleout,failover
  *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
  *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
- *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1]
- * Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when
+ *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1
+ *                   --steady-backlog N --steady-aggregates 10000,500000]
+ * (--only kstreams: the Kafka Streams baseline of issue 20, bench/kstreams.ts.) Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when
  * none of baselines, eos, scaleout ran).
  */
 import path from 'node:path'
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     'profile-dir': { type: 'string' },
     dedupe: { type: 'string' },
     chart: { type: 'string' },
+    'steady-backlog': { type: 'string' },
+    'steady-aggregates': { type: 'string' },
   },
 })
 
@@ -70,6 +73,10 @@ const opts: Partial<BenchOptions> = {
   workers: values.workers ? values.workers.split(',').map((w) => num(w, 1)) : DEFAULT_OPTIONS.workers,
   recordSize: num(values['record-size'], DEFAULT_OPTIONS.recordSize),
   perfRecords: num(values['perf-records'], DEFAULT_OPTIONS.perfRecords),
+  steadyBacklog: num(values['steady-backlog'], DEFAULT_OPTIONS.steadyBacklog),
+  steadyAggregates: values['steady-aggregates']
+    ? values['steady-aggregates'].split(',').map((a) => num(a, 1))
+    : DEFAULT_OPTIONS.steadyAggregates,
   chartFile:
     values.chart === 'none'
       ? null
