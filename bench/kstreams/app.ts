@@ -129,7 +129,7 @@ export interface KstreamsConfig {
 /** Starts the app's JVM (tracked: SIGKILLed if this process exits without stopping it). */
 export function startKstreams(app: KstreamsApp, c: KstreamsConfig): KstreamsProcess {
   const heap = c.heapMb ?? 1024
-  const proc = spawn('java', [`-Xms${heap}m`, `-Xmx${heap}m`, '-cp', app.classpath, MAIN_CLASS], {
+  const proc = spawn('java', [`-Xmx${heap}m`, '-cp', app.classpath, MAIN_CLASS], {
     cwd: ROOT,
     env: {
       ...process.env,
