@@ -119,9 +119,21 @@ async function clockDrain(
   }
 }
 
-async function countReplies(kafka: Kafka, topic: string): Promise<{ replies: number; distinct: number }> {
-  const recs = await readTopic(kafka, topic, { raw: true, timeoutMs: 300_000 })
-  return { replies: recs.length, distinct: new Set(recs.map((r) => r.key)).size }
+interface ReplyCounts {
+  replies: number
+  distinct: number
+  statuses: Record<string, number>
+}
+
+/** The replies (read_committed): how many, how many distinct commandIds, and how many of each status. */
+async function countReplies(kafka: Kafka, topic: string): Promise<ReplyCounts> {
+  const recs = await readTopic(kafka, topic, { timeoutMs: 300_000 })
+  const statuses: Record<string, number> = {}
+  for (const r of recs) {
+    const status = String((r.value as { status?: unknown } | null)?.status)
+    statuses[status] = (statuses[status] ?? 0) + 1
+  }
+  return { replies: recs.length, distinct: new Set(recs.map((r) => r.key)).size, statuses }
 }
 
 function drainOf(
@@ -131,7 +143,7 @@ function drainOf(
   backlog: number,
   k: Clocked,
   peakRssMb: number,
-  counts: { replies: number; distinct: number },
+  counts: ReplyCounts,
 ): SteadyDrain {
   return {
     app,
@@ -151,6 +163,7 @@ function drainOf(
     appPeakRssMb: peakRssMb,
     replies: counts.replies,
     distinctReplies: counts.distinct,
+    replyStatuses: counts.statuses,
   }
 }
 

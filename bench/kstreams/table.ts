@@ -7,6 +7,12 @@ const n0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en
 const n3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a')
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : 'n/a')
 
+const statuses = (d: SteadyDrain) =>
+  Object.entries(d.replyStatuses)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([s, n]) => `${s} ${n}`)
+    .join(', ')
+
 export function kstreamsRows(k: KstreamsPhaseResult): Row[] {
   const rows: Row[] = []
   for (const r of k.runs) {
@@ -43,7 +49,7 @@ export function kstreamsRows(k: KstreamsPhaseResult): Row[] {
           '-',
         ],
         [
-          `${tag}: ${name(d)} replies (distinct / all / commands)`,
+          `${tag}: ${name(d)} replies (distinct / all / commands; ${statuses(d)})`,
           `${d.distinctReplies}/${d.replies}/${d.backlog}`,
           '-',
           '-',

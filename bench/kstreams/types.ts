@@ -29,6 +29,8 @@ export interface SteadyDrain {
   /** Replies on the replies topic (read_committed) after the drain, and their distinct commandIds (keys). */
   replies: number
   distinctReplies: number
+  /** Replies per status (accepted, rejected, ...): the same for both apps on the same backlog. */
+  replyStatuses: Record<string, number>
 }
 
 export interface SteadyPair {
