@@ -1,11 +1,12 @@
 /**
- * npm run bench [-- --only baselines,eos,scale,scaleout,failover
+ * npm run bench [-- --only baselines,eos,scale,scaleout,failover,kstreams
  *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
  *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
  *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1
  *                   --steady-backlog N --steady-aggregates 10000,500000]
- * (--only kstreams: the Kafka Streams baseline of issue 20, bench/kstreams.ts.) Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when
- * none of baselines, eos, scaleout ran).
+ * (kstreams: the Kafka Streams exactly_once_v2 baseline of issue 20, bench/kstreams.ts.) Prints the table; writes
+ * JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when none of baselines, eos,
+ * scaleout ran).
  */
 import path from 'node:path'
 import { parseArgs } from 'node:util'
