@@ -11,6 +11,7 @@ import { ensureKafkaJars, startKafka, type KafkaHandle } from '../src/devkafka/i
 import { tempDir, type WorkerProcess } from '../scripts/eos/bank.ts'
 import { atLeastOnceLoop, producerPerformance } from './baselines.ts'
 import { eosPhase } from './eos.ts'
+import { kstreamsPhase } from './kstreams.ts'
 import { checkStandbys, failoverRun } from './failover.ts'
 import { machineInfo } from './machine.ts'
 import { scalePhase } from './scale.ts'
@@ -45,6 +46,8 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   spreadAggregates: 1_000_000,
   spreadRate: 1000,
   spreadSeconds: 30,
+  steadyBacklog: 600_000,
+  steadyAggregates: [10_000, 500_000],
   resultsDir: path.join(ROOT, 'bench/results'),
 }
 
@@ -191,6 +194,12 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
       log(
         `bench:    p50 ${v.p50Ms.toFixed(0)} ms, p99 ${v.p99Ms.toFixed(0)} ms, max ${v.maxMs.toFixed(0)} ms`,
       )
+    }
+
+    // 7. Steady-state drains: a Kafka Streams exactly_once_v2 app, then kafka-decider, on the same backlog.
+    if (has('kstreams')) {
+      log(`bench: 7 kstreams, ${o.steadyBacklog} commands over ${o.steadyAggregates.join(', ')} aggregates`)
+      res.kstreams = await kstreamsPhase(kafka, admin, dir, run, o, workers, broker?.nodes[0]?.pid)
     }
 
     const withDuration = { ...res, durationSeconds: (now() - t0) / 1000 }

@@ -1,10 +1,10 @@
 /**
  * CPU time of processes, from /proc (Linux): what a run cost, independent of how long it took on a shared machine.
  * `cpuSeconds(pid)` is utime + stime of the process and of its live descendants (so a wrapper's JVM or node child
- * counts); `brokerPid` finds the broker JVM serving a host:port of a local single-node broker.
+ * counts); `brokerPid` finds the broker process listening on the first bootstrap address (through the socket's inode).
  */
 import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 
 let ticks: number | undefined
 function clockTicks(): number {
@@ -61,25 +61,72 @@ export function cpuSeconds(pid: number | undefined): number {
   return total / clockTicks()
 }
 
-/** The pid of the Kafka broker JVM (kafka.Kafka) whose properties file listens on `port`, if any. */
-export function brokerPid(port: number): number | undefined {
-  for (const p of pids()) {
-    let args: string[]
+function listeningInodes(port: number): Set<string> {
+  const inodes = new Set<string>()
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = ''
     try {
-      args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
+      text = readFileSync(f, 'utf8')
     } catch {
       continue
     }
-    const at = args.indexOf('kafka.Kafka')
-    if (at < 0 || !args[at + 1]) continue
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/)
+      // local_address is "<hex ip>:<hex port>", st 0A is LISTEN, inode is column 10
+      const local = cols[1]
+      if (!local || cols[3] !== '0A') continue
+      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && cols[9]) inodes.add(cols[9])
+    }
+  }
+  return inodes
+}
+
+/**
+ * The pid of the process listening on `port` whose command line looks like a Kafka broker (as src/devkafka checks
+ * /proc/<pid>/cmdline before it trusts a pid): found through the socket's inode in /proc/<pid>/fd. Undefined when
+ * there is none this user can see (e.g. a broker in a container).
+ */
+export function listenerPid(port: number): number | undefined {
+  const inodes = listeningInodes(port)
+  if (inodes.size === 0) return undefined
+  let pids: string[] = []
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p))
+  } catch {
+    return undefined
+  }
+  for (const pid of pids) {
+    let fds: string[] = []
     try {
-      const props = readFileSync(args[at + 1]!, 'utf8')
-      if (new RegExp(`^listeners=.*:${port}\\b`, 'm').test(props)) return p
+      fds = readdirSync(`/proc/${pid}/fd`)
     } catch {
       continue
+    }
+    for (const fd of fds) {
+      let link = ''
+      try {
+        link = readlinkSync(`/proc/${pid}/fd/${fd}`)
+      } catch {
+        continue
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(link)
+      if (!m?.[1] || !inodes.has(m[1])) continue
+      try {
+        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kafka')) return undefined
+      } catch {
+        return undefined
+      }
+      return Number(pid)
     }
   }
   return undefined
+}
+
+/** The broker's pid: the one devkafka started (if any), else the listener of the first bootstrap address's port. */
+export function brokerPid(brokers: string[], started?: number): number | undefined {
+  if (started !== undefined) return started
+  const port = Number(brokers[0]?.slice(brokers[0].lastIndexOf(':') + 1))
+  return Number.isInteger(port) && port > 0 ? listenerPid(port) : undefined
 }
 
 /** CPU seconds of a set of processes, read at once (NaN if any is unknown). */

@@ -69,5 +69,14 @@ export function targetsOf(r: Omit<BenchResult, 'targets'>): Target[] {
       target(`${tag}: survivor peak RSS (MB)`, f.survivorPeakRssMb, '<= 256', f.survivorPeakRssMb <= 256),
     )
   }
+  for (const k of r.kstreams?.runs ?? [])
+    out.push(
+      target(
+        `steady drain over ${k.aggregates} aggregates: kafka-decider / Kafka Streams EOS v2 (commands/s)`,
+        k.ratio,
+        '>= 1',
+        k.ratio >= 1,
+      ),
+    )
   return out
 }

@@ -39,7 +39,7 @@ export async function eosThroughput(
   let t0 = await waitReady(ws, 180_000)
   let c0 = await committedSum(admin, name, topology.topics.commands)
   const m0 = await scrape(ws)
-  const broker = brokerPid(Number(kafka_brokers(kafka)[0]!.split(':').pop()))
+  const broker = brokerPid(kafka_brokers(kafka))
   const cpu = () => ({ workers: cpuOf(ws.map((w) => w.w.proc.pid)), broker: cpuSeconds(broker) })
   const cpu0 = cpu()
   if (mode === 'after-ready') {

@@ -1,7 +1,10 @@
 /** The types of the bench: its options and its result (shared by the phases, the table and the chart). */
+import type { KstreamsPhaseResult } from './kstreams/types.ts'
+
+export type { KstreamsPhaseResult, SteadyDrain, SteadyPair } from './kstreams/types.ts'
 
 /** The phases of a bench run, in the order they run (`--only` picks some). */
-export const PHASES = ['baselines', 'eos', 'scale', 'scaleout', 'failover', 'spread'] as const
+export const PHASES = ['baselines', 'eos', 'scale', 'scaleout', 'failover', 'spread', 'kstreams'] as const
 export type Phase = (typeof PHASES)[number]
 
 export interface BenchOptions {
@@ -31,6 +34,10 @@ export interface BenchOptions {
   spreadAggregates: number
   spreadRate: number
   spreadSeconds: number
+  /** kstreams phase: commands preloaded for each steady-state drain (Kafka Streams, then kafka-decider). */
+  steadyBacklog: number
+  /** kstreams phase: one pair of drains per value, the backlog spread over this many aggregates. */
+  steadyAggregates: number[]
   /** Record size of the ProducerPerformance baseline. */
   recordSize: number
   /** Records the ProducerPerformance baseline sends. */
@@ -177,6 +184,8 @@ export interface BenchResult {
   scaleOut?: Throughput[]
   failover?: FailoverResult[]
   spread?: SpreadResult
+  /** Steady-state drains: a Kafka Streams exactly_once_v2 app and kafka-decider on the same backlog. */
+  kstreams?: KstreamsPhaseResult
   targets: { name: string; value: number; target: string; met: boolean }[]
 }
 

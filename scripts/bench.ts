@@ -6,6 +6,14 @@
  *                   --spread-aggregates N --spread-rate N --spread-seconds S]
  * Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when
  * none of baselines, eos, scaleout ran).
+ * npm run bench [-- --only baselines,eos,scale,scaleout,failover,kstreams
+ *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
+ *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
+ *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1
+ *                   --steady-backlog N --steady-aggregates 10000,500000]
+ * (kstreams: the Kafka Streams exactly_once_v2 baseline of issue 20, bench/kstreams.ts.) Prints the table; writes
+ * JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when none of baselines, eos,
+ * scaleout ran).
  */
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -32,6 +40,8 @@ const { values } = parseArgs({
     'profile-dir': { type: 'string' },
     dedupe: { type: 'string' },
     chart: { type: 'string' },
+    'steady-backlog': { type: 'string' },
+    'steady-aggregates': { type: 'string' },
   },
 })
 
@@ -77,6 +87,10 @@ const opts: Partial<BenchOptions> = {
   workers: values.workers ? values.workers.split(',').map((w) => num(w, 1)) : DEFAULT_OPTIONS.workers,
   recordSize: num(values['record-size'], DEFAULT_OPTIONS.recordSize),
   perfRecords: num(values['perf-records'], DEFAULT_OPTIONS.perfRecords),
+  steadyBacklog: num(values['steady-backlog'], DEFAULT_OPTIONS.steadyBacklog),
+  steadyAggregates: values['steady-aggregates']
+    ? values['steady-aggregates'].split(',').map((a) => num(a, 1))
+    : DEFAULT_OPTIONS.steadyAggregates,
   chartFile:
     values.chart === 'none'
       ? null

@@ -27,11 +27,15 @@ describe('bench (smoke)', () => {
       spreadAggregates: 2000,
       spreadRate: 200,
       spreadSeconds: 2,
+      // The Kafka Streams baseline (its Maven build is cached under .cache/kstreams) and one decider worker on the
+      // same backlog: 50 commands per aggregate, more than the dedupe window of 32. About 20 s more.
+      steadyBacklog: 2000,
+      steadyAggregates: [40],
       resultsDir: null,
       chartFile: null,
     })
-    expect(r.phases).toEqual(['baselines', 'eos', 'scale', 'scaleout', 'failover', 'spread'])
-    if (!r.baselines || !r.eos || !r.scale || !r.scaleOut || !r.failover || !r.spread)
+    expect(r.phases).toEqual(['baselines', 'eos', 'scale', 'scaleout', 'failover', 'spread', 'kstreams'])
+    if (!r.baselines || !r.eos || !r.scale || !r.scaleOut || !r.failover || !r.spread || !r.kstreams)
       throw new Error('a phase is missing')
     positive(r.baselines.producerPerformance.recordsPerSec)
     positive(r.baselines.kafkajsAtLeastOnce.commandsPerSec)
@@ -75,8 +79,22 @@ describe('bench (smoke)', () => {
       r.spread.workerCpuPer1k,
     ])
       positive(v)
-    expect(r.targets).toHaveLength(6 + 3 + 2)
+    expect(r.kstreams.runs.map((k) => k.aggregates)).toEqual([40])
+    const k = r.kstreams.runs[0]!
+    for (const d of [k.kafkaStreams, k.decider]) {
+      // every command answered exactly once (read_committed), with a positive rate and CPU figure
+      expect(d.replies).toBe(2000)
+      expect(d.distinctReplies).toBe(2000)
+      positive(d.commandsPerSec)
+      positive(d.appCpuSecondsPer1k)
+    }
+    // the same decisions: Kafka Streams does the bank-account work of the decider
+    expect(k.kafkaStreams.replyStatuses).toEqual(k.decider.replyStatuses)
+    expect(k.decider.replyStatuses.rejected ?? 0).toBeGreaterThan(0)
+    positive(k.ratio)
+    expect(r.targets).toHaveLength(6 + 3 + 2 + 1)
     expect(formatTable(r)).toContain('EOS 1 worker (commands/s)')
+    expect(formatTable(r)).toContain('Kafka Streams')
     expect(renderChart(r)).toMatch(/^<svg[\s\S]*<\/svg>\n$/)
   }, 300_000)
 })
