@@ -22,9 +22,10 @@ export async function eosThroughput(
 ): Promise<{ result: Throughput; workers: WorkerProcess[]; topology: Topology }> {
   const { file, topology } = await prepareTopology(admin, dir, name)
   const preload = async () => {
-    const producer = kafka.producer()
+    // Idempotent and one send at a time: a retried send under load neither duplicates nor reorders commands.
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
-    await produceAll(producer, topology.topics.commands, workload.map(encodeCommand))
+    await produceAll(producer, topology.topics.commands, workload.map(encodeCommand), 5000, 1)
     await producer.disconnect()
   }
   // mode 'preloaded' (the definition): backlog first, clock from worker ready. With several workers the
