@@ -185,28 +185,21 @@ function int64Of(v: unknown): bigint {
   return BigInt(String(v))
 }
 
-/** An upper bound of the request's size, so the buffer rarely grows. */
+/** A first size for the request's buffer: keys and values plus a typical record's framing and headers (it grows if short). */
 function estimate(args: ProduceRequestArgs): number {
   let n = 64
   for (const t of args.topicData) {
     n += 8 + t.topic.length * 3
     for (const p of t.partitions) {
       n += 80
-      for (const m of p.messages) {
-        n += 32 + lengthOf(m.key) + lengthOf(m.value)
-        if (m.headers !== undefined)
-          for (const k in m.headers) {
-            const v = m.headers[k]!
-            for (const x of Array.isArray(v) ? v : [v]) n += 10 + k.length * 3 + lengthOf(x)
-          }
-      }
+      for (const m of p.messages) n += 96 + lengthOf(m.key) + lengthOf(m.value)
     }
   }
   return n
 }
 
-const lengthOf = (v: Buffer | string | null | undefined): number =>
-  v === null || v === undefined ? 0 : typeof v === 'string' ? v.length * 3 : v.length
+const lengthOf = (v: unknown): number =>
+  typeof v === 'string' ? v.length * 3 : Buffer.isBuffer(v) ? v.length : 0
 
 class Writer {
   buf: Buffer

@@ -256,7 +256,7 @@ export function splitBySize(records: OutputRecord[], maxBytes: number): OutputRe
   let bytes = 0
   for (const r of records) {
     let size = 70 + (r.value?.length ?? 0) + (r.key?.length ?? 0)
-    for (const [k, v] of Object.entries(r.headers)) size += k.length + v.length + 2
+    for (const k in r.headers) size += k.length + r.headers[k]!.length + 2
     if (current.length > 0 && bytes + size > maxBytes) {
       groups.push(current)
       current = []

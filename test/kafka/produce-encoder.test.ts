@@ -10,6 +10,9 @@ import {
 } from '../../src/kafka/produce-encoder.ts'
 
 const require = createRequire(import.meta.url)
+const KafkajsEncoder = require('kafkajs/src/protocol/encoder.js') as new () => {
+  writeBuffer(b: Buffer): { buffer: Buffer }
+}
 const kafkajsCrc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (b: Buffer) => number
 
 const NOW = 1_765_000_000_123
@@ -138,11 +141,12 @@ describe('produce encoder', () => {
          const { createRequire } = await import('node:module');
          const r = createRequire(${JSON.stringify(import.meta.url)});
          const g = r('kafkajs/src/producer/groupMessagesPerPartition.js');
-         process.stdout.write(String(g).includes('[...current') ? 'kafkajs' : 'ours');`,
+         const f = r('kafkajs/src/protocol/request.js');
+         process.stdout.write((String(g).includes('[...current') ? 'kafkajs' : 'ours') + ' ' + f.name);`,
       ],
       { encoding: 'utf8', timeout: 60_000 },
     )
-    expect(probe).toBe('ours')
+    expect(probe).toBe('ours frameRequest')
     const { groupByPartition: ours } = await import('../../src/kafka/fast-produce.ts')
     // The grouping itself, compared with kafkajs' on random messages and partitioners.
     fc.assert(
@@ -159,6 +163,34 @@ describe('produce encoder', () => {
             partitioner: ({ message }: { message: unknown }) => (message as { partition: number }).partition,
           }
           expect(ours(a)).toStrictEqual(original(a))
+        },
+      ),
+    )
+  })
+
+  it('frames a request exactly as kafkajs’ protocol/request.js does', async () => {
+    const { frameRequest } = await import('../../src/kafka/fast-produce.ts')
+    const file = require.resolve('kafkajs/src/protocol/request.js')
+    const cached = require.cache[file]
+    delete require.cache[file]
+    const original = require(file) as typeof frameRequest
+    if (cached) require.cache[file] = cached
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 70 }),
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        fc.oneof(fc.constant(null), fc.string({ unit: 'grapheme', maxLength: 40 })),
+        fc.uint8Array({ maxLength: 3000 }),
+        async (apiKey, apiVersion, correlationId, clientId, body) => {
+          const request = {
+            apiKey,
+            apiVersion,
+            encode: async () => new KafkajsEncoder().writeBuffer(Buffer.from(body)),
+          }
+          const a = await frameRequest({ correlationId, clientId, request })
+          const b = await original({ correlationId, clientId, request })
+          expect(a.buffer.equals(b.buffer)).toBe(true)
         },
       ),
     )
