@@ -60,14 +60,15 @@ export type Decoded =
  */
 export type KeyRoute = (key: Buffer) => number
 
-export function decodeCommand(r: InputRecord, decider: AnyDecider, route: KeyRoute): Decoded {
-  const aggregateId = r.key === null ? '' : r.key.toString('utf8')
-  const invalid = (
-    reason: DeadLetterReason,
-    message: string,
-    commandId?: string,
-    headers?: Record<string, string>,
-  ): Decoded => ({
+function invalidOf(
+  r: InputRecord,
+  aggregateId: string,
+  reason: DeadLetterReason,
+  message: string,
+  commandId?: string,
+  headers?: Record<string, string>,
+): Decoded {
+  return {
     ok: false,
     record: r,
     reason,
@@ -75,21 +76,29 @@ export function decodeCommand(r: InputRecord, decider: AnyDecider, route: KeyRou
     aggregateId,
     ...(commandId !== undefined ? { commandId } : {}),
     ...(headers !== undefined ? { headers } : {}),
-  })
+  }
+}
+
+export function decodeCommand(r: InputRecord, decider: AnyDecider, route: KeyRoute): Decoded {
+  const aggregateId = r.key === null ? '' : r.key.toString('utf8')
   if (r.value === null || r.value.length === 0)
-    return invalid('undecodable', 'the record has no value (null or empty)')
+    return invalidOf(r, aggregateId, 'undecodable', 'the record has no value (null or empty)')
   let raw: unknown
   try {
     raw = decode(r.value, headerString(r.headers?.[HEADERS.contentType]))
   } catch (e) {
-    return invalid(
+    return invalidOf(
+      r,
+      aggregateId,
       'undecodable',
       `the value is neither valid msgpack nor JSON (${truncate((e as Error).message, 200)}); send a command envelope`,
     )
   }
   const parsed = commandEnvelopeSchema.safeParse(raw)
   if (!parsed.success) {
-    return invalid(
+    return invalidOf(
+      r,
+      aggregateId,
       'invalid_envelope',
       `not a command envelope: ${formatIssues(parsed.error.issues)}; expected {commandId, type, payload, expectedVersion?, metadata?}`,
       recoverCommandId(raw),
@@ -97,10 +106,13 @@ export function decodeCommand(r: InputRecord, decider: AnyDecider, route: KeyRou
   }
   const envelope = parsed.data
   const keyProblem = checkAggregateKey(r.key)
-  if (keyProblem !== undefined) return invalid(keyProblem.code, keyProblem.message, envelope.commandId)
+  if (keyProblem !== undefined)
+    return invalidOf(r, aggregateId, keyProblem.code, keyProblem.message, envelope.commandId)
   const expected = route(r.key!)
   if (expected !== r.partition) {
-    return invalid(
+    return invalidOf(
+      r,
+      aggregateId,
       'misrouted',
       `the key belongs on partition ${expected} (Kafka's default murmur2 partitioner) but the command came on partition ${r.partition}; ` +
         `its aggregate lives on one partition only: send with a murmur2 partitioner (Java's default, kafkajs' DefaultPartitioner, librdkafka's murmur2_random)`,
@@ -110,7 +122,9 @@ export function decodeCommand(r: InputRecord, decider: AnyDecider, route: KeyRou
   }
   const schema = Object.hasOwn(decider.commands, envelope.type) ? decider.commands[envelope.type] : undefined
   if (schema === undefined) {
-    return invalid(
+    return invalidOf(
+      r,
+      aggregateId,
       'unknown_type',
       `unknown command type "${truncate(envelope.type, 100)}"; known types: ${Object.keys(decider.commands).join(', ')}`,
       envelope.commandId,
@@ -121,14 +135,18 @@ export function decodeCommand(r: InputRecord, decider: AnyDecider, route: KeyRou
     payload = schema.safeParse(envelope.payload)
   } catch (e) {
     // A refine/transform/preprocess that throws goes through safeParse: the payload is refused, not the batch.
-    return invalid(
+    return invalidOf(
+      r,
+      aggregateId,
       'schema_threw',
       `the ${envelope.type} payload schema threw: ${truncate(describeThrown(e), 500)}`,
       envelope.commandId,
     )
   }
   if (!payload.success) {
-    return invalid(
+    return invalidOf(
+      r,
+      aggregateId,
       'invalid_payload',
       `invalid ${envelope.type} payload: ${formatIssues(payload.error.issues)}`,
       envelope.commandId,

@@ -106,14 +106,32 @@ export function issuedAtOf(envelope: CommandEnvelope, record: InputRecord): stri
     }
     return d.toISOString()
   }
-  const d = new Date(Number(record.timestamp))
+  const ms = Number(record.timestamp)
+  // Commands of a batch often share their millisecond: the last one's string is reused.
+  if (ms === lastStamp.ms) return lastStamp.iso
+  const d = new Date(ms)
   if (Number.isNaN(d.getTime())) {
     throw new InvalidTimestampError(
       `the record timestamp ${truncate(record.timestamp, 32)} is not a time a Date can hold (epoch milliseconds within ±8.64e15); send metadata.issuedAt or fix the producer's timestamp`,
     )
   }
-  return d.toISOString()
+  lastStamp.ms = ms
+  lastStamp.iso = d.toISOString()
+  return lastStamp.iso
 }
+
+const lastStamp = { ms: NaN, iso: '' }
+
+/** ISO-8601 of epoch milliseconds `ms` (a valid time), the last result reused for the same millisecond. */
+export function isoOf(ms: number): string {
+  if (ms !== lastIso.ms) {
+    lastIso.ms = ms
+    lastIso.iso = new Date(ms).toISOString()
+  }
+  return lastIso.iso
+}
+
+const lastIso = { ms: NaN, iso: '' }
 
 /** What a command that threw `e` gets: its reply status, the dead letter's reason, the message of both. */
 export function failureOf(e: unknown): {

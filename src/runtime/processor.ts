@@ -33,7 +33,7 @@ import { DecideFailedError, EventNotPlainError, RecordTooLargeError, StateNotPla
 import type { TopicNames } from '../topology/schema.ts'
 import { BatchOutputs, headersBytes, oversize, type BatchOutcomes } from './batch-outputs.ts'
 import { decodeCommand, truncate, type Decoded, type KeyRoute } from './command-decoder.ts'
-import { decideAndEvolve, failureOf, initialStateOf, issuedAtOf } from './command-guard.ts'
+import { decideAndEvolve, failureOf, initialStateOf, isoOf, issuedAtOf } from './command-guard.ts'
 import type { InputRecord, OutputRecord, Partitioner } from './ports.ts'
 import { describeThrown } from './text.ts'
 
@@ -146,7 +146,7 @@ export class CommandProcessor {
     const current = snapshots.get(aggregateId)
     const version = current?.version ?? 0
 
-    const remembered = current?.recent.find((c) => c.commandId === envelope.commandId)
+    const remembered = current === undefined ? undefined : rememberedOf(current.recent, envelope.commandId)
     if (remembered !== undefined) {
       out.outcomes.byStatus.duplicate++
       out.reply(
@@ -200,7 +200,7 @@ export class CommandProcessor {
     const { events: newEvents, rejection } = decision
     checkPlain(this.plain, newEvents, decision.state)
 
-    const recordedAt = new Date(this.o.now()).toISOString()
+    const recordedAt = isoOf(this.o.now())
     const eventRecords: OutputRecord[] = []
     const eventRefs: [string, number][] = []
     let v = version
@@ -271,7 +271,7 @@ export class CommandProcessor {
     if (reply === undefined) this.tooLarge(undefined, 'reply')
 
     // Staging: nothing below throws.
-    out.records.push(...eventRecords)
+    for (const r of eventRecords) out.records.push(r)
     out.outcomes.events += newEvents.length
     out.outcomes.byStatus[status]++
     snapshots.set(aggregateId, next)
@@ -350,6 +350,14 @@ function remember(
   const next = [outcome, ...recent]
   if (next.length > window) next.length = window
   return next
+}
+
+function rememberedOf(
+  recent: readonly RememberedOutcome[],
+  commandId: string,
+): RememberedOutcome | undefined {
+  for (let i = 0; i < recent.length; i++) if (recent[i]!.commandId === commandId) return recent[i]
+  return undefined
 }
 
 function strOr(v: unknown, fallback: string): string {
