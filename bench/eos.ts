@@ -4,7 +4,8 @@ import type { Cmd, WorkerProcess } from '../scripts/eos/bank.ts'
 import { measureLatency } from './latency.ts'
 import { eosThroughput } from './throughput.ts'
 import type { BenchOptions, BenchResult } from './types.ts'
-import { stopWorkers } from './workers.ts'
+import { brokerPid, cpuSeconds } from './cpu.ts'
+import { kafka_brokers, scrape, stopWorkers } from './workers.ts'
 
 export async function eosPhase(
   kafka: Kafka,
@@ -34,9 +35,25 @@ export async function eosPhase(
     )
     const full = Math.max(10, Math.round(one.result.commandsPerSec))
     const w1 = one.workers[0]!
+    const running = one.running[0]!
+    const broker = brokerPid(kafka_brokers(kafka))
     const level = async (rate: number, tag: string) => {
       log(`bench:    latency at ${rate}/s`)
-      return measureLatency(kafka, admin, one.topology, w1, o.accounts, rate, o.latencySeconds, tag)
+      const m0 = await scrape([running])
+      const cpu0 = [cpuSeconds(w1.proc.pid), cpuSeconds(broker)] as const
+      const l = await measureLatency(kafka, admin, one.topology, w1, o.accounts, rate, o.latencySeconds, tag)
+      const m1 = await scrape([running])
+      const cpu1 = [cpuSeconds(w1.proc.pid), cpuSeconds(broker)] as const
+      const batches = m1.batchCount - m0.batchCount
+      const commands = m1.batchSum - m0.batchSum
+      const seconds = l.sent / l.achievedRate
+      l.load = {
+        transactionsPerSec: (m1.txns - m0.txns) / seconds,
+        meanBatch: batches > 0 ? commands / batches : NaN,
+        workerCpuPer1k: commands > 0 ? ((cpu1[0] - cpu0[0]) / commands) * 1000 : NaN,
+        brokerCpuPer1k: commands > 0 ? ((cpu1[1] - cpu0[1]) / commands) * 1000 : NaN,
+      }
+      return l
     }
     const latencyFull = await level(full, 'full')
     const latencyHalf = await level(Math.round(full / 2), 'half')

@@ -19,7 +19,7 @@ export async function eosThroughput(
   profileDir: string | undefined,
   all: WorkerProcess[],
   mode: 'preloaded' | 'after-ready',
-): Promise<{ result: Throughput; workers: WorkerProcess[]; topology: Topology }> {
+): Promise<{ result: Throughput; workers: WorkerProcess[]; running: RunningWorker[]; topology: Topology }> {
   const { file, topology } = await prepareTopology(admin, dir, name)
   const preload = async () => {
     // Idempotent and one send at a time: a retried send under load neither duplicates nor reorders commands.
@@ -83,6 +83,7 @@ export async function eosThroughput(
       ),
     },
     workers: ws.map((w) => w.w),
+    running: ws,
     topology,
   }
 }

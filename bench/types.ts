@@ -62,6 +62,8 @@ export interface Latency {
   p95Ms: number
   p99Ms: number
   maxMs: number
+  /** Over the level (eos phase): transactions/s, commands per transaction, worker and broker CPU s per 1,000 commands. */
+  load?: { transactionsPerSec: number; meanBatch: number; workerCpuPer1k: number; brokerCpuPer1k: number }
 }
 
 export interface Throughput {
