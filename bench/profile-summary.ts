@@ -2,16 +2,19 @@
  * Summarises V8 .cpuprofile files (node --cpu-prof): self time by area (package / project folder) and the top
  * functions, optionally for a time window only. Usage:
  *   node --import tsx bench/profile-summary.ts <file.cpuprofile|dir> [top] [fromSeconds toSeconds]
+ *   node --import tsx bench/profile-summary.ts <file.cpuprofile|dir> --stages [cpuSecondsPer1000Commands]
+ * (--stages: the split by stage of a command's path, bench/profile-stages.ts.)
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 
-interface ProfileNode {
+export interface ProfileNode {
   id: number
   callFrame: { functionName: string; url: string; lineNumber: number }
   hitCount?: number
+  children?: number[]
 }
-interface Profile {
+export interface Profile {
   nodes: ProfileNode[]
   startTime: number
   endTime: number
@@ -89,6 +92,7 @@ export function summarise(p: Profile, top = 25, window?: [number, number]): stri
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = process.argv[2]
+  const stages = process.argv[3] === '--stages'
   if (!arg) throw new Error('usage: profile-summary.ts <file.cpuprofile|dir> [top] [fromSeconds toSeconds]')
   const from = process.argv[4]
   const to = process.argv[5]
@@ -101,6 +105,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     : [arg]
   for (const f of files) {
     console.log(`== ${f}`)
+    if (stages) {
+      const { formatStages } = await import('./profile-stages.ts')
+      const per1k = process.argv[4] === undefined ? undefined : Number(process.argv[4])
+      console.log(formatStages(JSON.parse(readFileSync(f, 'utf8')) as Profile, per1k))
+      continue
+    }
     console.log(
       summarise(JSON.parse(readFileSync(f, 'utf8')) as Profile, Number(process.argv[3] ?? 25), window),
     )
