@@ -91,8 +91,11 @@ export class BatchOutputs {
   /** Cap of an error message (UTF-8 bytes) in replies and dead-letter headers. */
   readonly messageBytes: number
 
+  private readonly contentType: string
+
   constructor(private readonly o: OutputOptions) {
-    this.contentTypeHeader = { [HEADERS.contentType]: CONTENT_TYPES[o.serialization] }
+    this.contentType = CONTENT_TYPES[o.serialization]
+    this.contentTypeHeader = { [HEADERS.contentType]: this.contentType }
     this.contentTypeBytes = headersBytes(this.contentTypeHeader)
     this.messageBytes = Math.min(2048, Math.max(256, Math.floor(o.maxRecordBytes / 4)))
   }
@@ -179,7 +182,7 @@ export class BatchOutputs {
       key: reply.commandId,
       value: encode(reply, this.o.serialization),
       headers: {
-        ...this.contentTypeHeader,
+        [HEADERS.contentType]: this.contentType,
         [HEADERS.sourcePartition]: partition,
         [HEADERS.sourceOffset]: offset,
       },

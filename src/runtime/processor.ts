@@ -24,6 +24,7 @@ import {
   HEADERS,
   type EventEnvelope,
   type RememberedOutcome,
+  type ReplyEnvelope,
   type SnapshotRecord,
 } from '../domain/envelopes.ts'
 import { PLAIN_DATA_RULE, PlainDataGuard } from '../domain/plain-data.ts'
@@ -221,8 +222,8 @@ export class CommandProcessor {
         eventTime: issuedAt,
         recordedAt,
         schemaVersion: eventVersionOf(decider, e.type),
-        ...e.correction,
       }
+      if (e.correction !== undefined) Object.assign(event, e.correction)
       const r: OutputRecord = {
         topic: this.o.topics.events,
         partition: record.partition,
@@ -235,13 +236,14 @@ export class CommandProcessor {
     }
 
     const status = rejection ? 'rejected' : 'accepted'
+    // (No object spreads on this path: it runs for every command.)
     const outcome: RememberedOutcome = {
       commandId: envelope.commandId,
       status,
       version: v,
       events: eventRefs,
-      ...(rejection ? { error: rejection } : {}),
     }
+    if (rejection) outcome.error = rejection
     const next: SnapshotRecord = {
       aggregateId,
       version: v,
@@ -256,18 +258,15 @@ export class CommandProcessor {
     const changelogHeaderBytes =
       out.contentTypeBytes + CHANGELOG_OFFSET_HEADER_BYTES + next.sourceOffset.length
     this.checkSize(aggregateId, snapshotBytes.length, changelogHeaderBytes, 'snapshot')
-    const reply = out.replyRecord(
-      {
-        commandId: envelope.commandId,
-        aggregateId,
-        status,
-        version: v,
-        events: eventRefs,
-        ...(rejection ? { error: rejection } : {}),
-      },
-      record,
-      false,
-    )
+    const replyEnvelope: ReplyEnvelope = {
+      commandId: envelope.commandId,
+      aggregateId,
+      status,
+      version: v,
+      events: eventRefs,
+    }
+    if (rejection) replyEnvelope.error = rejection
+    const reply = out.replyRecord(replyEnvelope, record, false)
     if (reply === undefined) this.tooLarge(undefined, 'reply')
 
     // Staging: nothing below throws.
