@@ -34,7 +34,7 @@ export async function deadLettersPage(route: Route, ctx: PageContext): Promise<v
     try {
       const a = await api<ReplayAnswer>(`${base}/replay`, {
         method: 'POST',
-        body: { records, waitMs: 10_000 },
+        body: { records, waitMs: 20_000 },
         timeoutMs: 60_000,
       })
       if (a.status !== 200 && a.status !== 207) return mount(results, errorBox(refusal(a.status, a.body)))

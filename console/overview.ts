@@ -31,6 +31,11 @@ export async function overviewPage(_route: Route, ctx: PageContext): Promise<voi
   }
 }
 
+/** A table that scrolls sideways inside its box on a narrow screen (the page itself does not). */
+function scroll(...args: Parameters<typeof h<'table'>>): HTMLElement {
+  return h('div', { class: 'scroll' }, h(...args))
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms)
@@ -42,7 +47,7 @@ function overview(c: ClusterAnswer, previous: ClusterAnswer | undefined): HTMLEl
   const seconds = previous === undefined ? 0 : (c.at - previous.at) / 1000
   return [
     h('h2', {}, 'Workers'),
-    h(
+    scroll(
       'table',
       { 'data-testid': 'workers' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Worker'), h('th', { scope: 'col' }, 'Ready'))),
@@ -104,7 +109,7 @@ function group(g: ClusterGroup, before: ClusterGroup | undefined, seconds: numbe
       h('dt', {}, 'Dead letters'),
       h('dd', { 'data-testid': 'dead-letters' }, String(g.counters.deadLetters)),
     ),
-    h(
+    scroll(
       'table',
       { 'data-testid': `partitions-${g.name}` },
       h(
