@@ -17,9 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildConsole } from '../../scripts/build-console.ts'
 import { CONTENT_TYPES, encode } from '../../src/domain/codec.ts'
 import { partitionOf } from '../../src/kafka/partitioner.ts'
+import { KafkaDeadLetters } from '../../src/kafka/dead-letter-reader.ts'
 import { spawnWorker, tempDir, waitForLog, writeBankTopology, type WorkerProcess } from '../support/eos.ts'
 import { newKafka, uniqueName } from '../support/kafka.ts'
-import { ROOT } from '../cli/run-cli.ts'
+import { ROOT, runCli } from '../cli/run-cli.ts'
 import { chromiumPath } from './chromium.ts'
 
 const name = uniqueName('console')
@@ -67,6 +68,35 @@ async function until<T>(ask: () => Promise<T>, ok: (t: T) => boolean, timeoutMs 
 
 const command = (base: string, body: unknown, tokenValue = WRITE_TOKEN) =>
   call(base, `/commands/${name}`, { method: 'POST', body: JSON.stringify(body) }, tokenValue)
+
+/** A CreateAccount for `id` written to a partition its key does not hash to: the worker dead-letters it (misrouted). */
+async function sendMisrouted(id: string, commandId: string, owner: string): Promise<void> {
+  const producer = newKafka('console-test-producer').producer()
+  await producer.connect()
+  try {
+    await producer.send({
+      topic: `${name}.commands`,
+      messages: [
+        {
+          key: id,
+          value: encode(
+            {
+              commandId,
+              type: 'CreateAccount',
+              payload: { owner },
+              metadata: { issuedAt: new Date().toISOString() },
+            },
+            'msgpack',
+          ),
+          partition: (partitionOf(id, 6) + 1) % 6,
+          headers: { 'content-type': CONTENT_TYPES.msgpack },
+        },
+      ],
+    })
+  } finally {
+    await producer.disconnect()
+  }
+}
 
 function urlOf(w: WorkerProcess): string {
   const url = /"advertisedUrl":"(http:\/\/[^"]+)"/.exec(w.output())?.[1]
@@ -311,27 +341,7 @@ describe('the web console on two workers', () => {
     const [a, b] = urls as [string, string]
     const id = 'acct-misrouted'
     const right = partitionOf(id, 6)
-    const kafka = newKafka('console-test-producer')
-    const producer = kafka.producer()
-    await producer.connect()
-    const envelope = {
-      commandId: 'misrouted-1',
-      type: 'CreateAccount',
-      payload: { owner: 'Grace' },
-      metadata: { issuedAt: new Date().toISOString() },
-    }
-    await producer.send({
-      topic: `${name}.commands`,
-      messages: [
-        {
-          key: id,
-          value: encode(envelope, 'msgpack'),
-          partition: (right + 1) % 6,
-          headers: { 'content-type': CONTENT_TYPES.msgpack },
-        },
-      ],
-    })
-    await producer.disconnect()
+    await sendMisrouted(id, 'misrouted-1', 'Grace')
     const listed = await until(
       () => call(a, `/dead-letters/${name}`),
       (r) => r.status === 200 && r.body.deadLetters.some((d: any) => d.aggregateId === id),
@@ -408,6 +418,62 @@ describe('the web console on two workers', () => {
       [1, 'AccountCreated', { owner: 'Linus' }],
     ])
     await context.close()
+  })
+
+  it('decider dlq list | show | replay through a worker, recorded like the console; a read-only token may list only', async () => {
+    const [a, b] = urls as [string, string]
+    const id = 'acct-cli-replay'
+    await sendMisrouted(id, 'misrouted-cli', 'Barbara')
+    const listed = await until(
+      () => call(b, `/dead-letters/${name}`),
+      (r) => r.status === 200 && r.body.deadLetters.some((d: any) => d.aggregateId === id),
+    )
+    const dead = listed.body.deadLetters.find((d: any) => d.aggregateId === id)
+    const at = `${dead.partition}:${dead.offset}`
+    const env = { DECIDER_TOKEN: READ_TOKEN }
+    const list = await runCli(['dlq', 'list', file, '--url', a], env)
+    expect(list.code, list.stderr).toBe(0)
+    const row = list.stdout.split('\n').find((l) => l.startsWith(`${at}  `))
+    expect(row).toBeDefined()
+    expect(row!.split('  ').slice(2, 5)).toEqual(['misrouted', id, 'CreateAccount'])
+    const show = await runCli(['dlq', 'show', name, at, '--url', b], env)
+    expect(show.code, show.stderr).toBe(0)
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      reason: 'misrouted',
+      aggregateId: id,
+      command: { payload: { owner: 'Barbara' } },
+    })
+    const refused = await runCli(['dlq', 'replay', name, at, '--url', a], env)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('lacks the write permission')
+    expect((await call(a, `/aggregates/${name}/${id}/events`)).body.events).toEqual([])
+    const replay = await runCli(['dlq', 'replay', name, at, '--url', a, '--token', WRITE_TOKEN], {}, 60_000)
+    expect(replay.code, replay.stdout + replay.stderr).toBe(0)
+    expect(replay.stdout).toMatch(
+      new RegExp(`^${at} replayed to ${name}\\.commands:${partitionOf(id, 6)}:\\d+: accepted$`, 'm'),
+    )
+    expect(replay.stderr).toContain('replayed by token ops')
+    // Recorded on the command itself: where it came from and who replayed it.
+    const sentTo = new RegExp(`replayed to ${name}\\.commands:(\\d+):(\\d+)`).exec(replay.stdout)!
+    const reader = new KafkaDeadLetters(newKafka('console-test-reader'))
+    try {
+      const command = await reader.one(`${name}.commands`, Number(sentTo[1]), BigInt(sentTo[2]!), 10_000)
+      expect(command).toMatchObject({
+        key: Buffer.from(id),
+        headers: { 'decider-replay-of': `${name}.dlq:${at}`, 'decider-replayed-by': 'token ops' },
+      })
+    } finally {
+      await reader.close()
+    }
+    const events = await call(b, `/aggregates/${name}/${id}/events`)
+    expect(events.body.events.map((e: any) => [e.event.type, e.event.payload])).toEqual([
+      ['AccountCreated', { owner: 'Barbara' }],
+    ])
+    const bad = await runCli(['dlq', 'show', name, 'nope', '--url', a], env)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('<partition>:<offset>')
+    const consoleUrl = await runCli(['console', '--url', a, '--no-open'])
+    expect([consoleUrl.code, consoleUrl.stdout.trim()]).toEqual([0, `${a}/console/`])
   })
 
   it('a read-only token can neither replay nor send: the buttons are off and the worker refuses', async () => {
