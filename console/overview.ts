@@ -58,7 +58,7 @@ function overview(c: ClusterAnswer, previous: ClusterAnswer | undefined): HTMLEl
           h(
             'tr',
             { 'data-worker': w.url },
-            h('td', {}, w.url),
+            h('td', { class: 'url' }, w.url),
             h(
               'td',
               { class: w.ready ? 'ok' : 'bad' },
@@ -138,7 +138,7 @@ function group(g: ClusterGroup, before: ClusterGroup | undefined, seconds: numbe
             h('td', {}, p.lag === null ? '–' : String(p.lag)),
             h(
               'td',
-              {},
+              { class: 'url' },
               p.standbys.length === 0
                 ? '–'
                 : p.standbys.map((s) =>

@@ -11,6 +11,7 @@
  * - each page renders within 1 s, and the overview fits a 390 px wide screen without sideways scrolling.
  * With DECIDER_CONSOLE_SCREENSHOTS=1 it also writes docs/console-*.png (the README's pictures).
  */
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -26,6 +27,21 @@ import { chromiumPath } from './chromium.ts'
 const name = uniqueName('console')
 const dir = tempDir('console')
 const file = writeBankTopology(dir, name)
+// The sample's read model over this topology: the Read models page.
+const projectionName = `${name}-summary`
+const projectionFile = path.join(dir, 'summary.yaml')
+writeFileSync(
+  projectionFile,
+  [
+    'kind: projection',
+    `name: ${projectionName}`,
+    `projection: ${path.join(ROOT, 'topologies/bank-account-summary.ts')}`,
+    'sources:',
+    `  - topology: ./${path.basename(file)}`,
+    'partitions: 2',
+    '',
+  ].join('\n'),
+)
 const WRITE_TOKEN = 'console-test-write-token-0123456789'
 const READ_TOKEN = 'console-test-read-token-0123456789'
 const TOKENS = `ops:read+write:${WRITE_TOKEN},viewer:read:${READ_TOKEN}`
@@ -135,9 +151,9 @@ async function shot(page: Page, file: string): Promise<void> {
 beforeAll(async () => {
   await buildConsole({ quiet: true })
   const env = { DECIDER_LOG_FORMAT: 'json', DECIDER_HTTP_TOKENS: TOKENS }
-  workers.push(spawnWorker(file, path.join(dir, 'state-a'), env))
+  workers.push(spawnWorker([file, projectionFile], path.join(dir, 'state-a'), env))
   await waitForLog(workers[0]!, /"msg":"worker ready/, 1, 60_000)
-  workers.push(spawnWorker(file, path.join(dir, 'state-b'), env))
+  workers.push(spawnWorker([file, projectionFile], path.join(dir, 'state-b'), env))
   await waitForLog(workers[1]!, /"msg":"worker ready/, 1, 60_000)
   urls.push(urlOf(workers[0]!), urlOf(workers[1]!))
   browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] })
@@ -417,6 +433,48 @@ describe('the web console on two workers', () => {
     expect(store.body.events.map((e: any) => [e.event.version, e.event.type, e.event.payload])).toEqual([
       [1, 'AccountCreated', { owner: 'Linus' }],
     ])
+    await context.close()
+  })
+
+  it("read models: the projection's partitions and lag, a view by key and a range of views match the API", async () => {
+    const [a, b] = urls as [string, string]
+    const view = await until(
+      () => call(a, `/views/${projectionName}/acct-timeline`),
+      (r) => r.status === 200 && r.body.view.corrections === 1,
+    )
+    expect(view.body.view).toMatchObject({ owner: 'Ada', balance: 160, transactions: 2, corrections: 1 })
+    const range = await call(a, `/views/${projectionName}?prefix=acct-&limit=50`)
+    expect(range.status).toBe(200)
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    const page = await open(context, b, `#/views/${projectionName}?key=acct-timeline`, READ_TOKEN)
+    await page.waitForSelector('[data-testid=view-json]')
+    expect(JSON.parse((await page.textContent('[data-testid=view-json]')) ?? 'null')).toEqual(view.body.view)
+    const row = await page.$$eval('[data-testid=projections] tbody tr', (rows) =>
+      rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)),
+    )
+    expect(row).toEqual([[projectionName, `${name}.events`, '2', '2/2', expect.stringMatching(/^\d+$/)]])
+    await shot(page, 'console-read-models.png')
+    await page.evaluate((h) => (location.hash = h), `#/views/${projectionName}?prefix=acct-&list=1`)
+    await page.waitForSelector('[data-testid=views-table]')
+    const listed = await page.$$eval('[data-testid=views-table] tbody tr', (rows) =>
+      rows.map((r) => [
+        r.querySelector('td')?.textContent,
+        JSON.parse(r.querySelector('code')?.textContent ?? 'null'),
+      ]),
+    )
+    expect(listed).toEqual(range.body.views.map((v: any) => [v.key, v.view]))
+    expect(listed.map(([k]) => k)).toEqual(
+      expect.arrayContaining(['acct-timeline', 'acct-form', 'acct-misrouted']),
+    )
+    // The overview has the projection too, every partition with an owner.
+    await page.evaluate(() => (location.hash = '#/'))
+    await page.waitForSelector(`[data-testid="partitions-${projectionName}"] tbody tr`)
+    const owners = await page.$$eval(
+      `[data-testid="partitions-${projectionName}"] [data-testid=owner]`,
+      (c) => c.map((x) => x.textContent),
+    )
+    expect(owners.every((o) => o === a || o === b)).toBe(true)
+    expect(owners).toHaveLength(2)
     await context.close()
   })
 
