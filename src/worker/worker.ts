@@ -179,10 +179,10 @@ export class Worker {
     const r = this.readiness()
     const all = await this.metrics.registry.getMetricsAsJSON()
     const values = (name: string) => all.find((m) => m.name === name)?.values ?? []
-    const sum = (name: string, label: string, value: string, by?: string) => {
+    const sum = (name: string, label: string, value: string, by?: string, only?: [string, string]) => {
       const out: Record<string, number> = {}
       for (const v of values(name))
-        if (v.labels[label] === value) {
+        if (v.labels[label] === value && (only === undefined || v.labels[only[0]] === only[1])) {
           const k = by === undefined ? '' : String(v.labels[by] ?? '')
           out[k] = (out[k] ?? 0) + Number(v.value)
         }
@@ -234,7 +234,11 @@ export class Worker {
           .sort((a, b) => a.partition - b.partition),
         standbys: [],
         counters: {
-          commands: sum('decider_projection_events_total', 'projection', p.name, 'result'),
+          // Events applied by the projection stage, by result (ok, duplicate, dead_letter); not the routing stage's.
+          commands: sum('decider_projection_events_total', 'projection', p.name, 'result', [
+            'stage',
+            'project',
+          ]),
           events: total(sum('decider_projection_views_written_total', 'projection', p.name)),
           deadLetters: total(sum('decider_projection_dead_letters_total', 'projection', p.name)),
         },
