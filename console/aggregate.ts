@@ -39,8 +39,8 @@ interface StateAnswer {
   answeredBy?: string
 }
 
-/** Most pages of events read for one timeline (1000 events each). */
-const MAX_PAGES = 20
+/** Events shown on one page of the timeline (the rest: ?from=). */
+const PAGE = 500
 
 export async function aggregatePage(route: Route, ctx: PageContext): Promise<void> {
   const topologies = ctx.catalog.topologies
@@ -81,30 +81,40 @@ export async function aggregatePage(route: Route, ctx: PageContext): Promise<voi
   }
   const base = `/aggregates/${encodeURIComponent(topology)}/${encodeURIComponent(id)}`
 
-  // The history, page by page (bounded).
-  const events: { offset: string; event: StoredEvent }[] = []
-  let from: number | undefined = 1
-  let partition: number | undefined
-  for (let page = 0; page < MAX_PAGES && from !== undefined; page++) {
-    const a: { status: number; body: EventsAnswer } = await api<EventsAnswer>(
-      `${base}/events?fromVersion=${from}&limit=1000`,
-      { signal: ctx.signal },
-    )
-    if (a.status !== 200) {
-      ctx.main.append(errorBox(refusal(a.status, a.body)))
-      return
-    }
-    partition = a.body.partition
-    events.push(...a.body.events)
-    from = a.body.nextFromVersion
-  }
-  const latest = events[events.length - 1]?.event.version ?? 0
+  // The aggregate's latest version (the fold of every event), then one page of its history: a page is rendered
+  // at once, however long the history (?from= pages through it).
+  const now = await api<StateAnswer>(`${base}/state`, { signal: ctx.signal })
+  // Not foldable here (e.g. above the as-of bound of events): the timeline still shows; the state says why.
+  if (now.status !== 200) ctx.main.append(errorBox(refusal(now.status, now.body)))
+  const from = Math.max(1, Number.parseInt(q.get('from') ?? '1', 10) || 1)
+  const page = await api<EventsAnswer>(`${base}/events?fromVersion=${from}&limit=${PAGE}`, {
+    signal: ctx.signal,
+  })
+  if (page.status !== 200) return void ctx.main.append(errorBox(refusal(page.status, page.body)))
+  const events = page.body.events
+  const first = events[0]?.event.version
+  const last = events[events.length - 1]?.event.version
+  const latest = now.status === 200 ? now.body.version : (last ?? 0)
+  const total = now.status === 200 ? `${now.body.total} event${now.body.total === 1 ? '' : 's'}` : 'events'
+  const keep = (extra: Record<string, string | undefined>) =>
+    link(['aggregate', topology, id], { ...Object.fromEntries(q.entries()), ...extra })
   ctx.main.append(
     h(
       'p',
       { 'data-testid': 'aggregate-summary' },
-      `${id}: ${events.length} event${events.length === 1 ? '' : 's'}, version ${latest}, partition ${partition ?? '?'}`,
-      from !== undefined ? ` (the first ${events.length} shown)` : '',
+      `${id}: ${total}, version ${latest}, partition ${page.body.partition}`,
+      first !== undefined && (first > 1 || page.body.nextFromVersion !== undefined)
+        ? [
+            ` (v${first} to v${last ?? first} shown) `,
+            first > 1
+              ? h('a', { href: keep({ from: String(Math.max(1, first - PAGE)) }) }, 'earlier events')
+              : null,
+            first > 1 && page.body.nextFromVersion !== undefined ? ' · ' : null,
+            page.body.nextFromVersion !== undefined
+              ? h('a', { href: keep({ from: String(page.body.nextFromVersion) }) }, 'later events')
+              : null,
+          ]
+        : null,
     ),
   )
   if (events.length === 0) {

@@ -1,7 +1,7 @@
 /**
  * `node --import tsx scripts/console-scale.ts [--aggregates 1000000] [--dir d]`: does the web console stay fast
  * with a million aggregates in the store? Fills ONE task's real LevelDB store (LevelSnapshotStore, the event index
- * the workers keep) with that many aggregates (one event each, plus one aggregate with a 40-event history and a
+ * the workers keep) with that many aggregates (one event each, plus one aggregate with a 1200-event history and a
  * correction), serves the worker's real HTTP routes over it (events, as-of state, catalog, console files), and
  * times, in headless chromium, each page of the console from navigation to its content shown. Prints the times;
  * exits 1 when one is above 1 s. A one-off check (minutes of disk writes), not part of `npm test`.
@@ -35,6 +35,8 @@ const arg = (name: string, dflt: string) => {
 const AGGREGATES = Number(arg('--aggregates', '1000000'))
 const dir = arg('--dir', mkdtempSync(path.join(tmpdir(), 'console-scale-')))
 const BATCH = 20_000
+/** Events of the one long aggregate: more than one page of the timeline (500). */
+const HISTORY = 1200
 
 const topology = fromDecider(bank as unknown as AnyDecider, { name: 'bank', partitions: 1 })
 const event = (aggregateId: string, version: number, type: string, payload: unknown, extra = {}) => ({
@@ -82,7 +84,7 @@ const history: IndexedEvent[] = [
   },
 ]
 let balance = 0
-for (let v = 2; v <= 40; v++) {
+for (let v = 2; v <= HISTORY - 1; v++) {
   balance += 10 * v
   history.push({
     aggregateId: target,
@@ -93,7 +95,7 @@ for (let v = 2; v <= 40; v++) {
 }
 history.push({
   aggregateId: target,
-  version: 41,
+  version: HISTORY,
   offset: offset++,
   value: encode(
     event(
@@ -174,7 +176,8 @@ try {
   for (let round = 0; round < 2; round++) {
     await time('#/', '[data-testid="partitions-bank"] tbody tr')
     await time(`#/aggregate/bank/${target}`, '[data-testid=diff] table')
-    await time(`#/aggregate/bank/${target}?version=20&a=1&b=41`, '[data-testid=diff] table')
+    await time(`#/aggregate/bank/${target}?version=20&a=1&b=${HISTORY}`, '[data-testid=diff] table')
+    await time(`#/aggregate/bank/${target}?from=501`, '[data-testid=diff] table')
     await time(`#/aggregate/bank/${target}?eventTimeAsOf=2026-01-01T10:00:00Z`, '[data-testid=state-json]')
     await time(`#/aggregate/bank/acc-${Math.floor(AGGREGATES / 2)}`, '[data-testid=state-json]')
     await time(`#/aggregate/bank/acc-${AGGREGATES - 1}`, '[data-testid=state-json]')

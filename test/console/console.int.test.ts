@@ -345,7 +345,12 @@ describe('the web console on two workers', () => {
     await page.fill('#diff-a', '1')
     await page.fill('#diff-b', '3')
     await page.click('form[aria-label="Difference between two versions"] button')
-    await page.waitForSelector('[data-testid=diff] tr[data-path="$.balance"]')
+    // The new comparison's table (the page showed v3 to v4 before): its headers name v1 and v3.
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll('[data-testid=diff] th')].map((t) => t.textContent).join(',') ===
+        'Path,v1,v3',
+    )
     const row = await page.$$eval('[data-testid=diff] tbody tr', (rows) =>
       rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)),
     )
