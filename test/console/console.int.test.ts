@@ -46,6 +46,12 @@ const WRITE_TOKEN = 'console-test-write-token-0123456789'
 const READ_TOKEN = 'console-test-read-token-0123456789'
 const TOKENS = `ops:read+write:${WRITE_TOKEN},viewer:read:${READ_TOKEN}`
 const SCREENSHOTS = process.env.DECIDER_CONSOLE_SCREENSHOTS === '1'
+/**
+ * A page renders within 1 s (the issue's budget). In CI's load variant (DECIDER_TEST_CPU_BURN: every core kept busy
+ * by other processes) the browser gets a fraction of a core: there the bound is 3 s, still far below a page that
+ * would read the whole store.
+ */
+const RENDER_BUDGET_MS = Number(process.env.DECIDER_TEST_CPU_BURN ?? 0) > 0 ? 3000 : 1000
 const workers: WorkerProcess[] = []
 const urls: string[] = []
 let browser: Browser
@@ -581,7 +587,7 @@ describe('the web console on two workers', () => {
       [`#/send/${name}`, '[data-testid=send-form]'],
       [`#/aggregate/${name}/acct-timeline`, '[data-testid=state-json]'],
     ] as const)
-      expect(await renderMs(page, hash, selector), hash).toBeLessThan(1000)
+      expect(await renderMs(page, hash, selector), hash).toBeLessThan(RENDER_BUDGET_MS)
     await context.close()
     if (SCREENSHOTS) {
       // The overview after the commands above: its counters are not all 0 any more.
