@@ -12,6 +12,14 @@ import { rebuildCommand, type RebuildOptions } from './rebuild.ts'
 import { sqlCommand, type SqlCliOptions } from './sql.ts'
 import { initCommand, type InitOptions } from './init.ts'
 import { kafkaCommands } from '../devkafka/commands.ts'
+import {
+  consoleCommand,
+  dlqListCommand,
+  dlqReplayCommand,
+  dlqShowCommand,
+  type ConsoleCliOptions,
+  type DlqCliOptions,
+} from './dlq.ts'
 
 const program = new Command()
   .name('decider')
@@ -314,6 +322,89 @@ tables and their columns) or bad usage.`,
   )
   .action(async (args: string[], opts: SqlCliOptions) => {
     process.exitCode = await sqlCommand(args, opts)
+  })
+
+program
+  .command('console')
+  .description("print the web console's URL on a running worker and open it in a browser")
+  .option(
+    '-u, --url <url>',
+    "any running worker's HTTP address (default DECIDER_URL, else http://127.0.0.1:9464)",
+  )
+  .option('--no-open', 'print the URL only')
+  .option('--timeout <ms>', 'how long to wait for the worker to answer', '5000')
+  .addHelpText(
+    'after',
+    `
+Every worker serves the console on its HTTP port (/console/), with the API's authentication: the page asks for a
+token when the worker has http.auth. Pages: overview, aggregates, read models, dead letters, send a command.
+Exit codes: 0 printed, 1 the worker is not reachable or serves no console, 2 bad usage.`,
+  )
+  .action(async (opts: ConsoleCliOptions) => {
+    process.exitCode = await consoleCommand(opts)
+  })
+
+const dlq = program
+  .command('dlq')
+  .description("a topology's dead letters, through a running worker: list, show, replay")
+const dlqOptions = (c: Command, permission: 'read' | 'write') =>
+  c
+    .option(
+      '-u, --url <url>',
+      "any running worker's HTTP address (default DECIDER_URL, else http://127.0.0.1:9464)",
+    )
+    .option(
+      '--token <token>',
+      `a bearer token of the worker's http.auth with the ${permission} permission (default DECIDER_TOKEN)`,
+    )
+    .option('--timeout <ms>', 'how long to wait for the worker to answer', '30000')
+dlqOptions(
+  dlq
+    .command('list')
+    .description(
+      'the newest dead letters of each partition: <partition>:<offset>, time, reason, aggregate, command type, message',
+    )
+    .argument('<topology>', 'topology name (or its YAML file)')
+    .option('--limit <n>', 'per partition (1..500)', '50')
+    .option('--partition <n>', 'one partition only')
+    .option('--json', 'print them as JSON (with the decoded commands and headers)'),
+  'read',
+).action(async (topology: string, opts: DlqCliOptions) => {
+  process.exitCode = await dlqListCommand(topology, opts)
+})
+dlqOptions(
+  dlq
+    .command('show')
+    .description('one dead letter as JSON: reason, source, the original command, headers')
+    .argument('<topology>', 'topology name (or its YAML file)')
+    .argument('<position>', '<partition>:<offset>, as dlq list prints it'),
+  'read',
+).action(async (topology: string, position: string, opts: DlqCliOptions) => {
+  process.exitCode = await dlqShowCommand(topology, position, opts)
+})
+dlqOptions(
+  dlq
+    .command('replay')
+    .description(
+      "write dead letters back to the topology's commands topic as they were (recorded: decider-replay-of and decider-replayed-by headers, and the worker's log)",
+    )
+    .argument('<topology>', 'topology name (or its YAML file)')
+    .argument('<positions...>', '<partition>:<offset> of each, as dlq list prints them')
+    .option('--wait <ms>', 'wait this long for each reply (0: do not wait; at most 30000)', '10000'),
+  'write',
+)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  decider dlq list bank-account --url http://127.0.0.1:9464
+  decider dlq show bank-account 3:17
+  decider dlq replay bank-account 3:17 3:18
+
+Exit codes: 0 every one replayed (and answered accepted or duplicate when waited for), 1 otherwise, 2 bad usage.`,
+  )
+  .action(async (topology: string, positions: string[], opts: DlqCliOptions) => {
+    process.exitCode = await dlqReplayCommand(topology, positions, opts)
   })
 
 try {

@@ -139,12 +139,43 @@ export class CommandClient {
    */
   async sendAndWait(cmd: SendOptions, timeoutMs = this.o.timeoutMs ?? 30_000): Promise<ReplyEnvelope> {
     checkId(cmd.aggregateId)
-    await this.listenForReplies()
     const commandId = cmd.commandId ?? randomUUID()
-    const key = waitKey(cmd.aggregateId, commandId)
+    return this.waitForReply(cmd.aggregateId, commandId, () => this.sendCommand(cmd, commandId), timeoutMs)
+  }
+
+  /**
+   * Sends one pre-encoded command record (a dead letter replayed as it was) and resolves with its reply, matched
+   * as sendAndWait matches it: by (aggregateId, commandId) and the position the send wrote. `onSent` learns where.
+   */
+  async sendRawAndWait(
+    record: CommandRecord,
+    ids: { aggregateId: string; commandId: string },
+    timeoutMs = this.o.timeoutMs ?? 30_000,
+    onSent?: (at: SentRecord) => void,
+  ): Promise<ReplyEnvelope> {
+    return this.waitForReply(
+      ids.aggregateId,
+      ids.commandId,
+      async () => {
+        const at = ((await this.sendRaw([record])) as SentRecord[] | undefined)?.[0]
+        if (at !== undefined) onSent?.(at)
+        return at
+      },
+      timeoutMs,
+    )
+  }
+
+  private async waitForReply(
+    aggregateId: string,
+    commandId: string,
+    send: () => Promise<SentRecord | undefined>,
+    timeoutMs: number,
+  ): Promise<ReplyEnvelope> {
+    await this.listenForReplies()
+    const key = waitKey(aggregateId, commandId)
     if (this.waiting.has(key)) {
       throw new UsageError(
-        `already waiting for the reply to command ${commandId} on aggregate ${cmd.aggregateId}: await that call, or use another commandId`,
+        `already waiting for the reply to command ${commandId} on aggregate ${aggregateId}: await that call, or use another commandId`,
       )
     }
     let timer: NodeJS.Timeout | undefined
@@ -177,7 +208,7 @@ export class CommandClient {
     })
     // The send runs alongside the wait: the timeout counts from now, whether or not the send has resolved (a
     // send still retrying then goes on, unheard). What the send says matters only while this call still waits.
-    this.sendCommand(cmd, commandId).then(
+    send().then(
       (at) => {
         if (this.waiting.get(key) === wait) this.located(wait, at ?? null)
       },

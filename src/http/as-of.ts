@@ -1,6 +1,7 @@
 /**
- * GET /aggregates/<topology>/<aggregateId>/state?eventTimeAsOf=&recordedAsOf=
- * An aggregate's state as of a business time and/or a recording time (domain/as-of.ts), folded from its
+ * GET /aggregates/<topology>/<aggregateId>/state?eventTimeAsOf=&recordedAsOf=&version=
+ * An aggregate's state as of a business time and/or a recording time (domain/as-of.ts), and/or at a version (the
+ * events up to it: what the aggregate was after that event), folded from its
  * committed events in this worker's event index (upcast to the running decider's event versions when it declares
  * upcasters). Without either bound it is the fold of every committed event, which equals the snapshot.
  *   200 { partition, aggregateId, version, state, included, total, asOf }
@@ -56,12 +57,32 @@ export function asOfQuery(
         },
       }
     }
+    const version = query.get('version')
+    if (version !== null && !/^\d{1,15}$/.test(version))
+      return {
+        status: 400,
+        body: {
+          error: `version must be a non-negative integer, got "${version.slice(0, 40)}"`,
+          code: 'bad_request',
+        },
+      }
+    const total = events.length
+    if (version !== null) events = events.filter((e) => e.version <= Number(version))
     try {
       const r = stateAsOf(decider, events, {
         eventTimeAsOf: query.get('eventTimeAsOf') ?? undefined,
         recordedAsOf: query.get('recordedAsOf') ?? undefined,
       })
-      return { status: 200, body: { partition, aggregateId, ...r } }
+      return {
+        status: 200,
+        body: {
+          partition,
+          aggregateId,
+          ...r,
+          total,
+          ...(version !== null ? { asOf: { ...r.asOf, version: Number(version) } } : {}),
+        },
+      }
     } catch (e) {
       if (e instanceof RangeError) return { status: 400, body: { error: e.message, code: 'bad_request' } }
       throw e

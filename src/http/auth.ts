@@ -10,8 +10,9 @@
  * A request with an Authorization header is judged by it alone (a bad token is a 401 even with a good certificate):
  * a forwarded read carries its caller's header, so the owner checks the caller's permission, not the forwarder's.
  *
- * Permissions per route: `read` for GET/HEAD of /state, /aggregates, /events, /views and for POST /sql; `write` for
- * /commands. /livez and /readyz (protectHealth) and /metrics (protectMetrics) are open unless protected; protected,
+ * Permissions per route: `read` for GET/HEAD of /state, /aggregates, /events, /views, /cluster, /topologies,
+ * /dead-letters and for POST /sql; `write` for /commands and POST /dead-letters/<topology>/replay. The web
+ * console's static files (/console/...) are open: they hold no data. /livez and /readyz (protectHealth) and /metrics (protectMetrics) are open unless protected; protected,
  * or any other path, they take any valid credential. 401 (with WWW-Authenticate: Bearer) when the credentials are
  * missing or invalid, 403 when they lack the permission.
  */
@@ -37,15 +38,19 @@ export interface HttpAuthOptions {
 }
 
 /** What a route needs: health and metrics (open unless protected), a permission, or any credential (other). */
-export type RouteClass = 'health' | 'metrics' | 'read' | 'write' | 'other'
+export type RouteClass = 'health' | 'metrics' | 'asset' | 'read' | 'write' | 'other'
 
 /** The class of a path (the request target before `?`), as the handlers route it. */
 export function routeClass(path: string): RouteClass {
   if (path === '/livez' || path === '/readyz') return 'health'
   if (path === '/metrics') return 'metrics'
+  // The console's page and scripts hold no data (they ask the API with the caller's token): open, like a login page.
+  if (path === '/console' || path.startsWith('/console/')) return 'asset'
   if (path === '/commands' || path.startsWith('/commands/')) return 'write'
+  if (/^\/dead-letters\/[^/]+\/replay$/.test(path)) return 'write'
   if (path === '/sql') return 'read'
-  if (/^\/(state|aggregates|events|views)(\/|$)/.test(path)) return 'read'
+  if (/^\/(state|aggregates|events|views|dead-letters)(\/|$)/.test(path)) return 'read'
+  if (path === '/cluster' || path === '/topologies') return 'read'
   return 'other'
 }
 
@@ -145,7 +150,11 @@ export function httpAuth(o: HttpAuthOptions | undefined): HttpAuth {
   return {
     enabled: true,
     check(req, route) {
-      if ((route === 'health' && !o?.protectHealth) || (route === 'metrics' && !o?.protectMetrics))
+      if (
+        route === 'asset' ||
+        (route === 'health' && !o?.protectHealth) ||
+        (route === 'metrics' && !o?.protectMetrics)
+      )
         return { ok: true }
       const who = authenticate(req)
       if (who === undefined)

@@ -14,4 +14,11 @@ export const HTTP_ROUTES = [
   { method: 'GET', path: '/views/{projection}' },
   { method: 'POST', path: '/commands/{topology}' },
   { method: 'POST', path: '/sql' },
+  { method: 'GET', path: '/console/' },
+  { method: 'GET', path: '/console/{file}' },
+  { method: 'GET', path: '/topologies' },
+  { method: 'GET', path: '/cluster' },
+  { method: 'GET', path: '/dead-letters/{topology}' },
+  { method: 'GET', path: '/dead-letters/{topology}/{partition}/{offset}' },
+  { method: 'POST', path: '/dead-letters/{topology}/replay' },
 ] as const

@@ -6,7 +6,8 @@
  * state.ts), and with event queries the event reads /aggregates/<topology>/<aggregateId>/events and
  * /events/<topology> (events.ts), and the as-of state /aggregates/<topology>/<aggregateId>/state (as-of.ts), and
  * with view queries the views of projections /views/<projection>/<key> and /views/<projection> (views.ts); POST
- * /sql when the worker's http.sql is on (sql.ts).
+ * /sql when the worker's http.sql is on (sql.ts); and for the web console its files /console/... (console.ts), the
+ * catalog /topologies, the overview /cluster (cluster.ts) and the dead letters /dead-letters/... (dead-letters.ts).
  */
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
@@ -20,6 +21,9 @@ import type { ViewQueries } from './views.ts'
 import { FORWARDED_HEADER } from './routing.ts'
 import { frontDoor, withAnsweredBy, type FrontDoorOptions } from './front-door.ts'
 import type { SqlRoute } from './sql.ts'
+import type { CatalogQuery, ConsoleFiles } from './console.ts'
+import type { ClusterQuery } from './cluster.ts'
+import { deadLetterRoute, isDeadLetterPath, type DeadLetterOptions } from './dead-letters.ts'
 
 export interface Readiness {
   ready: boolean
@@ -49,6 +53,14 @@ export interface HttpOptions {
   views?: ViewQueries
   /** Serves POST /sql when given (sql.ts; the worker's http.sql); without it /sql answers 404 sql_disabled. */
   sql?: SqlRoute
+  /** The web console's files, GET /console/... (console.ts). */
+  consoleFiles?: ConsoleFiles
+  /** GET /topologies (console.ts). */
+  catalog?: CatalogQuery
+  /** GET /cluster (cluster.ts). */
+  cluster?: ClusterQuery
+  /** GET /dead-letters/..., POST /dead-letters/<topology>/replay (dead-letters.ts). */
+  deadLetters?: DeadLetterOptions
   /** Who may call which route (auth.ts); default: everyone. */
   auth?: HttpAuth
   /** Bounds on requests (guard.ts); default DEFAULT_LIMITS. */
@@ -88,6 +100,18 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
           req.method === 'HEAD' ? undefined : JSON.stringify(withAnsweredBy(body, o.frontDoor?.self)) + '\n',
         )
     }
+    if (o.consoleFiles !== undefined && (url === '/console' || url.startsWith('/console/'))) {
+      o.consoleFiles(req, res, url)
+      return
+    }
+    if (o.deadLetters !== undefined && isDeadLetterPath(url)) {
+      const answer = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+        json(status, body, headers)
+      deadLetterRoute(req, url, new URLSearchParams(search), answer, o.deadLetters).catch((e: unknown) =>
+        answer(500, { error: `dead-letter request failed: ${(e as Error).message}`, code: 'internal' }),
+      )
+      return
+    }
     if (url === '/sql') {
       const answer = (
         status: number,
@@ -125,6 +149,14 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
       }
       const details = (r.details ?? []).map((d) => `${d}\n`).join('')
       text(r.ready ? 200 : 503, (r.ready ? 'ready\n' : `not ready: ${r.reason ?? 'unknown'}\n`) + details)
+    } else if (o.catalog !== undefined && url === '/topologies') {
+      json(200, o.catalog(req))
+    } else if (o.cluster !== undefined && url === '/cluster') {
+      o.cluster(new URLSearchParams(search), { authorization: req.headers.authorization })
+        .then((r) => json(r.status, r.body))
+        .catch((e: unknown) =>
+          json(500, { error: `cluster overview failed: ${(e as Error).message}`, code: 'internal' }),
+        )
     } else if (url === '/metrics') {
       o.registry
         .metrics()
@@ -224,6 +256,10 @@ export async function startHttp(o: HttpOptions): Promise<Server> {
         ...(o.events ? ['/aggregates/<topology>/<aggregateId>/events', '/events/<topology>'] : []),
         ...(o.asOf ? ['/aggregates/<topology>/<aggregateId>/state'] : []),
         ...(o.views ? ['/views/<projection>/<key>', '/views/<projection>'] : []),
+        ...(o.catalog ? ['/topologies'] : []),
+        ...(o.cluster ? ['/cluster'] : []),
+        ...(o.deadLetters ? ['/dead-letters/<topology>'] : []),
+        ...(o.consoleFiles ? ['/console/'] : []),
       ]
       json(404, {
         error: `not found: try /metrics, /livez, /readyz${reads.map((r) => `, ${r}`).join('')}`,

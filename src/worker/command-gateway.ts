@@ -9,6 +9,7 @@ import { CommandClient } from '../client/command-client.ts'
 import type { WorkerConfig } from '../config/worker-config.ts'
 import { ReplyTimeoutError } from '../errors.ts'
 import type { CommandRequest, CommandSender } from '../http/commands.ts'
+import type { CommandReplayer } from '../http/dead-letters.ts'
 import { createKafka } from '../kafka/client.ts'
 import type { Topology } from '../topology/loader.ts'
 
@@ -42,6 +43,36 @@ export class CommandGateway {
       clearTimeout(timer)
     }
     return client.sendAndWait(request(cmd), Math.max(1, deadline - Date.now()))
+  }
+
+  /**
+   * A dead letter replayed (src/http/dead-letters.ts): its record written as it was to the commands topic (by its
+   * key's partition), and with `wait`, its reply.
+   */
+  readonly replay: CommandReplayer = async (name, record, wait) => {
+    const client = this.client(name)
+    const topic = this.topologies.find((t) => t.definition.name === name)!.topics.commands
+    const message = { key: record.key, value: record.value, headers: record.headers }
+    if (wait === undefined) {
+      const [at] = await client.sendRaw([message])
+      if (at === undefined) throw new Error(`the broker did not say where the record to ${topic} went`)
+      return { sentTo: { topic, ...at } }
+    }
+    let sentTo: { topic: string; partition: number; offset: string } | undefined
+    try {
+      const reply = await client.sendRawAndWait(
+        message,
+        { aggregateId: wait.aggregateId, commandId: wait.commandId },
+        wait.timeoutMs,
+        (at) => (sentTo = { topic, ...at }),
+      )
+      if (sentTo === undefined) throw new Error(`the broker did not say where the record to ${topic} went`)
+      return { sentTo, reply }
+    } catch (e) {
+      // Written but not answered in time: the replay happened; the reply is simply not known here.
+      if (e instanceof ReplyTimeoutError && sentTo !== undefined) return { sentTo }
+      throw e
+    }
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,7 @@ export function readyMessage(
     ...(httpUrl !== undefined
       ? {
           http: {
+            console: `${httpUrl}/console/`,
             metrics: `${httpUrl}/metrics`,
             health: [`${httpUrl}/livez`, `${httpUrl}/readyz`],
             state: topologies.map(
@@ -39,7 +40,8 @@ export function readyMessage(
       : {}),
     send: sends,
   }
-  return { msg: `worker ready; send a command: ${sends[0] ?? 'npx decider send --help'}`, fields }
+  const open = httpUrl !== undefined ? `console: ${httpUrl}/console/; ` : ''
+  return { msg: `worker ready; ${open}send a command: ${sends[0] ?? 'npx decider send --help'}`, fields }
 }
 
 /** `npx decider send <file> --type <first command> --id <id> --payload '<sample>' --wait`. */

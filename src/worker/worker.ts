@@ -21,6 +21,10 @@ import type { FrontDoorOptions } from '../http/front-door.ts'
 import { advertisedUrlOf, aggregateRouter } from '../http/routing.ts'
 import { HTTP_ROUTES } from '../http/routes.ts'
 import { sqlRoute, type SqlRoute } from '../http/sql.ts'
+import { catalogQuery, consoleFiles } from '../http/console.ts'
+import { clusterQuery } from '../http/cluster.ts'
+import type { GroupSnapshot, WorkerSnapshot } from '../http/console-api.ts'
+import { KafkaDeadLetters } from '../kafka/dead-letter-reader.ts'
 import { KafkaCommittedTopics } from '../kafka/committed-topics.ts'
 import { KafkaOwnerDirectory } from '../kafka/owner-directory.ts'
 import { CommandGateway } from './command-gateway.ts'
@@ -62,6 +66,8 @@ export class Worker {
   /** Owners of partitions, read from the groups (for reads this worker forwards). */
   private owners: KafkaOwnerDirectory | undefined
   private commands: CommandGateway | undefined
+  /** Reads the topologies' dead letters for the console and `decider dlq` (GET /dead-letters). */
+  private deadLetters: KafkaDeadLetters | undefined
   private stopping: Promise<void> | undefined
   private fatal: Error | undefined
   /** Topologies whose group is rebalancing (between kafkajs' REBALANCING and the next GROUP_JOIN). */
@@ -168,6 +174,86 @@ export class Worker {
     return { ready: true }
   }
 
+  /** This worker's part of the console's overview (GET /cluster?scope=local): tasks, standbys, counters. */
+  private async snapshot(url: string): Promise<WorkerSnapshot> {
+    const r = this.readiness()
+    const all = await this.metrics.registry.getMetricsAsJSON()
+    const values = (name: string) => all.find((m) => m.name === name)?.values ?? []
+    const sum = (name: string, label: string, value: string, by?: string, only?: [string, string]) => {
+      const out: Record<string, number> = {}
+      for (const v of values(name))
+        if (v.labels[label] === value && (only === undefined || v.labels[only[0]] === only[1])) {
+          const k = by === undefined ? '' : String(v.labels[by] ?? '')
+          out[k] = (out[k] ?? 0) + Number(v.value)
+        }
+      return out
+    }
+    const lagOf = (name: string, label: string, value: string) => {
+      const out = new Map<number, number>()
+      for (const v of values(name))
+        if (v.labels[label] === value) out.set(Number(v.labels.partition), Number(v.value))
+      return out
+    }
+    const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0)
+    const groups: GroupSnapshot[] = []
+    for (const t of this.runners) {
+      const lag = lagOf('decider_consumer_lag_records', 'topology', t.name)
+      groups.push({
+        name: t.name,
+        kind: 'topology',
+        tasks: [...t.tasks.values()]
+          .map((task) => ({
+            partition: task.partition,
+            state: task.state,
+            lag: lag.get(task.partition) ?? null,
+          }))
+          .sort((a, b) => a.partition - b.partition),
+        standbys: [...(t.standbys?.values() ?? [])].map((s) => ({
+          partition: s.partition,
+          lag: Number.isFinite(s.lag) ? s.lag : null,
+          caughtUp: s.caughtUp,
+        })),
+        counters: {
+          commands: sum('decider_commands_processed_total', 'topology', t.name, 'outcome'),
+          events: total(sum('decider_events_written_total', 'topology', t.name)),
+          deadLetters: total(sum('decider_dead_letters_total', 'topology', t.name)),
+        },
+      })
+    }
+    for (const p of this.projectionRunners) {
+      const lag = lagOf('decider_projection_lag_records', 'projection', p.name)
+      groups.push({
+        name: p.name,
+        kind: 'projection',
+        tasks: [...p.tasks.values()]
+          .map((task) => ({
+            partition: task.partition,
+            state: task.state,
+            lag: lag.get(task.partition) ?? null,
+          }))
+          .sort((a, b) => a.partition - b.partition),
+        standbys: [],
+        counters: {
+          // Events applied by the projection stage, by result (ok, duplicate, dead_letter); not the routing stage's.
+          commands: sum('decider_projection_events_total', 'projection', p.name, 'result', [
+            'stage',
+            'project',
+          ]),
+          events: total(sum('decider_projection_views_written_total', 'projection', p.name)),
+          deadLetters: total(sum('decider_projection_dead_letters_total', 'projection', p.name)),
+        },
+      })
+    }
+    return {
+      url,
+      ready: r.ready,
+      ...(r.reason !== undefined ? { reason: r.reason } : {}),
+      ...(r.details !== undefined ? { details: r.details } : {}),
+      at: Date.now(),
+      groups,
+    }
+  }
+
   /** The metrics listener, plus the rebalancing flag readiness needs. */
   private listenerFor(name: string): WorkerListener {
     return this.withGroupHooks(
@@ -254,6 +340,47 @@ export class Worker {
         }),
         frontDoor: door,
         ...(config.http.sql ? { sql: this.sqlRoute() } : {}),
+        consoleFiles: consoleFiles(),
+        catalog: catalogQuery({
+          topologies: this.o.topologies,
+          projections: this.o.projections ?? [],
+          commands: config.http.commands,
+        }),
+        cluster: clusterQuery({
+          groups: [
+            ...this.o.topologies.map((t) => ({
+              name: t.definition.name,
+              kind: 'topology' as const,
+              partitions: t.definition.partitions,
+            })),
+            ...(this.o.projections ?? []).map((p) => ({
+              name: p.definition.name,
+              kind: 'projection' as const,
+              partitions: p.definition.partitions,
+            })),
+          ],
+          local: () => this.snapshot(door.self),
+          owners: () => this.owners,
+          self: () => door.self,
+          timeoutMs: config.http.forwardTimeoutMs,
+          ...(peerTls !== undefined ? { peerTls } : {}),
+        }),
+        deadLetters: {
+          topologies: this.o.topologies.map((t) => ({
+            name: t.definition.name,
+            commands: t.topics.commands,
+            deadLetters: t.topics.deadLetters,
+          })),
+          store: (this.deadLetters = new KafkaDeadLetters(
+            createKafka(config.kafka, `${config.kafka.clientId}-dlq`, this.logger, this.kafkaLogs),
+          )),
+          replay: this.commands!.replay,
+          // Where it came from, where it went and who asked: never the command's payload.
+          onReplayed: (r) =>
+            r.error === undefined
+              ? this.logger.info(r, 'dead letter replayed')
+              : this.logger.warn(r, 'dead letter not replayed'),
+        },
       })
       this.route(door)
       const served = (r: (typeof HTTP_ROUTES)[number]) =>
@@ -339,7 +466,8 @@ export class Worker {
   private frontDoor(events: EventQueries, peerTls: PeerTls | undefined): FrontDoorOptions {
     const { http } = this.o.config
     const names = this.o.topologies.map((t) => t.definition.name)
-    if (http.commands) this.commands = new CommandGateway(this.o.topologies, this.o.config, this.logger)
+    // Also what dead letters are replayed through (POST /dead-letters/<topology>/replay), commands over HTTP or not.
+    this.commands = new CommandGateway(this.o.topologies, this.o.config, this.logger)
     const door: FrontDoorOptions = {
       self: `${hostname()}:${process.pid}`,
       forwardTimeoutMs: http.forwardTimeoutMs,
@@ -347,7 +475,7 @@ export class Worker {
     }
     door.commands = {
       topologies: names,
-      ...(this.commands ? { send: this.commands.send } : {}),
+      ...(http.commands ? { send: this.commands.send } : {}),
       maxBodyBytes: http.maxBodyBytes,
       positions: replyPositions({
         topologies: this.o.topologies,
@@ -459,7 +587,7 @@ export class Worker {
         this.http.close(() => r())
         this.http.closeIdleConnections() // keep-alive scrapers must not hold the shutdown
       })
-      await Promise.allSettled([this.commands?.close(), this.owners?.close()])
+      await Promise.allSettled([this.commands?.close(), this.owners?.close(), this.deadLetters?.close()])
       if (timedOut) this.logger.warn({ deadlineMs: deadline }, 'shutdown deadline passed; exiting anyway')
       this.logger.info('worker stopped')
       this.resolveDone(this.fatal || timedOut ? 1 : 0)

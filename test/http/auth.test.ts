@@ -111,6 +111,15 @@ describe('bearer tokens, per route class', async () => {
     }
   })
 
+  it("the console's files are open (no data in them): 200 without a token, and with any", async () => {
+    for (const r of ROUTE_REQUESTS.filter((x) => x.class === 'asset')) {
+      expect((await call(w.url, r)).status, r.path).toBe(200)
+      expect((await call(w.url, r, TOKENS.reader)).status, r.path).toBe(200)
+    }
+    // Not a way around the guard: the API behind the page still asks for the token.
+    expect((await call(w.url, { method: 'GET', path: '/topologies' })).status).toBe(401)
+  })
+
   it('any other path needs a credential (401), then answers 404 as JSON', async () => {
     const none = await call(w.url, { method: 'GET', path: '/nope' })
     expect(none.status).toBe(401)

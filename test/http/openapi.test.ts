@@ -22,6 +22,10 @@ import { fromDecider } from '../../src/topology/loader.ts'
 import bank from '../../topologies/bank-account.ts'
 import { createMetrics } from '../../src/metrics/metrics.ts'
 import { ROOT } from '../cli/run-cli.ts'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { catalogQuery, consoleFiles } from '../../src/http/console.ts'
+import { clusterQuery } from '../../src/http/cluster.ts'
 
 interface Operation {
   responses: Record<string, unknown>
@@ -37,8 +41,41 @@ interface Doc {
 const doc = parse(readFileSync(path.join(ROOT, 'docs/openapi.yaml'), 'utf8')) as Doc
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options']
 
+const consoleDir = mkdtempSync(path.join(tmpdir(), 'openapi-console-'))
+writeFileSync(path.join(consoleDir, 'index.html'), '<!doctype html><title>console</title>')
+writeFileSync(path.join(consoleDir, 'app.js'), 'export {}')
+const deadLetter = {
+  partition: 0,
+  offset: '5',
+  timestamp: '1767225600000',
+  key: Buffer.from('acc/1'),
+  value: Buffer.from(JSON.stringify({ commandId: 'c1', type: 'Deposit', payload: { amount: 1 } })),
+  headers: { 'content-type': 'application/json', 'kd-error-code': 'misrouted', 'kd-error-message': 'x' },
+}
+
 describe('docs/openapi.yaml', async () => {
   const server = await startHttp({
+    consoleFiles: consoleFiles(consoleDir),
+    catalog: catalogQuery({
+      topologies: [fromDecider(bank, { name: 'bank' })],
+      projections: [],
+      commands: true,
+    }),
+    cluster: clusterQuery({
+      groups: [{ name: 'bank', kind: 'topology', partitions: 1 }],
+      local: async () => ({ url: 'http://w1:1', ready: true, at: 0, groups: [] }),
+      owners: () => undefined,
+      self: () => 'http://w1:1',
+      timeoutMs: 1000,
+    }),
+    deadLetters: {
+      topologies: [{ name: 'bank', commands: 'bank.commands', deadLetters: 'bank.dlq' }],
+      store: {
+        list: async () => ({ records: [deadLetter], partitions: [{ partition: 0, start: '0', end: '6' }] }),
+        one: async (_t, p, o) => (p === 0 && o === 5n ? deadLetter : undefined),
+      },
+      replay: async () => ({ sentTo: { topic: 'bank.commands', partition: 0, offset: '9' } }),
+    },
     host: '127.0.0.1',
     port: 0,
     registry: createMetrics().registry,
@@ -106,6 +143,9 @@ describe('docs/openapi.yaml', async () => {
           .replace('{aggregateId}', 'acc%2F1')
           .replace('{projection}', 'totals')
           .replace('{key}', 'day%2F1')
+          .replace('{file}', 'app.js')
+          .replace('{partition}', '0')
+          .replace('{offset}', '5')
       const r = await fetch(url, {
         method: route.method,
         ...(route.method === 'POST'
@@ -114,7 +154,9 @@ describe('docs/openapi.yaml', async () => {
               body: JSON.stringify(
                 route.path === '/sql'
                   ? { topologies: ['bank'], query: 'SELECT count(*) AS n FROM events' }
-                  : { aggregateId: 'acc/1', type: 'Deposit', payload: { amount: 1 } },
+                  : route.path.endsWith('/replay')
+                    ? { records: [{ partition: 0, offset: '5' }] }
+                    : { aggregateId: 'acc/1', type: 'Deposit', payload: { amount: 1 } },
               ),
             }
           : {}),
@@ -131,7 +173,14 @@ describe('docs/openapi.yaml', async () => {
     expect(schemes?.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
     expect(schemes?.mutualTLS).toMatchObject({ type: 'mutualTLS' })
     const open = ['/livez', '/readyz', '/metrics']
+    // The console's files hold no data: open even with http.auth (no 401, no 403).
+    const assets = ['/console/', '/console/{file}']
     for (const route of HTTP_ROUTES) {
+      if (assets.includes(route.path)) {
+        const op = doc.paths[route.path]!.get!
+        expect((op as { security?: unknown }).security, route.path).toEqual([{}])
+        continue
+      }
       const codes = Object.keys(doc.paths[route.path]![route.method.toLowerCase()]!.responses)
       const name = `${route.method} ${route.path}`
       expect(codes, name).toEqual(expect.arrayContaining(['401', '414']))
@@ -159,7 +208,13 @@ describe('docs/openapi.yaml', async () => {
     })
     const at = `http://127.0.0.1:${(guarded.address() as AddressInfo).port}`
     try {
+      for (const path of ['/console/', '/console/app.js']) {
+        const r = await fetch(at + path)
+        // Past the guard without credentials (not 401): this server has no console files, so 404.
+        expect(r.status, path).toBe(404)
+      }
       for (const route of HTTP_ROUTES) {
+        if (assets.includes(route.path)) continue
         const op = doc.paths[route.path]![route.method.toLowerCase()]!
         const path = route.path.replace(/\{[^}]+\}/g, 'x')
         const none = await fetch(at + path, { method: route.method })

@@ -19,6 +19,12 @@ import type { PeerTls } from '../../src/http/peer.ts'
 import { replyPositions } from '../../src/http/positions.ts'
 import type { AggregateRouter } from '../../src/http/routing.ts'
 import { startHttp, type HttpTls } from '../../src/http/server.ts'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { catalogQuery, consoleFiles } from '../../src/http/console.ts'
+import { clusterQuery } from '../../src/http/cluster.ts'
+import type { DeadLetterOptions } from '../../src/http/dead-letters.ts'
 import { sqlRoute } from '../../src/http/sql.ts'
 import { stateQuery } from '../../src/http/state.ts'
 import { viewQueries, type ViewQueryableTask } from '../../src/http/views.ts'
@@ -98,6 +104,29 @@ export interface Fixture {
   close(): Promise<void>
 }
 
+/** The console's files (a page and a script) for the fixture's /console routes. */
+const consoleDir = mkdtempSync(path.join(tmpdir(), 'fixture-console-'))
+writeFileSync(path.join(consoleDir, 'index.html'), '<!doctype html><title>console</title>')
+writeFileSync(path.join(consoleDir, 'app.js'), 'export {}')
+
+/** One dead letter at bank.dlq 0:5 (a misrouted Deposit of acc-1); a replay is "written" to bank.commands 0:9. */
+const deadLetter = {
+  partition: 0,
+  offset: '5',
+  timestamp: '1767225600000',
+  key: Buffer.from('acc-1'),
+  value: Buffer.from(JSON.stringify({ commandId: 'c1', type: 'Deposit', payload: { amount: 1 } })),
+  headers: { 'content-type': 'application/json', 'kd-error-code': 'misrouted', 'kd-error-message': 'x' },
+}
+export const FIXTURE_DEAD_LETTERS: DeadLetterOptions = {
+  topologies: [{ name: 'bank', commands: 'bank.commands', deadLetters: 'bank.dlq' }],
+  store: {
+    list: async () => ({ records: [deadLetter], partitions: [{ partition: 0, start: '0', end: '6' }] }),
+    one: async (_t, p, offset) => (p === 0 && offset === 5n ? deadLetter : undefined),
+  },
+  replay: async () => ({ sentTo: { topic: 'bank.commands', partition: 0, offset: '9' } }),
+}
+
 export async function workerHttp(o: FixtureOptions = {}): Promise<Fixture> {
   const held = o.holds === false ? [] : [0, 1]
   const topology = topologyNamed(o.topologyName ?? 'bank')
@@ -159,6 +188,16 @@ export async function workerHttp(o: FixtureOptions = {}): Promise<Fixture> {
       maxBodyBytes: Math.min(64 * 1024, o.limits?.maxBodyBytes ?? 64 * 1024),
     }),
     frontDoor: door,
+    consoleFiles: consoleFiles(consoleDir),
+    catalog: catalogQuery({ topologies: [topology], projections: [], commands: true }),
+    cluster: clusterQuery({
+      groups: [{ name: topology.definition.name, kind: 'topology', partitions: 2 }],
+      local: async () => ({ url: door.self, ready: true, at: 0, groups: [] }),
+      owners: () => undefined,
+      self: () => door.self,
+      timeoutMs: 1000,
+    }),
+    deadLetters: FIXTURE_DEAD_LETTERS,
     ...(o.auth !== undefined ? { auth: httpAuth(o.auth) } : {}),
     ...(o.limits !== undefined ? { limits: o.limits } : {}),
     ...(o.tls !== undefined ? { tls: o.tls } : {}),
@@ -199,5 +238,17 @@ export const ROUTE_REQUESTS = [
     method: 'POST',
     path: '/commands/bank',
     body: { aggregateId: 'acc-1', type: 'Deposit', payload: { amount: 1 } },
+  },
+  { class: 'asset', method: 'GET', path: '/console/' },
+  { class: 'asset', method: 'GET', path: '/console/app.js' },
+  { class: 'read', method: 'GET', path: '/topologies' },
+  { class: 'read', method: 'GET', path: '/cluster' },
+  { class: 'read', method: 'GET', path: '/dead-letters/bank' },
+  { class: 'read', method: 'GET', path: '/dead-letters/bank/0/5' },
+  {
+    class: 'write',
+    method: 'POST',
+    path: '/dead-letters/bank/replay',
+    body: { records: [{ partition: 0, offset: '5' }] },
   },
 ] as const

@@ -144,6 +144,8 @@ describe('the packed tarball', () => {
     expect(files).toContain('topologies/projection.schema.json')
     expect(files).toContain('config/kafka/pom.xml')
     expect(files).toContain('templates/service/package.json')
+    // The web console, built before publish (npm run build): served by the worker from the package, no CDN.
+    for (const f of ['index.html', 'app.js', 'style.css']) expect(files).toContain(`dist/console/${f}`)
     const tops = new Set(files.map((f) => f.split('/')[0]))
     expect([...tops].sort()).toEqual(
       ['LICENSE', 'README.md', 'bin', 'config', 'dist', 'package.json', 'templates', 'topologies'].sort(),
@@ -218,6 +220,16 @@ describe.each(lines)('Node $version', ({ version, bin }) => {
         )
         expect(sent.stdout + sent.stderr).toMatch(/"status":\s*"accepted"/)
         expect(sent.code).toBe(0)
+        // The installed package's worker serves the console's files from the package.
+        const http = /"url":"(http:\/\/[^"]+)"/.exec(worker.out())?.[1]
+        expect(http, worker.out().slice(-2000)).toBeDefined()
+        for (const [file, type] of [
+          ['', 'text/html'],
+          ['app.js', 'text/javascript'],
+        ] as const) {
+          const page = await fetch(`${http}/console/${file}`, { signal: AbortSignal.timeout(10_000) })
+          expect([page.status, page.headers.get('content-type')?.split(';')[0]], file).toEqual([200, type])
+        }
         // A few more, one of each outcome the smoke can tell apart. `send --file` sends in parallel lanes, so each
         // outcome holds in any order: 1000 is more than acc-1 can ever hold here; d1 again waits for d1.
         const file = path.join(dir, 'commands.ndjson')

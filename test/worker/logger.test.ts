@@ -80,13 +80,14 @@ describe('worker ready line', () => {
     const m = readyMessage([topology], ['127.0.0.1:9092'], 'http://127.0.0.1:9464')
     const send = `npx decider send topologies/bank.yaml --type CreateAccount --id example-1 --payload '{"owner":"example"}' --wait`
     expect(sendExample(topology)).toBe(send)
-    expect(m.msg).toBe(`worker ready; send a command: ${send}`)
+    expect(m.msg).toBe(`worker ready; console: http://127.0.0.1:9464/console/; send a command: ${send}`)
     expect(m.fields).toMatchObject({
       brokers: ['127.0.0.1:9092'],
       topologies: [
         { name: 'bank', partitions: 3, topics: { commands: 'bank.commands', events: 'bank.events' } },
       ],
       http: {
+        console: 'http://127.0.0.1:9464/console/',
         metrics: 'http://127.0.0.1:9464/metrics',
         health: ['http://127.0.0.1:9464/livez', 'http://127.0.0.1:9464/readyz'],
         state: ['http://127.0.0.1:9464/state/bank/<aggregateId>'],
@@ -94,6 +95,7 @@ describe('worker ready line', () => {
       send: [send],
     })
     expect(readyMessage([topology], ['b:9092']).fields).not.toHaveProperty('http')
+    expect(readyMessage([topology], ['b:9092']).msg).toBe(`worker ready; send a command: ${send}`)
   })
 
   it('makes a sample payload the schema accepts, or none when it cannot guess', () => {
