@@ -61,23 +61,33 @@ export async function atLeastOnceLoop(kafka: Kafka, admin: Admin, name: string, 
   const input = `${name}.in`
   const output = `${name}.out`
   await createTopics(admin, [input, output])
-  const preload = kafka.producer()
+  const preload = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await preload.connect()
-  await produceAll(preload, input, workload.map(encodeCommand))
+  await produceAll(preload, input, workload.map(encodeCommand), 5000, 1)
   await preload.disconnect()
   const total = await topicEnd(admin, input)
 
   const producer = kafka.producer()
   await producer.connect()
-  const consumer = kafka.consumer({ groupId: name, maxWaitTimeInMs: 100, maxBytesPerPartition: 1_048_576 })
+  // Half a MiB per partition: a batch's copy (with its headers) stays below the broker's 1 MB message.max.bytes. At
+  // 1 MiB a full fetch of a long backlog came back as one produce request the broker refused, and the loop stopped.
+  const consumer = kafka.consumer({ groupId: name, maxWaitTimeInMs: 100, maxBytesPerPartition: 524_288 })
   let joinedAt = 0
   let finishedAt = 0
   let processed = 0
   let done!: () => void
-  const finished = new Promise<void>((r) => (done = r))
+  let failed!: (e: Error) => void
+  const finished = new Promise<void>((resolve, reject) => {
+    done = resolve
+    failed = reject
+  })
   consumer.on(consumer.events.GROUP_JOIN, () => {
     if (joinedAt === 0) joinedAt = now()
   })
+  // A crash stops the loop: fail the run at once rather than wait out the timeout.
+  consumer.on(consumer.events.CRASH, (e) =>
+    failed(new Error(`at-least-once loop crashed: ${e.payload.error.message}`)),
+  )
   await consumer.connect()
   await consumer.subscribe({ topic: input, fromBeginning: true })
   await consumer.run({
