@@ -36,9 +36,20 @@ export function encodeSnapshot(
   serialization: Serialization,
 ): Buffer {
   if (serialization !== 'msgpack') return encode(next, serialization)
-  const bytes = incremental(next, previous) ?? storeCodec.encode(next)
+  const bytes = incremental(next, previous) ?? owned(storeCodec.encode(next))
   known.set(next, bytes)
   return bytes
+}
+
+/**
+ * A copy of `b` in memory of its own. msgpackr returns views into a shared buffer it packs many values into (events,
+ * replies), and Buffer.allocUnsafe views into Node's shared 8 KiB pool: kept (with the snapshot, in the cache), such
+ * a view would keep all of that memory alive.
+ */
+function owned(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length)
+  b.copy(copy)
+  return copy
 }
 
 function incremental(next: SnapshotRecord, previous: SnapshotRecord | undefined): Buffer | undefined {
@@ -66,7 +77,8 @@ function incremental(next: SnapshotRecord, previous: SnapshotRecord | undefined)
   const outcome = storeCodec.encode(recent[0])
   const arrayHeader = arrayHeaderBytes(recent.length)
   const kept = region.end - region.start
-  const out = Buffer.allocUnsafe(
+  // Memory of its own (see owned()): this buffer is kept with the snapshot.
+  const out = Buffer.allocUnsafeSlow(
     3 + (head.length - headStart) + RECENT_KEY.length + arrayHeader.length + outcome.length + kept,
   )
   let at = 0

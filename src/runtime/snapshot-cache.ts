@@ -18,7 +18,8 @@ interface Entry {
  *
  * An entry's bytes are the size of its snapshot encoded (the changelog value the commit wrote, or the LevelDB value
  * it was read from): the caller passes it, since it already has it. The decoded object on the heap is larger (a
- * few times, depending on the state's shape), so the byte bound is a relative one: it keeps a few very large
+ * few times, depending on the state's shape), and the encoded bytes stay on the heap too while the entry is cached
+ * (src/domain/snapshot-bytes.ts reuses them for the aggregate's next snapshot), so the byte bound is a relative one: it keeps a few very large
  * snapshots from taking the room of many small ones, and bounds the heap in proportion. A snapshot larger than the
  * whole byte budget is not kept (and the older version of it, if cached, goes).
  */
