@@ -24,6 +24,11 @@ export function rememberBytes(s: SnapshotRecord, bytes: Uint8Array): void {
   known.set(s, bytes)
 }
 
+/** The msgpack encoding of `s` if this process has it (see rememberBytes). */
+export function knownBytes(s: SnapshotRecord): Uint8Array | undefined {
+  return known.get(s)
+}
+
 const RECENT_KEY = Buffer.from([0xa6, ...Buffer.from('recent')])
 
 /**

@@ -19,7 +19,7 @@
  */
 import { eventVersionOf, stateVersionOf, type DecideContext } from '../domain/decider.ts'
 import { encode } from '../domain/codec.ts'
-import { encodeSnapshot } from '../domain/snapshot-bytes.ts'
+import { encodeSnapshot, knownBytes } from '../domain/snapshot-bytes.ts'
 import {
   HEADERS,
   type EventEnvelope,
@@ -147,7 +147,7 @@ export class CommandProcessor {
     const current = snapshots.get(aggregateId)
     const version = current?.version ?? 0
 
-    const remembered = current === undefined ? undefined : rememberedOf(current.recent, envelope.commandId)
+    const remembered = current === undefined ? undefined : rememberedOf(current, envelope.commandId)
     if (remembered !== undefined) {
       out.outcomes.byStatus.duplicate++
       out.reply(
@@ -351,10 +351,19 @@ function remember(
   return next
 }
 
-function rememberedOf(
-  recent: readonly RememberedOutcome[],
-  commandId: string,
-): RememberedOutcome | undefined {
+/**
+ * The outcome `current` remembers for `commandId`. A msgpack string is its UTF-8 bytes, so a commandId absent from the
+ * snapshot's encoded bytes is not in its window: one native search of those bytes (contiguous) instead of comparing
+ * with each remembered commandId (objects spread over the heap), which took ~5% of a worker's time with full windows.
+ */
+function rememberedOf(current: SnapshotRecord, commandId: string): RememberedOutcome | undefined {
+  const recent = current.recent
+  if (recent.length === 0) return undefined
+  const bytes = knownBytes(current)
+  if (bytes !== undefined) {
+    const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+    if (b.indexOf(commandId) === -1) return undefined
+  }
   for (let i = 0; i < recent.length; i++) if (recent[i]!.commandId === commandId) return recent[i]
   return undefined
 }
