@@ -77,7 +77,14 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
   const dir = tempDir('bench')
   const workers: WorkerProcess[] = []
   const run = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
-  setTopologyExtra(o.dedupeWindow !== undefined ? `dedupe:\n  perAggregate: ${o.dedupeWindow}\n` : '')
+  setTopologyExtra(
+    (o.dedupeWindow !== undefined ? `dedupe:\n  perAggregate: ${o.dedupeWindow}\n` : '') +
+      (o.processing && Object.keys(o.processing).length > 0
+        ? `processing:\n${Object.entries(o.processing)
+            .map(([k, v]) => `  ${k}: ${v}\n`)
+            .join('')}`
+        : ''),
+  )
   try {
     const machine = machineInfo()
     const phases = PHASES.filter((p) => (o.phases ?? PHASES).includes(p))

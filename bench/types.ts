@@ -38,6 +38,8 @@ export interface BenchOptions {
   steadyBacklog: number
   /** kstreams phase: one pair of drains per value, the backlog spread over this many aggregates. */
   steadyAggregates: number[]
+  /** `processing` keys written into the bench topologies (e.g. fetchMinBytes); not with the failover phase. */
+  processing?: Record<string, number>
   /** Record size of the ProducerPerformance baseline. */
   recordSize: number
   /** Records the ProducerPerformance baseline sends. */

@@ -3,7 +3,8 @@
  *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
  *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
  *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1
- *                   --spread-aggregates N --spread-rate N --spread-seconds S]
+ *                   --spread-aggregates N --spread-rate N --spread-seconds S
+ *                   --processing fetchMinBytes=65536,fetchMaxWaitMs=20]
  * Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when
  * none of baselines, eos, scaleout ran).
  * npm run bench [-- --only baselines,eos,scale,scaleout,failover,kstreams
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     'failover-rate': { type: 'string' },
     'failover-standbys': { type: 'string' },
     'spread-aggregates': { type: 'string' },
+    processing: { type: 'string' },
     'spread-rate': { type: 'string' },
     'spread-seconds': { type: 'string' },
     brokers: { type: 'string' },
@@ -80,6 +82,18 @@ const opts: Partial<BenchOptions> = {
   spreadAggregates: num(values['spread-aggregates'], DEFAULT_OPTIONS.spreadAggregates),
   spreadRate: num(values['spread-rate'], DEFAULT_OPTIONS.spreadRate),
   spreadSeconds: num(values['spread-seconds'], DEFAULT_OPTIONS.spreadSeconds),
+  ...(values.processing
+    ? {
+        processing: Object.fromEntries(
+          values.processing.split(',').map((kv) => {
+            const [k, v] = kv.split('=')
+            if (!k || v === undefined)
+              throw new Error(`--processing: expected key=value[,key=value], got ${kv}`)
+            return [k.trim(), num(v, 0)]
+          }),
+        ),
+      }
+    : {}),
   backlog: num(values.backlog, DEFAULT_OPTIONS.backlog),
   accounts: num(values.accounts, DEFAULT_OPTIONS.accounts),
   aggregates: num(values.aggregates, DEFAULT_OPTIONS.aggregates),

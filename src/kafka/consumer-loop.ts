@@ -47,6 +47,13 @@ export interface ConsumerLoopOptions {
   topic: string
   partitions: number
   maxBytesPerPartition: number
+  /**
+   * The broker answers a fetch once it has this many bytes for us, or after fetchMaxWaitMs (processing.fetchMinBytes,
+   * processing.fetchMaxWaitMs). Above 1 byte, a lightly loaded partition's commands gather into fewer, larger
+   * transactions, at the cost of up to fetchMaxWaitMs of latency. Defaults: 1 byte, 100 ms.
+   */
+  fetchMinBytes?: number
+  fetchMaxWaitMs?: number
   sessionTimeoutMs: number
   heartbeatIntervalMs: number
   rebalanceTimeoutMs: number
@@ -121,7 +128,8 @@ export class KafkaConsumerLoop implements ConsumerControl {
       readUncommitted: true, // the markers are applied here (PartitionInput)
       maxBytesPerPartition: this.o.maxBytesPerPartition,
       allowAutoTopicCreation: false,
-      maxWaitTimeInMs: 100,
+      minBytes: this.o.fetchMinBytes ?? 1,
+      maxWaitTimeInMs: this.o.fetchMaxWaitMs ?? 100,
       sessionTimeout: this.o.sessionTimeoutMs,
       heartbeatInterval: this.o.heartbeatIntervalMs,
       rebalanceTimeout: this.o.rebalanceTimeoutMs,

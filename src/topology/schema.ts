@@ -39,6 +39,9 @@ export const topologySchema = z
       .object({
         maxBatchCommands: z.number().int().min(1).max(100_000).default(1000),
         maxBytesPerPartition: z.number().int().min(1024).default(1_048_576),
+        /** A fetch is answered at this many bytes or after fetchMaxWaitMs: larger transactions under light load. */
+        fetchMinBytes: z.number().int().min(1).max(52_428_800).default(1),
+        fetchMaxWaitMs: z.number().int().min(0).max(10_000).default(100),
         transactionTimeoutMs: z.number().int().min(1000).max(900_000).default(10_000),
         snapshotCacheSize: z.number().int().min(0).default(100_000),
         snapshotCacheBytes: z.number().int().min(0).default(67_108_864),

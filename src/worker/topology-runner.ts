@@ -142,6 +142,8 @@ export class TopologyRunner {
       topic: topology.topics.commands,
       partitions: topology.definition.partitions,
       maxBytesPerPartition: topology.definition.processing.maxBytesPerPartition,
+      fetchMinBytes: topology.definition.processing.fetchMinBytes,
+      fetchMaxWaitMs: topology.definition.processing.fetchMaxWaitMs,
       sessionTimeoutMs: config.consumer.sessionTimeoutMs,
       heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
       rebalanceTimeoutMs: config.consumer.rebalanceTimeoutMs,
