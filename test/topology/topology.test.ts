@@ -41,6 +41,8 @@ describe('parseTopology', () => {
     ).toEqual({
       maxBatchCommands: 5,
       maxBytesPerPartition: 1_048_576,
+      fetchMinBytes: 1,
+      fetchMaxWaitMs: 100,
       transactionTimeoutMs: 10_000,
       snapshotCacheSize: 100_000,
       snapshotCacheBytes: 67_108_864,
