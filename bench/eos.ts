@@ -5,7 +5,7 @@ import { measureLatency } from './latency.ts'
 import { eosThroughput } from './throughput.ts'
 import type { BenchOptions, BenchResult } from './types.ts'
 import { brokerPid, cpuSeconds } from './cpu.ts'
-import { kafka_brokers, scrape, stopWorkers } from './workers.ts'
+import { BATCH_STEPS, kafka_brokers, scrape, stopWorkers } from './workers.ts'
 
 export async function eosPhase(
   kafka: Kafka,
@@ -48,6 +48,12 @@ export async function eosPhase(
       const commands = m1.batchSum - m0.batchSum
       const seconds = l.sent / l.achievedRate
       l.load = {
+        batchSplitMs: Object.fromEntries(
+          BATCH_STEPS.map((s) => [
+            s,
+            batches > 0 ? (((m1.steps[s] ?? 0) - (m0.steps[s] ?? 0)) / batches) * 1000 : NaN,
+          ]),
+        ),
         transactionsPerSec: (m1.txns - m0.txns) / seconds,
         meanBatch: batches > 0 ? commands / batches : NaN,
         workerCpuPer1k: commands > 0 ? ((cpu1[0] - cpu0[0]) / commands) * 1000 : NaN,

@@ -71,6 +71,15 @@ function baselineRows(r: BenchResult): Row[] {
       '-',
     ])
     rows.push([`latency @${name} load p95 ms`, n1(l.p95Ms), '-', '-'])
+    if (l.load?.batchSplitMs)
+      rows.push([
+        `latency @${name} load: one batch, mean ms: ${Object.keys(l.load.batchSplitMs).join(' / ')}`,
+        Object.values(l.load.batchSplitMs)
+          .map((v) => n1(v))
+          .join(' / '),
+        '-',
+        '-',
+      ])
     if (l.load)
       rows.push([
         `latency @${name} load: txn/s, commands/txn, worker / broker CPU s per 1,000`,

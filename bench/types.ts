@@ -65,7 +65,14 @@ export interface Latency {
   p99Ms: number
   maxMs: number
   /** Over the level (eos phase): transactions/s, commands per transaction, worker and broker CPU s per 1,000 commands. */
-  load?: { transactionsPerSec: number; meanBatch: number; workerCpuPer1k: number; brokerCpuPer1k: number }
+  load?: {
+    transactionsPerSec: number
+    meanBatch: number
+    workerCpuPer1k: number
+    brokerCpuPer1k: number
+    /** Mean ms per batch of each step of decider_batch_step_seconds over the level. */
+    batchSplitMs?: Record<string, number>
+  }
 }
 
 export interface Throughput {
