@@ -5,7 +5,9 @@ import { measureLatency } from './latency.ts'
 import { eosThroughput } from './throughput.ts'
 import type { BenchOptions, BenchResult } from './types.ts'
 import { brokerPid, cpuSeconds } from './cpu.ts'
-import { BATCH_STEPS, kafka_brokers, scrape, stopWorkers } from './workers.ts'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { BATCH_STEPS, httpGet, kafka_brokers, scrape, stopWorkers } from './workers.ts'
 
 export async function eosPhase(
   kafka: Kafka,
@@ -39,10 +41,18 @@ export async function eosPhase(
     const broker = brokerPid(kafka_brokers(kafka))
     const level = async (rate: number, tag: string) => {
       log(`bench:    latency at ${rate}/s`)
+      const dump = async (when: string) => {
+        // BENCH_METRICS_DIR=dir: the worker's whole /metrics text before and after each level, for histograms.
+        const d = process.env.BENCH_METRICS_DIR
+        if (d)
+          writeFileSync(join(d, `${tag}-${when}.txt`), (await httpGet(running.port, '/metrics'))?.body ?? '')
+      }
+      await dump('before')
       const m0 = await scrape([running])
       const cpu0 = [cpuSeconds(w1.proc.pid), cpuSeconds(broker)] as const
       const l = await measureLatency(kafka, admin, one.topology, w1, o.accounts, rate, o.latencySeconds, tag)
       const m1 = await scrape([running])
+      await dump('after')
       const cpu1 = [cpuSeconds(w1.proc.pid), cpuSeconds(broker)] as const
       const batches = m1.batchCount - m0.batchCount
       const commands = m1.batchSum - m0.batchSum

@@ -1,5 +1,7 @@
 /** 2. Latency: a rate-limited producer and a read_committed reply consumer matching commandIds. */
 import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Admin, Kafka, Message } from 'kafkajs'
 import type { Topology } from '../src/topology/loader.ts'
 import { encodeCommand, type Cmd, type WorkerProcess } from '../scripts/eos/bank.ts'
@@ -58,6 +60,12 @@ export async function measureLatency(
   alive()
   const sentAt = new Map<string, number>()
   const latencies: number[] = []
+  /** Until the reply was written: its record's timestamp (the worker's producer clock when it built the request). */
+  const written: number[] = []
+  const wallOffset = Date.now() - now()
+  // BENCH_METRICS_DIR=dir: every reply's send time, latency, latency until written and partition, as CSV per level.
+  const trace: string[] | undefined = process.env.BENCH_METRICS_DIR ? [] : undefined
+  const t0 = now()
   const consumer = kafka.consumer({
     groupId: `bench-replies-${tag}-${randomBytes(4).toString('hex')}`,
     maxWaitTimeInMs: 20,
@@ -77,7 +85,12 @@ export async function measureLatency(
         if (id === undefined) continue
         const s = sentAt.get(id)
         if (s !== undefined) {
+          if (trace)
+            trace.push(
+              `${(s - t0).toFixed(1)},${(t - s).toFixed(1)},${(Number(m.timestamp) - wallOffset - s).toFixed(1)},${batch.partition}`,
+            )
           latencies.push(t - s)
+          written.push(Number(m.timestamp) - wallOffset - s)
           sentAt.delete(id)
         }
       }
@@ -132,7 +145,9 @@ export async function measureLatency(
         lastProgress = now()
       }
     }
+    if (trace) writeFileSync(join(process.env.BENCH_METRICS_DIR!, `${tag}-replies.csv`), trace.join('\n'))
     const sorted = [...latencies].sort((a, b) => a - b)
+    const sortedWritten = [...written].sort((a, b) => a - b)
     return {
       targetRate: rate,
       achievedRate,
@@ -142,6 +157,11 @@ export async function measureLatency(
       p95Ms: percentile(sorted, 0.95),
       p99Ms: percentile(sorted, 0.99),
       maxMs: sorted[sorted.length - 1] ?? NaN,
+      written: {
+        p50Ms: percentile(sortedWritten, 0.5),
+        p99Ms: percentile(sortedWritten, 0.99),
+        maxMs: sortedWritten[sortedWritten.length - 1] ?? NaN,
+      },
     }
   } finally {
     await producer.disconnect().catch(() => undefined)

@@ -87,6 +87,13 @@ function baselineRows(r: BenchResult): Row[] {
         '-',
         '-',
       ])
+    if (l.written)
+      rows.push([
+        `latency @${name} load until written, p50 / p99 / max ms`,
+        `${n1(l.written.p50Ms)} / ${n1(l.written.p99Ms)} / ${n1(l.written.maxMs)}`,
+        '-',
+        '-',
+      ])
     rows.push([
       `latency @${name} load p99 ms`,
       n1(l.p99Ms),

@@ -64,6 +64,8 @@ export interface Latency {
   p95Ms: number
   p99Ms: number
   maxMs: number
+  /** Until the reply was written (its record timestamp, set by the worker's producer), not until visible. */
+  written?: { p50Ms: number; p99Ms: number; maxMs: number }
   /** Over the level (eos phase): transactions/s, commands per transaction, worker and broker CPU s per 1,000 commands. */
   load?: {
     transactionsPerSec: number
