@@ -12,6 +12,19 @@
  * read_committed filter hands out aborted records when aborted transactions of several producers overlap a fetch.
  * kafkajs' fetch position (its resolved offset) follows what the filter has read, never the task's position; a
  * seek by the task manager starts the partition's filter afresh at the offset it seeks to.
+ *
+ * Each partition's records go through a lane: eachBatch queues them and returns, and the lane hands them to the
+ * task manager one batch at a time, everything queued meanwhile together. kafkajs fetches all partitions of a broker
+ * in one request and waits for every batch of a fetch before the next one, so handling a batch inside eachBatch made
+ * every partition wait for the slowest transaction of the round (one slow commit delayed all partitions' commands)
+ * and left the next fetch until every commit was done. With lanes a partition waits only for its own previous
+ * transaction, the next fetch overlaps the commits, and commands that arrive during a transaction go into the next
+ * one together. eachBatch still waits while its lane holds `laneRecords` records or more (memory stays bounded; under a
+ * backlog that is the old pace, one batch ahead). Exactly-once does not rest on eachBatch: the input offsets are
+ * committed inside each transaction, and a partition that moved fences this worker's producer (its transactional id
+ * is the partition's), so a transaction still running after a rebalance commits before the new owner starts or is
+ * aborted by it. Records queued under a filter that a seek or a join replaced are dropped: they are fetched again
+ * from the position the seek names.
  */
 import type { Consumer, EachBatchPayload, Kafka, PartitionAssigner } from 'kafkajs'
 import type { Logger } from 'pino'
@@ -70,6 +83,25 @@ export interface ConsumerLoopOptions {
   onGone?(error: ConsumerCrashedError): void
   /** Each join: the member id the coordinator gave this consumer (recorded in the state dir, group-members.ts). */
   onJoined?(memberId: string): void
+  /**
+   * eachBatch returns at once while the partition's lane holds fewer records than this, else it waits until it does
+   * (default 1000; the topology's processing.maxBatchCommands).
+   */
+  laneRecords?: number
+}
+
+/** A partition's records between kafkajs' eachBatch and the task manager (see the header). */
+interface Lane {
+  /** Fetched records in order, each chunk with the filter it was read through (stale once the filter is replaced). */
+  chunks: { input: PartitionInput; records: InputRecord[] }[]
+  count: number
+  /** The hooks of the latest eachBatch of the partition (kafkajs' isRunning / isStale / heartbeat). */
+  hooks: BatchHooks | undefined
+  highWatermark: bigint
+  /** The drain loop while it runs. */
+  draining: Promise<void> | undefined
+  /** eachBatch calls waiting for room. */
+  waiting: (() => void)[]
 }
 
 export class KafkaConsumerLoop implements ConsumerControl {
@@ -77,6 +109,10 @@ export class KafkaConsumerLoop implements ConsumerControl {
   private handler: ConsumerLoopHandler | undefined
   /** The transaction filter of each partition, from the last seek on; none until the task manager seeks. */
   private readonly inputs = new Map<number, PartitionInput>()
+  private readonly lanes = new Map<number, Lane>()
+  /** An error a lane's batch threw, for the next eachBatch to throw (kafkajs then restarts the consumer, rejoins). */
+  private failure: unknown
+  private stopping = false
 
   constructor(private readonly o: ConsumerLoopOptions) {}
 
@@ -205,6 +241,11 @@ export class KafkaConsumerLoop implements ConsumerControl {
         )
       },
     }
+    if (this.failure !== undefined) {
+      const e = this.failure
+      this.failure = undefined
+      throw e
+    }
     if (isStale()) return // fetched before a seek that is still to be applied
     const input = this.inputs.get(partition)
     if (input === undefined) {
@@ -229,15 +270,87 @@ export class KafkaConsumerLoop implements ConsumerControl {
       )
     // The next fetch starts after everything the filter has read; the task's position is its own.
     resolveOffset((input.next - 1n).toString())
-    await this.handler!.handleBatch(partition, released.map(toInput(partition)), hooks)
+    if (released.length === 0) return
+    const lane = this.laneOf(partition)
+    lane.chunks.push({ input, records: released.map(toInput(partition)) })
+    lane.count += released.length
+    lane.hooks = hooks
+    lane.highWatermark = BigInt(batch.highWatermark)
+    lane.draining ??= this.drain(partition, lane)
+    // Bounded memory: under a backlog, wait (holding kafkajs' fetch) until the lane has room again.
+    const room = this.o.laneRecords ?? 1000
+    while (lane.count >= room && !this.stopping && hooks.current() && lane.draining !== undefined)
+      await new Promise<void>((r) => lane.waiting.push(r))
   }
 
-  /** Stops fetching and leaves the group; the batch in flight finishes first (kafkajs waits for it). */
+  private laneOf(partition: number): Lane {
+    let lane = this.lanes.get(partition)
+    if (lane === undefined) {
+      lane = { chunks: [], count: 0, hooks: undefined, highWatermark: 0n, draining: undefined, waiting: [] }
+      this.lanes.set(partition, lane)
+    }
+    return lane
+  }
+
+  /** Hands the lane's records to the task manager, all that is queued at once, until it is empty. */
+  private async drain(partition: number, lane: Lane): Promise<void> {
+    // Not synchronously: the caller stores this promise as lane.draining, which the finally below clears.
+    await Promise.resolve()
+    try {
+      for (;;) {
+        // Only what was read through the partition's current filter: a seek or a join since made the rest stale.
+        const current = this.inputs.get(partition)
+        let records: InputRecord[] = []
+        for (const c of lane.chunks) {
+          if (c.input !== current) continue
+          if (records.length === 0) records = c.records
+          else for (const r of c.records) records.push(r)
+        }
+        lane.chunks = []
+        lane.count = 0
+        wake(lane)
+        if (records.length === 0 || this.stopping) return
+        await this.handler!.handleBatch(partition, records, lane.hooks!)
+        const next = this.handler!.position(partition)
+        if (next !== undefined && current !== undefined && this.inputs.get(partition) === current)
+          this.o.listener?.positionAfterBatch?.(partition, lane.highWatermark, current.position(next))
+      }
+    } catch (e) {
+      // As eachBatch used to throw it: kafkajs restarts the consumer and rejoins, and the join resets every position.
+      this.o.logger.warn({ err: e, partition }, 'batch failed; the consumer rejoins the group')
+      this.failure ??= e
+      lane.chunks = []
+      lane.count = 0
+    } finally {
+      lane.draining = undefined
+      wake(lane)
+    }
+  }
+
+  /** Resolves once no lane has records queued or in flight (tests; bounded by the batches in flight). */
+  async idle(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const busy = [...this.lanes.values()].map((l) => l.draining).filter((d) => d !== undefined)
+      if (busy.length === 0) return
+      await Promise.all(busy)
+    }
+  }
+
+  /** Stops fetching and leaves the group; each partition's batch in flight finishes first, what is queued is dropped. */
   async stop(): Promise<void> {
+    this.stopping = true
+    for (const lane of this.lanes.values()) wake(lane)
     await this.consumer
       ?.disconnect()
       .catch((e: unknown) => this.o.logger.warn({ err: e }, 'consumer disconnect failed'))
+    await Promise.all([...this.lanes.values()].map((l) => l.draining))
   }
+}
+
+function wake(lane: Lane): void {
+  const waiting = lane.waiting
+  lane.waiting = []
+  for (const w of waiting) w()
 }
 
 function toInput(partition: number) {

@@ -117,6 +117,7 @@ export class ProjectionRunner {
     const loopOptions = {
       kafka,
       maxBytesPerPartition: p.definition.processing.maxBytesPerPartition,
+      laneRecords: p.definition.processing.maxBatchEvents,
       sessionTimeoutMs: consumer.sessionTimeoutMs,
       heartbeatIntervalMs: consumer.heartbeatIntervalMs,
       rebalanceTimeoutMs: consumer.rebalanceTimeoutMs,

@@ -144,6 +144,7 @@ export class TopologyRunner {
       maxBytesPerPartition: topology.definition.processing.maxBytesPerPartition,
       fetchMinBytes: topology.definition.processing.fetchMinBytes,
       fetchMaxWaitMs: topology.definition.processing.fetchMaxWaitMs,
+      laneRecords: topology.definition.processing.maxBatchCommands,
       sessionTimeoutMs: config.consumer.sessionTimeoutMs,
       heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
       rebalanceTimeoutMs: config.consumer.rebalanceTimeoutMs,

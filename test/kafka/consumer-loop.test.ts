@@ -5,7 +5,7 @@ import { KafkaConsumerLoop, type ConsumerLoopHandler } from '../../src/kafka/con
 import { silentLogger } from '../../src/testing/memory-ports.ts'
 import { FakeConsumer, rawMessage } from '../support/fake-kafkajs.ts'
 
-async function setup() {
+async function setup(o: { handleBatch?: ConsumerLoopHandler['handleBatch']; laneRecords?: number } = {}) {
   const consumer = new FakeConsumer()
   const gone: ConsumerCrashedError[] = []
   const delivered: number[][] = []
@@ -21,10 +21,12 @@ async function setup() {
     rebalanceTimeoutMs: 60_000,
     logger: silentLogger,
     onGone: (e) => gone.push(e),
+    ...(o.laneRecords !== undefined ? { laneRecords: o.laneRecords } : {}),
   })
   const handler: ConsumerLoopHandler = {
     assigned: () => undefined,
-    handleBatch: async (_p, records) => void delivered.push(records.map((r) => Number(r.offset))),
+    handleBatch:
+      o.handleBatch ?? (async (_p, records) => void delivered.push(records.map((r) => Number(r.offset)))),
     position: () => undefined,
     groupLost: () => void lost++,
   }
@@ -56,6 +58,7 @@ describe('KafkaConsumerLoop', () => {
     const h = await setup()
     h.loop.seek(0, 0n)
     await h.consumer.batch(0, 0n, [plain(0), rawMessage(1, 'X'), plain(2)])
+    await h.loop.idle()
     expect(h.delivered).toEqual([[0]])
     expect(h.consumer.fetchFrom.get(0)).toBe(3n) // not 1: the open transaction is not fetched again and again
     // X's commit marker comes alone: kafkajs skips eachBatch, so the loop fetches again from the last data record.
@@ -68,6 +71,7 @@ describe('KafkaConsumerLoop', () => {
     })
     expect(h.consumer.calls.at(-1)).toBe('seek 0@2')
     await h.consumer.batch(0, 2n, [plain(2), rawMessage(3, 'X', { control: 'commit' })])
+    await h.loop.idle()
     expect(h.delivered).toEqual([[0], [1, 2]])
     expect(h.consumer.fetchFrom.get(0)).toBe(4n)
   })
@@ -76,6 +80,7 @@ describe('KafkaConsumerLoop', () => {
     const h = await setup()
     h.loop.seek(0, 0n)
     await h.consumer.batch(0, 0n, [plain(0), plain(1), rawMessage(2, 'X')])
+    await h.loop.idle()
     expect(h.delivered).toEqual([[0, 1]])
     h.loop.seek(0, 0n) // the transaction of [0, 1] aborted: the task manager seeks back to 0
     await h.consumer.batch(0, 0n, [
@@ -84,13 +89,140 @@ describe('KafkaConsumerLoop', () => {
       rawMessage(2, 'X'),
       rawMessage(3, 'X', { control: 'commit' }),
     ])
+    await h.loop.idle()
     expect(h.delivered).toEqual([
       [0, 1],
       [0, 1, 2],
     ])
     // A fetch that starts after the filter's position would skip records: fetched again from there instead.
     await h.consumer.batch(0, 6n, [plain(6)])
+    await h.loop.idle()
     expect(h.consumer.calls.at(-1)).toBe('seek 0@4')
     expect(h.delivered).toHaveLength(2)
+  })
+
+  describe('lanes: a partition waits for its own previous batch only', () => {
+    /** A handler whose batches finish when the test says so. */
+    function gated() {
+      const handed: { partition: number; offsets: number[] }[] = []
+      const open: (() => void)[] = []
+      const handleBatch: ConsumerLoopHandler['handleBatch'] = (partition, records) => {
+        handed.push({ partition, offsets: records.map((r) => Number(r.offset)) })
+        return new Promise<void>((r) => open.push(r))
+      }
+      const finishOne = async () => {
+        open.shift()!()
+        await new Promise((r) => setImmediate(r))
+      }
+      return { handed, handleBatch, finishOne, inFlight: () => open.length }
+    }
+    const settle = () => new Promise((r) => setImmediate(r))
+
+    it('eachBatch returns while a batch is in flight; another partition is handed over meanwhile', async () => {
+      const g = gated()
+      const h = await setup({ handleBatch: g.handleBatch })
+      h.loop.seek(0, 0n)
+      h.loop.seek(1, 0n)
+      await h.consumer.batch(0, 0n, [plain(0)]) // returns: partition 0's batch is still in flight
+      await settle()
+      await h.consumer.batch(1, 0n, [plain(0), plain(1)])
+      await settle()
+      expect(g.handed).toEqual([
+        { partition: 0, offsets: [0] },
+        { partition: 1, offsets: [0, 1] },
+      ])
+      expect(g.inFlight()).toBe(2)
+      await g.finishOne()
+      await g.finishOne()
+      await h.loop.idle()
+    })
+
+    it('records fetched during a batch go to the task together, after it, in order', async () => {
+      const g = gated()
+      const h = await setup({ handleBatch: g.handleBatch })
+      h.loop.seek(0, 0n)
+      await h.consumer.batch(0, 0n, [plain(0)])
+      await settle()
+      await h.consumer.batch(0, 1n, [plain(1), plain(2)])
+      await h.consumer.batch(0, 3n, [plain(3)])
+      await settle()
+      expect(g.handed).toEqual([{ partition: 0, offsets: [0] }]) // one batch per partition at a time
+      await g.finishOne()
+      expect(g.handed).toEqual([
+        { partition: 0, offsets: [0] },
+        { partition: 0, offsets: [1, 2, 3] },
+      ])
+      await g.finishOne()
+      await h.loop.idle()
+    })
+
+    it('eachBatch waits while the lane holds laneRecords records (bounded memory), and goes on once they are taken', async () => {
+      const g = gated()
+      const h = await setup({ handleBatch: g.handleBatch, laneRecords: 2 })
+      h.loop.seek(0, 0n)
+      await h.consumer.batch(0, 0n, [plain(0)])
+      await settle()
+      let returned = false
+      const fetch = h.consumer.batch(0, 1n, [plain(1), plain(2)]).then(() => (returned = true))
+      await settle()
+      expect(returned).toBe(false) // 2 records queued behind the batch in flight: kafkajs' fetch is held
+      await g.finishOne() // the lane takes [1, 2]: room again
+      await fetch
+      expect(returned).toBe(true)
+      expect(g.handed.map((b) => b.offsets)).toEqual([[0], [1, 2]])
+      await g.finishOne()
+      await h.loop.idle()
+    })
+
+    it('records queued before a seek are dropped: the seek fetches them again from its offset', async () => {
+      const g = gated()
+      const h = await setup({ handleBatch: g.handleBatch })
+      h.loop.seek(0, 0n)
+      await h.consumer.batch(0, 0n, [plain(0)])
+      await settle()
+      await h.consumer.batch(0, 1n, [plain(1), plain(2)]) // queued behind [0]
+      h.loop.seek(0, 0n) // e.g. [0]'s transaction aborted: the task manager seeks back
+      await g.finishOne()
+      await h.loop.idle()
+      expect(g.handed.map((b) => b.offsets)).toEqual([[0]])
+      await h.consumer.batch(0, 0n, [plain(0), plain(1), plain(2)])
+      await settle()
+      expect(g.handed.map((b) => b.offsets)).toEqual([[0], [0, 1, 2]])
+      await g.finishOne()
+      await h.loop.idle()
+    })
+
+    it('a batch that throws is thrown by the next eachBatch (kafkajs restarts the consumer); its lane is emptied', async () => {
+      let calls = 0
+      const h = await setup({
+        handleBatch: async () => {
+          calls++
+          throw new Error('heartbeat failed hard')
+        },
+      })
+      h.loop.seek(0, 0n)
+      await h.consumer.batch(0, 0n, [plain(0)])
+      await h.loop.idle()
+      expect(calls).toBe(1)
+      await expect(h.consumer.batch(0, 1n, [plain(1)])).rejects.toThrow('heartbeat failed hard')
+      await h.loop.idle()
+      expect(calls).toBe(1)
+    })
+
+    it('stop lets the batch in flight finish and drops what is queued', async () => {
+      const g = gated()
+      const h = await setup({ handleBatch: g.handleBatch })
+      h.loop.seek(0, 0n)
+      await h.consumer.batch(0, 0n, [plain(0)])
+      await settle()
+      await h.consumer.batch(0, 1n, [plain(1)])
+      let stopped = false
+      const stop = h.loop.stop().then(() => (stopped = true))
+      await settle()
+      expect(stopped).toBe(false) // waits for the batch in flight
+      await g.finishOne()
+      await stop
+      expect(g.handed.map((b) => b.offsets)).toEqual([[0]])
+    })
   })
 })

@@ -53,6 +53,7 @@ export class FakeConsumer {
       topic: 't',
       partition,
       fetchedOffset: String(fetchedOffset),
+      highWatermark: String(fetchedOffset + BigInt(raw.length)),
       rawMessages: raw,
       messages: [],
     }
