@@ -1,7 +1,10 @@
 /** Builds kafkajs clients from the worker config, with logs bridged into pino. */
+import { connect, isIP } from 'node:net'
+import tls from 'node:tls'
 import {
   Kafka,
   logLevel as KafkaLogLevel,
+  type ISocketFactory,
   type Admin,
   type AdminConfig,
   type Consumer,
@@ -43,9 +46,24 @@ export function createKafka(
     logLevel: KafkaLogLevel.INFO,
     logCreator: kafkaLogCreator(logger, logFilter),
     retry: { initialRetryTime: 100, retries: 8 },
+    socketFactory: noDelaySockets,
     ...kafkaSecurityOptions(cfg),
   }
   return isSecured(cfg) ? new CheckedKafka(config, () => checkKafkaConnection(cfg)) : new Kafka(config)
+}
+
+/**
+ * kafkajs' socket factory, with Nagle's algorithm off (TCP_NODELAY), as the Java client and the broker have it.
+ * kafkajs leaves it on: a request written while an earlier one on the connection is unacknowledged, or the tail of
+ * a request longer than a segment, then waits for the broker's (delayed) ACK.
+ */
+const noDelaySockets: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+  const socket = ssl
+    ? tls.connect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
+    : connect({ host, port }, onConnect)
+  socket.setNoDelay(true)
+  socket.setKeepAlive(true, 60_000)
+  return socket
 }
 
 /** A kafkajs client whose producers, consumers and admins run `check` before they connect. */
