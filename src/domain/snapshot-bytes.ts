@@ -14,7 +14,7 @@
  * the snapshot is packed whole.
  */
 import { encode, storeCodec, type Serialization } from './codec.ts'
-import type { SnapshotRecord } from './envelopes.ts'
+import type { RememberedOutcome, SnapshotRecord } from './envelopes.ts'
 
 /** The msgpack encoding of snapshot objects this process has seen (kept as long as the object lives). */
 const known = new WeakMap<SnapshotRecord, Uint8Array>()
@@ -22,6 +22,138 @@ const known = new WeakMap<SnapshotRecord, Uint8Array>()
 /** Records that `bytes` is the msgpack encoding of `s` (from the store, or written by encodeSnapshot). */
 export function rememberBytes(s: SnapshotRecord, bytes: Uint8Array): void {
   known.set(s, bytes)
+}
+
+/**
+ * Snapshots whose window stays in their bytes. Decoded, a full window is 32 outcome objects with their strings and
+ * arrays per aggregate: with the snapshot cache full, most of a worker's heap, and V8's major collections of it (a few
+ * hundred ms of both cores every few seconds on a 2-core machine) were the latency tail under light load. Kept as
+ * bytes, the window is decoded only when read: a command id found in the bytes (a possible duplicate), a
+ * snapshot's JSON, a test. The decoded window is kept with the snapshot once read.
+ */
+const decodedWindows = new WeakMap<SnapshotRecord, RememberedOutcome[]>()
+
+function readWindow(this: SnapshotRecord): RememberedOutcome[] {
+  let recent = decodedWindows.get(this)
+  if (recent === undefined) {
+    const bytes = known.get(this)
+    const at = bytes === undefined ? undefined : locateWindow(bytes)
+    if (bytes === undefined || at === undefined) throw new Error('snapshot window bytes missing or malformed')
+    const r = new Reader(bytes)
+    r.pos = at.start
+    if (!r.skip(at.length)) throw new Error('snapshot window bytes malformed')
+    recent = storeCodec.decode(bytes.subarray(at.header, r.pos)) as RememberedOutcome[]
+    decodedWindows.set(this, recent)
+  }
+  return recent
+}
+
+function writeWindow(this: SnapshotRecord, recent: RememberedOutcome[]): void {
+  // Assigned: a plain property again, and the bytes no longer describe the record.
+  Object.defineProperty(this, 'recent', {
+    value: recent,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  })
+  known.delete(this)
+  decodedWindows.delete(this)
+}
+
+/** `s` with its `recent` read from `bytes` (its msgpack encoding) when needed. */
+function windowInBytes(s: SnapshotRecord, bytes: Uint8Array): SnapshotRecord {
+  Object.defineProperty(s, 'recent', {
+    get: readWindow,
+    set: writeWindow,
+    enumerable: true,
+    configurable: true,
+  })
+  known.set(s, bytes)
+  return s
+}
+
+/**
+ * A snapshot read from the store (msgpack `bytes`). Its decoded window is dropped at once (young garbage): the record
+ * may stay in the snapshot cache, and the next snapshot is made from the bytes.
+ */
+export function storedSnapshot(bytes: Uint8Array): SnapshotRecord {
+  const s = storeCodec.decode(bytes) as SnapshotRecord
+  if (locateWindow(bytes) !== undefined) return windowInBytes(s, bytes)
+  known.set(s, bytes) // no window in the bytes (not a snapshot this version writes): kept as decoded
+  return s
+}
+
+/** The snapshot after a command, and its changelog bytes: `outcome` first in the window, then `previous`'s. */
+export function nextSnapshot(
+  base: Omit<SnapshotRecord, 'recent'>,
+  outcome: RememberedOutcome,
+  previous: SnapshotRecord | undefined,
+  window: number,
+  serialization: Serialization,
+): { snapshot: SnapshotRecord; bytes: Buffer } {
+  const prevBytes = previous === undefined ? undefined : known.get(previous)
+  if (serialization === 'msgpack' && window > 0 && prevBytes !== undefined) {
+    const at = locateWindow(prevBytes)
+    if (at !== undefined) {
+      const bytes = spliced(base, outcome, prevBytes, Math.min(at.length, window - 1))
+      if (bytes !== undefined) return { snapshot: windowInBytes(base as SnapshotRecord, bytes), bytes }
+    }
+  }
+  let recent: RememberedOutcome[] = []
+  if (window > 0) {
+    recent = [outcome]
+    const before = previous?.recent ?? []
+    for (let i = 0; i < before.length && recent.length < window; i++) recent.push(before[i]!)
+  }
+  const s = base as SnapshotRecord
+  s.recent = recent
+  const bytes = encodeSnapshot(s, undefined, serialization)
+  return { snapshot: serialization === 'msgpack' ? windowInBytes(s, bytes) : s, bytes }
+}
+
+/** `base` (no `recent`) with the window `outcome` + the first `keep` outcomes of the window in `prevBytes`. */
+function spliced(
+  base: Omit<SnapshotRecord, 'recent'>,
+  outcome: RememberedOutcome,
+  prevBytes: Uint8Array,
+  keep: number,
+): Buffer | undefined {
+  const region = windowRegion(prevBytes, keep)
+  if (region === undefined) return undefined
+  let fields = 0
+  for (const k in base) if (k !== 'recent') fields++
+  const head = storeCodec.encode(base)
+  const headStart = mapHeaderLength(head, fields)
+  if (headStart === undefined) return undefined
+  return assemble(fields, head.subarray(headStart), storeCodec.encode(outcome), keep + 1, prevBytes, region)
+}
+
+/** map16 header, the head's entries, `recent`, the array header, the new outcome, the kept outcomes' bytes. */
+function assemble(
+  fields: number,
+  headEntries: Uint8Array,
+  outcome: Uint8Array,
+  length: number,
+  prevBytes: Uint8Array,
+  region: { start: number; end: number },
+): Buffer {
+  const arrayHeader = arrayHeaderBytes(length)
+  const kept = region.end - region.start
+  // Memory of its own (see owned()): this buffer is kept with the snapshot.
+  const out = Buffer.allocUnsafeSlow(
+    3 + headEntries.length + RECENT_KEY.length + arrayHeader.length + outcome.length + kept,
+  )
+  let at = 0
+  out[at++] = 0xde // map16, as msgpackr writes objects
+  at = out.writeUInt16BE(fields + 1, at)
+  out.set(headEntries, at)
+  at += headEntries.length
+  at += RECENT_KEY.copy(out, at)
+  at += arrayHeader.copy(out, at)
+  out.set(outcome, at)
+  at += outcome.length
+  out.set(prevBytes.subarray(region.start, region.end), at)
+  return out
 }
 
 /** The msgpack encoding of `s` if this process has it (see rememberBytes). */
@@ -79,22 +211,14 @@ function incremental(next: SnapshotRecord, previous: SnapshotRecord | undefined)
   const head = storeCodec.encode(rest)
   const headStart = mapHeaderLength(head, fields)
   if (headStart === undefined) return undefined
-  const outcome = storeCodec.encode(recent[0])
-  const arrayHeader = arrayHeaderBytes(recent.length)
-  const kept = region.end - region.start
-  // Memory of its own (see owned()): this buffer is kept with the snapshot.
-  const out = Buffer.allocUnsafeSlow(
-    3 + (head.length - headStart) + RECENT_KEY.length + arrayHeader.length + outcome.length + kept,
+  return assemble(
+    fields,
+    head.subarray(headStart),
+    storeCodec.encode(recent[0]),
+    recent.length,
+    prevBytes,
+    region,
   )
-  let at = 0
-  out[at++] = 0xde // map16, as msgpackr writes objects
-  at = out.writeUInt16BE(fields + 1, at)
-  at += head.copy(out, at, headStart)
-  at += RECENT_KEY.copy(out, at)
-  at += arrayHeader.copy(out, at)
-  at += outcome.copy(out, at)
-  out.set(prevBytes.subarray(region.start, region.end), at)
-  return out
 }
 
 /** The length of the map header at the start of `b` if it is a map of `count` entries. */
@@ -119,6 +243,18 @@ function arrayHeaderBytes(n: number): Buffer {
  * map with such an array (or is malformed).
  */
 export function windowRegion(b: Uint8Array, count: number): { start: number; end: number } | undefined {
+  const at = locateWindow(b)
+  if (at === undefined || at.length < count) return undefined
+  const r = new Reader(b)
+  r.pos = at.start
+  return r.skip(count) ? { start: at.start, end: r.pos } : undefined
+}
+
+/**
+ * The top-level map's `recent` array in `b`: where its header starts, where its elements start, how many there are;
+ * undefined when `b` is not a map with such an array (or is malformed).
+ */
+function locateWindow(b: Uint8Array): { header: number; start: number; length: number } | undefined {
   const r = new Reader(b)
   const entries = r.mapHeader()
   if (entries === undefined) return undefined
@@ -129,10 +265,10 @@ export function windowRegion(b: Uint8Array, count: number): { start: number; end
       if (!r.skip(1)) return undefined
       continue
     }
+    const header = r.pos
     const length = r.arrayHeader()
-    if (length === undefined || length < count) return undefined
-    const start = r.pos
-    return r.skip(count) ? { start, end: r.pos } : undefined
+    if (length === undefined) return undefined
+    return { header, start: r.pos, length }
   }
   return undefined
 }

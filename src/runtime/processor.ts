@@ -19,7 +19,7 @@
  */
 import { eventVersionOf, stateVersionOf, type DecideContext } from '../domain/decider.ts'
 import { encode } from '../domain/codec.ts'
-import { encodeSnapshot, knownBytes } from '../domain/snapshot-bytes.ts'
+import { knownBytes, nextSnapshot } from '../domain/snapshot-bytes.ts'
 import {
   HEADERS,
   type EventEnvelope,
@@ -244,17 +244,22 @@ export class CommandProcessor {
       events: eventRefs,
     }
     if (rejection) outcome.error = rejection
-    const next: SnapshotRecord = {
-      aggregateId,
-      version: v,
-      state: decision.state,
-      recent: remember(current?.recent ?? [], outcome, this.o.dedupeWindow),
-      sourceOffset: record.offset.toString(),
-      stateVersion: stateVersionOf(decider),
-    }
     // Encoded here, not at commit, to refuse a record the broker would refuse (message.max.bytes) for ever:
     // such a command fails alone instead of blocking the partition. The changelog record as commit.ts builds it.
-    const snapshotBytes = encodeSnapshot(next, current, this.o.serialization)
+    // The window is the outcome, then current's (snapshot-bytes.ts: with msgpack it stays in the bytes).
+    const { snapshot: next, bytes: snapshotBytes } = nextSnapshot(
+      {
+        aggregateId,
+        version: v,
+        state: decision.state,
+        sourceOffset: record.offset.toString(),
+        stateVersion: stateVersionOf(decider),
+      },
+      outcome,
+      current,
+      this.o.dedupeWindow,
+      this.o.serialization,
+    )
     const changelogHeaderBytes =
       out.contentTypeBytes + CHANGELOG_OFFSET_HEADER_BYTES + next.sourceOffset.length
     this.checkSize(aggregateId, snapshotBytes.length, changelogHeaderBytes, 'snapshot')
@@ -340,30 +345,18 @@ function decodeSafely(r: InputRecord, decider: AnyDecider, route: KeyRoute): Dec
   }
 }
 
-function remember(
-  recent: RememberedOutcome[],
-  outcome: RememberedOutcome,
-  window: number,
-): RememberedOutcome[] {
-  if (window === 0) return []
-  const next = [outcome, ...recent]
-  if (next.length > window) next.length = window
-  return next
-}
-
 /**
  * The outcome `current` remembers for `commandId`. A msgpack string is its UTF-8 bytes, so a commandId absent from the
  * snapshot's encoded bytes is not in its window: one native search of those bytes (contiguous) instead of comparing
  * with each remembered commandId (objects spread over the heap), which took ~5% of a worker's time with full windows.
  */
 function rememberedOf(current: SnapshotRecord, commandId: string): RememberedOutcome | undefined {
-  const recent = current.recent
-  if (recent.length === 0) return undefined
   const bytes = knownBytes(current)
   if (bytes !== undefined) {
     const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
     if (b.indexOf(commandId) === -1) return undefined
   }
+  const recent = current.recent // (decoded from the bytes only here: a possible duplicate)
   for (let i = 0; i < recent.length; i++) if (recent[i]!.commandId === commandId) return recent[i]
   return undefined
 }

@@ -14,7 +14,7 @@ import path from 'node:path'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { storeCodec } from '../domain/codec.ts'
-import { rememberBytes } from '../domain/snapshot-bytes.ts'
+import { storedSnapshot } from '../domain/snapshot-bytes.ts'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
 import { StoreMismatchError, StoreOpenError } from '../errors.ts'
 import {
@@ -97,12 +97,8 @@ export class LevelSnapshotStore implements SnapshotStore {
     if (ids.length === 0) return []
     const values = await this.db.getMany(ids.map((id) => SNAPSHOT_PREFIX + id))
     if (sizes !== undefined) for (let i = 0; i < values.length; i++) sizes[i] = values[i]?.length ?? 0
-    return values.map((v) => {
-      if (v === undefined) return undefined
-      const s = storeCodec.decode(v) as SnapshotRecord
-      rememberBytes(s, v) // the next snapshot of this aggregate reuses its encoded dedupe window
-      return s
-    })
+    // The next snapshot of each aggregate reuses its encoded dedupe window (src/domain/snapshot-bytes.ts).
+    return values.map((v) => (v === undefined ? undefined : storedSnapshot(v)))
   }
 
   async write(

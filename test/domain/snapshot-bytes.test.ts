@@ -2,7 +2,13 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { storeCodec } from '../../src/domain/codec.ts'
 import type { RememberedOutcome, SnapshotRecord } from '../../src/domain/envelopes.ts'
-import { encodeSnapshot, rememberBytes, windowRegion } from '../../src/domain/snapshot-bytes.ts'
+import {
+  encodeSnapshot,
+  nextSnapshot,
+  rememberBytes,
+  storedSnapshot,
+  windowRegion,
+} from '../../src/domain/snapshot-bytes.ts'
 
 const json = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown)
 const outcome: fc.Arbitrary<RememberedOutcome> = fc.record(
@@ -120,5 +126,54 @@ describe('encodeSnapshot', () => {
       }),
       { numRuns: 2000 },
     )
+  })
+})
+
+describe('nextSnapshot: the window stays in the bytes', () => {
+  const plain = (s: SnapshotRecord) => ({ ...s, recent: [...s.recent] })
+
+  it('over chains of commands, from the store or not, the record and its bytes are the eager successor', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 40 }),
+        snapshot(40),
+        fc.array(fc.tuple(outcome, json), { minLength: 1, maxLength: 30 }),
+        fc.boolean(),
+        (window, first, steps, fromStore) => {
+          const start: SnapshotRecord = { ...first, recent: first.recent.slice(0, window) }
+          let prev = fromStore ? storedSnapshot(storeCodec.encode(start)) : start
+          let expected = start
+          for (const [o, state] of steps) {
+            const want = successor(expected, o, state, window)
+            const { recent: _, ...base } = want
+            const { snapshot, bytes } = nextSnapshot(base, o, prev, window, 'msgpack')
+            expect(storeCodec.decode(bytes)).toStrictEqual(storeCodec.decode(storeCodec.encode(want)))
+            // `recent` decoded from the bytes when read
+            expect(plain(snapshot)).toStrictEqual(storeCodec.decode(storeCodec.encode(want)))
+            prev = snapshot
+            expected = want
+          }
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
+  it('JSON keeps the window as objects; assigning `recent` makes it a plain property again', () => {
+    const base = { aggregateId: 'a', version: 1, state: 1, sourceOffset: '1' }
+    const o: RememberedOutcome = { commandId: 'x', status: 'accepted', version: 1, events: [] }
+    const j = nextSnapshot(base, o, undefined, 32, 'json')
+    expect(JSON.parse(j.bytes.toString())).toStrictEqual({ ...base, recent: [o] })
+    const m = nextSnapshot({ ...base }, o, undefined, 32, 'msgpack').snapshot
+    expect(Object.getOwnPropertyDescriptor(m, 'recent')?.get).toBeTypeOf('function')
+    m.recent = []
+    expect(Object.getOwnPropertyDescriptor(m, 'recent')?.value).toEqual([])
+    expect(m.recent).toEqual([])
+  })
+
+  it('a stored snapshot without a window (older or foreign bytes) stays as decoded', () => {
+    const bytes = storeCodec.encode({ aggregateId: 'a', version: 1, state: 1 })
+    const s = storedSnapshot(bytes)
+    expect(Object.getOwnPropertyDescriptor(s, 'recent')).toBeUndefined()
   })
 })
