@@ -95,8 +95,9 @@ interface Lane {
   /** Fetched records in order, each chunk with the filter it was read through (stale once the filter is replaced). */
   chunks: { input: PartitionInput; records: InputRecord[] }[]
   count: number
-  /** The hooks of the latest eachBatch of the partition (kafkajs' isRunning / isStale / heartbeat). */
-  hooks: BatchHooks | undefined
+  /** kafkajs' isRunning and the heartbeat of the partition's latest eachBatch. */
+  running: () => boolean
+  committed: BatchHooks['committed']
   highWatermark: bigint
   /** The drain loop while it runs. */
   draining: Promise<void> | undefined
@@ -274,7 +275,8 @@ export class KafkaConsumerLoop implements ConsumerControl {
     const lane = this.laneOf(partition)
     lane.chunks.push({ input, records: released.map(toInput(partition)) })
     lane.count += released.length
-    lane.hooks = hooks
+    lane.running = isRunning
+    lane.committed = hooks.committed
     lane.highWatermark = BigInt(batch.highWatermark)
     lane.draining ??= this.drain(partition, lane)
     // Bounded memory: under a backlog, wait (holding kafkajs' fetch) until the lane has room again.
@@ -286,7 +288,15 @@ export class KafkaConsumerLoop implements ConsumerControl {
   private laneOf(partition: number): Lane {
     let lane = this.lanes.get(partition)
     if (lane === undefined) {
-      lane = { chunks: [], count: 0, hooks: undefined, highWatermark: 0n, draining: undefined, waiting: [] }
+      lane = {
+        chunks: [],
+        count: 0,
+        running: () => false,
+        committed: () => undefined,
+        highWatermark: 0n,
+        draining: undefined,
+        waiting: [],
+      }
       this.lanes.set(partition, lane)
     }
     return lane
@@ -310,7 +320,14 @@ export class KafkaConsumerLoop implements ConsumerControl {
         lane.count = 0
         wake(lane)
         if (records.length === 0 || this.stopping) return
-        await this.handler!.handleBatch(partition, records, lane.hooks!)
+        const hooks: BatchHooks = {
+          // Still wanted while read through the partition's current filter. Not kafkajs' isStale: it is also true
+          // while one of the loop's own refetches is pending, whose records before it the filter has released
+          // already and will not release again (handing them over is the only way they get processed).
+          current: () => !this.stopping && lane.running() && this.inputs.get(partition) === current,
+          committed: lane.committed,
+        }
+        await this.handler!.handleBatch(partition, records, hooks)
         const next = this.handler!.position(partition)
         if (next !== undefined && current !== undefined && this.inputs.get(partition) === current)
           this.o.listener?.positionAfterBatch?.(partition, lane.highWatermark, current.position(next))

@@ -209,6 +209,31 @@ describe('KafkaConsumerLoop', () => {
       expect(calls).toBe(1)
     })
 
+    it('records queued before one of the loop’s own refetches are still current when handed over', async () => {
+      // The verifier found this: kafkajs' isStale is true while a refetch is pending; records the filter released
+      // before it are never released again, so a task manager that skipped them (not current) lost them.
+      const handed: { offsets: number[]; current: boolean }[] = []
+      let finish!: () => void
+      const h = await setup({
+        handleBatch: (_p, records, hooks) => {
+          handed.push({ offsets: records.map((r) => Number(r.offset)), current: hooks.current() })
+          return handed.length === 1 ? new Promise<void>((r) => (finish = r)) : Promise.resolve()
+        },
+      })
+      h.loop.seek(0, 0n)
+      await h.consumer.batch(0, 0n, [plain(0)])
+      await settle()
+      await h.consumer.batch(0, 1n, [plain(1), plain(2)]) // queued behind [0]
+      await h.consumer.batch(0, 9n, [plain(9)]) // a fetch past the filter: the loop refetches from 3 (pending)
+      expect(h.consumer.calls.at(-1)).toBe('seek 0@3')
+      finish()
+      await h.loop.idle()
+      expect(handed).toEqual([
+        { offsets: [0], current: true },
+        { offsets: [1, 2], current: true },
+      ])
+    })
+
     it('stop lets the batch in flight finish and drops what is queued', async () => {
       const g = gated()
       const h = await setup({ handleBatch: g.handleBatch })
