@@ -93,7 +93,7 @@ export interface ConsumerLoopOptions {
 /** A partition's records between kafkajs' eachBatch and the task manager (see the header). */
 interface Lane {
   /** Fetched records in order, each chunk with the filter it was read through (stale once the filter is replaced). */
-  chunks: { input: PartitionInput; records: InputRecord[] }[]
+  chunks: { input: PartitionInput; records: InputRecord[]; fetchedAt: number }[]
   count: number
   /** kafkajs' isRunning and the heartbeat of the partition's latest eachBatch. */
   running: () => boolean
@@ -273,7 +273,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
     resolveOffset((input.next - 1n).toString())
     if (released.length === 0) return
     const lane = this.laneOf(partition)
-    lane.chunks.push({ input, records: released.map(toInput(partition)) })
+    lane.chunks.push({ input, records: released.map(toInput(partition)), fetchedAt: performance.now() })
     lane.count += released.length
     lane.running = isRunning
     lane.committed = hooks.committed
@@ -311,10 +311,13 @@ export class KafkaConsumerLoop implements ConsumerControl {
         // Only what was read through the partition's current filter: a seek or a join since made the rest stale.
         const current = this.inputs.get(partition)
         let records: InputRecord[] = []
+        let fetchedAt = 0
         for (const c of lane.chunks) {
           if (c.input !== current) continue
-          if (records.length === 0) records = c.records
-          else for (const r of c.records) records.push(r)
+          if (records.length === 0) {
+            records = c.records
+            fetchedAt = c.fetchedAt
+          } else for (const r of c.records) records.push(r)
         }
         lane.chunks = []
         lane.count = 0
@@ -326,6 +329,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
           // already and will not release again (handing them over is the only way they get processed).
           current: () => !this.stopping && lane.running() && this.inputs.get(partition) === current,
           committed: lane.committed,
+          fetchedAt,
         }
         await this.handler!.handleBatch(partition, records, hooks)
         const next = this.handler!.position(partition)

@@ -139,7 +139,7 @@ export function createMetrics(registry = new Registry()) {
     batchStepSeconds: new Histogram({
       name: METRIC.batchStepSeconds,
       help:
-        "Where a batch's wall-clock time went, by step: wait (behind the partition's previous batch), load (snapshots), " +
+        "Where a batch's wall-clock time went, by step: wait (from the fetch of its first records until it starts: behind the partition's previous batch), load (snapshots), " +
         'decide (decode and decide), offsets (AddOffsetsToTxn, TxnOffsetCommit), produce (AddPartitionsToTxn, Produce), ' +
         'commit (EndTxn), other (begin), store (LevelDB write after the commit)',
       labelNames: [LABEL.topology, 'step'],

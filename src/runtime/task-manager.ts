@@ -31,6 +31,7 @@ export interface ManagedTask {
   process(
     records: readonly InputRecord[],
     onCommitted: (lastOffset: bigint) => Promise<void> | void,
+    fetchedAt?: number,
   ): Promise<ProcessOutcome>
   close(): Promise<void>
 }
@@ -42,6 +43,8 @@ export interface BatchHooks {
   committed(lastOffset: bigint): Promise<void> | void
   /** False once the consumer no longer wants this batch (a rebalance started, shutdown). */
   current(): boolean
+  /** When the batch's first records were fetched (performance.now()), if the consumer loop knows it. */
+  fetchedAt?: number
 }
 
 /** Delays before a fresh task replaces one that failed, in ms. */
@@ -185,7 +188,7 @@ export class TaskManager<T extends ManagedTask = ManagedTask> {
     if (!hooks.current() || records.length === 0) return
     let outcome
     try {
-      outcome = await task.process(records, hooks.committed)
+      outcome = await task.process(records, hooks.committed, hooks.fetchedAt)
     } catch (e) {
       if (stopsTheWorker(e)) {
         this.o.consumer.pause([partition])

@@ -203,6 +203,7 @@ export class Task {
   process(
     records: readonly InputRecord[],
     onCommitted: (lastOffset: bigint) => Promise<void> | void,
+    fetchedAt?: number,
   ): Promise<ProcessOutcome> {
     // One batch at a time per partition, whatever the caller does. kafkajs promises not to run one
     // partition in two eachBatch calls at once; if that ever broke, both calls would read the same state
@@ -216,7 +217,7 @@ export class Task {
         'overlapping batches for one partition; running them one after the other',
       )
     this.inFlight++
-    const handedOver = performance.now()
+    const handedOver = fetchedAt ?? performance.now()
     const run = this.processing.then(() => this.processNow(records, onCommitted, handedOver))
     this.processing = run.then(
       () => undefined,
