@@ -4,7 +4,8 @@
  * a PartitionFetcher (no consumer group joined), transactions decided by a TransactionFilter. The DeadLetterStore of the worker's /dead-letters routes
  * (src/http/dead-letters.ts), matched structurally: src/kafka does not import the http layer.
  */
-import type { Admin, IHeaders } from 'kafkajs'
+import { LazyAdmin } from './lazy-admin.ts'
+import type { IHeaders } from 'kafkajs'
 import type { KafkaConnection } from './client.ts'
 import { retryMetadata } from './errors.ts'
 import { PartitionFetcher, RESTORE_FETCH } from './partition-fetcher.ts'
@@ -27,26 +28,16 @@ export interface DeadLetterPage {
 }
 
 export class KafkaDeadLetters {
-  private admin: Promise<Admin> | undefined
+  private readonly admin: LazyAdmin
   private fetcher: PartitionFetcher | undefined
 
-  constructor(private readonly kafka: KafkaConnection) {}
-
-  private connectedAdmin(): Promise<Admin> {
-    this.admin ??= (async () => {
-      const admin = this.kafka.admin()
-      await admin.connect()
-      return admin
-    })().catch((e: unknown) => {
-      this.admin = undefined
-      throw e
-    })
-    return this.admin
+  constructor(private readonly kafka: KafkaConnection) {
+    this.admin = new LazyAdmin(kafka)
   }
 
   /** The topic's partitions with their first and next offsets; undefined when the topic does not exist. */
   async offsets(topic: string): Promise<{ partition: number; low: bigint; high: bigint }[] | undefined> {
-    const admin = await this.connectedAdmin()
+    const admin = await this.admin.get()
     const topics = await retryMetadata(() => admin.listTopics())
     if (!topics.includes(topic)) return undefined
     const offsets = await retryMetadata(() => admin.fetchTopicOffsets(topic))
@@ -96,10 +87,9 @@ export class KafkaDeadLetters {
   }
 
   async close(): Promise<void> {
-    const [admin, fetcher] = [this.admin, this.fetcher]
-    this.admin = undefined
+    const fetcher = this.fetcher
     this.fetcher = undefined
-    await Promise.allSettled([admin?.then((a) => a.disconnect()), fetcher?.close()])
+    await Promise.allSettled([this.admin.close(), fetcher?.close()])
   }
 
   /** The committed data records of [from, to), in offset order. */

@@ -10,7 +10,8 @@
  * (refreshed once), and whenever the caller asks for a fresh view. A group that is not Stable (joining,
  * syncing) has no trustworthy owners: the answer is then "rebalancing", never a guess.
  */
-import { AssignerProtocol, type Admin, type GroupDescription } from 'kafkajs'
+import { LazyAdmin } from './lazy-admin.ts'
+import { AssignerProtocol, type GroupDescription } from 'kafkajs'
 import type { KafkaConnection } from './client.ts'
 import { decodeMemberEndpoint } from './advertising-assigner.ts'
 
@@ -45,7 +46,7 @@ export interface KafkaOwnerDirectoryOptions {
 }
 
 export class KafkaOwnerDirectory {
-  private admin: Promise<Admin> | undefined
+  private readonly admin: LazyAdmin
   private readonly groups: Map<string, OwnedGroup>
   private readonly cache = new Map<string, { at: number; view: Promise<GroupView>; pending: boolean }>()
   private readonly ttlMs: number
@@ -57,6 +58,7 @@ export class KafkaOwnerDirectory {
     groups: readonly OwnedGroup[],
     o: KafkaOwnerDirectoryOptions = {},
   ) {
+    this.admin = new LazyAdmin(kafka)
     this.groups = new Map(groups.map((g) => [g.name, g]))
     this.ttlMs = o.ttlMs ?? 10_000
     this.lookupTimeoutMs = o.lookupTimeoutMs ?? 3_000
@@ -83,10 +85,8 @@ export class KafkaOwnerDirectory {
   }
 
   async close(): Promise<void> {
-    const admin = this.admin
-    this.admin = undefined
     this.cache.clear()
-    if (admin) await (await admin.catch(() => undefined))?.disconnect().catch(() => undefined)
+    await this.admin.close()
   }
 
   /** One DescribeGroups per group at a time: concurrent misses share it. */
@@ -154,7 +154,7 @@ export class KafkaOwnerDirectory {
       )
     })
     try {
-      const admin = await Promise.race([this.connectedAdmin(), timeout])
+      const admin = await Promise.race([this.admin.get(), timeout])
       const { groups } = await Promise.race([admin.describeGroups([group.groupId]), timeout])
       return groupView(
         groups.find((g) => g.groupId === group.groupId),
@@ -163,18 +163,6 @@ export class KafkaOwnerDirectory {
     } finally {
       clearTimeout(timer)
     }
-  }
-
-  private connectedAdmin(): Promise<Admin> {
-    this.admin ??= (async () => {
-      const admin = this.kafka.admin()
-      await admin.connect()
-      return admin
-    })().catch((e: unknown) => {
-      this.admin = undefined
-      throw e
-    })
-    return this.admin
   }
 }
 
