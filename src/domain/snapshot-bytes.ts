@@ -1,28 +1,22 @@
 /**
- * Snapshot encoding that reuses the previous snapshot's bytes.
+ * Snapshot encoding that reuses the previous snapshot's bytes, and snapshots that keep their window in them.
  *
  * A snapshot carries its aggregate's dedupe window (`recent`: the last N outcomes, newest first), and each command
  * writes a new snapshot whose window is the new outcome followed by the previous window minus its oldest entry. With
  * the default window of 32 that window is most of a snapshot's bytes, and packing it again for every command was the
  * largest single cost of a worker under load (bench profiles in docs/BENCHMARKS.md). A msgpack array is its header
  * followed by its elements' bytes, so the new window is written as: header, the new outcome packed, and the previous
- * snapshot's encoded elements copied as they are.
+ * snapshot's encoded elements copied as they are (`nextSnapshot`).
  *
  * The bytes decode to the same value as `packr.pack(snapshot)` (the map's keys in another order: `recent` last);
- * test/domain/snapshot-bytes.test.ts checks that on random snapshots. The previous snapshot's bytes are known when
- * this process encoded it or read it from its store (`rememberBytes`); otherwise, or when the windows do not line up,
- * the snapshot is packed whole.
+ * test/domain/snapshot-bytes.test.ts checks that on random chains of snapshots. The previous snapshot's bytes are known
+ * when this process made it or read it from its store (`storedSnapshot`); otherwise the snapshot is packed whole.
  */
 import { encode, storeCodec, type Serialization } from './codec.ts'
 import type { RememberedOutcome, SnapshotRecord } from './envelopes.ts'
 
 /** The msgpack encoding of snapshot objects this process has seen (kept as long as the object lives). */
 const known = new WeakMap<SnapshotRecord, Uint8Array>()
-
-/** Records that `bytes` is the msgpack encoding of `s` (from the store, or written by encodeSnapshot). */
-export function rememberBytes(s: SnapshotRecord, bytes: Uint8Array): void {
-  known.set(s, bytes)
-}
 
 /**
  * Snapshots whose window stays in their bytes. Decoded, a full window is 32 outcome objects with their strings and
@@ -154,7 +148,7 @@ export function nextSnapshot(
   }
   const s = base as SnapshotRecord
   s.recent = recent
-  const bytes = encodeSnapshot(s, undefined, serialization)
+  const bytes = encodeWhole(s, serialization)
   return { snapshot: serialization === 'msgpack' ? windowInBytes(s, bytes) : s, bytes }
 }
 
@@ -203,25 +197,18 @@ function assemble(
   return out
 }
 
-/** The msgpack encoding of `s` if this process has it (see rememberBytes). */
+/** The msgpack encoding of `s` if this process has it (made by nextSnapshot, read by storedSnapshot). */
 export function knownBytes(s: SnapshotRecord): Uint8Array | undefined {
   return known.get(s)
 }
 
 const RECENT_KEY = Buffer.from([0xa6, ...Buffer.from('recent')])
 
-/**
- * `next` encoded for the changelog (and, with msgpack, the store). `previous` is the snapshot it was made from (same
- * aggregate), if any.
- */
-export function encodeSnapshot(
-  next: SnapshotRecord,
-  previous: SnapshotRecord | undefined,
-  serialization: Serialization,
-): Buffer {
-  if (serialization !== 'msgpack') return encode(next, serialization)
-  const bytes = incremental(next, previous) ?? owned(storeCodec.encode(next))
-  known.set(next, bytes)
+/** `s` packed whole for the changelog (and, with msgpack, the store), its bytes remembered. */
+function encodeWhole(s: SnapshotRecord, serialization: Serialization): Buffer {
+  if (serialization !== 'msgpack') return encode(s, serialization)
+  const bytes = owned(storeCodec.encode(s))
+  known.set(s, bytes)
   return bytes
 }
 
@@ -234,38 +221,6 @@ function owned(b: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(b.length)
   b.copy(copy)
   return copy
-}
-
-function incremental(next: SnapshotRecord, previous: SnapshotRecord | undefined): Buffer | undefined {
-  if (previous === undefined) return undefined
-  const prevBytes = known.get(previous)
-  const recent = next.recent
-  const keep = recent.length - 1
-  if (prevBytes === undefined || keep < 1 || previous.recent.length < keep) return undefined
-  // The window must be the new outcome followed by the previous one's entries (what the processor's remember()
-  // builds); anything else is packed whole.
-  for (let i = 0; i < keep; i++) if (recent[i + 1] !== previous.recent[i]) return undefined
-  const region = windowRegion(prevBytes, keep)
-  if (region === undefined) return undefined
-
-  const rest: Record<string, unknown> = {}
-  let fields = 0
-  for (const k in next) {
-    if (k === 'recent') continue
-    rest[k] = (next as unknown as Record<string, unknown>)[k]
-    fields++
-  }
-  const head = storeCodec.encode(rest)
-  const headStart = mapHeaderLength(head, fields)
-  if (headStart === undefined) return undefined
-  return assemble(
-    fields,
-    head.subarray(headStart),
-    storeCodec.encode(recent[0]),
-    recent.length,
-    prevBytes,
-    region,
-  )
 }
 
 /** The length of the map header at the start of `b` if it is a map of `count` entries. */
