@@ -242,6 +242,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
         )
       },
     }
+    if (this.stopping) return // the consumer is about to leave the group: nothing more is queued
     if (this.failure !== undefined) {
       const e = this.failure
       this.failure = undefined
@@ -357,14 +358,17 @@ export class KafkaConsumerLoop implements ConsumerControl {
     }
   }
 
-  /** Stops fetching and leaves the group; each partition's batch in flight finishes first, what is queued is dropped. */
+  /**
+   * Stops: the batch each lane has in flight finishes (its commit and heartbeat), what is queued is dropped, and then
+   * the consumer stops fetching and leaves the group (the order it had when kafkajs waited for eachBatch).
+   */
   async stop(): Promise<void> {
     this.stopping = true
     for (const lane of this.lanes.values()) wake(lane)
+    await this.idle()
     await this.consumer
       ?.disconnect()
       .catch((e: unknown) => this.o.logger.warn({ err: e }, 'consumer disconnect failed'))
-    await Promise.all([...this.lanes.values()].map((l) => l.draining))
   }
 }
 

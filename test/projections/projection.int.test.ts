@@ -24,6 +24,7 @@ import {
   type WorkerProcess,
 } from '../support/eos.ts'
 import { kafkaBrokers, newKafka, pollUntil } from '../support/kafka.ts'
+import { TaskState } from '../../src/runtime/task-state.ts'
 import { runCli } from '../cli/run-cli.ts'
 import {
   changelogViews,
@@ -190,6 +191,18 @@ describe('projections (real broker)', () => {
     // Each state dir alone, after the kills: restored (O(delta)) to the changelog's end, it holds every view.
     for (const stateDir of [stateA, stateB]) {
       inproc = await inProcess(stateDir, { topologies: files })()
+      // Alone, it must come to own every partition. Ready means its own partitions are RUNNING: a worker SIGTERMed
+      // while it was still joining the group may leave a member behind until its session times out (6 s), which
+      // holds some partitions until then.
+      const worker = inproc
+      const owned = await pollUntil(
+        async () =>
+          [...worker.projectionRunners[0]!.tasks.values()].filter((t) => t.state === TaskState.RUNNING)
+            .length,
+        (n) => n === projection.definition.partitions,
+        60_000,
+      )
+      expect(owned).toBe(projection.definition.partitions)
       expect(sorted(await storeViews(inproc))).toEqual(sorted(expected))
       await inproc.stop()
       inproc = undefined
