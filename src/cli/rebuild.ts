@@ -8,6 +8,7 @@
  * source offset of the changelog's snapshot are kept; the stateVersion is the running decider's. The workers of
  * the topology must be stopped (their caches hold the old states).
  */
+import { withOutcomes } from '../domain/outcome-codec.ts'
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { isProjectionText, loadProjection } from '../topology/projection-loader.ts'
@@ -97,7 +98,7 @@ export async function rebuildCommand(file: string, o: RebuildOptions): Promise<n
           for (const r of chunk) {
             if (r.key === null || isReservedKey(r.key)) continue
             if (r.value === null) current.delete(r.key)
-            else current.set(r.key, decode(r.value) as SnapshotRecord)
+            else current.set(r.key, withOutcomes(decode(r.value) as SnapshotRecord))
           }
         },
         timeoutMs,

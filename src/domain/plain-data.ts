@@ -58,6 +58,16 @@ export class PlainDataGuard {
     }
     return undefined
   }
+
+  /**
+   * problem() for a value that nothing keeps (an event payload, encoded right after the check): walked the same
+   * way, without freezing or remembering what is new in it, which cost more than the walk. A state that takes the
+   * value in is checked by problem(), which then remembers it.
+   */
+  transientProblem(value: unknown, root: string): string | undefined {
+    const p = walk(value, 0, this.verified, undefined)
+    return p === undefined ? undefined : describe(value, root, p)
+  }
 }
 
 function describe(value: unknown, root: string, p: Problem): string {

@@ -8,12 +8,16 @@
  * followed by its elements' bytes, so the new window is written as: header, the new outcome packed, and the previous
  * snapshot's encoded elements copied as they are (`nextSnapshot`).
  *
- * The bytes decode to the same value as `packr.pack(snapshot)` (the map's keys in another order: `recent` last);
+ * The window's outcomes are written as `outcomes` says (outcome-codec.ts: compact arrays by default, or maps); the
+ * previous window's are copied as they were, so one window may hold both. Decoded through withOutcomes, the bytes
+ * equal `packr.pack(snapshot)` decoded (the map's keys in another order: `recent` last);
  * test/domain/snapshot-bytes.test.ts checks that on random chains of snapshots. The previous snapshot's bytes are known
- * when this process made it or read it from its store (`storedSnapshot`); otherwise the snapshot is packed whole.
+ * when this process made it or read it from its store (`storedSnapshot`), and a new aggregate has none; otherwise the
+ * snapshot is packed whole.
  */
 import { encode, storeCodec, type Serialization } from './codec.ts'
 import type { RememberedOutcome, SnapshotRecord } from './envelopes.ts'
+import { compactOutcome, outcomesOf, type OutcomeEncoding } from './outcome-codec.ts'
 
 /** The msgpack encoding of snapshot objects this process has seen (kept as long as the object lives). */
 const known = new WeakMap<SnapshotRecord, Uint8Array>()
@@ -36,7 +40,7 @@ function readWindow(this: SnapshotRecord): RememberedOutcome[] {
     const r = new Reader(bytes)
     r.pos = at.start
     if (!r.skip(at.length)) throw new Error('snapshot window bytes malformed')
-    recent = storeCodec.decode(bytes.subarray(at.header, r.pos)) as RememberedOutcome[]
+    recent = outcomesOf(storeCodec.decode(bytes.subarray(at.header, r.pos)) as unknown[])
     decodedWindows.set(this, recent)
   }
   return recent
@@ -126,18 +130,18 @@ export function nextSnapshot(
   previous: SnapshotRecord | undefined,
   window: number,
   serialization: Serialization,
+  outcomes: OutcomeEncoding = 'compact',
 ): { snapshot: SnapshotRecord; bytes: Buffer } {
-  const prevBytes = previous === undefined ? undefined : known.get(previous)
-  if (serialization === 'msgpack' && window > 0 && prevBytes !== undefined) {
-    const at = locateWindow(prevBytes)
-    if (at !== undefined) {
-      const bytes = spliced(base, outcome, prevBytes, Math.min(at.length, window - 1))
-      if (bytes !== undefined) {
-        const snapshot = standard(base, 'recent')
-          ? bytesBacked(base, bytes)
-          : windowInBytes(base as SnapshotRecord, bytes)
-        return { snapshot, bytes }
-      }
+  if (serialization === 'msgpack' && window > 0) {
+    // A new aggregate's window is the outcome alone; otherwise the previous bytes give the rest.
+    const prevBytes = previous === undefined ? EMPTY : known.get(previous)
+    const bytes =
+      prevBytes === undefined ? undefined : spliced(base, outcome, prevBytes, window - 1, outcomes)
+    if (bytes !== undefined) {
+      const snapshot = standard(base, 'recent')
+        ? bytesBacked(base, bytes)
+        : windowInBytes(base as SnapshotRecord, bytes)
+      return { snapshot, bytes }
     }
   }
   let recent: RememberedOutcome[] = []
@@ -148,25 +152,33 @@ export function nextSnapshot(
   }
   const s = base as SnapshotRecord
   s.recent = recent
-  const bytes = encodeWhole(s, serialization)
+  const bytes = encodeWhole(s, serialization, outcomes)
   return { snapshot: serialization === 'msgpack' ? windowInBytes(s, bytes) : s, bytes }
 }
 
-/** `base` (no `recent`) with the window `outcome` + the first `keep` outcomes of the window in `prevBytes`. */
+/** No previous snapshot: nothing to keep. */
+const EMPTY = new Uint8Array(0)
+
+/**
+ * `base` (no `recent`) with the window `outcome` + at most `keep` outcomes of the window in `prevBytes` (none when
+ * `prevBytes` is empty); undefined when `prevBytes` has no readable window.
+ */
 function spliced(
   base: Omit<SnapshotRecord, 'recent'>,
   outcome: RememberedOutcome,
   prevBytes: Uint8Array,
   keep: number,
+  outcomes: OutcomeEncoding,
 ): Buffer | undefined {
-  const region = windowRegion(prevBytes, keep)
+  const region = prevBytes.length === 0 ? { start: 0, end: 0, count: 0 } : windowRegion(prevBytes, keep)
   if (region === undefined) return undefined
   let fields = 0
   for (const k in base) if (k !== 'recent') fields++
   const head = storeCodec.encode(base)
   const headStart = mapHeaderLength(head, fields)
   if (headStart === undefined) return undefined
-  return assemble(fields, head.subarray(headStart), storeCodec.encode(outcome), keep + 1, prevBytes, region)
+  const packed = storeCodec.encode(outcomes === 'compact' ? compactOutcome(outcome) : outcome)
+  return assemble(fields, head.subarray(headStart), packed, region.count + 1, prevBytes, region)
 }
 
 /** map16 header, the head's entries, `recent`, the array header, the new outcome, the kept outcomes' bytes. */
@@ -205,11 +217,20 @@ export function knownBytes(s: SnapshotRecord): Uint8Array | undefined {
 const RECENT_KEY = Buffer.from([0xa6, ...Buffer.from('recent')])
 
 /** `s` packed whole for the changelog (and, with msgpack, the store), its bytes remembered. */
-function encodeWhole(s: SnapshotRecord, serialization: Serialization): Buffer {
+function encodeWhole(s: SnapshotRecord, serialization: Serialization, outcomes: OutcomeEncoding): Buffer {
   if (serialization !== 'msgpack') return encode(s, serialization)
-  const bytes = owned(storeCodec.encode(s))
+  const bytes = owned(storeCodec.encode(outcomes === 'compact' ? withCompactWindow(s) : s))
   known.set(s, bytes)
   return bytes
+}
+
+/** A copy of `s` (its keys in their order) whose window holds compact outcomes. */
+function withCompactWindow(s: SnapshotRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k in s) {
+    out[k] = k === 'recent' ? s.recent.map(compactOutcome) : (s as unknown as Record<string, unknown>)[k]
+  }
+  return out
 }
 
 /**
@@ -241,15 +262,19 @@ function arrayHeaderBytes(n: number): Buffer {
 }
 
 /**
- * Where the first `count` elements of the top-level map's `recent` array are in `b`; undefined when `b` is not a
- * map with such an array (or is malformed).
+ * Where the first `atMost` elements (fewer when the array is shorter: `count`) of the top-level map's `recent` array
+ * are in `b`; undefined when `b` is not a map with such an array (or is malformed).
  */
-export function windowRegion(b: Uint8Array, count: number): { start: number; end: number } | undefined {
+export function windowRegion(
+  b: Uint8Array,
+  atMost: number,
+): { start: number; end: number; count: number } | undefined {
   const at = locateWindow(b)
-  if (at === undefined || at.length < count) return undefined
+  if (at === undefined) return undefined
+  const count = Math.min(at.length, atMost)
   const r = new Reader(b)
   r.pos = at.start
-  return r.skip(count) ? { start: at.start, end: r.pos } : undefined
+  return r.skip(count) ? { start: at.start, end: r.pos, count } : undefined
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   type SnapshotRecord,
 } from '../domain/envelopes.ts'
 import { PLAIN_DATA_RULE, PlainDataGuard } from '../domain/plain-data.ts'
+import type { OutcomeEncoding } from '../domain/outcome-codec.ts'
 import type { AnyDecider } from '../domain/decider.ts'
 import type { Serialization } from '../domain/codec.ts'
 import { DecideFailedError, EventNotPlainError, RecordTooLargeError, StateNotPlainError } from '../errors.ts'
@@ -60,6 +61,8 @@ export interface ProcessorOptions {
   topologyName: string
   serialization: Serialization
   dedupeWindow: number
+  /** How the window's outcomes are written with msgpack (topology dedupe.outcomes). */
+  outcomeEncoding?: OutcomeEncoding
   onDecideError: 'fail-command' | 'stop'
   /** Largest record (event, snapshot, reply, dead letter) a batch may write (below the broker's message.max.bytes). */
   maxRecordBytes: number
@@ -259,6 +262,7 @@ export class CommandProcessor {
       current,
       this.o.dedupeWindow,
       this.o.serialization,
+      this.o.outcomeEncoding,
     )
     const changelogHeaderBytes =
       out.contentTypeBytes + CHANGELOG_OFFSET_HEADER_BYTES + next.sourceOffset.length
@@ -319,7 +323,7 @@ const CHANGELOG_OFFSET_HEADER_BYTES = headersBytes({ [HEADERS.sourceOffset]: '' 
  */
 function checkPlain(guard: PlainDataGuard, events: readonly { payload: unknown }[], state: unknown): void {
   for (let i = 0; i < events.length; i++) {
-    const problem = guard.problem(events[i]!.payload, `events[${i}].payload`)
+    const problem = guard.transientProblem(events[i]!.payload, `events[${i}].payload`)
     if (problem !== undefined) throw new EventNotPlainError(`${problem}; an event payload ${PLAIN_DATA_RULE}`)
   }
   checkState(guard, state, 'state')

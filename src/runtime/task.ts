@@ -105,6 +105,7 @@ export class Task {
       topologyName: d.name,
       serialization: d.serialization,
       dedupeWindow: d.dedupe.perAggregate,
+      outcomeEncoding: d.dedupe.outcomes,
       onDecideError: d.errors.onDecideError,
       maxRecordBytes: d.processing.maxRecordBytes,
       now: this.now,

@@ -9,6 +9,7 @@
  * Snapshots, index entries and checkpoint are written in one LevelDB batch, so the checkpoint never claims more
  * than the store holds. Reads of a batch's snapshots use one getMany (one async hop, not one per key).
  */
+import { withOutcomes } from '../domain/outcome-codec.ts'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { Level } from 'level'
@@ -163,7 +164,7 @@ export class LevelSnapshotStore implements SnapshotStore {
 
   async *entries(): AsyncIterable<SnapshotRecord> {
     for await (const v of this.db.values({ gte: SNAPSHOT_PREFIX, lt: SNAPSHOT_PREFIX.slice(0, -1) + '0' })) {
-      yield storeCodec.decode(v) as SnapshotRecord
+      yield withOutcomes(storeCodec.decode(v) as SnapshotRecord)
     }
   }
 

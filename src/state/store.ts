@@ -7,6 +7,7 @@
  * committed changelog and events topic), so it is always a prefix of the committed changelog (snapshots) and of
  * the committed events topic (index), and never needs wiping.
  */
+import { withOutcomes } from '../domain/outcome-codec.ts'
 import { storeCodec } from '../domain/codec.ts'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
 import {
@@ -142,4 +143,4 @@ export class MemorySnapshotStore implements SnapshotStore {
 }
 
 const decodeStored = (bytes: Uint8Array | undefined): SnapshotRecord | undefined =>
-  bytes === undefined ? undefined : (storeCodec.decode(bytes) as SnapshotRecord)
+  bytes === undefined ? undefined : withOutcomes(storeCodec.decode(bytes) as SnapshotRecord)

@@ -1,4 +1,5 @@
 /** The TopologyTestDriver's public types, its crashable store, and how it reads outputs back from the MemoryLog. */
+import { withOutcomes } from '../domain/outcome-codec.ts'
 import type { Logger } from 'pino'
 import { decode } from '../domain/codec.ts'
 import type { MessageOf, SchemaMap } from '../domain/decider.ts'
@@ -121,7 +122,11 @@ export function latestSnapshots(
       const key = r.key?.toString()
       if (key === undefined || isReservedKey(key)) continue
       if (r.value === null) out.delete(key)
-      else out.set(key, decode(r.value, r.headers[HEADERS.contentType]?.toString()) as SnapshotRecord)
+      else
+        out.set(
+          key,
+          withOutcomes(decode(r.value, r.headers[HEADERS.contentType]?.toString()) as SnapshotRecord),
+        )
     }
   }
   return out

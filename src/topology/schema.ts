@@ -61,6 +61,16 @@ export const topologySchema = z
     dedupe: z
       .object({
         perAggregate: z.number().int().min(0).max(10_000).default(32),
+        /**
+         * How the remembered outcomes are written with msgpack (src/domain/outcome-codec.ts): compact arrays, or maps
+         * as workers older than this setting wrote them (set while a rolling upgrade from such a worker is in progress).
+         */
+        outcomes: z
+          .enum(['compact', 'objects'])
+          .default('compact')
+          .describe(
+            'how remembered outcomes are written (msgpack): "compact" arrays (half the bytes), or "objects" (maps) while a rolling upgrade from a worker older than this setting is in progress',
+          ),
       })
       .strict()
       .prefault({}),

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { encode } from '../../src/domain/codec.ts'
+import { encode, storeCodec } from '../../src/domain/codec.ts'
 import { defineDecider, reject, type AnyDecider } from '../../src/domain/decider.ts'
 import { HEADERS, type ReplyEnvelope, type SnapshotRecord } from '../../src/domain/envelopes.ts'
+import { storedSnapshot } from '../../src/domain/snapshot-bytes.ts'
 import { DecideFailedError } from '../../src/errors.ts'
 import type { InputRecord } from '../../src/runtime/ports.ts'
 import { CommandProcessor, type ProcessorOptions } from '../../src/runtime/processor.ts'
@@ -397,6 +398,32 @@ describe('CommandProcessor: decisions', () => {
     expect(r.events).toEqual([])
     expect(snaps.get('a')!.state).toEqual({ status: 'open', owner: 'Ada', balance: 20 })
     expect(r.outcomes.byStatus.duplicate).toBe(2)
+  })
+
+  it('re-sent commands are recognised from stored windows of either outcome encoding, also mixed (a rolling upgrade)', () => {
+    const stored = (r: ReturnType<typeof run>) =>
+      new Map([['a', storedSnapshot(r.snapshotBytes.get('a')!)]]) as Map<string, SnapshotRecord | undefined>
+    // An older worker ("objects") remembers create-a and a rejection; a newer one (compact) adds d2 to that window.
+    const older = run(
+      processor({ outcomeEncoding: 'objects' }),
+      cmds([create('a'), { ...create('a'), commandId: 'again' }]),
+    )
+    const newer = run(processor(), cmds([deposit('a', 'd2', 5)], 2), stored(older))
+    const raw = (storeCodec.decode(newer.snapshotBytes.get('a')!) as { recent: unknown[] }).recent
+    expect(raw.map((o) => Array.isArray(o))).toEqual([true, false, false])
+    // Read back from the store by a compact worker: all three are known, with their original outcomes.
+    const r = run(
+      processor(),
+      cmds([deposit('a', 'd2', 5), { ...create('a'), commandId: 'again' }, create('a')], 3),
+      stored(newer),
+    )
+    expect(r.replies.map((x) => [x.commandId, x.status, x.originalStatus, x.version])).toEqual([
+      ['d2', 'duplicate', 'accepted', 2],
+      ['again', 'duplicate', 'rejected', 1],
+      ['create-a', 'duplicate', 'accepted', 1],
+    ])
+    expect(r.replies[1]!.error).toMatchObject({ code: 'account_exists' })
+    expect(r.events).toEqual([])
   })
 
   it('stale expectedVersion -> conflict with the current version; matching one is accepted', () => {
