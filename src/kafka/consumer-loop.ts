@@ -88,6 +88,13 @@ export interface ConsumerLoopOptions {
    * (default 1000; the topology's processing.maxBatchCommands).
    */
   laneRecords?: number
+  /**
+   * A partition starts a transaction at most once per this many ms (processing.commitIntervalMs; 0: as soon as the
+   * previous one is done). Under light load every partition otherwise commits whatever arrived during its previous
+   * transaction, and the transactions' fixed cost (the broker's above all) fills the machine; waiting gathers more
+   * commands into each one. A lane holding laneRecords records does not wait.
+   */
+  commitIntervalMs?: number
 }
 
 /** A partition's records between kafkajs' eachBatch and the task manager (see the header). */
@@ -103,6 +110,10 @@ interface Lane {
   draining: Promise<void> | undefined
   /** eachBatch calls waiting for room. */
   waiting: (() => void)[]
+  /** When the lane last handed a batch over (performance.now()), for commitIntervalMs. */
+  handedAt: number
+  /** Ends the commit interval's wait early (the lane filled up, or the loop stops). */
+  hurry: (() => void) | undefined
 }
 
 export class KafkaConsumerLoop implements ConsumerControl {
@@ -282,6 +293,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
     lane.draining ??= this.drain(partition, lane)
     // Bounded memory: under a backlog, wait (holding kafkajs' fetch) until the lane has room again.
     const room = this.o.laneRecords ?? 1000
+    if (lane.count >= room) lane.hurry?.()
     while (lane.count >= room && !this.stopping && hooks.current() && lane.draining !== undefined)
       await new Promise<void>((r) => lane.waiting.push(r))
   }
@@ -297,6 +309,8 @@ export class KafkaConsumerLoop implements ConsumerControl {
         highWatermark: 0n,
         draining: undefined,
         waiting: [],
+        handedAt: -Infinity,
+        hurry: undefined,
       }
       this.lanes.set(partition, lane)
     }
@@ -309,6 +323,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
     await Promise.resolve()
     try {
       for (;;) {
+        await this.commitInterval(lane)
         // Only what was read through the partition's current filter: a seek or a join since made the rest stale.
         const current = this.inputs.get(partition)
         let records: InputRecord[] = []
@@ -324,6 +339,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
         lane.count = 0
         wake(lane)
         if (records.length === 0 || this.stopping) return
+        lane.handedAt = performance.now()
         const hooks: BatchHooks = {
           // Still wanted while read through the partition's current filter. Not kafkajs' isStale: it is also true
           // while one of the loop's own refetches is pending, whose records before it the filter has released
@@ -349,6 +365,21 @@ export class KafkaConsumerLoop implements ConsumerControl {
     }
   }
 
+  /** Waits until commitIntervalMs since the lane's last batch, unless the lane is full or the loop stops. */
+  private async commitInterval(lane: Lane): Promise<void> {
+    const wait = lane.handedAt + (this.o.commitIntervalMs ?? 0) - performance.now()
+    if (wait <= 0 || this.stopping || lane.count >= (this.o.laneRecords ?? 1000)) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, wait)
+      function done(): void {
+        clearTimeout(timer)
+        lane.hurry = undefined
+        resolve()
+      }
+      lane.hurry = done
+    })
+  }
+
   /** Resolves once no lane has records queued or in flight (tests; bounded by the batches in flight). */
   async idle(): Promise<void> {
     for (let i = 0; i < 100; i++) {
@@ -364,7 +395,10 @@ export class KafkaConsumerLoop implements ConsumerControl {
    */
   async stop(): Promise<void> {
     this.stopping = true
-    for (const lane of this.lanes.values()) wake(lane)
+    for (const lane of this.lanes.values()) {
+      lane.hurry?.()
+      wake(lane)
+    }
     await this.idle()
     await this.consumer
       ?.disconnect()

@@ -145,6 +145,7 @@ export class TopologyRunner {
       fetchMinBytes: topology.definition.processing.fetchMinBytes,
       fetchMaxWaitMs: topology.definition.processing.fetchMaxWaitMs,
       laneRecords: topology.definition.processing.maxBatchCommands,
+      commitIntervalMs: topology.definition.processing.commitIntervalMs,
       sessionTimeoutMs: config.consumer.sessionTimeoutMs,
       heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
       rebalanceTimeoutMs: config.consumer.rebalanceTimeoutMs,

@@ -5,7 +5,13 @@ import { KafkaConsumerLoop, type ConsumerLoopHandler } from '../../src/kafka/con
 import { silentLogger } from '../../src/testing/memory-ports.ts'
 import { FakeConsumer, rawMessage } from '../support/fake-kafkajs.ts'
 
-async function setup(o: { handleBatch?: ConsumerLoopHandler['handleBatch']; laneRecords?: number } = {}) {
+async function setup(
+  o: {
+    handleBatch?: ConsumerLoopHandler['handleBatch']
+    laneRecords?: number
+    commitIntervalMs?: number
+  } = {},
+) {
   const consumer = new FakeConsumer()
   const gone: ConsumerCrashedError[] = []
   const delivered: number[][] = []
@@ -22,6 +28,7 @@ async function setup(o: { handleBatch?: ConsumerLoopHandler['handleBatch']; lane
     logger: silentLogger,
     onGone: (e) => gone.push(e),
     ...(o.laneRecords !== undefined ? { laneRecords: o.laneRecords } : {}),
+    ...(o.commitIntervalMs !== undefined ? { commitIntervalMs: o.commitIntervalMs } : {}),
   })
   const handler: ConsumerLoopHandler = {
     assigned: () => undefined,
@@ -170,6 +177,33 @@ describe('KafkaConsumerLoop', () => {
       await fetch
       expect(returned).toBe(true)
       expect(g.handed.map((b) => b.offsets)).toEqual([[0], [1, 2]])
+      await g.finishOne()
+      await h.loop.idle()
+    })
+
+    it('commitIntervalMs: the next batch waits until the interval since the last one, unless the lane is full', async () => {
+      const g = gated()
+      const h = await setup({ handleBatch: g.handleBatch, commitIntervalMs: 300, laneRecords: 3 })
+      h.loop.seek(0, 0n)
+      const started = performance.now()
+      await h.consumer.batch(0, 0n, [plain(0)])
+      await settle()
+      await g.finishOne() // done at once; the next records wait for the interval
+      await h.consumer.batch(0, 1n, [plain(1)])
+      await new Promise((r) => setTimeout(r, 50))
+      expect(g.handed.map((b) => b.offsets)).toEqual([[0]])
+      for (let i = 0; i < 300 && g.handed.length < 2; i++) await new Promise((r) => setTimeout(r, 10))
+      expect(g.handed.map((b) => b.offsets)).toEqual([[0], [1]])
+      expect(performance.now() - started).toBeGreaterThanOrEqual(290)
+      await g.finishOne()
+      // A lane that fills up (laneRecords) is handed over without waiting out the interval.
+      const full = performance.now()
+      await h.consumer.batch(0, 2n, [plain(2)])
+      await settle()
+      void h.consumer.batch(0, 3n, [plain(3), plain(4)])
+      for (let i = 0; i < 300 && g.handed.length < 3; i++) await new Promise((r) => setTimeout(r, 5))
+      expect(g.handed.map((b) => b.offsets)).toEqual([[0], [1], [2, 3, 4]])
+      expect(performance.now() - full).toBeLessThan(250)
       await g.finishOne()
       await h.loop.idle()
     })
