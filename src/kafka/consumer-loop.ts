@@ -89,10 +89,11 @@ export interface ConsumerLoopOptions {
    */
   laneRecords?: number
   /**
-   * A partition starts a transaction at most once per this many ms (processing.commitIntervalMs; 0: as soon as the
-   * previous one is done). Under light load every partition otherwise commits whatever arrived during its previous
-   * transaction, and the transactions' fixed cost (the broker's above all) fills the machine; waiting gathers more
-   * commands into each one. A lane holding laneRecords records does not wait.
+   * A partition starts a transaction at most once per this many ms (processing.commitIntervalMs, default 20 there; 0
+   * or absent: as soon as the previous one is done). Under light load every partition otherwise commits whatever
+   * arrived during its previous transaction, and the transactions' fixed cost (the broker's above all) fills the
+   * machine; waiting gathers more commands into each one. Only a partition that committed within the interval waits
+   * (the first command after a quiet spell does not), and a lane holding laneRecords records does not wait.
    */
   commitIntervalMs?: number
 }

@@ -42,8 +42,11 @@ export const topologySchema = z
         /** A fetch is answered at this many bytes or after fetchMaxWaitMs: larger transactions under light load. */
         fetchMinBytes: z.number().int().min(1).max(52_428_800).default(1),
         fetchMaxWaitMs: z.number().int().min(0).max(10_000).default(100),
-        /** A partition starts a transaction at most once per this many ms (0: whenever the previous one is done). */
-        commitIntervalMs: z.number().int().min(0).max(10_000).default(0),
+        /**
+         * A partition starts a transaction at most once per this many ms (0: whenever the previous one is done): under
+         * light load, fewer and larger transactions (see consumer-loop.ts).
+         */
+        commitIntervalMs: z.number().int().min(0).max(10_000).default(20),
         transactionTimeoutMs: z.number().int().min(1000).max(900_000).default(10_000),
         snapshotCacheSize: z.number().int().min(0).default(100_000),
         snapshotCacheBytes: z.number().int().min(0).default(67_108_864),

@@ -33,7 +33,7 @@ describe('parseTopology', () => {
         snapshotCacheSize: 100_000,
       },
       errors: { onDecideError: 'fail-command' },
-      dedupe: { perAggregate: 32 },
+      dedupe: { perAggregate: 32, outcomes: 'compact' },
     })
     // a partial nested object still gets the other defaults
     expect(
@@ -43,6 +43,7 @@ describe('parseTopology', () => {
       maxBytesPerPartition: 1_048_576,
       fetchMinBytes: 1,
       fetchMaxWaitMs: 100,
+      commitIntervalMs: 20,
       transactionTimeoutMs: 10_000,
       snapshotCacheSize: 100_000,
       snapshotCacheBytes: 67_108_864,
