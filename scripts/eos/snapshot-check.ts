@@ -8,7 +8,8 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { Kafka } from 'kafkajs'
 import { decode } from '../../src/domain/codec.ts'
-import { isReservedKey } from '../../src/domain/envelopes.ts'
+import { isReservedKey, type SnapshotRecord } from '../../src/domain/envelopes.ts'
+import { withOutcomes } from '../../src/domain/outcome-codec.ts'
 import type { Topology } from '../../src/topology/loader.ts'
 import { readTopic, type Rec } from './read-topic.ts'
 import { forEachStore } from './stores.ts'
@@ -41,7 +42,8 @@ export async function verifySnapshotStores(
     const expected = new Map<string, unknown>()
     for (const r of byPartition.get(p) ?? []) {
       if (BigInt(r.offset) >= end || r.key === null || isReservedKey(r.key) || r.value === null) continue
-      expected.set(r.key, decode(r.value as Buffer))
+      // Decoded as the store's entries are (compact outcomes as objects: outcome-codec.ts).
+      expected.set(r.key, withOutcomes(decode(r.value as Buffer) as SnapshotRecord))
     }
     let found = 0
     for await (const s of store.entries()) {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decode } from '../../src/domain/codec.ts'
+import { withOutcomes } from '../../src/domain/outcome-codec.ts'
 import { OFFSET_MARKER_KEY, type SnapshotRecord } from '../../src/domain/envelopes.ts'
 import { KafkaTopicReader } from '../../src/kafka/topic-reader.ts'
 import { spawnWorker, waitForLog, type WorkerProcess } from '../support/eos.ts'
@@ -245,7 +246,7 @@ describe('decider CLI on a real broker', () => {
         (records) => {
           for (const r of records)
             if (r.key !== OFFSET_MARKER_KEY && r.value !== null)
-              snapshots.push(decode(r.value) as SnapshotRecord)
+              snapshots.push(withOutcomes(decode(r.value) as SnapshotRecord))
         },
         20_000,
       )
