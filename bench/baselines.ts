@@ -84,10 +84,11 @@ export async function atLeastOnceLoop(kafka: Kafka, admin: Admin, name: string, 
   consumer.on(consumer.events.GROUP_JOIN, () => {
     if (joinedAt === 0) joinedAt = now()
   })
-  // A crash stops the loop: fail the run at once rather than wait out the timeout.
-  consumer.on(consumer.events.CRASH, (e) =>
-    failed(new Error(`at-least-once loop crashed: ${e.payload.error.message}`)),
-  )
+  // A crash kafkajs does not restart after stops the loop: fail the run at once rather than wait out the timeout. A
+  // retriable one (e.g. the group coordinator still loading on a fresh broker) is restarted by kafkajs.
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) failed(new Error(`at-least-once loop crashed: ${e.payload.error.message}`))
+  })
   await consumer.connect()
   await consumer.subscribe({ topic: input, fromBeginning: true })
   await consumer.run({

@@ -11,7 +11,7 @@ describe('bench (smoke)', () => {
   it('runs every phase and returns every figure', async () => {
     const r = await runBench({
       brokers: kafkaBrokers(),
-      backlog: 600,
+      backlog: 6000, // enough work that the broker's CPU over the drain shows in /proc (10 ms ticks): ~0.005 s per 1,000
       accounts: 50,
       latencySeconds: 1,
       aggregates: 2000,
