@@ -82,12 +82,14 @@ export async function loadTables(
         ' (create the topics with decider topics create, or start the worker that creates them)',
     )
   const stop = new AbortController()
+  let cause: unknown
   const onDeadline = () => stop.abort()
   o.signal.addEventListener('abort', onDeadline, { once: true })
   try {
     const results = await Promise.allSettled(
       specs.map((s) =>
         loadTable(engine, source, s, { ...o, signal: stop.signal }).catch((e: unknown) => {
+          if (!stop.signal.aborted) cause = e
           stop.abort()
           throw e
         }),
@@ -95,6 +97,8 @@ export async function loadTables(
     )
     if (o.signal.aborted)
       throw new SqlLimitError(`reading the topics did not finish within ${String(o.signal.reason)}`, 'time')
+    // The table that failed first stopped the others: its error is the one to report.
+    if (cause !== undefined) throw cause
     const failed = results.find((r) => r.status === 'rejected')
     if (failed) throw failed.reason
     return results.map((r) => (r as PromiseFulfilledResult<LoadedTable>).value)
