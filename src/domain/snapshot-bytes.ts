@@ -17,10 +17,9 @@
  */
 import { encode, storeCodec, type Serialization } from './codec.ts'
 import type { RememberedOutcome, SnapshotRecord } from './envelopes.ts'
+import { Reader } from './msgpack-reader.ts'
 import { compactOutcome, outcomesOf, type OutcomeEncoding } from './outcome-codec.ts'
-
-/** The msgpack encoding of snapshot objects this process has seen (kept as long as the object lives). */
-const known = new WeakMap<SnapshotRecord, Uint8Array>()
+import { decodedWindowOf, keepDecodedWindow, setSnapshotBytes, snapshotBytesOf } from './snapshot-slots.ts'
 
 /**
  * Snapshots whose window stays in their bytes. Decoded, a full window is 32 outcome objects with their strings and
@@ -29,19 +28,17 @@ const known = new WeakMap<SnapshotRecord, Uint8Array>()
  * bytes, the window is decoded only when read: a command id found in the bytes (a possible duplicate), a
  * snapshot's JSON, a test. The decoded window is kept with the snapshot once read.
  */
-const decodedWindows = new WeakMap<SnapshotRecord, RememberedOutcome[]>()
-
 function readWindow(this: SnapshotRecord): RememberedOutcome[] {
-  let recent = decodedWindows.get(this)
+  let recent = decodedWindowOf(this)
   if (recent === undefined) {
-    const bytes = known.get(this)
+    const bytes = snapshotBytesOf(this)
     const at = bytes === undefined ? undefined : locateWindow(bytes)
     if (bytes === undefined || at === undefined) throw new Error('snapshot window bytes missing or malformed')
     const r = new Reader(bytes)
     r.pos = at.start
     if (!r.skip(at.length)) throw new Error('snapshot window bytes malformed')
     recent = outcomesOf(storeCodec.decode(bytes.subarray(at.header, r.pos)) as unknown[])
-    decodedWindows.set(this, recent)
+    keepDecodedWindow(this, recent)
   }
   return recent
 }
@@ -54,8 +51,7 @@ function writeWindow(this: SnapshotRecord, recent: RememberedOutcome[]): void {
     enumerable: true,
     configurable: true,
   })
-  known.delete(this)
-  decodedWindows.delete(this)
+  setSnapshotBytes(this, undefined)
 }
 
 /** `s` with its `recent` read from `bytes` (its msgpack encoding) when needed. */
@@ -66,7 +62,7 @@ function windowInBytes(s: SnapshotRecord, bytes: Uint8Array): SnapshotRecord {
     enumerable: true,
     configurable: true,
   })
-  known.set(s, bytes)
+  setSnapshotBytes(s, bytes)
   return s
 }
 
@@ -91,7 +87,7 @@ function bytesBacked(
     sourceOffset: f.sourceOffset,
     stateVersion: f.stateVersion,
   }
-  known.set(s, bytes)
+  setSnapshotBytes(s, bytes)
   return s
 }
 
@@ -119,7 +115,7 @@ function standard(
 export function storedSnapshot(bytes: Uint8Array): SnapshotRecord {
   const s = storeCodec.decode(bytes) as SnapshotRecord
   if (locateWindow(bytes) !== undefined) return standard(s) ? bytesBacked(s, bytes) : windowInBytes(s, bytes)
-  known.set(s, bytes) // no window in the bytes (not a snapshot this version writes): kept as decoded
+  setSnapshotBytes(s, bytes) // no window in the bytes (not a snapshot this version writes): kept as decoded
   return s
 }
 
@@ -134,7 +130,7 @@ export function nextSnapshot(
 ): { snapshot: SnapshotRecord; bytes: Buffer } {
   if (serialization === 'msgpack' && window > 0) {
     // A new aggregate's window is the outcome alone; otherwise the previous bytes give the rest.
-    const prevBytes = previous === undefined ? EMPTY : known.get(previous)
+    const prevBytes = previous === undefined ? EMPTY : snapshotBytesOf(previous)
     const bytes =
       prevBytes === undefined ? undefined : spliced(base, outcome, prevBytes, window - 1, outcomes)
     if (bytes !== undefined) {
@@ -211,7 +207,7 @@ function assemble(
 
 /** The msgpack encoding of `s` if this process has it (made by nextSnapshot, read by storedSnapshot). */
 export function knownBytes(s: SnapshotRecord): Uint8Array | undefined {
-  return known.get(s)
+  return snapshotBytesOf(s)
 }
 
 const RECENT_KEY = Buffer.from([0xa6, ...Buffer.from('recent')])
@@ -220,7 +216,7 @@ const RECENT_KEY = Buffer.from([0xa6, ...Buffer.from('recent')])
 function encodeWhole(s: SnapshotRecord, serialization: Serialization, outcomes: OutcomeEncoding): Buffer {
   if (serialization !== 'msgpack') return encode(s, serialization)
   const bytes = owned(storeCodec.encode(outcomes === 'compact' ? withCompactWindow(s) : s))
-  known.set(s, bytes)
+  setSnapshotBytes(s, bytes)
   return bytes
 }
 
@@ -298,170 +294,4 @@ function locateWindow(b: Uint8Array): { header: number; start: number; length: n
     return { header, start: r.pos, length }
   }
   return undefined
-}
-
-/** A msgpack cursor that skips values without decoding them. */
-class Reader {
-  pos = 0
-  constructor(private readonly b: Uint8Array) {}
-
-  mapHeader(): number | undefined {
-    const t = this.b[this.pos]
-    if (t === undefined) return undefined
-    if (t >= 0x80 && t <= 0x8f) {
-      this.pos++
-      return t & 0x0f
-    }
-    if (t === 0xde) return this.u16At(this.pos + 1, 3)
-    if (t === 0xdf) return this.u32At(this.pos + 1, 5)
-    return undefined
-  }
-
-  arrayHeader(): number | undefined {
-    const t = this.b[this.pos]
-    if (t === undefined) return undefined
-    if (t >= 0x90 && t <= 0x9f) {
-      this.pos++
-      return t & 0x0f
-    }
-    if (t === 0xdc) return this.u16At(this.pos + 1, 3)
-    if (t === 0xdd) return this.u32At(this.pos + 1, 5)
-    return undefined
-  }
-
-  isKey(key: Uint8Array): boolean {
-    if (this.pos + key.length > this.b.length) return false
-    for (let i = 0; i < key.length; i++) if (this.b[this.pos + i] !== key[i]) return false
-    return true
-  }
-
-  /** Skips `n` values; false when the bytes end first or hold an unknown type. Bounded by the input's length. */
-  skip(n: number): boolean {
-    const b = this.b
-    let pending = n
-    while (pending > 0) {
-      if (this.pos >= b.length) return false
-      const t = b[this.pos]!
-      pending--
-      if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) this.pos += 1
-      else if (t <= 0x8f) {
-        this.pos += 1
-        pending += 2 * (t & 0x0f)
-      } else if (t <= 0x9f) {
-        this.pos += 1
-        pending += t & 0x0f
-      } else if (t <= 0xbf) this.pos += 1 + (t & 0x1f)
-      else {
-        switch (t) {
-          case 0xc4:
-          case 0xd9:
-            this.pos += 2 + (b[this.pos + 1] ?? 0)
-            break
-          case 0xc5:
-          case 0xda:
-            this.pos += 3 + this.u16(this.pos + 1)
-            break
-          case 0xc6:
-          case 0xdb:
-            this.pos += 5 + this.u32(this.pos + 1)
-            break
-          case 0xc7:
-            this.pos += 3 + (b[this.pos + 1] ?? 0)
-            break
-          case 0xc8:
-            this.pos += 4 + this.u16(this.pos + 1)
-            break
-          case 0xc9:
-            this.pos += 6 + this.u32(this.pos + 1)
-            break
-          case 0xca:
-            this.pos += 5
-            break
-          case 0xcb:
-            this.pos += 9
-            break
-          case 0xcc:
-          case 0xd0:
-            this.pos += 2
-            break
-          case 0xcd:
-          case 0xd1:
-            this.pos += 3
-            break
-          case 0xce:
-          case 0xd2:
-            this.pos += 5
-            break
-          case 0xcf:
-          case 0xd3:
-            this.pos += 9
-            break
-          case 0xd4:
-            this.pos += 3
-            break
-          case 0xd5:
-            this.pos += 4
-            break
-          case 0xd6:
-            this.pos += 6
-            break
-          case 0xd7:
-            this.pos += 10
-            break
-          case 0xd8:
-            this.pos += 18
-            break
-          case 0xdc:
-            pending += this.u16(this.pos + 1)
-            this.pos += 3
-            break
-          case 0xdd:
-            pending += this.u32(this.pos + 1)
-            this.pos += 5
-            break
-          case 0xde:
-            pending += 2 * this.u16(this.pos + 1)
-            this.pos += 3
-            break
-          case 0xdf:
-            pending += 2 * this.u32(this.pos + 1)
-            this.pos += 5
-            break
-          default:
-            return false // 0xc1: never used
-        }
-      }
-      // Every value takes at least a byte: a count larger than the bytes left is malformed (and would loop long).
-      if (pending > b.length - this.pos) return false
-    }
-    return this.pos <= b.length
-  }
-
-  private u16(at: number): number {
-    return ((this.b[at] ?? 0) << 8) | (this.b[at + 1] ?? 0)
-  }
-
-  private u32(at: number): number {
-    return (
-      (((this.b[at] ?? 0) << 24) |
-        ((this.b[at + 1] ?? 0) << 16) |
-        ((this.b[at + 2] ?? 0) << 8) |
-        (this.b[at + 3] ?? 0)) >>>
-      0
-    )
-  }
-
-  private u16At(at: number, header: number): number | undefined {
-    if (at + 2 > this.b.length) return undefined
-    const n = this.u16(at)
-    this.pos += header
-    return n
-  }
-
-  private u32At(at: number, header: number): number | undefined {
-    if (at + 4 > this.b.length) return undefined
-    const n = this.u32(at)
-    this.pos += header
-    return n
-  }
 }
