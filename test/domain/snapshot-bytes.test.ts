@@ -90,6 +90,40 @@ describe('nextSnapshot: the next snapshot’s bytes', () => {
     expect(raw[1]).toStrictEqual(o(3))
   })
 
+  it('snapshots with their window in bytes share one accessor for recent (no closures per record), whatever made them', () => {
+    const o = (i: number): RememberedOutcome => ({
+      commandId: `c-${i}`,
+      status: 'accepted',
+      version: i,
+      events: [['Deposited', i]],
+    })
+    const base = (v: number) => ({
+      aggregateId: 'a',
+      version: v,
+      state: v,
+      sourceOffset: String(v),
+      stateVersion: 1,
+    })
+    const first = nextSnapshot(base(1), o(1), undefined, 32, 'msgpack')
+    const second = nextSnapshot(base(2), o(2), first.snapshot, 32, 'msgpack')
+    const stored = storedSnapshot(second.bytes)
+    const third = nextSnapshot(base(3), o(3), stored, 32, 'msgpack')
+    const getters = [first, second, { snapshot: stored }, third].map(
+      ({ snapshot }) => Object.getOwnPropertyDescriptor(snapshot, 'recent')!.get,
+    )
+    expect(getters[0]).toBeTypeOf('function')
+    expect(new Set(getters).size).toBe(1)
+    expect(third.snapshot.recent.map((r) => r.commandId)).toEqual(['c-3', 'c-2', 'c-1'])
+    expect(Object.keys(third.snapshot).sort()).toEqual([
+      'aggregateId',
+      'recent',
+      'sourceOffset',
+      'state',
+      'stateVersion',
+      'version',
+    ])
+  })
+
   it('compact outcomes take half to two thirds the bytes of maps; "objects" writes maps, as older workers did', () => {
     const o = (i: number): RememberedOutcome => ({
       commandId: `cmd-${'x'.repeat(30)}-${i}`,
