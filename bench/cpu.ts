@@ -133,3 +133,22 @@ export function brokerPid(brokers: string[], started?: number): number | undefin
 export function cpuOf(pidList: (number | undefined)[]): number {
   return pidList.reduce<number>((sum, p) => sum + cpuSeconds(p), 0)
 }
+
+/** Busy and total CPU time of the whole machine so far (ticks, all cores), from /proc/stat's first line. */
+export function machineTicks(): { busy: number; total: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal (guest time is inside user)
+    const idle = (f[3] ?? 0) + (f[4] ?? 0)
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
+    return { busy: total - idle, total }
+  } catch {
+    return { busy: NaN, total: NaN }
+  }
+}
+
+/** The share of the machine's CPU time that was busy between two machineTicks() readings (0..1). */
+export function busyShare(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  const total = b.total - a.total
+  return total > 0 ? (b.busy - a.busy) / total : NaN
+}

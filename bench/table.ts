@@ -87,6 +87,13 @@ function baselineRows(r: BenchResult): Row[] {
         '-',
         '-',
       ])
+    if (l.load?.machineBusy !== undefined)
+      rows.push([
+        `latency @${name} load: load generator CPU s per 1,000, machine busy %`,
+        `${n3(l.load.benchCpuPer1k ?? NaN)}, ${n1(l.load.machineBusy * 100)}`,
+        '-',
+        '-',
+      ])
     if (l.written)
       rows.push([
         `latency @${name} load until written, p50 / p99 / max ms`,

@@ -72,6 +72,10 @@ export interface Latency {
     meanBatch: number
     workerCpuPer1k: number
     brokerCpuPer1k: number
+    /** CPU s per 1,000 commands of the bench process itself: the rate-limited producer and the replies consumer. */
+    benchCpuPer1k?: number
+    /** Share of all the machine's cores busy over the level (/proc/stat), 0..1. */
+    machineBusy?: number
     /** Mean ms per batch of each step of decider_batch_step_seconds over the level. */
     batchSplitMs?: Record<string, number>
   }

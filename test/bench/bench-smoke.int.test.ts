@@ -50,6 +50,9 @@ describe('bench (smoke)', () => {
       expect(l.replied).toBe(l.sent)
       for (const v of [l.p50Ms, l.p95Ms, l.p99Ms]) positive(v)
       expect(l.p50Ms).toBeLessThanOrEqual(l.p99Ms)
+      positive(l.load!.benchCpuPer1k!)
+      expect(l.load!.machineBusy).toBeGreaterThan(0)
+      expect(l.load!.machineBusy).toBeLessThanOrEqual(1)
     }
     positive(r.scale.restoreSnapshotsPerSec)
     positive(r.scale.readyAfterKillSeconds)
