@@ -10,6 +10,8 @@
  * problem; the path is built only then.
  */
 
+import { Stamped } from '../util/stamp.ts'
+
 export const MAX_DEPTH = 1000
 
 // ES2024 (Node 20 has it; the project's lib is ES2022).
@@ -35,7 +37,7 @@ interface Problem {
  * value in the message (e.g. "state", "events[0].payload").
  */
 export function plainDataProblem(value: unknown, root: string): string | undefined {
-  const p = walk(value, 0, undefined, undefined)
+  const p = walk(value, 0, false, undefined)
   return p === undefined ? undefined : describe(value, root, p)
 }
 
@@ -46,15 +48,13 @@ export function plainDataProblem(value: unknown, root: string): string | undefin
  * keeps the cache's objects equal to what the store and the changelog hold.
  */
 export class PlainDataGuard {
-  private readonly verified = new WeakSet<object>()
-
   problem(value: unknown, root: string): string | undefined {
     const fresh: object[] = []
-    const p = walk(value, 0, this.verified, fresh)
+    const p = walk(value, 0, true, fresh)
     if (p !== undefined) return describe(value, root, p)
     for (const o of fresh) {
+      markVerified(o)
       Object.freeze(o)
-      this.verified.add(o)
     }
     return undefined
   }
@@ -65,7 +65,7 @@ export class PlainDataGuard {
    * value in is checked by problem(), which then remembers it.
    */
   transientProblem(value: unknown, root: string): string | undefined {
-    const p = walk(value, 0, this.verified, undefined)
+    const p = walk(value, 0, true, undefined)
     return p === undefined ? undefined : describe(value, root, p)
   }
 }
@@ -81,10 +81,43 @@ function describe(value: unknown, root: string, p: Problem): string {
 
 const DEEP = `is nested deeper than ${MAX_DEPTH} levels`
 
+/**
+ * Objects a guard verified (and froze) are marked with a private field (util/stamp.ts): a WeakSet of them cost an
+ * ephemeron table insert per new state and work in every collection, with every cached aggregate's state in it.
+ * Verified plain data stays plain (it is frozen), so the mark holds for every guard. An object frozen before its
+ * check cannot take the field and goes to a WeakSet.
+ */
+class Verified extends Stamped {
+  #verified = true
+
+  static has(o: object): boolean {
+    return #verified in o
+  }
+
+  static mark(o: object): void {
+    if (!(#verified in o)) new Verified(o)
+  }
+}
+
+const verifiedFrozen = new WeakSet<object>()
+let anyVerifiedFrozen = false
+
+function markVerified(o: object): void {
+  if (Object.isExtensible(o)) Verified.mark(o)
+  else {
+    verifiedFrozen.add(o)
+    anyVerifiedFrozen = true
+  }
+}
+
+function isVerified(o: object): boolean {
+  return Verified.has(o) || (anyVerifiedFrozen && verifiedFrozen.has(o))
+}
+
 function walk(
   v: unknown,
   depth: number,
-  verified: WeakSet<object> | undefined,
+  verified: boolean,
   fresh: object[] | undefined,
 ): Problem | undefined {
   switch (typeof v) {
@@ -108,7 +141,7 @@ function walk(
       return problem('is a function')
   }
   if (v === null) return undefined
-  if (verified?.has(v as object)) return undefined
+  if (verified && isVerified(v as object)) return undefined
   if (depth >= MAX_DEPTH) return problem(DEEP)
   const proto = Object.getPrototypeOf(v) as object | null
   if (proto === Array.prototype) {

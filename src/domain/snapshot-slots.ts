@@ -2,20 +2,14 @@
  * Two values kept with a snapshot object, out of sight: its msgpack bytes and its decoded dedupe window
  * (snapshot-bytes.ts).
  *
- * They are private class fields stamped onto the object (a base constructor that returns the object it is given
- * makes the subclass add its fields to that object): invisible to `for...in`, `Object.keys`, spreads, JSON and
- * deep equality, not copied by a spread, and read as an ordinary field. A WeakMap did the same, but with a snapshot
+ * They are private class fields stamped onto the object (util/stamp.ts): invisible to `for...in`, `Object.keys`,
+ * spreads, JSON and deep equality, not copied by a spread, and read as an ordinary field. A WeakMap did the same, but with a snapshot
  * cached per aggregate (500,000 aggregates in the bench) its ephemeron table cost the worker ~5% of its time in
  * inserts and in every garbage collection. An object that cannot take new fields (frozen, sealed) gets a WeakMap
  * entry instead.
  */
+import { Stamped } from '../util/stamp.ts'
 import type { RememberedOutcome } from './envelopes.ts'
-
-class Stamped {
-  constructor(o: object) {
-    return o
-  }
-}
 
 interface Slots {
   bytes: Uint8Array | undefined
