@@ -111,6 +111,31 @@ describe('PlainDataGuard', () => {
     expect(guard.problem(next, 'state')).toMatch(/^state\.entries\.c is a Set/)
     expect(Object.isFrozen(next)).toBe(false) // refused: nothing of it is frozen or remembered
   })
+
+  it('marks what it verified out of sight, takes an object met twice in one value, and remembers objects frozen before', () => {
+    const guard = new PlainDataGuard()
+    const shared = { n: 1 }
+    const state = { a: shared, b: shared, list: [shared] }
+    expect(guard.problem(state, 'state')).toBeUndefined()
+    expect(state).toStrictEqual({ a: { n: 1 }, b: { n: 1 }, list: [{ n: 1 }] })
+    expect(Object.keys(state)).toEqual(['a', 'b', 'list'])
+    expect(JSON.stringify(shared)).toBe('{"n":1}')
+    // Frozen by the decider before any check: walked (and frozen again) once, counted through a proxy's trap; then
+    // skipped, by this guard and by another.
+    let walked = 0
+    const frozen = new Proxy(Object.freeze({ n: 2 }), {
+      ownKeys(t) {
+        walked++
+        return Reflect.ownKeys(t)
+      },
+    })
+    expect(guard.problem({ f: frozen }, 'state')).toBeUndefined()
+    const once = walked
+    expect(once).toBeGreaterThan(0)
+    expect(guard.problem({ again: frozen }, 'state')).toBeUndefined()
+    expect(new PlainDataGuard().problem({ other: frozen }, 'state')).toBeUndefined()
+    expect(walked).toBe(once)
+  })
 })
 
 function escape(s: string): string {
