@@ -4,26 +4,23 @@ export class Reader {
   constructor(private readonly b: Uint8Array) {}
 
   mapHeader(): number | undefined {
-    const t = this.b[this.pos]
-    if (t === undefined) return undefined
-    if (t >= 0x80 && t <= 0x8f) {
-      this.pos++
-      return t & 0x0f
-    }
-    if (t === 0xde) return this.u16At(this.pos + 1, 3)
-    if (t === 0xdf) return this.u32At(this.pos + 1, 5)
-    return undefined
+    return this.header(0x80, 0xde, 0xdf)
   }
 
   arrayHeader(): number | undefined {
+    return this.header(0x90, 0xdc, 0xdd)
+  }
+
+  /** A map's or an array's length: fix type `fix` to `fix + 15`, or the 16- and 32-bit types. */
+  private header(fix: number, type16: number, type32: number): number | undefined {
     const t = this.b[this.pos]
     if (t === undefined) return undefined
-    if (t >= 0x90 && t <= 0x9f) {
+    if (t >= fix && t <= fix + 0x0f) {
       this.pos++
       return t & 0x0f
     }
-    if (t === 0xdc) return this.u16At(this.pos + 1, 3)
-    if (t === 0xdd) return this.u32At(this.pos + 1, 5)
+    if (t === type16) return this.u16At(this.pos + 1, 3)
+    if (t === type32) return this.u32At(this.pos + 1, 5)
     return undefined
   }
 

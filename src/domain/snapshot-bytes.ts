@@ -205,19 +205,12 @@ function assemble(
   return out
 }
 
-/** The msgpack encoding of `s` if this process has it (made by nextSnapshot, read by storedSnapshot). */
-export function knownBytes(s: SnapshotRecord): Uint8Array | undefined {
-  return snapshotBytesOf(s)
-}
-
 const RECENT_KEY = Buffer.from([0xa6, ...Buffer.from('recent')])
 
-/** `s` packed whole for the changelog (and, with msgpack, the store), its bytes remembered. */
+/** `s` packed whole for the changelog (and, with msgpack, the store; nextSnapshot keeps the bytes with `s`). */
 function encodeWhole(s: SnapshotRecord, serialization: Serialization, outcomes: OutcomeEncoding): Buffer {
   if (serialization !== 'msgpack') return encode(s, serialization)
-  const bytes = owned(storeCodec.encode(outcomes === 'compact' ? withCompactWindow(s) : s))
-  setSnapshotBytes(s, bytes)
-  return bytes
+  return owned(storeCodec.encode(outcomes === 'compact' ? withCompactWindow(s) : s))
 }
 
 /** A copy of `s` (its keys in their order) whose window holds compact outcomes. */

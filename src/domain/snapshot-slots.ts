@@ -58,6 +58,7 @@ class SnapshotSlots extends Stamped {
 
 export const setSnapshotBytes = (o: object, bytes: Uint8Array | undefined): void =>
   SnapshotSlots.setBytes(o, bytes)
+/** The msgpack encoding of `o` if this process has it (made by nextSnapshot, read by storedSnapshot). */
 export const snapshotBytesOf = (o: object): Uint8Array | undefined => SnapshotSlots.bytes(o)
 export const decodedWindowOf = (o: object): RememberedOutcome[] | undefined => SnapshotSlots.window(o)
 export const keepDecodedWindow = (o: object, window: RememberedOutcome[]): void =>

@@ -19,7 +19,8 @@
  */
 import { eventVersionOf, stateVersionOf, type DecideContext } from '../domain/decider.ts'
 import { encode } from '../domain/codec.ts'
-import { knownBytes, nextSnapshot } from '../domain/snapshot-bytes.ts'
+import { nextSnapshot } from '../domain/snapshot-bytes.ts'
+import { snapshotBytesOf } from '../domain/snapshot-slots.ts'
 import {
   HEADERS,
   type EventEnvelope,
@@ -355,7 +356,7 @@ function decodeSafely(r: InputRecord, decider: AnyDecider, route: KeyRoute): Dec
  * with each remembered commandId (objects spread over the heap), which took ~5% of a worker's time with full windows.
  */
 function rememberedOf(current: SnapshotRecord, commandId: string): RememberedOutcome | undefined {
-  const bytes = knownBytes(current)
+  const bytes = snapshotBytesOf(current)
   if (bytes !== undefined) {
     const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
     if (b.indexOf(commandId) === -1) return undefined

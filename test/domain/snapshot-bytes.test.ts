@@ -7,6 +7,14 @@ import { withOutcomes } from '../../src/domain/outcome-codec.ts'
 import { nextSnapshot, storedSnapshot, windowRegion } from '../../src/domain/snapshot-bytes.ts'
 
 /** Decoded as every reader in the project decodes a snapshot (compact outcomes as objects). */
+/** The outcome of an accepted deposit, command `c-<i>`. */
+const deposit = (i: number): RememberedOutcome => ({
+  commandId: `c-${i}`,
+  status: 'accepted',
+  version: i,
+  events: [['Deposited', i]],
+})
+
 const decoded = (b: Uint8Array) => withOutcomes(storeCodec.decode(b) as SnapshotRecord)
 
 // States are plain data (plain-data.ts): e.g. no "__proto__" key, which msgpack renames and the processor refuses.
@@ -57,25 +65,19 @@ function successor(
 
 describe('nextSnapshot: the next snapshot’s bytes', () => {
   it('reuse the previous window’s bytes (the kept outcomes are copied, not packed again)', () => {
-    const o = (i: number): RememberedOutcome => ({
-      commandId: `c-${i}`,
-      status: 'accepted',
-      version: i,
-      events: [['Deposited', i]],
-    })
     const prevRecord: SnapshotRecord = {
       aggregateId: 'a',
       version: 3,
       state: { balance: 3 },
-      recent: [o(3), o(2), o(1)],
+      recent: [deposit(3), deposit(2), deposit(1)],
       sourceOffset: '9',
       stateVersion: 1,
     }
     const prevBytes = storeCodec.encode(prevRecord)
     const prev = storedSnapshot(prevBytes)
-    const want = successor(prevRecord, o(4), { balance: 4 }, 3)
+    const want = successor(prevRecord, deposit(4), { balance: 4 }, 3)
     const { recent: _, ...base } = want
-    const { bytes } = nextSnapshot(base, o(4), prev, 3, 'msgpack')
+    const { bytes } = nextSnapshot(base, deposit(4), prev, 3, 'msgpack')
     const region = windowRegion(prevBytes, 2)!
     // The last bytes are the previous snapshot's first two outcomes, as they were.
     expect(
@@ -87,16 +89,10 @@ describe('nextSnapshot: the next snapshot’s bytes', () => {
     // The new outcome compact, the kept ones as the older bytes had them (maps): one window, both encodings.
     const raw = (storeCodec.decode(bytes) as { recent: unknown[] }).recent
     expect(raw[0]).toStrictEqual(['c-4', 0, 4, [['Deposited', 4]]])
-    expect(raw[1]).toStrictEqual(o(3))
+    expect(raw[1]).toStrictEqual(deposit(3))
   })
 
   it('snapshots with their window in bytes share one accessor for recent (no closures per record), whatever made them', () => {
-    const o = (i: number): RememberedOutcome => ({
-      commandId: `c-${i}`,
-      status: 'accepted',
-      version: i,
-      events: [['Deposited', i]],
-    })
     const base = (v: number) => ({
       aggregateId: 'a',
       version: v,
@@ -104,10 +100,10 @@ describe('nextSnapshot: the next snapshot’s bytes', () => {
       sourceOffset: String(v),
       stateVersion: 1,
     })
-    const first = nextSnapshot(base(1), o(1), undefined, 32, 'msgpack')
-    const second = nextSnapshot(base(2), o(2), first.snapshot, 32, 'msgpack')
+    const first = nextSnapshot(base(1), deposit(1), undefined, 32, 'msgpack')
+    const second = nextSnapshot(base(2), deposit(2), first.snapshot, 32, 'msgpack')
     const stored = storedSnapshot(second.bytes)
-    const third = nextSnapshot(base(3), o(3), stored, 32, 'msgpack')
+    const third = nextSnapshot(base(3), deposit(3), stored, 32, 'msgpack')
     const getters = [first, second, { snapshot: stored }, third].map(
       ({ snapshot }) => Object.getOwnPropertyDescriptor(snapshot, 'recent')!.get,
     )
