@@ -32,14 +32,6 @@ export async function eosThroughput(
   // group rebalances while the first one already works, so 'after-ready': workers first (group stable), then the
   // backlog is produced and the clock starts when the producing starts.
   if (mode === 'preloaded') await preload()
-  const broker = brokerPid(kafka_brokers(kafka))
-  // Preloaded: the broker's CPU is counted from before the workers start, over every command of the backlog. From
-  // `/readyz` (as the workers' CPU is) the window is only what was left once the bench saw the worker ready: on a
-  // loaded machine that can be the last transaction or two, under /proc's 10 ms resolution. The broker serves
-  // nothing else of this run meanwhile; its share of the start (the joins, the producers' ids) is small beside a
-  // drain. The workers' CPU stays from `/readyz`: a worker's start (module loading, restore) is a cost of its own.
-  const brokerBefore = mode === 'preloaded' ? cpuSeconds(broker) : NaN
-  const committedBefore = mode === 'preloaded' ? await committedSum(admin, name, topology.topics.commands) : 0
   const ws: RunningWorker[] = []
   for (let i = 0; i < n; i++)
     ws.push(
@@ -48,6 +40,7 @@ export async function eosThroughput(
   let t0 = await waitReady(ws, 180_000)
   let c0 = await committedSum(admin, name, topology.topics.commands)
   const m0 = await scrape(ws)
+  const broker = brokerPid(kafka_brokers(kafka))
   const cpu = () => ({ workers: cpuOf(ws.map((w) => w.w.proc.pid)), broker: cpuSeconds(broker) })
   const cpu0 = cpu()
   if (mode === 'after-ready') {
@@ -79,10 +72,7 @@ export async function eosThroughput(
       transactionsPerSec: (m1.txns - m0.txns) / seconds,
       meanBatch: batchCount > 0 ? (m1.batchSum - m0.batchSum) / batchCount : 0,
       workerCpuPer1k: ((cpu1.workers - cpu0.workers) / commands) * 1000,
-      brokerCpuPer1k:
-        mode === 'preloaded'
-          ? ((cpu1.broker - brokerBefore) / (end - committedBefore)) * 1000
-          : ((cpu1.broker - cpu0.broker) / commands) * 1000,
+      brokerCpuPer1k: ((cpu1.broker - cpu0.broker) / commands) * 1000,
       gcMinorPer1k: ((m1.gcMinor - m0.gcMinor) / commands) * 1000,
       gcMajorPer1k: ((m1.gcMajor - m0.gcMajor) / commands) * 1000,
       batchSplitMs: Object.fromEntries(

@@ -76,9 +76,20 @@ export async function topicEnd(admin: Admin, topic: string): Promise<number> {
   return offs.reduce((a, p) => a + Number(p.high), 0)
 }
 
+/**
+ * The group's committed offsets of `topic`, summed (none: 0). A retriable error (a broker that has just started
+ * answers NOT_COORDINATOR while it creates the offsets topic) is tried again, up to 50 times 200 ms apart.
+ */
 export async function committedSum(admin: Admin, groupId: string, topic: string): Promise<number> {
-  const res = await admin.fetchOffsets({ groupId, topics: [topic] })
-  return (res[0]?.partitions ?? []).reduce((a, p) => a + Math.max(0, Number(p.offset)), 0)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await admin.fetchOffsets({ groupId, topics: [topic] })
+      return (res[0]?.partitions ?? []).reduce((a, p) => a + Math.max(0, Number(p.offset)), 0)
+    } catch (e) {
+      if (attempt >= 50 || (e as { retriable?: unknown }).retriable !== true) throw e
+      await sleep(200)
+    }
+  }
 }
 
 // Extra topology YAML of every bench topology (the dedupe window of the run); runBench sets it. A phase can add

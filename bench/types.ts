@@ -90,11 +90,7 @@ export interface Throughput {
   commandsPerSec: number
   transactionsPerSec: number
   meanBatch: number
-  /**
-   * CPU seconds per 1,000 commands of the worker processes (all of them), over the clocked drain, and of the broker:
-   * preloaded, over the whole backlog from before the workers start (bench/throughput.ts says why); after-ready, over
-   * the clocked drain (bench/cpu.ts).
-   */
+  /** CPU seconds per 1,000 commands of the worker processes (all of them) and of the broker, over the clocked drain (bench/cpu.ts). */
   workerCpuPer1k: number
   brokerCpuPer1k: number
   /** Seconds of V8 garbage-collection pauses per 1,000 commands (workers' prom-client metrics): young and old generation. */

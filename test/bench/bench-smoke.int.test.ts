@@ -47,15 +47,21 @@ describe('bench (smoke)', () => {
     positive(r.eos.throughput.transactionsPerSec)
     positive(r.eos.throughput.meanBatch)
     positive(r.eos.throughput.workerCpuPer1k)
-    // Over the whole backlog, from before the worker started: not only what was left when the bench saw it ready.
-    positive(r.eos.throughput.brokerCpuPer1k, r.eos.throughput)
+    // The drain's clock starts when the bench sees /readyz. On a loaded machine (CI's load variant) the worker can
+    // have done all but its last transaction or two by then: under 2 ms of broker CPU, below /proc's 10 ms ticks, so
+    // 0 is a true reading there. The broker pid lookup and the broker's figure are checked positive over the latency
+    // levels below, whose windows the bench's own sending fills.
+    expect(Number.isFinite(r.eos.throughput.brokerCpuPer1k), JSON.stringify(r.eos.throughput)).toBe(true)
+    expect(r.eos.throughput.brokerCpuPer1k).toBeGreaterThanOrEqual(0)
     expect(r.eos.throughput.gcMinorPer1k).toBeGreaterThanOrEqual(0)
     for (const l of [r.eos.latencyFull, r.eos.latencyHalf, r.eos.latencyLow]) {
       expect(l.sent).toBeGreaterThan(0)
       expect(l.replied).toBe(l.sent)
       for (const v of [l.p50Ms, l.p95Ms, l.p99Ms]) positive(v)
       expect(l.p50Ms).toBeLessThanOrEqual(l.p99Ms)
-      positive(l.load!.benchCpuPer1k!)
+      positive(l.load!.benchCpuPer1k!, l.load)
+      positive(l.load!.brokerCpuPer1k, l.load)
+      positive(l.load!.workerCpuPer1k, l.load)
       expect(l.load!.machineBusy).toBeGreaterThan(0)
       expect(l.load!.machineBusy).toBeLessThanOrEqual(1)
     }
