@@ -79,6 +79,8 @@ export function oversize(key: string, valueBytes: number, headerBytes: number, m
   return bytes <= max ? 0 : bytes
 }
 
+type ReplyHeader = typeof HEADERS.contentType | typeof HEADERS.sourcePartition | typeof HEADERS.sourceOffset
+
 /** The source headers of a reply (sourceHeaders), without their values (the partition's and offset's digits). */
 const SOURCE_HEADERS_BYTES = headersBytes({ [HEADERS.sourcePartition]: '', [HEADERS.sourceOffset]: '' })
 
@@ -176,17 +178,20 @@ export class BatchOutputs {
   }
 
   private encodeReply(reply: ReplyEnvelope, partition: string, offset: string): OutputRecord {
-    return {
+    // Literal keys (the type ties them to HEADERS): computed keys or a spread here cost ~1% of a worker's CPU.
+    const headers: Record<ReplyHeader, string> = {
+      'content-type': this.contentType,
+      'kd-source-partition': partition,
+      'kd-source-offset': offset,
+    }
+    const r: OutputRecord = {
       topic: this.o.topics.replies,
-      ...(this.o.repliesPartitions ? { partition: Number(partition) % this.o.repliesPartitions } : {}),
       key: reply.commandId,
       value: encode(reply, this.o.serialization),
-      headers: {
-        [HEADERS.contentType]: this.contentType,
-        [HEADERS.sourcePartition]: partition,
-        [HEADERS.sourceOffset]: offset,
-      },
+      headers,
     }
+    if (this.o.repliesPartitions) r.partition = Number(partition) % this.o.repliesPartitions
+    return r
   }
 
   private fits(r: OutputRecord, headerBytes: number): boolean {

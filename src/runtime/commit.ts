@@ -89,15 +89,21 @@ function storeValues(c: CommitContext, batch: BatchResult): Iterable<StoredSnaps
 }
 
 function changelogRecords(c: CommitContext, batch: BatchResult): OutputRecord[] {
-  const headers = { [HEADERS.contentType]: CONTENT_TYPES[c.serialization] }
+  const contentType = CONTENT_TYPES[c.serialization]
+  const headers = { [HEADERS.contentType]: contentType }
   const out: OutputRecord[] = []
   for (const s of batch.snapshots.values()) {
+    // Literal keys (the type ties them to HEADERS): a spread with a computed key cost ~1% of a worker's CPU.
+    const snapshotHeaders: Record<typeof HEADERS.contentType | typeof HEADERS.sourceOffset, string> = {
+      'content-type': contentType,
+      'kd-source-offset': s.sourceOffset,
+    }
     out.push({
       topic: c.changelogTopic,
       partition: c.partition,
       key: s.aggregateId,
       value: batch.snapshotBytes.get(s.aggregateId)!, // encoded (and size-checked) by the processor
-      headers: { ...headers, [HEADERS.sourceOffset]: s.sourceOffset },
+      headers: snapshotHeaders,
     })
   }
   // The offset marker: the last input offset of this transaction, so a new owner can resume after it even
