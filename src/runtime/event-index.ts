@@ -14,7 +14,7 @@ import type { EventEnvelope } from '../domain/envelopes.ts'
 import { StoreBehindError } from '../errors.ts'
 import { indexEntries, type IndexedEvent } from '../state/event-index.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
-import type { ChangelogReader, ChangelogRecord, OutputRecord } from './ports.ts'
+import { EventRecord, type ChangelogReader, type ChangelogRecord, type OutputRecord } from './ports.ts'
 
 /** The index entries a committed batch adds, and the events checkpoint after it. */
 export function batchIndex(
@@ -23,14 +23,30 @@ export function batchIndex(
   eventsBase: bigint | undefined,
   previous: Checkpoint,
 ): { events: IndexedEvent[]; eventsOffset: bigint | undefined } {
-  const values = records.filter((r) => r.topic === eventsTopic).map((r) => r.value!)
-  if (values.length === 0) return { events: [], eventsOffset: previous.eventsOffset }
+  const written = records.filter((r) => r.topic === eventsTopic)
+  if (written.length === 0) return { events: [], eventsOffset: previous.eventsOffset }
   if (eventsBase === undefined)
     // Cannot happen with a complete produce response (the adapter checks it); if it did, the restore knows.
     throw new StoreBehindError(
-      `committed ${values.length} event(s) but the events partition's base offset is unknown; restoring the index from the events topic`,
+      `committed ${written.length} event(s) but the events partition's base offset is unknown; restoring the index from the events topic`,
     )
-  return { events: indexEntries(values, eventsBase), eventsOffset: eventsBase + BigInt(values.length) }
+  // The processor's records say their aggregate and version; any other is decoded (indexEntries).
+  const events = written.every(isEventRecord)
+    ? written.map((r, i) => ({
+        aggregateId: r.key,
+        version: r.version,
+        offset: eventsBase + BigInt(i),
+        value: r.value,
+      }))
+    : indexEntries(
+        written.map((r) => r.value!),
+        eventsBase,
+      )
+  return { events, eventsOffset: eventsBase + BigInt(written.length) }
+}
+
+function isEventRecord(r: OutputRecord): r is EventRecord {
+  return r instanceof EventRecord
 }
 
 export interface IndexRestoreResult {

@@ -36,6 +36,21 @@ export interface OutputRecord {
   headers: Record<string, string | Buffer>
 }
 
+/**
+ * An event's output record as the processor makes it: also says which aggregate version it is, so the event index
+ * of a committed batch (event-index.ts) does not decode the value again to learn it.
+ */
+export class EventRecord implements OutputRecord {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly key: string,
+    readonly value: Buffer,
+    readonly headers: Record<string, string | Buffer>,
+    readonly version: number,
+  ) {}
+}
+
 export interface TopicPartition {
   topic: string
   partition: number

@@ -37,7 +37,7 @@ import type { TopicNames } from '../topology/schema.ts'
 import { BatchOutputs, headersBytes, oversize, type BatchOutcomes } from './batch-outputs.ts'
 import { decodeCommand, truncate, type Decoded, type KeyRoute } from './command-decoder.ts'
 import { decideAndEvolve, failureOf, initialStateOf, isoOf, issuedAtOf } from './command-guard.ts'
-import type { InputRecord, OutputRecord, Partitioner } from './ports.ts'
+import { EventRecord, type InputRecord, type OutputRecord, type Partitioner } from './ports.ts'
 import { describeThrown } from './text.ts'
 
 export { emptyOutcomes, type BatchOutcomes } from './batch-outputs.ts'
@@ -228,14 +228,15 @@ export class CommandProcessor {
         schemaVersion: eventVersionOf(decider, e.type),
       }
       if (e.correction !== undefined) Object.assign(event, e.correction)
-      const r: OutputRecord = {
-        topic: this.o.topics.events,
-        partition: record.partition,
-        key: aggregateId,
-        value: encode(event, this.o.serialization),
-        headers: out.contentTypeHeader,
-      }
-      this.checkSize(aggregateId, r.value!.length, out.contentTypeBytes, `event ${e.type}`)
+      const r = new EventRecord(
+        this.o.topics.events,
+        record.partition,
+        aggregateId,
+        encode(event, this.o.serialization),
+        out.contentTypeHeader,
+        v,
+      )
+      this.checkSize(aggregateId, r.value.length, out.contentTypeBytes, `event ${e.type}`)
       eventRecords.push(r)
     }
 

@@ -1,8 +1,10 @@
 /** The task keeps the event index equal to the committed events topic: after commits, failed store writes, restores. */
 import { describe, expect, it } from 'vitest'
-import { decode } from '../../src/domain/codec.ts'
+import { decode, encode } from '../../src/domain/codec.ts'
 import type { AnyDecider } from '../../src/domain/decider.ts'
 import type { EventEnvelope } from '../../src/domain/envelopes.ts'
+import { batchIndex } from '../../src/runtime/event-index.ts'
+import { EventRecord } from '../../src/runtime/ports.ts'
 import { Task } from '../../src/runtime/task.ts'
 import { eventOf } from '../../src/state/event-index.ts'
 import { MemorySnapshotStore, type SnapshotStore } from '../../src/state/store.ts'
@@ -144,5 +146,45 @@ describe('event index of a task', () => {
     await restarted.task.initialize()
     expect(restarted.ports.changelog.reads).toBe(0)
     expect(await expectIndexEqualsTopic(log, old)).toBe(6)
+  })
+})
+
+describe('batchIndex', () => {
+  const envelope = (aggregateId: string, version: number) => ({
+    eventId: `${aggregateId}@${version}`,
+    type: 'Deposited',
+    aggregateId,
+    version,
+    payload: { amount: version },
+  })
+  const values = [envelope('acc-1', 3), envelope('acc-2', 1), envelope('acc-1', 4)].map((e) =>
+    encode(e, 'msgpack'),
+  )
+  const reply = { topic: 'replies', key: 'c-1', value: encode({ ok: true }, 'msgpack'), headers: {} }
+  const previous = { changelogOffset: 0n, inputOffset: 0n, eventsOffset: 40n }
+
+  it("takes the processor's event records' aggregate and version as decoding their values would give them", () => {
+    const ids: [string, number][] = [
+      ['acc-1', 3],
+      ['acc-2', 1],
+      ['acc-1', 4],
+    ]
+    const made = values.map((v, i) => new EventRecord('events', 0, ids[i]![0], v, {}, ids[i]![1]))
+    const plain = values.map((v, i) => ({
+      topic: 'events',
+      partition: 0,
+      key: ids[i]![0],
+      value: v,
+      headers: {},
+    }))
+    const fromRecords = batchIndex([made[0]!, reply, made[1]!, made[2]!], 'events', 40n, previous)
+    const decoded = batchIndex([plain[0]!, reply, plain[1]!, plain[2]!], 'events', 40n, previous)
+    expect(fromRecords).toEqual(decoded)
+    expect(fromRecords.eventsOffset).toBe(43n)
+    expect(fromRecords.events.map((e) => [e.aggregateId, e.version, e.offset])).toEqual([
+      ['acc-1', 3, 40n],
+      ['acc-2', 1, 41n],
+      ['acc-1', 4, 42n],
+    ])
   })
 })
