@@ -1,5 +1,6 @@
-/** SnapshotCache: LRU bounded by entries and by encoded bytes. */
+/** SnapshotCache: least recently used out (second chance), bounded by entries and by encoded bytes. */
 import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import type { SnapshotRecord } from '../../src/domain/envelopes.ts'
 import { SnapshotCache } from '../../src/runtime/snapshot-cache.ts'
 
@@ -65,5 +66,44 @@ describe('SnapshotCache', () => {
     c.set(snap('a'), 10)
     c.clear()
     expect([c.size, c.bytes, c.get('a')]).toEqual([0, 0, undefined])
+  })
+
+  it('under any sequence of gets and sets: within both bounds, the latest version only, the entry just set kept', () => {
+    const op = fc.oneof(
+      fc.record({ get: fc.integer({ min: 0, max: 12 }) }),
+      fc.record({ set: fc.integer({ min: 0, max: 12 }), bytes: fc.integer({ min: 1, max: 60 }) }),
+    )
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 150 }),
+        fc.array(op, { maxLength: 80 }),
+        (entries, bytes, ops) => {
+          const c = new SnapshotCache({ entries, bytes })
+          const latest = new Map<string, { version: number; bytes: number }>()
+          let version = 0
+          for (const o of ops) {
+            if ('get' in o) {
+              const id = `a${o.get}`
+              const got = c.get(id)
+              if (got !== undefined) expect(got.version).toBe(latest.get(id)!.version)
+              continue
+            }
+            const id = `a${o.set}`
+            version++
+            latest.set(id, { version, bytes: o.bytes })
+            c.set(snap(id, version), o.bytes)
+            expect(c.size).toBeLessThanOrEqual(entries)
+            expect(c.bytes).toBeLessThanOrEqual(bytes)
+            if (o.bytes <= bytes) expect(c.get(id)?.version).toBe(version)
+            else expect(c.get(id)).toBeUndefined()
+            const held = [...latest].filter(([k]) => c.get(k) !== undefined)
+            expect(held).toHaveLength(c.size)
+            expect(held.reduce((n, [, v]) => n + v.bytes, 0)).toBe(c.bytes)
+          }
+        },
+      ),
+      { numRuns: 500 },
+    )
   })
 })
