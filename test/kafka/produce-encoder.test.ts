@@ -151,16 +151,28 @@ describe('produce encoder', () => {
     // The grouping itself, compared with kafkajs' on random messages and partitioners.
     fc.assert(
       fc.property(
-        fc.array(fc.record({ key: fc.string(), partition: fc.integer({ min: 0, max: 5 }) }), {
-          maxLength: 60,
-        }),
+        fc.array(
+          fc.record(
+            {
+              key: fc.string(),
+              partition: fc.integer({ min: 0, max: 5 }),
+              p: fc.integer({ min: 0, max: 5 }),
+            },
+            { requiredKeys: ['key', 'p'] },
+          ),
+          { maxLength: 60 },
+        ),
         fc.boolean(),
         (messages, empty) => {
+          // As kafkajs' partitioners: a message's own partition, else one of the partitioner's choosing.
           const a = {
             topic: 't',
             partitionMetadata: empty ? [] : [{ partitionId: 0 }],
             messages,
-            partitioner: ({ message }: { message: unknown }) => (message as { partition: number }).partition,
+            partitioner: ({ message }: { message: unknown }) => {
+              const m = message as { partition?: number; p: number }
+              return m.partition ?? m.p
+            },
           }
           expect(ours(a)).toStrictEqual(original(a))
         },
