@@ -164,21 +164,27 @@ class KafkaOpenTransaction implements OpenTransaction {
     const bases: (bigint | undefined)[] = baseOffsetsOf.map(() => undefined)
     for (const request of splitBySize(records, this.o.maxRequestBytes)) {
       const byTopic = new Map<string, Message[]>()
-      const expected = new Set<string>()
+      // The partitions each topic's records go to (a Set per topic, not a string per record: this runs per record).
+      const expected = new Map<string, Set<number>>()
       for (const r of request) {
         let list = byTopic.get(r.topic)
-        if (!list) byTopic.set(r.topic, (list = []))
+        let partitions = expected.get(r.topic)
+        if (!list || !partitions) {
+          byTopic.set(r.topic, (list = []))
+          expected.set(r.topic, (partitions = new Set()))
+        }
         const partition = r.partition ?? this.partitionFor(r)
-        expected.add(`${r.topic}:${partition}`)
+        partitions.add(partition)
         list.push({ key: r.key, value: r.value, partition, headers: r.headers })
       }
       try {
         const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
         const meta = await this.guarded(() => this.txn.sendBatch({ topicMessages }))
-        for (const m of meta) expected.delete(`${m.topicName}:${m.partition}`)
-        if (expected.size > 0) {
+        for (const m of meta) expected.get(m.topicName)?.delete(m.partition)
+        const missing = [...expected].flatMap(([topic, ps]) => [...ps].map((p) => `${topic}:${p}`))
+        if (missing.length > 0) {
           throw new ProduceIncompleteError(
-            `kafkajs reported the send done without a response for ${[...expected].join(', ')} (records possibly never sent, e.g. after a leader moved); ` +
+            `kafkajs reported the send done without a response for ${missing.join(', ')} (records possibly never sent, e.g. after a leader moved); ` +
               'this transaction is aborted and the batch processed again',
           )
         }
