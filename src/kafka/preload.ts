@@ -1,9 +1,11 @@
 /**
  * Imported first by the CLI and the package's entry point, before anything loads kafkajs: replaces kafkajs' quadratic
  * grouping of a send's messages by partition and its request framing, which copies every request twice
- * (fast-produce.ts). Imports nothing of kafkajs.
+ * (fast-produce.ts), and its decoding of fetched records through Long objects (fast-fetch.ts). Imports nothing of kafkajs.
  */
+import { installFastRecordDecoding } from './fast-fetch.ts'
 import { installFastFraming, installFastGrouping } from './fast-produce.ts'
 
 installFastGrouping()
 installFastFraming()
+installFastRecordDecoding()
