@@ -127,7 +127,12 @@ export class KafkaConsumerLoop implements ConsumerControl {
   private failure: unknown
   private stopping = false
 
-  constructor(private readonly o: ConsumerLoopOptions) {}
+  /** Records a lane holds before eachBatch waits, and before a commit interval is cut short (see the options). */
+  private readonly laneRecords: number
+
+  constructor(private readonly o: ConsumerLoopOptions) {
+    this.laneRecords = o.laneRecords ?? 1000
+  }
 
   pause(partitions: readonly number[]): void {
     this.control('pause', () => this.consumer?.pause([{ topic: this.o.topic, partitions: [...partitions] }]))
@@ -293,7 +298,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
     lane.highWatermark = BigInt(batch.highWatermark)
     lane.draining ??= this.drain(partition, lane)
     // Bounded memory: under a backlog, wait (holding kafkajs' fetch) until the lane has room again.
-    const room = this.o.laneRecords ?? 1000
+    const room = this.laneRecords
     if (lane.count >= room) lane.hurry?.()
     while (lane.count >= room && !this.stopping && hooks.current() && lane.draining !== undefined)
       await new Promise<void>((r) => lane.waiting.push(r))
@@ -369,7 +374,7 @@ export class KafkaConsumerLoop implements ConsumerControl {
   /** Waits until commitIntervalMs since the lane's last batch, unless the lane is full or the loop stops. */
   private async commitInterval(lane: Lane): Promise<void> {
     const wait = lane.handedAt + (this.o.commitIntervalMs ?? 0) - performance.now()
-    if (wait <= 0 || this.stopping || lane.count >= (this.o.laneRecords ?? 1000)) return
+    if (wait <= 0 || this.stopping || lane.count >= this.laneRecords) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, wait)
       function done(): void {
