@@ -8,6 +8,7 @@ import { withClusterAdmin } from './admin.ts'
 import type { KafkaConnection } from './client.ts'
 import { partitionOf } from './partitioner.ts'
 import { CommittedRecordsReader } from './transactions.ts'
+import { retryMetadata } from './errors.ts'
 
 /** A record for the commands topic. */
 interface CommandRecord {
@@ -114,7 +115,7 @@ export class KafkaCommandTransport {
       joined()
     })
     await consumer.connect()
-    await consumer.subscribe({ topic })
+    await retryMetadata(() => consumer.subscribe({ topic })) // a fresh topic may be unknown for a moment
     await consumer.run({ eachBatch: reader.eachBatch })
     await joinedP
   }

@@ -117,7 +117,7 @@ export async function readCommittedLog(kafka: Kafka, o: CommittedLogReadOptions)
     })
     consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error))
     await consumer.connect()
-    await consumer.subscribe({ topic: o.topic })
+    await retryMetadata(() => consumer.subscribe({ topic: o.topic })) // a fresh topic may be unknown for a moment
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, eachBatch: reader.eachBatch })
     await finished
   } finally {

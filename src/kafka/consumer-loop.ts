@@ -34,6 +34,7 @@ import type { ConsumerControl, HeaderValue, InputRecord } from '../runtime/ports
 import { advertisingAssigner, type MemberEndpoint } from './advertising-assigner.ts'
 import { PartitionInput } from './input-transactions.ts'
 import { fetchedOffsetOf, logRecordsOf, type LogRecord } from './transactions.ts'
+import { retryMetadata } from './errors.ts'
 
 /** What the loop calls: the task manager (and, for observation, the worker). */
 export interface ConsumerLoopHandler {
@@ -231,7 +232,8 @@ export class KafkaConsumerLoop implements ConsumerControl {
       )
     })
     await consumer.connect()
-    await consumer.subscribe({ topic, fromBeginning: true })
+    // A topic just created may be unknown to the broker asked for metadata (kafkajs does not retry that here).
+    await retryMetadata(() => consumer.subscribe({ topic, fromBeginning: true }))
     await consumer.run({
       autoCommit: false, // offsets are committed only inside transactions (sendOffsets)
       eachBatchAutoResolve: false,
