@@ -1,7 +1,7 @@
 /** coordinator-cache.ts: a transactional producer's coordinator lookups are remembered, and forgotten on doubt. */
-import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { COORDINATOR_TTL_MS, coordinatorCaching } from '../../src/kafka/coordinator-cache.ts'
+import { afterPackageLoad } from '../support/preload-probe.ts'
 
 const protocolError = (type: string) => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type })
 
@@ -101,20 +101,7 @@ describe('coordinatorCaching', () => {
   })
 
   it("is kafkajs' transaction manager factory once the package is loaded (in a fresh process)", () => {
-    const probe = execFileSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `await import(${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)});
-         const { createRequire } = await import('node:module');
-         const r = createRequire(${JSON.stringify(import.meta.url)});
-         process.stdout.write(r('kafkajs/src/producer/eosManager/index.js').name);`,
-      ],
-      { encoding: 'utf8', timeout: 60_000 },
-    )
+    const probe = afterPackageLoad(['kafkajs/src/producer/eosManager/index.js'])
     expect(probe).toBe('cachingEosManager')
   })
 })

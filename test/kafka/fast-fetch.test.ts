@@ -1,9 +1,9 @@
 /** The fetched-record decoder in numbers (src/kafka/fast-fetch.ts) against kafkajs' own, and its installation. */
-import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decodeRecord, kafkajsRecordDecoder, type KafkajsDecoder } from '../../src/kafka/fast-fetch.ts'
+import { afterPackageLoad } from '../support/preload-probe.ts'
 
 const require = createRequire(import.meta.url)
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => KafkajsDecoder
@@ -112,20 +112,7 @@ describe('fetched record decoding', () => {
   })
 
   it("is kafkajs' record decoder once the package is loaded (in a fresh process)", () => {
-    const probe = execFileSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `await import(${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)});
-         const { createRequire } = await import('node:module');
-         const r = createRequire(${JSON.stringify(import.meta.url)});
-         process.stdout.write(r('kafkajs/src/protocol/recordBatch/record/v0/decoder.js').name);`,
-      ],
-      { encoding: 'utf8', timeout: 60_000 },
-    )
+    const probe = afterPackageLoad(['kafkajs/src/protocol/recordBatch/record/v0/decoder.js'])
     expect(probe).toBe('decodeRecord')
   })
 })

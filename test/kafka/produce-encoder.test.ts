@@ -2,6 +2,7 @@ import { createRequire } from 'node:module'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { installFastProduce, kafkajsProduceRequest } from '../../src/kafka/fast-produce.ts'
+import { afterPackageLoad } from '../support/preload-probe.ts'
 import {
   crc32c,
   encodeProduceBody,
@@ -129,24 +130,11 @@ describe('produce encoder', () => {
     const original = require(file) as (a: unknown) => Record<number, unknown[]>
     if (cached) require.cache[file] = cached
     // Loaded in a fresh process: the package's entry installs the grouping before kafkajs loads.
-    const { execFileSync } = await import('node:child_process')
-    const probe = execFileSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `await import(${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)});
-         const { createRequire } = await import('node:module');
-         const r = createRequire(${JSON.stringify(import.meta.url)});
-         const g = r('kafkajs/src/producer/groupMessagesPerPartition.js');
-         const f = r('kafkajs/src/protocol/request.js');
-         process.stdout.write((String(g).includes('[...current') ? 'kafkajs' : 'ours') + ' ' + f.name);`,
-      ],
-      { encoding: 'utf8', timeout: 60_000 },
-    )
-    expect(probe).toBe('ours frameRequest')
+    const probe = afterPackageLoad([
+      'kafkajs/src/producer/groupMessagesPerPartition.js',
+      'kafkajs/src/protocol/request.js',
+    ])
+    expect(probe).toBe('groupByPartition frameRequest')
     const { groupByPartition: ours } = await import('../../src/kafka/fast-produce.ts')
     // The grouping itself, compared with kafkajs' on random messages and partitioners.
     fc.assert(
