@@ -16,7 +16,7 @@ export interface SteadyDrain {
   secondHalfCommandsPerSec: number
   /** From the process start until its first commit (JVM or Node start, group join, restore, first transaction). */
   startToFirstCommitSeconds: number
-  /** True when the first commit already covered the whole backlog: the clock then ran from the process start. */
+  /** True when the first commit already covered half the backlog or more: the clock then ran from the process start. */
   clockedFromStart: boolean
   /** utime + stime (/proc/<pid>/stat) of the app process over the window, and per 1,000 commands of it. */
   appCpuSeconds: number
