@@ -12,6 +12,7 @@ import { tempDir, type WorkerProcess } from '../scripts/eos/bank.ts'
 import { atLeastOnceLoop, producerPerformance } from './baselines.ts'
 import { eosPhase } from './eos.ts'
 import { kstreamsPhase } from './kstreams.ts'
+import { kstreamsLatencyPhase } from './kstreams-latency.ts'
 import { checkStandbys, failoverRun } from './failover.ts'
 import { machineInfo } from './machine.ts'
 import { scalePhase } from './scale.ts'
@@ -48,6 +49,8 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   spreadSeconds: 30,
   steadyBacklog: 600_000,
   steadyAggregates: [10_000, 500_000],
+  ksCommitIntervalsMs: [100, 20],
+  ksWarmupSeconds: 5,
   resultsDir: path.join(ROOT, 'bench/results'),
 }
 
@@ -207,6 +210,33 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
     if (has('kstreams')) {
       log(`bench: 7 kstreams, ${o.steadyBacklog} commands over ${o.steadyAggregates.join(', ')} aggregates`)
       res.kstreams = await kstreamsPhase(kafka, admin, dir, run, o, workers, broker?.nodes[0]?.pid)
+    }
+
+    if (has('kslatency')) {
+      const full = res.eos?.throughput.commandsPerSec
+      const rates =
+        o.ksLatencyRates ??
+        (full !== undefined && full > 0
+          ? [Math.max(10, Math.round(full / 2)), Math.max(1, Math.round(full / 10))]
+          : [10_000, 2_000])
+      log(`bench: 8 kslatency, Kafka Streams and kafka-decider at ${rates.join(', ')} commands/s`)
+      res.kslatency = await kstreamsLatencyPhase(
+        kafka,
+        admin,
+        dir,
+        run,
+        {
+          rates,
+          accounts: o.accounts,
+          seconds: o.latencySeconds,
+          commitIntervalsMs: o.ksCommitIntervalsMs,
+          dedupe: o.dedupeWindow ?? 32,
+          warmupSeconds: o.ksWarmupSeconds,
+        },
+        workers,
+        broker?.nodes[0]?.pid,
+        log,
+      )
     }
 
     const withDuration = { ...res, durationSeconds: (now() - t0) / 1000 }

@@ -51,7 +51,13 @@ export async function eosPhase(
       const m0 = await scrape([running])
       const cpu0 = [cpuSeconds(w1.proc.pid), cpuSeconds(broker)] as const
       const [machine0, bench0] = [machineTicks(), process.cpuUsage()]
-      const l = await measureLatency(kafka, admin, one.topology, w1, o.accounts, rate, o.latencySeconds, tag)
+      const target = {
+        group: one.topology.applicationId,
+        commands: one.topology.topics.commands,
+        replies: one.topology.topics.replies,
+        process: w1,
+      }
+      const l = await measureLatency(kafka, admin, target, o.accounts, rate, o.latencySeconds, tag)
       const m1 = await scrape([running])
       await dump('after')
       const cpu1 = [cpuSeconds(w1.proc.pid), cpuSeconds(broker)] as const

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Admin, Kafka, Message } from 'kafkajs'
-import type { Topology } from '../src/topology/loader.ts'
 import { encodeCommand, type Cmd, type WorkerProcess } from '../scripts/eos/bank.ts'
 import { committedSum, topicEnd } from './topics.ts'
 import type { Latency } from './types.ts'
@@ -14,49 +13,54 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
 }
 
-/** Waits (bounded) until the group's committed offsets reach the end of the commands topic: the worker is idle. */
-async function drained(
-  admin: Admin,
-  topology: Topology,
-  worker: WorkerProcess,
-  timeoutMs: number,
-): Promise<void> {
+/**
+ * What a latency level sends commands to and reads replies from: a kafka-decider worker or the Kafka Streams
+ * baseline app (bench/kstreams-latency.ts), its consumer group and its process.
+ */
+export interface LatencyTarget {
+  group: string
+  commands: string
+  replies: string
+  process: WorkerProcess
+}
+
+/** Waits (bounded) until the group's committed offsets reach the end of the commands topic: the app is idle. */
+export async function drained(admin: Admin, target: LatencyTarget, timeoutMs: number): Promise<void> {
   const deadline = now() + timeoutMs
   let c = 0
   let end = 0
   while (now() < deadline) {
-    c = await committedSum(admin, topology.definition.name, topology.topics.commands)
-    end = await topicEnd(admin, topology.topics.commands)
+    c = await committedSum(admin, target.group, target.commands)
+    end = await topicEnd(admin, target.commands)
     if (c >= end) return
     await sleep(200)
   }
-  const offsets = await admin.fetchOffsets({
-    groupId: topology.definition.name,
-    topics: [topology.topics.commands],
-  })
-  const ends = await admin.fetchTopicOffsets(topology.topics.commands)
+  const offsets = await admin.fetchOffsets({ groupId: target.group, topics: [target.commands] })
+  const ends = await admin.fetchTopicOffsets(target.commands)
   throw new Error(
-    `${topology.definition.name}: the worker did not catch up within ${timeoutMs} ms (committed ${c} of ${end}; ` +
-      `committed ${JSON.stringify(offsets[0]?.partitions.map((p) => [p.partition, p.offset]))}, ends ${JSON.stringify(ends.map((e) => [e.partition, e.high]))}); worker log:\n${worker.output().slice(-6000)}`,
+    `${target.group}: the app did not catch up within ${timeoutMs} ms (committed ${c} of ${end}; ` +
+      `committed ${JSON.stringify(offsets[0]?.partitions.map((p) => [p.partition, p.offset]))}, ends ${JSON.stringify(ends.map((e) => [e.partition, e.high]))}); its log:\n${target.process.output().slice(-6000)}`,
   )
 }
 
 export async function measureLatency(
   kafka: Kafka,
   admin: Admin,
-  topology: Topology,
-  worker: WorkerProcess,
+  target: LatencyTarget,
   accounts: number,
   rate: number,
   seconds: number,
   tag: string,
+  /** Called when the first command is sent and when the last reply came (or the wait for it ended). */
+  window?: { start: () => void; end: () => void },
 ): Promise<Latency> {
+  const worker = target.process
   const alive = () => {
     if (worker.proc.exitCode !== null || worker.proc.signalCode !== null)
       throw new Error(`worker exited during the latency run:\n${worker.output().slice(-3000)}`)
   }
   // Each load level starts with an idle worker (the previous level's queue drained).
-  await drained(admin, topology, worker, 300_000)
+  await drained(admin, target, 300_000)
   alive()
   const sentAt = new Map<string, number>()
   const latencies: number[] = []
@@ -75,7 +79,7 @@ export async function measureLatency(
   const firstFetch = new Promise<void>((r) => (fetched = r))
   consumer.on(consumer.events.FETCH, () => fetched())
   await consumer.connect()
-  await consumer.subscribe({ topic: topology.topics.replies, fromBeginning: false })
+  await consumer.subscribe({ topic: target.replies, fromBeginning: false })
   await consumer.run({
     partitionsConsumedConcurrently: 6,
     eachBatch: async ({ batch }) => {
@@ -103,6 +107,7 @@ export async function measureLatency(
     await sleep(200)
     await producer.connect()
     const pending = new Set<Promise<unknown>>()
+    window?.start()
     const started = now()
     const endAt = started + seconds * 1000
     let sent = 0
@@ -124,9 +129,7 @@ export async function measureLatency(
           sentAt.set(id, t)
         }
         sent += due
-        const p = producer
-          .send({ topic: topology.topics.commands, messages })
-          .finally(() => pending.delete(p))
+        const p = producer.send({ topic: target.commands, messages }).finally(() => pending.delete(p))
         pending.add(p)
       }
       await sleep(2)
@@ -145,6 +148,7 @@ export async function measureLatency(
         lastProgress = now()
       }
     }
+    window?.end()
     if (trace) writeFileSync(join(process.env.BENCH_METRICS_DIR!, `${tag}-replies.csv`), trace.join('\n'))
     const sorted = [...latencies].sort((a, b) => a - b)
     const sortedWritten = [...written].sort((a, b) => a - b)

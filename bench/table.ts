@@ -1,7 +1,7 @@
 /** The stdout table of a bench result: each figure and its ratio to its baseline or target (phases that ran only). */
 import type { BenchResult, FailoverResult } from './types.ts'
 import { MOVED_WITHOUT_STANDBY_MS, MOVED_WITH_STANDBY_MS } from './targets.ts'
-import { kstreamsRows } from './kstreams/table.ts'
+import { ksLatencyRows, kstreamsRows } from './kstreams/table.ts'
 
 type Row = [string, string, string, string]
 
@@ -234,6 +234,7 @@ export function formatTable(r: BenchResult): string {
     )
   }
   if (r.kstreams) rows.push(...kstreamsRows(r.kstreams))
+  if (r.kslatency) rows.push(...ksLatencyRows(r.kslatency))
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length)))
   const line = (row: string[]) =>
     row.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')

@@ -4,7 +4,16 @@ import type { KstreamsPhaseResult } from './kstreams/types.ts'
 export type { KstreamsPhaseResult, SteadyDrain, SteadyPair } from './kstreams/types.ts'
 
 /** The phases of a bench run, in the order they run (`--only` picks some). */
-export const PHASES = ['baselines', 'eos', 'scale', 'scaleout', 'failover', 'spread', 'kstreams'] as const
+export const PHASES = [
+  'baselines',
+  'eos',
+  'scale',
+  'scaleout',
+  'failover',
+  'spread',
+  'kstreams',
+  'kslatency',
+] as const
 export type Phase = (typeof PHASES)[number]
 
 export interface BenchOptions {
@@ -38,6 +47,14 @@ export interface BenchOptions {
   steadyBacklog: number
   /** kstreams phase: one pair of drains per value, the backlog spread over this many aggregates. */
   steadyAggregates: number[]
+  /**
+   * kslatency phase: offered rates, commands/s (undefined: 50% and 10% of the eos phase's drain when it ran, else
+   * 10,000 and 2,000), and one Kafka Streams run per commit.interval.ms value.
+   */
+  ksLatencyRates?: number[]
+  ksCommitIntervalsMs: number[]
+  /** kslatency phase: seconds of unrecorded load before each app's levels. */
+  ksWarmupSeconds: number
   /** `processing` keys written into the bench topologies (e.g. fetchMinBytes); not with the failover phase. */
   processing?: Record<string, number>
   /** Record size of the ProducerPerformance baseline. */
@@ -203,6 +220,8 @@ export interface BenchResult {
   spread?: SpreadResult
   /** Steady-state drains: a Kafka Streams exactly_once_v2 app and kafka-decider on the same backlog. */
   kstreams?: KstreamsPhaseResult
+  /** Latency of the Kafka Streams baseline and of kafka-decider at the same offered rates (bench/kstreams-latency.ts). */
+  kslatency?: KsLatencyResult
   targets: { name: string; value: number; target: string; met: boolean }[]
 }
 
@@ -217,4 +236,36 @@ export interface SpreadResult {
   workerCpuPer1k: number
   gcMinorPer1k: number
   gcMajorPer1k: number
+}
+
+/** One offered rate of the kslatency phase. CPU: s per 1,000 replied commands, from the first command sent to the last reply. */
+export interface KsLatencyLevel {
+  rate: number
+  achievedRate: number
+  sent: number
+  replied: number
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+  maxMs: number
+  appCpuPer1k: number
+  brokerCpuPer1k: number
+  /** Share of all the machine's cores busy over the level, 0..1. */
+  machineBusy: number
+}
+
+export interface KsLatencyRun {
+  app: 'kafka-streams' | 'kafka-decider'
+  /** Kafka Streams' version (kafka-streams runs). */
+  version?: string
+  /** commit.interval.ms of Kafka Streams; processing.commitIntervalMs of the decider. */
+  commitIntervalMs: number
+  levels: KsLatencyLevel[]
+}
+
+export interface KsLatencyResult {
+  rates: number[]
+  accounts: number
+  seconds: number
+  runs: KsLatencyRun[]
 }

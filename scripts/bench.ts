@@ -1,20 +1,15 @@
 /**
- * npm run bench [-- --only baselines,eos,scale,scaleout,failover,spread
+ * npm run bench [-- --only baselines,eos,scale,scaleout,failover,spread,kstreams,kslatency
  *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
  *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
  *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1
  *                   --spread-aggregates N --spread-rate N --spread-seconds S
+ *                   --steady-backlog N --steady-aggregates 10000,500000
+ *                   --ks-latency-rates 18000,3600 --ks-commit-intervals 100,20
  *                   --processing fetchMinBytes=65536,fetchMaxWaitMs=20]
- * Prints the table; writes JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when
- * none of baselines, eos, scaleout ran).
- * npm run bench [-- --only baselines,eos,scale,scaleout,failover,kstreams
- *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
- *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
- *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1
- *                   --steady-backlog N --steady-aggregates 10000,500000]
- * (kstreams: the Kafka Streams exactly_once_v2 baseline of issue 20, bench/kstreams.ts.) Prints the table; writes
- * JSON to bench/results/ and the chart (default docs/bench-results.svg; not written when none of baselines, eos,
- * scaleout ran).
+ * (kstreams: the Kafka Streams exactly_once_v2 baseline of issue 20, bench/kstreams.ts; kslatency: its latency and
+ * the decider's at the same rates, bench/kstreams-latency.ts.) Prints the table; writes JSON to bench/results/ and
+ * the chart (default docs/bench-results.svg; not written when none of baselines, eos, scaleout ran).
  */
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -44,6 +39,8 @@ const { values } = parseArgs({
     chart: { type: 'string' },
     'steady-backlog': { type: 'string' },
     'steady-aggregates': { type: 'string' },
+    'ks-latency-rates': { type: 'string' },
+    'ks-commit-intervals': { type: 'string' },
   },
 })
 
@@ -105,6 +102,12 @@ const opts: Partial<BenchOptions> = {
   steadyAggregates: values['steady-aggregates']
     ? values['steady-aggregates'].split(',').map((a) => num(a, 1))
     : DEFAULT_OPTIONS.steadyAggregates,
+  ...(values['ks-latency-rates']
+    ? { ksLatencyRates: values['ks-latency-rates'].split(',').map((r) => num(r, 1)) }
+    : {}),
+  ksCommitIntervalsMs: values['ks-commit-intervals']
+    ? values['ks-commit-intervals'].split(',').map((r) => num(r, 1))
+    : DEFAULT_OPTIONS.ksCommitIntervalsMs,
   chartFile:
     values.chart === 'none'
       ? null

@@ -124,6 +124,8 @@ export interface KstreamsConfig {
   stateDir: string
   dedupe: number
   heapMb?: number
+  /** commit.interval.ms (undefined: Kafka Streams' exactly-once default, 100 ms). */
+  commitIntervalMs?: number
 }
 
 /** Starts the app's JVM (tracked: SIGKILLed if this process exits without stopping it). */
@@ -140,6 +142,7 @@ export function startKstreams(app: KstreamsApp, c: KstreamsConfig): KstreamsProc
       KS_REPLIES: c.replies,
       KS_STATE_DIR: c.stateDir,
       KS_DEDUPE: String(c.dedupe),
+      KS_COMMIT_INTERVAL_MS: c.commitIntervalMs === undefined ? '' : String(c.commitIntervalMs),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

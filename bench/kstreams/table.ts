@@ -1,4 +1,5 @@
 /** The table rows of the kstreams phase (bench/table.ts prints them after the other phases'). */
+import type { KsLatencyResult } from '../types.ts'
 import type { KstreamsPhaseResult, SteadyDrain } from './types.ts'
 
 type Row = [string, string, string, string]
@@ -51,6 +52,40 @@ export function kstreamsRows(k: KstreamsPhaseResult): Row[] {
         [
           `${tag}: ${name(d)} replies (distinct / all / commands; ${statuses(d)})`,
           `${d.distinctReplies}/${d.replies}/${d.backlog}`,
+          '-',
+          '-',
+        ],
+      )
+    }
+  }
+  return rows
+}
+
+const n1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a')
+
+/** The kslatency phase: per offered rate, each app's p50 / p99 / max, its CPU and the broker's, the machine busy. */
+export function ksLatencyRows(k: KsLatencyResult): Row[] {
+  const rows: Row[] = []
+  for (const [i, rate] of k.rates.entries()) {
+    const decider = k.runs.find((r) => r.app === 'kafka-decider')?.levels[i]
+    for (const run of k.runs) {
+      const l = run.levels[i]
+      if (!l) continue
+      const name =
+        run.app === 'kafka-streams'
+          ? `Kafka Streams ${run.version ?? ''} EOS v2, commit.interval.ms ${run.commitIntervalMs}`
+          : `kafka-decider 1 worker, commitIntervalMs ${run.commitIntervalMs}`
+      const tag = `kslatency @${n0(rate)}/s (sent ${n0(l.achievedRate)}/s, ${l.replied}/${l.sent} replied): ${name}`
+      rows.push(
+        [
+          `${tag} p50 / p99 / max ms`,
+          `${n1(l.p50Ms)} / ${n1(l.p99Ms)} / ${n1(l.maxMs)}`,
+          run.app === 'kafka-streams' && decider ? `decider p99 ${n1(decider.p99Ms)}` : '-',
+          run.app === 'kafka-streams' && decider ? ratio(decider.p99Ms, l.p99Ms) : '-',
+        ],
+        [
+          `${tag} CPU s per 1,000: app / broker; machine busy %`,
+          `${n3(l.appCpuPer1k)} / ${n3(l.brokerCpuPer1k)}; ${n1(l.machineBusy * 100)}`,
           '-',
           '-',
         ],

@@ -37,12 +37,27 @@ describe('bench (smoke)', () => {
       // same backlog: 50 commands per aggregate, more than the dedupe window of 32. About 20 s more.
       steadyBacklog: 2000,
       steadyAggregates: [40],
+      // Kafka Streams (commit.interval.ms 20) and one decider worker at the same two rates, 1 s each after 1 s of
+      // warm-up. About 25 s more.
+      ksLatencyRates: [400, 100],
+      ksCommitIntervalsMs: [20],
+      ksWarmupSeconds: 1,
       resultsDir: null,
       chartFile: null,
     })
-    expect(r.phases).toEqual(['baselines', 'eos', 'scale', 'scaleout', 'failover', 'spread', 'kstreams'])
+    expect(r.phases).toEqual([
+      'baselines',
+      'eos',
+      'scale',
+      'scaleout',
+      'failover',
+      'spread',
+      'kstreams',
+      'kslatency',
+    ])
     if (!r.baselines || !r.eos || !r.scale || !r.scaleOut || !r.failover || !r.spread || !r.kstreams)
       throw new Error('a phase is missing')
+    if (!r.kslatency) throw new Error('the kslatency phase is missing')
     positive(r.baselines.producerPerformance.recordsPerSec, 'producer-perf records/s')
     positive(r.baselines.kafkajsAtLeastOnce.commandsPerSec, 'at-least-once loop commands/s')
     // The EOS drain's clock starts when the bench sees /readyz ('preloaded', the definition). On a loaded
@@ -129,6 +144,24 @@ describe('bench (smoke)', () => {
     expect(k.kafkaStreams.replyStatuses).toEqual(k.decider.replyStatuses)
     expect(k.decider.replyStatuses.rejected ?? 0).toBeGreaterThan(0)
     positive(k.ratio, { kstreamsRatio: k.ratio })
+    // the same rates for both apps, every command answered once, the latencies and the CPU figures there
+    expect(r.kslatency.rates).toEqual([400, 100])
+    expect(r.kslatency.runs.map((x) => [x.app, x.commitIntervalMs])).toEqual([
+      ['kafka-streams', 20],
+      ['kafka-decider', 20],
+    ])
+    for (const x of r.kslatency.runs) {
+      expect(x.levels.map((l) => l.rate)).toEqual([400, 100])
+      for (const l of x.levels) {
+        expect(l.sent).toBeGreaterThan(0)
+        expect(l.replied).toBe(l.sent)
+        for (const v of [l.p50Ms, l.p99Ms, l.maxMs]) positive(v, { kslatency: x.app, level: l })
+        expect(l.p50Ms).toBeLessThanOrEqual(l.p99Ms)
+        for (const v of [l.appCpuPer1k, l.brokerCpuPer1k, l.machineBusy])
+          expect(Number.isFinite(v) && v >= 0, JSON.stringify({ kslatency: x.app, level: l })).toBe(true)
+      }
+    }
+    expect(formatTable(r)).toContain('kslatency @400/s')
     expect(r.targets).toHaveLength(6 + 3 + 2 + 1)
     expect(formatTable(r)).toContain('EOS 1 worker (commands/s)')
     expect(formatTable(r)).toContain('Kafka Streams')

@@ -63,7 +63,11 @@ public final class BankStreams {
     p.put(StreamsConfig.STATE_DIR_CONFIG, env("KS_STATE_DIR", null));
     p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.parseInt(env("KS_THREADS", "1")));
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
-    // commit.interval.ms: the exactly-once default (100 ms); everything else: Kafka Streams' defaults.
+    // commit.interval.ms: the exactly-once default (100 ms) unless KS_COMMIT_INTERVAL_MS says otherwise (the bench's
+    // latency comparison runs both); everything else: Kafka Streams' defaults.
+    String commitInterval = env("KS_COMMIT_INTERVAL_MS", "");
+    if (!commitInterval.isEmpty())
+      p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.parseLong(commitInterval));
     int dedupe = Integer.parseInt(env("KS_DEDUPE", "32"));
     Topology t = topology(env("KS_COMMANDS", null), env("KS_EVENTS", null), env("KS_REPLIES", null), dedupe);
 
