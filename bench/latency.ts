@@ -67,7 +67,8 @@ export async function measureLatency(
   /** Until the reply was written: its record's timestamp (the worker's producer clock when it built the request). */
   const written: number[] = []
   const wallOffset = Date.now() - now()
-  // BENCH_METRICS_DIR=dir: every reply's send time, latency, latency until written and partition, as CSV per level.
+  // BENCH_METRICS_DIR=dir: every reply's send time (ms from the level's start), latency, latency until written,
+  // partition and send time (wall clock, ms since the epoch: to line up with other recordings), as CSV per level.
   const trace: string[] | undefined = process.env.BENCH_METRICS_DIR ? [] : undefined
   const t0 = now()
   const consumer = kafka.consumer({
@@ -91,7 +92,7 @@ export async function measureLatency(
         if (s !== undefined) {
           if (trace)
             trace.push(
-              `${(s - t0).toFixed(1)},${(t - s).toFixed(1)},${(Number(m.timestamp) - wallOffset - s).toFixed(1)},${batch.partition}`,
+              `${(s - t0).toFixed(1)},${(t - s).toFixed(1)},${(Number(m.timestamp) - wallOffset - s).toFixed(1)},${batch.partition},${Math.round(wallOffset + s)}`,
             )
           latencies.push(t - s)
           written.push(Number(m.timestamp) - wallOffset - s)
