@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { PerformanceObserver } from 'node:perf_hooks'
 import type { Admin, Kafka, Message } from 'kafkajs'
 import { encodeCommand, type Cmd, type WorkerProcess } from '../scripts/eos/bank.ts'
 import { committedSum, topicEnd } from './topics.ts'
@@ -71,6 +72,24 @@ export async function measureLatency(
   // partition and send time (wall clock, ms since the epoch: to line up with other recordings), as CSV per level.
   const trace: string[] | undefined = process.env.BENCH_METRICS_DIR ? [] : undefined
   const t0 = now()
+  // With the trace, the load generator's own pauses too (its GC and its event loop's lag), on the wall clock: a pause
+  // here delays commands already stamped, and shows as latency of every partition at once.
+  const pauses: string[] = []
+  const gc = trace
+    ? new PerformanceObserver((list) => {
+        for (const e of list.getEntries())
+          pauses.push(`gc,${Math.round(wallOffset + e.startTime)},${e.duration.toFixed(1)}`)
+      })
+    : undefined
+  gc?.observe({ entryTypes: ['gc'] })
+  let tick = now()
+  const lag = trace
+    ? setInterval(() => {
+        const t = now()
+        if (t - tick > 15) pauses.push(`lag,${Math.round(wallOffset + tick)},${(t - tick - 5).toFixed(1)}`)
+        tick = t
+      }, 5).unref()
+    : undefined
   const consumer = kafka.consumer({
     groupId: `bench-replies-${tag}-${randomBytes(4).toString('hex')}`,
     maxWaitTimeInMs: 20,
@@ -151,6 +170,8 @@ export async function measureLatency(
     }
     window?.end()
     if (trace) writeFileSync(join(process.env.BENCH_METRICS_DIR!, `${tag}-replies.csv`), trace.join('\n'))
+    if (trace)
+      writeFileSync(join(process.env.BENCH_METRICS_DIR!, `${tag}-bench-pauses.csv`), pauses.join('\n'))
     const sorted = [...latencies].sort((a, b) => a - b)
     const sortedWritten = [...written].sort((a, b) => a - b)
     return {
@@ -169,6 +190,8 @@ export async function measureLatency(
       },
     }
   } finally {
+    gc?.disconnect()
+    if (lag) clearInterval(lag)
     await producer.disconnect().catch(() => undefined)
     await consumer.disconnect().catch(() => undefined)
   }
