@@ -46,9 +46,8 @@ interface Clocked {
 
 /**
  * Waits for the group's first commit, then clocks until its committed offsets reach `end`; CPU of the app and of
- * the broker over the same window. When the first commit already covers half the backlog or more (a tiny one, or
- * a loaded machine), the window after it is too short for /proc's 10 ms CPU ticks and the window is the process's
- * whole life instead (JVM or Node start included; flagged clockedFromStart).
+ * the broker over the same window. A first commit covering half the backlog or more leaves too short a window for
+ * /proc's 10 ms ticks: the window is then the process's whole life (start included; flagged clockedFromStart).
  */
 async function clockDrain(
   admin: Admin,
