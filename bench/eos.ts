@@ -82,9 +82,14 @@ export async function eosPhase(
       }
       return l
     }
-    const latencyFull = await level(full, 'full')
-    const latencyHalf = await level(Math.round(full / 2), 'half')
-    const latencyLow = await level(Math.max(1, Math.round(full / 10)), 'low')
+    const [r100, r50, r10] = o.latencyRates ?? [
+      full,
+      Math.round(full / 2),
+      Math.max(1, Math.round(full / 10)),
+    ]
+    const latencyFull = await level(r100, 'full')
+    const latencyHalf = await level(r50, 'half')
+    const latencyLow = await level(r10, 'low')
     return { throughput: one.result, latencyFull, latencyHalf, latencyLow }
   } finally {
     await stopWorkers(one.workers)

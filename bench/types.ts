@@ -25,6 +25,11 @@ export interface BenchOptions {
   accounts: number
   /** Seconds the rate-limited latency producer sends, per load level. */
   latencySeconds: number
+  /**
+   * eos phase: the offered rates of its three latency levels (commands/s) instead of 100%, 50% and 10% of its drain,
+   * so that runs of two builds or settings offer the same load (the levels keep their names).
+   */
+  latencyRates?: [number, number, number]
   /** Aggregates written to the changelog for the scale phase. */
   aggregates: number
   /** Worker process counts of the scale-out phase. */

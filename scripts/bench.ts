@@ -1,6 +1,7 @@
 /**
  * npm run bench [-- --only baselines,eos,scale,scaleout,failover,spread,kstreams,kslatency
- *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S --workers 1,2,3
+ *                   --brokers h:p --backlog N --accounts N --aggregates N --latency-seconds S
+ *                   --latency-rates R100,R50,R10 --workers 1,2,3
  *                   --record-size B --perf-records N --profile-dir DIR --dedupe N --chart FILE|none
  *                   --failover-aggregates N --failover-rate N --failover-standbys 0,1
  *                   --spread-aggregates N --spread-rate N --spread-seconds S
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     accounts: { type: 'string' },
     aggregates: { type: 'string' },
     'latency-seconds': { type: 'string' },
+    'latency-rates': { type: 'string' },
     workers: { type: 'string' },
     'record-size': { type: 'string' },
     'perf-records': { type: 'string' },
@@ -69,6 +71,12 @@ const phases = (v: string | undefined): Phase[] => {
   return ps as Phase[]
 }
 
+const latencyRates = (v: string): [number, number, number] => {
+  const rates = v.split(',').map((r) => num(r, 1))
+  if (rates.length !== 3) throw new Error(`--latency-rates: expected three rates (R100,R50,R10), got ${v}`)
+  return [rates[0]!, rates[1]!, rates[2]!]
+}
+
 const opts: Partial<BenchOptions> = {
   phases: phases(values.only),
   failoverAggregates: num(values['failover-aggregates'], DEFAULT_OPTIONS.failoverAggregates),
@@ -86,7 +94,10 @@ const opts: Partial<BenchOptions> = {
             const [k, v] = kv.split('=')
             if (!k || v === undefined)
               throw new Error(`--processing: expected key=value[,key=value], got ${kv}`)
-            return [k.trim(), num(v, 0)]
+            const n = Number(v)
+            if (!Number.isFinite(n) || n < 0)
+              throw new Error(`--processing: ${k} must be a number >= 0, got ${v}`)
+            return [k.trim(), n]
           }),
         ),
       }
@@ -95,6 +106,7 @@ const opts: Partial<BenchOptions> = {
   accounts: num(values.accounts, DEFAULT_OPTIONS.accounts),
   aggregates: num(values.aggregates, DEFAULT_OPTIONS.aggregates),
   latencySeconds: num(values['latency-seconds'], DEFAULT_OPTIONS.latencySeconds),
+  ...(values['latency-rates'] ? { latencyRates: latencyRates(values['latency-rates']) } : {}),
   workers: values.workers ? values.workers.split(',').map((w) => num(w, 1)) : DEFAULT_OPTIONS.workers,
   recordSize: num(values['record-size'], DEFAULT_OPTIONS.recordSize),
   perfRecords: num(values['perf-records'], DEFAULT_OPTIONS.perfRecords),
