@@ -12,6 +12,9 @@
  * one), so remembering it never changes what a transaction does, only how soon a move is noticed: at the first
  * request after it, as before. Consumers and the admin client keep kafkajs' lookups.
  *
+ * The same wrapper hands the transaction manager it creates to `captureTransactionManager` (below): the transactional
+ * producer adds a transaction's partitions itself through it (transactional-producer.ts).
+ *
  * kafkajs' producer module keeps the transaction manager factory it loaded, so this must run before kafkajs is
  * first loaded: src/kafka/preload.ts. Returns false (and changes nothing) when the producer is loaded already.
  */
@@ -44,9 +47,40 @@ export function installCoordinatorCache(): boolean {
   const mod = require.cache[file]
   if (mod === undefined) return false
   mod.exports = function cachingEosManager(o: EosManagerOptions) {
-    return create(o.transactional === true ? { ...o, cluster: coordinatorCaching(o.cluster) } : o)
+    if (o.transactional !== true) return create(o)
+    const manager = create({ ...o, cluster: coordinatorCaching(o.cluster) })
+    if (capturing !== undefined) capturing.manager = manager as TransactionManager
+    return manager
   }
   return true
+}
+
+/** What the transactional producer uses of a kafkajs 2.2.4 transaction manager (producer/eosManager/index.js). */
+export interface TransactionManager {
+  /** AddPartitionsToTxn for those of `topicData` not yet in the open transaction (kafkajs then skips them in a send). */
+  addPartitionsToTransaction(
+    topicData: { topic: string; partitions: { partition: number }[] }[],
+  ): Promise<void>
+}
+
+let capturing: { manager: TransactionManager | undefined } | undefined
+
+/**
+ * Runs `start` (a kafkajs producer's first `transaction()` call, which creates the producer's transaction manager
+ * before its first await) and returns the transaction manager created meanwhile: the producer's own, as nothing else
+ * runs in between. Undefined when none was created (not the first call, or the wrapper is not installed).
+ */
+export function captureTransactionManager<T>(start: () => T): {
+  result: T
+  manager: TransactionManager | undefined
+} {
+  const slot: { manager: TransactionManager | undefined } = { manager: undefined }
+  capturing = slot
+  try {
+    return { result: start(), manager: slot.manager }
+  } finally {
+    capturing = undefined
+  }
 }
 
 /**

@@ -30,11 +30,11 @@ export function isFencingError(e: unknown): boolean {
 }
 
 /**
- * Errors of AddOffsetsToTxn / TxnOffsetCommit that kafkajs does not retry although a retry is safe (the
- * transaction stays open): its retry list names error types it never produces (e.g. NOT_COORDINATOR
+ * Errors of AddOffsetsToTxn / TxnOffsetCommit, and of AddPartitionsToTxn sent on its own (transactional-producer.ts),
+ * that kafkajs does not retry although a retry is safe (the transaction stays open): its retry list names error types it never produces (e.g. NOT_COORDINATOR
  * instead of NOT_COORDINATOR_FOR_GROUP). Seen on every fresh broker while __consumer_offsets loads.
  */
-const SEND_OFFSETS_RETRIABLE = new Set([
+const TXN_STEP_RETRIABLE = new Set([
   'CONCURRENT_TRANSACTIONS',
   'NOT_COORDINATOR_FOR_GROUP',
   'COORDINATOR_LOAD_IN_PROGRESS',
@@ -43,8 +43,8 @@ const SEND_OFFSETS_RETRIABLE = new Set([
   'REQUEST_TIMED_OUT',
 ])
 
-export function isSendOffsetsRetriable(e: unknown): boolean {
-  for (const c of causes(e)) if (typeof c.type === 'string' && SEND_OFFSETS_RETRIABLE.has(c.type)) return true
+export function isTxnStepRetriable(e: unknown): boolean {
+  for (const c of causes(e)) if (typeof c.type === 'string' && TXN_STEP_RETRIABLE.has(c.type)) return true
   return false
 }
 

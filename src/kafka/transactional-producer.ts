@@ -27,9 +27,10 @@ import type {
   TopicPartition,
   TransactionalProducer,
 } from '../runtime/ports.ts'
-import { isFencingError, isSendOffsetsRetriable } from './errors.ts'
+import { isFencingError, isTxnStepRetriable } from './errors.ts'
 import { partitionOf } from './partitioner.ts'
 import { installFastProduce } from './fast-produce.ts'
+import { captureTransactionManager, type TransactionManager } from './coordinator-cache.ts'
 import { retry } from '../util/retry.ts'
 
 // Produce requests encoded in one pass (fast-produce.ts): the same bytes as kafkajs', for a fraction of the CPU.
@@ -52,6 +53,8 @@ export class KafkaTransactionalProducer implements TransactionalProducer {
   private connected = false
   /** Produce requests per broker during the current send (see ProduceRetriedError); undefined between sends. */
   private produceRequests: Map<string, number> | undefined
+  /** kafkajs' transaction manager of this producer, when the preload's wrapper is installed (coordinator-cache.ts). */
+  private manager: TransactionManager | undefined
 
   constructor(
     kafka: Kafka,
@@ -101,18 +104,29 @@ export class KafkaTransactionalProducer implements TransactionalProducer {
       await this.producer.connect()
       this.connected = true
     }
-    // kafkajs sends InitProducerId on the first transaction(); an empty abort sends no EndTxn.
+    // kafkajs sends InitProducerId on the first transaction(); an empty abort sends no EndTxn. The first call creates
+    // the producer's transaction manager, taken here.
     try {
-      const t = await this.producer.transaction()
+      const { result, manager } = captureTransactionManager(() => this.producer.transaction())
+      this.manager ??= manager
+      const t = await result
       await t.abort()
     } catch (e) {
       throw wrapFencing(e, this.o.transactionalId)
     }
   }
 
+  /**
+   * A transaction may leave the input offset out when this producer adds its partitions itself (see write()): only
+   * with kafkajs' transaction manager at hand, i.e. with src/kafka/preload.ts loaded before kafkajs.
+   */
+  get offsetsOptional(): boolean {
+    return this.manager !== undefined
+  }
+
   async begin(): Promise<OpenTransaction> {
     const txn = await this.producer.transaction()
-    return new KafkaOpenTransaction(txn, this.o, (send) => this.guardedSend(send))
+    return new KafkaOpenTransaction(txn, this.o, (send) => this.guardedSend(send), this.manager)
   }
 
   async close(): Promise<void> {
@@ -128,12 +142,14 @@ class KafkaOpenTransaction implements OpenTransaction {
     private readonly txn: Transaction,
     private readonly o: TransactionalProducerOptions,
     private readonly guarded: <T>(send: () => Promise<T>) => Promise<T>,
+    private readonly manager: TransactionManager | undefined,
   ) {}
 
   /**
-   * The input offset goes first: AddOffsetsToTxn waits (retried) until the previous transaction's markers are
-   * written, so the produce requests after it do not meet CONCURRENT_TRANSACTIONS, whose kafkajs retry of a
-   * multi-broker send would abort the batch (ProduceRetriedError).
+   * Something must wait out the previous transaction first: until its markers are written, the coordinator answers
+   * CONCURRENT_TRANSACTIONS, and kafkajs' retry of a multi-broker send that meets it would abort the batch
+   * (ProduceRetriedError). With the input offset, AddOffsetsToTxn goes first and waits (retried). Without it, the
+   * transaction's partitions are added here, retried the same way, before the send (kafkajs' send then skips them).
    */
   async write(
     records: OutputRecord[],
@@ -142,6 +158,7 @@ class KafkaOpenTransaction implements OpenTransaction {
   ): Promise<(bigint | undefined)[]> {
     const started = performance.now()
     if (nextInputOffset !== undefined) await this.sendOffsets(nextInputOffset)
+    else if (this.manager !== undefined && records.length > 0) await this.addPartitions(records)
     const produced = performance.now()
     const bases = await this.send(records, baseOffsetsOf)
     this.seconds = { offsets: (produced - started) / 1000, produce: (performance.now() - produced) / 1000 }
@@ -208,6 +225,31 @@ class KafkaOpenTransaction implements OpenTransaction {
     return r.key === null ? 0 : partitionOf(r.key, count)
   }
 
+  /** AddPartitionsToTxn for every partition `records` go to, retried like sendOffsets. */
+  private async addPartitions(records: OutputRecord[]): Promise<void> {
+    const byTopic = new Map<string, Set<number>>()
+    for (const r of records) {
+      let partitions = byTopic.get(r.topic)
+      if (partitions === undefined) byTopic.set(r.topic, (partitions = new Set()))
+      partitions.add(r.partition ?? this.partitionFor(r))
+    }
+    const topicData = [...byTopic].map(([topic, ps]) => ({
+      topic,
+      partitions: [...ps].map((partition) => ({ partition })),
+    }))
+    const manager = this.manager!
+    try {
+      await retry(() => manager.addPartitionsToTransaction(topicData), {
+        retriable: isTxnStepRetriable,
+        tries: 12,
+        initialDelayMs: 10,
+        maxDelayMs: 500,
+      })
+    } catch (e) {
+      throw wrapFencing(e, this.o.transactionalId)
+    }
+  }
+
   private async sendOffsets(nextInputOffset: bigint): Promise<void> {
     const args = {
       consumerGroupId: this.o.groupId,
@@ -221,7 +263,7 @@ class KafkaOpenTransaction implements OpenTransaction {
     // Bounded: 12 tries, 10 ms doubling to 500 ms (~3 s) — longer than a commit marker write takes.
     try {
       await retry(() => this.txn.sendOffsets(args), {
-        retriable: isSendOffsetsRetriable,
+        retriable: isTxnStepRetriable,
         tries: 12,
         initialDelayMs: 10,
         maxDelayMs: 500,

@@ -30,6 +30,11 @@ export interface CommitContext {
   serialization: Serialization
   /** The checkpoint before this batch: kept when the changelog position cannot be known. */
   previous: Checkpoint
+  /**
+   * Whether the input offset joins this transaction. Without it, the offset marker in the changelog (always written)
+   * is what a new owner resumes after; the group's committed offset catches up with a later transaction.
+   */
+  commitsInputOffset: boolean
 }
 
 export async function commitBatch(
@@ -39,11 +44,12 @@ export async function commitBatch(
 ): Promise<Checkpoint> {
   const changelog = changelogRecords(c, batch)
 
-  // 1-3. One transaction: everything the batch caused, and the input offset (last + 1), commit.
+  // 1-3. One transaction: everything the batch caused, the offset marker, and (when due) the input offset
+  //      (last + 1), commit.
   const [changelogBase, eventsBase] = await writeTransaction(
     c.producer,
     [...batch.records, ...changelog],
-    batch.lastOffset + 1n,
+    c.commitsInputOffset ? batch.lastOffset + 1n : undefined,
     [
       { topic: c.changelogTopic, partition: c.partition },
       { topic: c.eventsTopic, partition: c.partition },
@@ -107,7 +113,8 @@ function changelogRecords(c: CommitContext, batch: BatchResult): OutputRecord[] 
     })
   }
   // The offset marker: the last input offset of this transaction, so a new owner can resume after it even
-  // when the group's committed offset it reads is stale (OffsetFetch without require_stable).
+  // when the group's committed offset it reads is stale (OffsetFetch without require_stable), or older than this
+  // transaction (the input offset is committed with only some transactions: processing.offsetCommitIntervalMs).
   const marker: OffsetMarker = { marker: 'input-offset', inputOffset: batch.lastOffset.toString() }
   out.push({
     topic: c.changelogTopic,
@@ -121,14 +128,14 @@ function changelogRecords(c: CommitContext, batch: BatchResult): OutputRecord[] 
 
 /**
  * Steps 1-3 of every task's commit (decider, projection, router): one transaction holding `records` and the input
- * offset `nextInputOffset`, committed. Returns the base offsets of what it wrote to `baseOffsetsOf` (undefined
+ * offset `nextInputOffset` (undefined: none), committed. Returns the base offsets of what it wrote to `baseOffsetsOf` (undefined
  * where nothing). Throws TaskFencedError (another owner), BatchAbortedError (aborted: redo the batch),
  * AbortFailedError or TaskCommitUnknownError (re-initialise: the outcome is Kafka's to say).
  */
 export async function writeTransaction(
   producer: TransactionalProducer,
   records: OutputRecord[],
-  nextInputOffset: bigint,
+  nextInputOffset: bigint | undefined,
   baseOffsetsOf: readonly TopicPartition[],
   steps?: TransactionSteps,
 ): Promise<(bigint | undefined)[]> {
@@ -137,8 +144,8 @@ export async function writeTransaction(
   const txn = await producer.begin()
   let bases: (bigint | undefined)[]
   try {
-    // 2. Everything the batch caused, and the input offset, join the transaction together: input is consumed iff
-    //    the output exists. One write: fewer round trips, one produce request per partition leader (the adapter
+    // 2. Everything the batch caused, and the input offset (or its marker), join the transaction together: input is
+    //    consumed iff the output exists. One write: fewer round trips, one produce request per partition leader (the adapter
     //    decides the order its client needs).
     bases = await txn.write(records, nextInputOffset, baseOffsetsOf)
   } catch (e) {

@@ -78,6 +78,12 @@ export interface OpenTransaction {
 export interface TransactionalProducer {
   /** InitProducerId: fences any older producer with the same transactional id and ends its open transaction. */
   init(): Promise<void>
+  /**
+   * Whether a transaction with records may leave the input offset out (write() with nextInputOffset undefined)
+   * without risking an aborted batch; known after init(). A decider task then commits its input offset with only some
+   * of its transactions (processing.offsetCommitIntervalMs).
+   */
+  readonly offsetsOptional: boolean
   begin(): Promise<OpenTransaction>
   close(): Promise<void>
 }

@@ -5,11 +5,11 @@
  */
 import type { Logger } from 'pino'
 import type { SnapshotRecord } from '../domain/envelopes.ts'
-import { recoveryOf, stopsTheWorker, TaskClosedError, TaskFencedError } from '../errors.ts'
+import { BatchAbortedError, recoveryOf, stopsTheWorker, TaskClosedError, TaskFencedError } from '../errors.ts'
 import type { Topology } from '../topology/loader.ts'
 import type { IndexedEvent, VersionRange } from '../state/event-index.ts'
 import type { Checkpoint, SnapshotStore } from '../state/store.ts'
-import { commitBatch, noSteps, type TransactionSteps } from './commit.ts'
+import { commitBatch, noSteps, writeTransaction, type TransactionSteps } from './commit.ts'
 import { transactionTimeout } from './fence.ts'
 import type { InputRecord, Partitioner, TaskPorts, TransactionalProducer } from './ports.ts'
 import { CommandProcessor, type BatchResult } from './processor.ts'
@@ -60,11 +60,16 @@ export interface TaskOptions {
   listener?: TaskListener
   /** Bound on one restore (changelog read). */
   restoreTimeoutMs?: number
+  /** Quiet time after which a partition whose input offset is behind commits it (default OFFSET_FLUSH_QUIET_MS). */
+  offsetFlushQuietMs?: number
   /** How producers route keys to the commands topic's partitions: commands elsewhere are `misrouted`. */
   partitioner: Partitioner
   /** The replies topic's partition count: replies go to their command's input partition (OutputOptions). */
   repliesPartitions?: number
 }
+
+/** A partition whose input offset is behind commits it this long after its last transaction (flushOffsets). */
+export const OFFSET_FLUSH_QUIET_MS = 100
 
 export class Task {
   readonly id: string
@@ -82,6 +87,18 @@ export class Task {
   private inFlight = 0
   /** Set by close(): no new transaction starts; the one in flight ends (commits or aborts) first. */
   private closeRequested = false
+  /**
+   * The input offset the group has committed for this partition as far as this task knows (read at initialisation,
+   * then what its transactions committed), and when this task last committed one (performance.now()). See
+   * offsetsDue() and flushOffsets().
+   */
+  private groupOffset: bigint | undefined
+  private groupOffsetAt = -Infinity
+  /** Commits the input offset once the partition is quiet (OFFSET_FLUSH_QUIET_MS after its last transaction). */
+  private flushTimer: NodeJS.Timeout | undefined
+  private flushFailures = 0
+  /** An offsets-only transaction ended in doubt (commit unknown, abort failed): the next batch re-initialises first. */
+  private producerInDoubt: unknown
   private closed: Promise<void> | undefined
   /** Next input offset to process; records below it are already committed and are skipped. */
   nextOffset = 0n
@@ -164,7 +181,12 @@ export class Task {
     const fromMarker = this.checkpoint.inputOffset + 1n
     const fromGroup = committed ?? 0n
     this.nextOffset = fromMarker > fromGroup ? fromMarker : fromGroup
+    this.groupOffset = committed
+    this.groupOffsetAt = -Infinity
+    this.producerInDoubt = undefined
     this.transition(TaskState.RUNNING)
+    // Resumed after the marker (the previous owner's last offsets were not committed): the group catches up too.
+    this.armOffsetFlush()
     // Everything the resume offset was derived from, so a wrong resume can be traced from the log alone.
     this.o.logger.info(
       {
@@ -250,6 +272,11 @@ export class Task {
     chunk: readonly InputRecord[],
     handedOver: number | undefined,
   ): Promise<ProcessOutcome> {
+    if (this.producerInDoubt !== undefined) {
+      const cause = this.producerInDoubt
+      this.producerInDoubt = undefined
+      return this.reinitialize(cause)
+    }
     const started = performance.now()
     const { decoded, aggregateIds } = this.processor.decodeBatch(chunk)
     const decodedAt = performance.now()
@@ -266,6 +293,7 @@ export class Task {
     const commitStarted = performance.now()
     const openedAt = this.now()
     const steps: TransactionSteps = noSteps()
+    const commitsInputOffset = this.offsetsDue()
     try {
       this.checkpoint = await commitBatch(
         {
@@ -276,6 +304,7 @@ export class Task {
           partition: this.partition,
           serialization: this.o.topology.definition.serialization,
           previous: this.checkpoint,
+          commitsInputOffset,
         },
         batch,
         steps,
@@ -305,6 +334,10 @@ export class Task {
     for (const s of batch.snapshots.values())
       this.cache.set(s, batch.snapshotBytes.get(s.aggregateId)!.length)
     this.nextOffset = batch.lastOffset + 1n
+    if (commitsInputOffset) {
+      this.groupOffset = this.nextOffset
+      this.groupOffsetAt = commitStarted
+    } else this.armOffsetFlush()
     this.failures = 0
     const ended = performance.now()
     this.o.listener?.committed?.(this, batch, (ended - started) / 1000, {
@@ -318,6 +351,75 @@ export class Task {
       },
     })
     return { kind: 'done' }
+  }
+
+  /**
+   * Whether this batch's transaction carries the input offset: at most once per processing.offsetCommitIntervalMs
+   * (always at 0, and always when the producer cannot leave it out). Leaving it out of most transactions saves two of
+   * their five round trips (AddOffsetsToTxn, TxnOffsetCommit) and the broker's work on them and on the offsets topic's
+   * transaction marker; resuming exactly does not need it (the changelog's offset marker says where to resume).
+   */
+  private offsetsDue(): boolean {
+    const interval = this.o.topology.definition.processing.offsetCommitIntervalMs
+    if (interval === 0 || !this.producer!.offsetsOptional) return true
+    return performance.now() - this.groupOffsetAt >= interval
+  }
+
+  /** The group's committed offset is behind what this task committed: (re)start the quiet-time flush. */
+  private armOffsetFlush(): void {
+    if (this.groupOffset !== undefined ? this.groupOffset >= this.nextOffset : this.nextOffset === 0n) return
+    const quiet = this.o.offsetFlushQuietMs ?? OFFSET_FLUSH_QUIET_MS
+    const delay = Math.min(quiet * 2 ** Math.min(this.flushFailures, 6), Math.max(quiet, 5000))
+    if (this.flushTimer !== undefined && this.flushFailures === 0) {
+      this.flushTimer.refresh()
+      return
+    }
+    clearTimeout(this.flushTimer)
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      void this.flushOffsets(false)
+    }, delay)
+    this.flushTimer.unref()
+  }
+
+  /**
+   * Commits the input offset in a transaction of its own, after the batch in flight: when the partition went quiet
+   * with its offset behind (no later batch would carry it), and when the task closes (the next owner and monitoring
+   * read an exact offset). Never fails: fenced closes the task, doubt makes the next batch re-initialise first.
+   */
+  private flushOffsets(closing: boolean): Promise<void> {
+    const run = this.processing
+      .then(() => this.flushNow(closing))
+      .catch((e: unknown) => {
+        this.o.logger.warn({ err: e }, 'committing the input offset failed')
+      })
+    this.processing = run
+    return run
+  }
+
+  private async flushNow(closing: boolean): Promise<void> {
+    const next = this.nextOffset
+    const behind = this.groupOffset === undefined ? next > 0n : this.groupOffset < next
+    if (!behind || this._state !== TaskState.RUNNING || (this.closeRequested && !closing)) return
+    if (this.producerInDoubt !== undefined) return
+    try {
+      await writeTransaction(this.producer!, [], next, [])
+      this.groupOffset = next
+      this.groupOffsetAt = performance.now()
+      this.flushFailures = 0
+    } catch (e) {
+      if (recoveryOf(e) === 'task-migrated') {
+        this.o.logger.warn({ err: e }, 'task fenced while committing its input offset; closing it')
+        if (!closing) this.o.listener?.fenced?.(this)
+        await this.closeNow()
+        return
+      }
+      // Aborted: nothing was committed, try again later. Otherwise the producer's transaction is in doubt.
+      if (!(e instanceof BatchAbortedError)) this.producerInDoubt = e
+      this.flushFailures++
+      this.o.logger.warn({ err: e, inputOffset: next }, 'committing the input offset failed')
+      if (!closing && this.producerInDoubt === undefined) this.armOffsetFlush()
+    }
   }
 
   private async reinitialize(cause: unknown): Promise<ProcessOutcome> {
@@ -378,7 +480,9 @@ export class Task {
    */
   close(): Promise<void> {
     this.closeRequested = true
-    return this.processing.then(() => this.closeNow())
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    return this.flushOffsets(true).then(() => this.closeNow())
   }
 
   /** Closes without waiting for the batch in flight: for the task's own paths inside that batch (fenced, failed). */
@@ -390,6 +494,8 @@ export class Task {
 
   private async doClose(): Promise<void> {
     if (this._state === TaskState.CLOSED) return
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
     this.transition(TaskState.CLOSING)
     await this.producer?.close().catch(() => undefined)
     await this.store?.close().catch(() => undefined)

@@ -145,12 +145,21 @@ export class TopologyTestDriver<
     return TopologyTestDriver.of<S, CM, EM>(await loadTopology(file), o)
   }
 
-  /** A driver for an already loaded topology. */
+  /**
+   * A driver for an already loaded topology. Its tasks commit the input offset with every transaction
+   * (processing.offsetCommitIntervalMs taken as 0), so the commit sequence, and the crash points in it, are the same
+   * in every run; resuming after a crash does not depend on it (the changelog's offset marker says where).
+   */
   static async of<S = any, CM extends SchemaMap = SchemaMap, EM extends SchemaMap = SchemaMap>(
     topology: Topology,
     o: TopologyTestDriverOptions = {},
   ): Promise<TopologyTestDriver<S, CM, EM>> {
-    const driver = new TopologyTestDriver<S, CM, EM>(topology, o)
+    const definition = topology.definition
+    const everyOffset: Topology = {
+      ...topology,
+      definition: { ...definition, processing: { ...definition.processing, offsetCommitIntervalMs: 0 } },
+    }
+    const driver = new TopologyTestDriver<S, CM, EM>(everyOffset, o)
     await driver.assignLive()
     driver.throwIfNotRunning(driver.allPartitions)
     return driver

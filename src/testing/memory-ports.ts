@@ -42,6 +42,7 @@ export class MemoryTransactionalProducer implements TransactionalProducer {
   epoch: number | undefined
   closed = false
   readonly faults: MemoryFaults
+  readonly offsetsOptional = true
 
   constructor(
     readonly log: MemoryLog,
@@ -92,14 +93,16 @@ export class MemoryOpenTransaction implements OpenTransaction {
     return this.producer.log
   }
 
-  /** Records first, then the input offset (crash points 'before-send' and 'before-send-offsets' sit between). */
+  /**
+   * Records first, then the input offset if any (crash points 'before-send' and 'before-send-offsets' sit between).
+   */
   async write(
     records: OutputRecord[],
-    nextInputOffset: bigint,
+    nextInputOffset: bigint | undefined,
     baseOffsetsOf: readonly TopicPartition[],
   ): Promise<(bigint | undefined)[]> {
     const bases = await this.send(records, baseOffsetsOf)
-    await this.sendOffsets(nextInputOffset)
+    if (nextInputOffset !== undefined) await this.sendOffsets(nextInputOffset)
     return bases
   }
 

@@ -47,6 +47,12 @@ export const topologySchema = z
          * light load, fewer and larger transactions (see consumer-loop.ts).
          */
         commitIntervalMs: z.number().int().min(0).max(10_000).default(20),
+        /**
+         * A partition's input offset goes into its transaction at most once per this many ms, and 100 ms after its last
+         * transaction when it goes quiet (0: into every transaction). A new owner resumes after the offset marker each
+         * transaction writes to the changelog, so the group's committed offset may lag by this much (see task.ts).
+         */
+        offsetCommitIntervalMs: z.number().int().min(0).max(60_000).default(1000),
         transactionTimeoutMs: z.number().int().min(1000).max(900_000).default(10_000),
         snapshotCacheSize: z.number().int().min(0).default(100_000),
         snapshotCacheBytes: z.number().int().min(0).default(67_108_864),

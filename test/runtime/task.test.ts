@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { AnyDecider } from '../../src/domain/decider.ts'
 import {
   OFFSET_MARKER_KEY,
@@ -7,7 +7,7 @@ import {
   type SnapshotRecord,
 } from '../../src/domain/envelopes.ts'
 import { DecideFailedError, IllegalTaskTransitionError, TaskFencedError } from '../../src/errors.ts'
-import { Task, type ProcessOutcome } from '../../src/runtime/task.ts'
+import { OFFSET_FLUSH_QUIET_MS, Task, type ProcessOutcome } from '../../src/runtime/task.ts'
 import { checkTransition, TaskState } from '../../src/runtime/task-state.ts'
 import { MemorySnapshotStore, type SnapshotStore } from '../../src/state/store.ts'
 import { MemoryLog } from '../../src/testing/memory-log.ts'
@@ -57,6 +57,8 @@ function newTask(
   topology: Topology,
   store: SnapshotStore = new FaultyMemoryStore(),
   restoreChunkSize?: number,
+  // Long by default: a quiet-time offset commit in the middle of a test would change its transaction counts.
+  offsetFlushQuietMs = 60_000,
 ) {
   const ports = memoryTaskPorts({
     topology,
@@ -72,14 +74,15 @@ function newTask(
     logger: silentLogger,
     now: () => NOW,
     partitioner: onP,
+    offsetFlushQuietMs,
   })
   return { ports, task }
 }
 
-function harness(topology = bankTopology()): Harness {
+function harness(topology = bankTopology(), offsetFlushQuietMs?: number): Harness {
   const log = new MemoryLog()
   const store = new FaultyMemoryStore()
-  const { ports, task } = newTask(log, topology, store)
+  const { ports, task } = newTask(log, topology, store, undefined, offsetFlushQuietMs)
   return { log, topology, ports, store, task }
 }
 
@@ -170,7 +173,7 @@ describe('Task over in-memory ports', () => {
   })
 
   it('process: events, replies and changelog become visible read_committed; checkpoint and group offset advance', async () => {
-    const h = harness()
+    const h = harness(bankTopology(), OFFSET_FLUSH_QUIET_MS)
     await h.task.initialize()
     send(h, workload)
     const committed: bigint[] = []
@@ -199,7 +202,8 @@ describe('Task over in-memory ports', () => {
 
     const changelog = h.log.read(h.topology.topics.changelog, P)
     expect(changelog.filter((r) => r.key?.toString() === OFFSET_MARKER_KEY)).toHaveLength(2)
-    expect(h.log.committedOffset(h.topology.applicationId, h.topology.topics.commands, P)).toBe('5')
+    // The first transaction carried the input offset, the second did not (within offsetCommitIntervalMs)...
+    expect(h.log.committedOffset(h.topology.applicationId, h.topology.topics.commands, P)).toBe('3')
     const cp = await h.store.readCheckpoint()
     expect(cp?.inputOffset).toBe(4n)
     // the checkpoint points just after the last data record of the changelog (at the commit marker)
@@ -208,6 +212,12 @@ describe('Task over in-memory ports', () => {
     expect(h.task.nextOffset).toBe(5n)
     expect((await h.task.committedSnapshot('a'))?.state).toEqual({ status: 'open', owner: 'a', balance: 20 })
     expect((await h.store.getMany(['b']))[0]).toMatchObject({ version: 1, sourceOffset: '3' })
+    // ...and once the partition is quiet, a transaction of its own commits it.
+    await vi.waitFor(
+      () => expect(h.log.committedOffset(h.topology.applicationId, h.topology.topics.commands, P)).toBe('5'),
+      { timeout: 5000, interval: 20 },
+    )
+    expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 3, aborted: 0 })
   })
 
   it('records below nextOffset (re-delivered) are skipped', async () => {
@@ -289,7 +299,14 @@ describe('Task over in-memory ports', () => {
       await task.process(input(h, 1n), () => undefined)
       await task.close()
     }
-    expect(h.log.transactionCounts().committed).toBe(2)
+    // Two transactions wrote the batches (an offset marker each); the others only committed the input offset: the
+    // first task's on close, the next one's to repair the stale '1' it read.
+    const markers = h.log
+      .read(h.topology.topics.changelog, P)
+      .filter((r) => r.key?.toString() === OFFSET_MARKER_KEY)
+    expect(markers).toHaveLength(2)
+    expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 4, aborted: 0 })
+    expect(h.log.committedOffset(h.topology.applicationId, h.topology.topics.commands, P)).toBe('5')
     expect(visibleEvents(h)).toHaveLength(4)
   })
 
@@ -301,6 +318,104 @@ describe('Task over in-memory ports', () => {
     h.log.setCommittedOffset(h.topology.applicationId, h.topology.topics.commands, P, undefined)
     const { task } = newTask(h.log, h.topology, new MemorySnapshotStore())
     expect(await task.initialize()).toBe(5n)
+  })
+
+  describe('the input offset in some transactions only (processing.offsetCommitIntervalMs)', () => {
+    const withInterval = (offsetCommitIntervalMs: number) =>
+      fromDecider(anyDecider(bank), {
+        name: 'bank',
+        partitions: 2,
+        processing: { maxBatchCommands: 3, snapshotCacheSize: 100, offsetCommitIntervalMs },
+      })
+    const groupOffset = (h: Harness) =>
+      h.log.committedOffset(h.topology.applicationId, h.topology.topics.commands, P)
+    /** The group's committed offset right after each transaction of one process() call. */
+    const offsetsAfterEach = async (h: Harness, from = 0n) => {
+      const seen: (string | undefined)[] = []
+      expect(await h.task.process(input(h, from), () => void seen.push(groupOffset(h)))).toEqual({
+        kind: 'done',
+      })
+      return seen
+    }
+
+    it('0: every transaction carries it', async () => {
+      const h = harness(withInterval(0))
+      await h.task.initialize()
+      send(h, workload)
+      expect(await offsetsAfterEach(h)).toEqual(['3', '5'])
+      expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 2, aborted: 0 })
+    })
+
+    it('the first transaction of an interval carries it, the next ones leave it to the marker', async () => {
+      const h = harness(withInterval(300))
+      await h.task.initialize()
+      send(h, workload)
+      expect(await offsetsAfterEach(h)).toEqual(['3', '3'])
+      await new Promise((r) => setTimeout(r, 350))
+      send(h, [deposit('a', 7), deposit('a', 8), deposit('a', 9), deposit('a', 10)])
+      expect(await offsetsAfterEach(h, 5n)).toEqual(['8', '8'])
+      expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 4, aborted: 0 })
+      // Resuming never depended on it: a new owner starts after the marker, nothing twice.
+      const { task } = newTask(h.log, h.topology, new MemorySnapshotStore())
+      expect(await task.initialize()).toBe(9n)
+      expect(expectContiguous(visibleEvents(h)).get('a')).toHaveLength(7)
+    })
+
+    it('a producer that cannot leave it out gets it in every transaction', async () => {
+      const h = harness(withInterval(60_000))
+      const create = h.ports.createProducer.bind(h.ports)
+      h.ports.createProducer = () => Object.assign(create(), { offsetsOptional: false })
+      await h.task.initialize()
+      send(h, workload)
+      expect(await offsetsAfterEach(h)).toEqual(['3', '5'])
+    })
+
+    it('a quiet partition commits it in a transaction of its own, after OFFSET_FLUSH_QUIET_MS', async () => {
+      const h = harness(withInterval(60_000), 30)
+      await h.task.initialize()
+      send(h, workload)
+      expect(await offsetsAfterEach(h)).toEqual(['3', '3'])
+      await vi.waitFor(() => expect(groupOffset(h)).toBe('5'), { timeout: 5000, interval: 10 })
+      expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 3, aborted: 0 })
+      // Nothing behind any more: no further transaction.
+      await new Promise((r) => setTimeout(r, 100))
+      expect(h.log.transactionCounts().committed).toBe(3)
+    })
+
+    it('close commits it; fenced meanwhile, the quiet commit closes the task', async () => {
+      const h = harness(withInterval(60_000))
+      await h.task.initialize()
+      send(h, workload)
+      await h.task.process(input(h), () => undefined)
+      await h.task.close()
+      expect(groupOffset(h)).toBe('5')
+
+      const g = harness(withInterval(60_000), 30)
+      await g.task.initialize()
+      send(g, workload)
+      expect(await offsetsAfterEach(g)).toEqual(['3', '3'])
+      // Another owner initialises the partition's producer: the quiet commit is fenced, and the task closes.
+      await newTask(g.log, g.topology, new MemorySnapshotStore()).task.initialize()
+      await vi.waitFor(() => expect(g.task.state).toBe(TaskState.CLOSED), { timeout: 5000, interval: 10 })
+      expect(groupOffset(g)).toBe('3')
+    })
+
+    it('a quiet commit whose outcome is unknown makes the next batch re-initialise first', async () => {
+      const h = harness(withInterval(60_000), 30)
+      await h.task.initialize()
+      send(h, workload)
+      expect(await offsetsAfterEach(h)).toEqual(['3', '3'])
+      h.ports.faults.failNextCommit()
+      await vi.waitFor(() => expect(h.log.transactionCounts().open).toBe(1), { timeout: 5000, interval: 10 })
+      send(h, [deposit('a', 7)])
+      const outcome = await h.task.process(input(h, 5n), () => undefined)
+      // Re-initialised (the open transaction aborted): resume after the marker, then the new command once.
+      expect(outcome).toEqual({ kind: 'seek', offset: 5n, backoffMs: 0 })
+      expect(h.log.transactionCounts()).toEqual({ open: 0, committed: 2, aborted: 1 })
+      await drive(h, h.task, 5n)
+      expect(expectContiguous(visibleEvents(h)).get('a')).toHaveLength(4)
+      await vi.waitFor(() => expect(groupOffset(h)).toBe('6'), { timeout: 5000, interval: 10 })
+    })
   })
 
   it('a failure in send -> seek to the chunk start, nothing visible, and the retry succeeds exactly once', async () => {

@@ -44,6 +44,7 @@ describe('parseTopology', () => {
       fetchMinBytes: 1,
       fetchMaxWaitMs: 100,
       commitIntervalMs: 20,
+      offsetCommitIntervalMs: 1000,
       transactionTimeoutMs: 10_000,
       snapshotCacheSize: 100_000,
       snapshotCacheBytes: 67_108_864,
