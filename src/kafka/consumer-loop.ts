@@ -20,8 +20,8 @@
  * and left the next fetch until every commit was done. With lanes a partition waits only for its own previous
  * transaction, the next fetch overlaps the commits, and commands that arrive during a transaction go into the next
  * one together. eachBatch still waits while its lane holds `laneRecords` records or more (memory stays bounded; under a
- * backlog that is the old pace, one batch ahead). Exactly-once does not rest on eachBatch: the input offsets are
- * committed inside each transaction, and a partition that moved fences this worker's producer (its transactional id
+ * backlog that is the old pace, one batch ahead). Exactly-once does not rest on eachBatch: the input position is
+ * committed inside each transaction (its offset marker; the group's offset about once a second), and a partition that moved fences this worker's producer (its transactional id
  * is the partition's), so a transaction still running after a rebalance commits before the new owner starts or is
  * aborted by it. Records queued under a filter that a seek or a join replaced are dropped: they are fetched again
  * from the position the seek names.
