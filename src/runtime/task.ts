@@ -14,6 +14,7 @@ import { transactionTimeout } from './fence.ts'
 import type { InputRecord, Partitioner, TaskPorts, TransactionalProducer } from './ports.ts'
 import { CommandProcessor, type BatchResult } from './processor.ts'
 import { restoreIndex } from './event-index.ts'
+import { InputOffsetSchedule } from './input-offset.ts'
 import { restoreStore } from './restore.ts'
 import { SnapshotCache } from './snapshot-cache.ts'
 import { loadSnapshots, storedSnapshots } from './snapshot-loader.ts'
@@ -60,16 +61,13 @@ export interface TaskOptions {
   listener?: TaskListener
   /** Bound on one restore (changelog read). */
   restoreTimeoutMs?: number
-  /** Quiet time after which a partition whose input offset is behind commits it (default OFFSET_FLUSH_QUIET_MS). */
+  /** Quiet time after which a partition whose input offset is behind commits it (input-offset.ts). */
   offsetFlushQuietMs?: number
   /** How producers route keys to the commands topic's partitions: commands elsewhere are `misrouted`. */
   partitioner: Partitioner
   /** The replies topic's partition count: replies go to their command's input partition (OutputOptions). */
   repliesPartitions?: number
 }
-
-/** A partition whose input offset is behind commits it this long after its last transaction (flushOffsets). */
-export const OFFSET_FLUSH_QUIET_MS = 100
 
 export class Task {
   readonly id: string
@@ -87,16 +85,8 @@ export class Task {
   private inFlight = 0
   /** Set by close(): no new transaction starts; the one in flight ends (commits or aborts) first. */
   private closeRequested = false
-  /**
-   * The input offset the group has committed for this partition as far as this task knows (read at initialisation,
-   * then what its transactions committed), and when this task last committed one (performance.now()). See
-   * offsetsDue() and flushOffsets().
-   */
-  private groupOffset: bigint | undefined
-  private groupOffsetAt = -Infinity
-  /** Commits the input offset once the partition is quiet (OFFSET_FLUSH_QUIET_MS after its last transaction). */
-  private flushTimer: NodeJS.Timeout | undefined
-  private flushFailures = 0
+  /** Which transactions carry the input offset, and when a quiet partition commits it on its own (flushOffsets). */
+  private readonly offsets: InputOffsetSchedule
   /** An offsets-only transaction ended in doubt (commit unknown, abort failed): the next batch re-initialises first. */
   private producerInDoubt: unknown
   private closed: Promise<void> | undefined
@@ -116,6 +106,11 @@ export class Task {
       bytes: d.processing.snapshotCacheBytes,
     })
     this.now = o.now ?? Date.now
+    this.offsets = new InputOffsetSchedule({
+      intervalMs: d.processing.offsetCommitIntervalMs,
+      ...(o.offsetFlushQuietMs === undefined ? {} : { quietMs: o.offsetFlushQuietMs }),
+      flush: () => void this.flushOffsets(false),
+    })
     this.processor = new CommandProcessor({
       decider: o.topology.decider,
       topics: o.topology.topics,
@@ -181,12 +176,11 @@ export class Task {
     const fromMarker = this.checkpoint.inputOffset + 1n
     const fromGroup = committed ?? 0n
     this.nextOffset = fromMarker > fromGroup ? fromMarker : fromGroup
-    this.groupOffset = committed
-    this.groupOffsetAt = -Infinity
+    this.offsets.reset(committed)
     this.producerInDoubt = undefined
     this.transition(TaskState.RUNNING)
     // Resumed after the marker (the previous owner's last offsets were not committed): the group catches up too.
-    this.armOffsetFlush()
+    this.offsets.arm(this.nextOffset)
     // Everything the resume offset was derived from, so a wrong resume can be traced from the log alone.
     this.o.logger.info(
       {
@@ -293,7 +287,8 @@ export class Task {
     const commitStarted = performance.now()
     const openedAt = this.now()
     const steps: TransactionSteps = noSteps()
-    const commitsInputOffset = this.offsetsDue()
+    // The input offset at most once per processing.offsetCommitIntervalMs (input-offset.ts): the marker is always there.
+    const commitsInputOffset = this.offsets.due(this.producer!.offsetsOptional)
     try {
       this.checkpoint = await commitBatch(
         {
@@ -334,10 +329,8 @@ export class Task {
     for (const s of batch.snapshots.values())
       this.cache.set(s, batch.snapshotBytes.get(s.aggregateId)!.length)
     this.nextOffset = batch.lastOffset + 1n
-    if (commitsInputOffset) {
-      this.groupOffset = this.nextOffset
-      this.groupOffsetAt = commitStarted
-    } else this.armOffsetFlush()
+    if (commitsInputOffset) this.offsets.committed(this.nextOffset, commitStarted)
+    else this.offsets.arm(this.nextOffset)
     this.failures = 0
     const ended = performance.now()
     this.o.listener?.committed?.(this, batch, (ended - started) / 1000, {
@@ -351,35 +344,6 @@ export class Task {
       },
     })
     return { kind: 'done' }
-  }
-
-  /**
-   * Whether this batch's transaction carries the input offset: at most once per processing.offsetCommitIntervalMs
-   * (always at 0, and always when the producer cannot leave it out). Leaving it out of most transactions saves two of
-   * their five round trips (AddOffsetsToTxn, TxnOffsetCommit) and the broker's work on them and on the offsets topic's
-   * transaction marker; resuming exactly does not need it (the changelog's offset marker says where to resume).
-   */
-  private offsetsDue(): boolean {
-    const interval = this.o.topology.definition.processing.offsetCommitIntervalMs
-    if (interval === 0 || !this.producer!.offsetsOptional) return true
-    return performance.now() - this.groupOffsetAt >= interval
-  }
-
-  /** The group's committed offset is behind what this task committed: (re)start the quiet-time flush. */
-  private armOffsetFlush(): void {
-    if (this.groupOffset !== undefined ? this.groupOffset >= this.nextOffset : this.nextOffset === 0n) return
-    const quiet = this.o.offsetFlushQuietMs ?? OFFSET_FLUSH_QUIET_MS
-    const delay = Math.min(quiet * 2 ** Math.min(this.flushFailures, 6), Math.max(quiet, 5000))
-    if (this.flushTimer !== undefined && this.flushFailures === 0) {
-      this.flushTimer.refresh()
-      return
-    }
-    clearTimeout(this.flushTimer)
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined
-      void this.flushOffsets(false)
-    }, delay)
-    this.flushTimer.unref()
   }
 
   /**
@@ -399,14 +363,12 @@ export class Task {
 
   private async flushNow(closing: boolean): Promise<void> {
     const next = this.nextOffset
-    const behind = this.groupOffset === undefined ? next > 0n : this.groupOffset < next
-    if (!behind || this._state !== TaskState.RUNNING || (this.closeRequested && !closing)) return
-    if (this.producerInDoubt !== undefined) return
+    if (!this.offsets.behind(next) || this._state !== TaskState.RUNNING) return
+    if ((this.closeRequested && !closing) || this.producerInDoubt !== undefined) return
     try {
+      const started = performance.now()
       await writeTransaction(this.producer!, [], next, [])
-      this.groupOffset = next
-      this.groupOffsetAt = performance.now()
-      this.flushFailures = 0
+      this.offsets.committed(next, started)
     } catch (e) {
       if (recoveryOf(e) === 'task-migrated') {
         this.o.logger.warn({ err: e }, 'task fenced while committing its input offset; closing it')
@@ -416,9 +378,9 @@ export class Task {
       }
       // Aborted: nothing was committed, try again later. Otherwise the producer's transaction is in doubt.
       if (!(e instanceof BatchAbortedError)) this.producerInDoubt = e
-      this.flushFailures++
+      this.offsets.failed()
       this.o.logger.warn({ err: e, inputOffset: next }, 'committing the input offset failed')
-      if (!closing && this.producerInDoubt === undefined) this.armOffsetFlush()
+      if (!closing && this.producerInDoubt === undefined) this.offsets.arm(next)
     }
   }
 
@@ -480,8 +442,7 @@ export class Task {
    */
   close(): Promise<void> {
     this.closeRequested = true
-    clearTimeout(this.flushTimer)
-    this.flushTimer = undefined
+    this.offsets.cancel()
     return this.flushOffsets(true).then(() => this.closeNow())
   }
 
@@ -494,8 +455,7 @@ export class Task {
 
   private async doClose(): Promise<void> {
     if (this._state === TaskState.CLOSED) return
-    clearTimeout(this.flushTimer)
-    this.flushTimer = undefined
+    this.offsets.cancel()
     this.transition(TaskState.CLOSING)
     await this.producer?.close().catch(() => undefined)
     await this.store?.close().catch(() => undefined)

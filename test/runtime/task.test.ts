@@ -7,7 +7,8 @@ import {
   type SnapshotRecord,
 } from '../../src/domain/envelopes.ts'
 import { DecideFailedError, IllegalTaskTransitionError, TaskFencedError } from '../../src/errors.ts'
-import { OFFSET_FLUSH_QUIET_MS, Task, type ProcessOutcome } from '../../src/runtime/task.ts'
+import { Task, type ProcessOutcome } from '../../src/runtime/task.ts'
+import { OFFSET_FLUSH_QUIET_MS } from '../../src/runtime/input-offset.ts'
 import { checkTransition, TaskState } from '../../src/runtime/task-state.ts'
 import { MemorySnapshotStore, type SnapshotStore } from '../../src/state/store.ts'
 import { MemoryLog } from '../../src/testing/memory-log.ts'
