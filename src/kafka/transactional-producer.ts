@@ -238,16 +238,7 @@ class KafkaOpenTransaction implements OpenTransaction {
       partitions: [...ps].map((partition) => ({ partition })),
     }))
     const manager = this.manager!
-    try {
-      await retry(() => manager.addPartitionsToTransaction(topicData), {
-        retriable: isTxnStepRetriable,
-        tries: 12,
-        initialDelayMs: 10,
-        maxDelayMs: 500,
-      })
-    } catch (e) {
-      throw wrapFencing(e, this.o.transactionalId)
-    }
+    await this.retriedStep(() => manager.addPartitionsToTransaction(topicData))
   }
 
   private async sendOffsets(nextInputOffset: bigint): Promise<void> {
@@ -260,14 +251,16 @@ class KafkaOpenTransaction implements OpenTransaction {
         },
       ],
     }
-    // Bounded: 12 tries, 10 ms doubling to 500 ms (~3 s) — longer than a commit marker write takes.
+    await this.retriedStep(() => this.txn.sendOffsets(args))
+  }
+
+  /**
+   * The first step of a transaction, retried while the previous one's markers are written or the coordinator loads.
+   * Bounded: 12 tries, 10 ms doubling to 500 ms (~3 s) — longer than a commit marker write takes.
+   */
+  private async retriedStep(step: () => Promise<void>): Promise<void> {
     try {
-      await retry(() => this.txn.sendOffsets(args), {
-        retriable: isTxnStepRetriable,
-        tries: 12,
-        initialDelayMs: 10,
-        maxDelayMs: 500,
-      })
+      await retry(step, { retriable: isTxnStepRetriable, tries: 12, initialDelayMs: 10, maxDelayMs: 500 })
     } catch (e) {
       throw wrapFencing(e, this.o.transactionalId)
     }
