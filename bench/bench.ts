@@ -18,6 +18,7 @@ import { machineInfo } from './machine.ts'
 import { scalePhase } from './scale.ts'
 import { spreadPhase } from './spread.ts'
 import { targetsOf } from './targets.ts'
+import { warmBroker } from './warmup.ts'
 import { eosThroughput } from './throughput.ts'
 import { bankCommands, createTopics, setTopologyExtra } from './topics.ts'
 import { PHASES, type BenchOptions, type BenchResult, type Phase } from './types.ts'
@@ -51,6 +52,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   steadyAggregates: [10_000, 500_000],
   ksCommitIntervalsMs: [100, 20],
   ksWarmupSeconds: 5,
+  brokerWarmupSeconds: 180,
   resultsDir: path.join(ROOT, 'bench/results'),
 }
 
@@ -99,6 +101,10 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
       machine,
       phases,
     }
+
+    // 0. Load on a throwaway topology until the broker's JIT compilers are quiet: the phases meet a warm broker.
+    const warm = await warmBroker(kafka, admin, dir, run, o, workers, log)
+    if (warm) res.brokerWarmup = warm
 
     // 1a. The broker's transactional produce ceiling; 1b. the client ceiling: kafkajs at-least-once, no state.
     if (has('baselines')) {

@@ -152,3 +152,37 @@ export function busyShare(a: { busy: number; total: number }, b: { busy: number;
   const total = b.total - a.total
   return total > 0 ? (b.busy - a.busy) / total : NaN
 }
+
+/**
+ * CPU seconds used so far by the threads of `pid` whose name (/proc/<pid>/task/<tid>/comm, 15 characters at most)
+ * matches `name`: e.g. a JVM's JIT compiler threads ("C1 CompilerThre", "C2 CompilerThre"). NaN when `pid` is
+ * unknown or gone. Threads that ended are not counted.
+ */
+export function threadCpuSeconds(pid: number | undefined, name: RegExp): number {
+  if (pid === undefined) return NaN
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return NaN
+  }
+  let total = 0
+  for (const tid of tids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'))
+      if (!name.test(comm)) continue
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+      total += Number(f[11]) + Number(f[12])
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return total / clockTicks()
+}
+
+/** A JVM's JIT compiler threads (HotSpot names them "C1 CompilerThreadN" / "C2 CompilerThreadN"). */
+export const JIT_THREADS = /^C[12] CompilerThre/
+
+/** Compiler threads under this share of one core over a window: a warm JVM (bench/warmup.ts). */
+export const QUIET_CORES = 0.05

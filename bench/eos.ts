@@ -4,7 +4,7 @@ import type { Cmd, WorkerProcess } from '../scripts/eos/bank.ts'
 import { measureLatency } from './latency.ts'
 import { eosThroughput } from './throughput.ts'
 import type { BenchOptions, BenchResult } from './types.ts'
-import { brokerPid, busyShare, cpuSeconds, machineTicks } from './cpu.ts'
+import { brokerPid, busyShare, cpuSeconds, JIT_THREADS, machineTicks, threadCpuSeconds } from './cpu.ts'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BATCH_STEPS, httpGet, kafka_brokers, scrape, stopWorkers } from './workers.ts'
@@ -49,7 +49,11 @@ export async function eosPhase(
       }
       await dump('before')
       const m0 = await scrape([running])
-      const cpu0 = [cpuSeconds(w1.proc.pid), cpuSeconds(broker)] as const
+      const cpu0 = [
+        cpuSeconds(w1.proc.pid),
+        cpuSeconds(broker),
+        threadCpuSeconds(broker, JIT_THREADS),
+      ] as const
       const [machine0, bench0] = [machineTicks(), process.cpuUsage()]
       const target = {
         group: one.topology.applicationId,
@@ -60,7 +64,11 @@ export async function eosPhase(
       const l = await measureLatency(kafka, admin, target, o.accounts, rate, o.latencySeconds, tag)
       const m1 = await scrape([running])
       await dump('after')
-      const cpu1 = [cpuSeconds(w1.proc.pid), cpuSeconds(broker)] as const
+      const cpu1 = [
+        cpuSeconds(w1.proc.pid),
+        cpuSeconds(broker),
+        threadCpuSeconds(broker, JIT_THREADS),
+      ] as const
       const [machine1, bench1] = [machineTicks(), process.cpuUsage(bench0)]
       const batches = m1.batchCount - m0.batchCount
       const commands = m1.batchSum - m0.batchSum
@@ -76,6 +84,7 @@ export async function eosPhase(
         meanBatch: batches > 0 ? commands / batches : NaN,
         workerCpuPer1k: commands > 0 ? ((cpu1[0] - cpu0[0]) / commands) * 1000 : NaN,
         brokerCpuPer1k: commands > 0 ? ((cpu1[1] - cpu0[1]) / commands) * 1000 : NaN,
+        brokerJitCpuPer1k: commands > 0 ? ((cpu1[2] - cpu0[2]) / commands) * 1000 : NaN,
         // The load generator (this process: the producer and the replies consumer) shares the machine.
         benchCpuPer1k: commands > 0 ? ((bench1.user + bench1.system) / 1e6 / commands) * 1000 : NaN,
         machineBusy: busyShare(machine0, machine1),

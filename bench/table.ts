@@ -1,6 +1,7 @@
 /** The stdout table of a bench result: each figure and its ratio to its baseline or target (phases that ran only). */
 import type { BenchResult, FailoverResult } from './types.ts'
 import { MOVED_WITHOUT_STANDBY_MS, MOVED_WITH_STANDBY_MS } from './targets.ts'
+import { QUIET_CORES } from './cpu.ts'
 import { ksLatencyRows, kstreamsRows } from './kstreams/table.ts'
 
 type Row = [string, string, string, string]
@@ -12,6 +13,14 @@ const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toF
 
 function baselineRows(r: BenchResult): Row[] {
   const rows: Row[] = []
+  const w = r.brokerWarmup
+  if (w)
+    rows.push([
+      'broker warm-up: s, its JIT compilers CPU s, last window cores',
+      `${n1(w.seconds)}, ${n1(w.compilerCpuSeconds)}, ${(w.windows[w.windows.length - 1]?.compilerCores ?? NaN).toFixed(2)}`,
+      `quiet < ${QUIET_CORES} core`,
+      w.quiet ? 'quiet' : 'NOT quiet',
+    ])
   const pp = r.baselines?.producerPerformance.recordsPerSec ?? NaN
   const alo = r.baselines?.kafkajsAtLeastOnce.commandsPerSec ?? NaN
   if (r.baselines)
@@ -82,8 +91,8 @@ function baselineRows(r: BenchResult): Row[] {
       ])
     if (l.load)
       rows.push([
-        `latency @${name} load: txn/s, commands/txn, worker / broker CPU s per 1,000`,
-        `${n1(l.load.transactionsPerSec)}, ${n1(l.load.meanBatch)}, ${n3(l.load.workerCpuPer1k)} / ${n3(l.load.brokerCpuPer1k)}`,
+        `latency @${name} load: txn/s, commands/txn, worker / broker (its JIT compilers) CPU s per 1,000`,
+        `${n1(l.load.transactionsPerSec)}, ${n1(l.load.meanBatch)}, ${n3(l.load.workerCpuPer1k)} / ${n3(l.load.brokerCpuPer1k)} (${n3(l.load.brokerJitCpuPer1k ?? NaN)})`,
         '-',
         '-',
       ])

@@ -60,6 +60,11 @@ export interface BenchOptions {
   ksCommitIntervalsMs: number[]
   /** kslatency phase: seconds of unrecorded load before each app's levels. */
   ksWarmupSeconds: number
+  /**
+   * At most this many seconds of load on a throwaway topology before the phases, until the broker's JIT compilers
+   * are quiet (bench/warmup.ts); 0: none (the phases meet a cold broker, as before).
+   */
+  brokerWarmupSeconds: number
   /** `processing` keys written into the bench topologies (e.g. fetchMinBytes); not with the failover phase. */
   processing?: Record<string, number>
   /** Record size of the ProducerPerformance baseline. */
@@ -94,6 +99,8 @@ export interface Latency {
     meanBatch: number
     workerCpuPer1k: number
     brokerCpuPer1k: number
+    /** Of the broker's: its JIT compiler threads (a broker still warming up). */
+    brokerJitCpuPer1k?: number
     /** CPU s per 1,000 commands of the bench process itself: the rate-limited producer and the replies consumer. */
     benchCpuPer1k?: number
     /** Share of all the machine's cores busy over the level (/proc/stat), 0..1. */
@@ -101,6 +108,17 @@ export interface Latency {
     /** Mean ms per batch of each step of decider_batch_step_seconds over the level. */
     batchSplitMs?: Record<string, number>
   }
+}
+
+/** The broker's warm-up before the phases (bench/warmup.ts). */
+export interface BrokerWarmup {
+  seconds: number
+  /** CPU seconds of the broker's JIT compiler threads over the warm-up. */
+  compilerCpuSeconds: number
+  /** Whether the last window was quiet (false: the time ran out first). */
+  quiet: boolean
+  /** Each window's offered rate and the compiler threads' CPU in cores over it. */
+  windows: { rate: number; compilerCores: number }[]
 }
 
 export interface Throughput {
@@ -188,6 +206,8 @@ export interface BenchResult {
   machine: { nproc: number; cpuModel: string; memTotalMb: number; node: string; loadAvgAtStart: number[] }
   /** The phases that ran; the figures of the others are absent. */
   phases: Phase[]
+  /** The broker's warm-up before the phases (absent: none, or no broker process to watch). */
+  brokerWarmup?: BrokerWarmup
   baselines?: {
     producerPerformance: {
       records: number

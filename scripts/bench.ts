@@ -7,10 +7,12 @@
  *                   --spread-aggregates N --spread-rate N --spread-seconds S
  *                   --steady-backlog N --steady-aggregates 10000,500000
  *                   --ks-latency-rates 18000,3600 --ks-commit-intervals 100,20
- *                   --processing fetchMinBytes=65536,fetchMaxWaitMs=20]
+ *                   --processing fetchMinBytes=65536,fetchMaxWaitMs=20 --broker-warmup S]
  * (kstreams: the Kafka Streams exactly_once_v2 baseline of issue 20, bench/kstreams.ts; kslatency: its latency and
  * the decider's at the same rates, bench/kstreams-latency.ts.) Prints the table; writes JSON to bench/results/ and
  * the chart (default docs/bench-results.svg; not written when none of baselines, eos, scaleout ran).
+ * --broker-warmup S: at most S seconds (default 180) of load before the phases, until the broker's JIT compilers are
+ * quiet (bench/warmup.ts); 0 skips it.
  */
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     'steady-aggregates': { type: 'string' },
     'ks-latency-rates': { type: 'string' },
     'ks-commit-intervals': { type: 'string' },
+    'broker-warmup': { type: 'string' },
   },
 })
 
@@ -120,6 +123,10 @@ const opts: Partial<BenchOptions> = {
   ksCommitIntervalsMs: values['ks-commit-intervals']
     ? values['ks-commit-intervals'].split(',').map((r) => num(r, 1))
     : DEFAULT_OPTIONS.ksCommitIntervalsMs,
+  brokerWarmupSeconds:
+    values['broker-warmup'] === undefined
+      ? DEFAULT_OPTIONS.brokerWarmupSeconds
+      : count(values['broker-warmup']),
   chartFile:
     values.chart === 'none'
       ? null

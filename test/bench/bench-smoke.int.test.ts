@@ -42,6 +42,8 @@ describe('bench (smoke)', () => {
       ksLatencyRates: [400, 100],
       ksCommitIntervalsMs: [20],
       ksWarmupSeconds: 1,
+      // One 2 s window of load before the phases, its broker JIT figures read from /proc (the test broker is local).
+      brokerWarmupSeconds: 2,
       resultsDir: null,
       chartFile: null,
     })
@@ -58,6 +60,16 @@ describe('bench (smoke)', () => {
     if (!r.baselines || !r.eos || !r.scale || !r.scaleOut || !r.failover || !r.spread || !r.kstreams)
       throw new Error('a phase is missing')
     if (!r.kslatency) throw new Error('the kslatency phase is missing')
+    const w = r.brokerWarmup
+    if (!w) throw new Error('no broker warm-up')
+    expect(w.windows.length).toBeGreaterThanOrEqual(1)
+    for (const x of w.windows) {
+      positive(x.rate, { warmup: w })
+      expect(Number.isFinite(x.compilerCores) && x.compilerCores >= 0, JSON.stringify(w)).toBe(true)
+    }
+    expect(w.seconds).toBeGreaterThan(2)
+    expect(w.compilerCpuSeconds).toBeGreaterThanOrEqual(0)
+    expect(w.quiet).toBe(w.windows[w.windows.length - 1]!.compilerCores < 0.05)
     positive(r.baselines.producerPerformance.recordsPerSec, 'producer-perf records/s')
     positive(r.baselines.kafkajsAtLeastOnce.commandsPerSec, 'at-least-once loop commands/s')
     // The EOS drain's clock starts when the bench sees /readyz ('preloaded', the definition). On a loaded
@@ -84,6 +96,7 @@ describe('bench (smoke)', () => {
       expect(l.p50Ms).toBeLessThanOrEqual(l.p99Ms)
       positive(l.load!.benchCpuPer1k!, l.load)
       positive(l.load!.brokerCpuPer1k, l.load)
+      expect(l.load!.brokerJitCpuPer1k).toBeGreaterThanOrEqual(0)
       positive(l.load!.workerCpuPer1k, l.load)
       expect(l.load!.machineBusy).toBeGreaterThan(0)
       expect(l.load!.machineBusy).toBeLessThanOrEqual(1)
