@@ -53,6 +53,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   ksCommitIntervalsMs: [100, 20],
   ksWarmupSeconds: 5,
   brokerWarmupSeconds: 180,
+  partitions: 6,
   resultsDir: path.join(ROOT, 'bench/results'),
 }
 
@@ -89,6 +90,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<Ben
             .map(([k, v]) => `  ${k}: ${v}\n`)
             .join('')}`
         : ''),
+    o.partitions,
   )
   try {
     const machine = machineInfo()

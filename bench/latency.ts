@@ -101,6 +101,9 @@ export async function measureLatency(
   await consumer.connect()
   await consumer.subscribe({ topic: target.replies, fromBeginning: false })
   await consumer.run({
+    // Nothing reads this group's offsets back; kafkajs would otherwise commit after every partition's batch, an
+    // OffsetCommit (and a write to __consumer_offsets) per batch on the broker the measured app shares.
+    autoCommit: false,
     partitionsConsumedConcurrently: 6,
     eachBatch: async ({ batch }) => {
       const t = now()

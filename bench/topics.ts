@@ -95,9 +95,11 @@ export async function committedSum(admin: Admin, groupId: string, topic: string)
 // Extra topology YAML of every bench topology (the dedupe window of the run); runBench sets it. A phase can add
 // YAML of its own (prepareTopology's `extra`: other top-level keys).
 let topologyExtra = ''
+let topologyPartitions = 6
 
-export function setTopologyExtra(extra: string): void {
+export function setTopologyExtra(extra: string, partitions = 6): void {
   topologyExtra = extra
+  topologyPartitions = partitions
 }
 
 export async function prepareTopology(
@@ -106,7 +108,7 @@ export async function prepareTopology(
   name: string,
   extra = '',
 ): Promise<{ file: string; topology: Topology }> {
-  const file = writeBankTopology(dir, name, topologyExtra + extra)
+  const file = writeBankTopology(dir, name, topologyExtra + extra, topologyPartitions)
   const topology = await loadTopology(file)
   await ensureTopics(admin, topology, { create: true })
   return { file, topology }

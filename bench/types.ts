@@ -65,6 +65,8 @@ export interface BenchOptions {
    * are quiet (bench/warmup.ts); 0: none (the phases meet a cold broker, as before).
    */
   brokerWarmupSeconds: number
+  /** Partitions of the bench topologies (the commands topic and the outputs): one task and transaction each. */
+  partitions: number
   /** `processing` keys written into the bench topologies (e.g. fetchMinBytes); not with the failover phase. */
   processing?: Record<string, number>
   /** Record size of the ProducerPerformance baseline. */

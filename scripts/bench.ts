@@ -7,7 +7,7 @@
  *                   --spread-aggregates N --spread-rate N --spread-seconds S
  *                   --steady-backlog N --steady-aggregates 10000,500000
  *                   --ks-latency-rates 18000,3600 --ks-commit-intervals 100,20
- *                   --processing fetchMinBytes=65536,fetchMaxWaitMs=20 --broker-warmup S]
+ *                   --processing fetchMinBytes=65536,fetchMaxWaitMs=20 --broker-warmup S --partitions N]
  * (kstreams: the Kafka Streams exactly_once_v2 baseline of issue 20, bench/kstreams.ts; kslatency: its latency and
  * the decider's at the same rates, bench/kstreams-latency.ts.) Prints the table; writes JSON to bench/results/ and
  * the chart (default docs/bench-results.svg; not written when none of baselines, eos, scaleout ran).
@@ -46,6 +46,7 @@ const { values } = parseArgs({
     'ks-latency-rates': { type: 'string' },
     'ks-commit-intervals': { type: 'string' },
     'broker-warmup': { type: 'string' },
+    partitions: { type: 'string' },
   },
 })
 
@@ -123,6 +124,7 @@ const opts: Partial<BenchOptions> = {
   ksCommitIntervalsMs: values['ks-commit-intervals']
     ? values['ks-commit-intervals'].split(',').map((r) => num(r, 1))
     : DEFAULT_OPTIONS.ksCommitIntervalsMs,
+  partitions: num(values.partitions, DEFAULT_OPTIONS.partitions),
   brokerWarmupSeconds:
     values['broker-warmup'] === undefined
       ? DEFAULT_OPTIONS.brokerWarmupSeconds

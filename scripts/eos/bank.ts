@@ -22,11 +22,11 @@ export function tempDir(prefix: string): string {
 }
 
 /** Writes a bank-account topology with a unique name (so topics and groups are fresh) and returns its path. */
-export function writeBankTopology(dir: string, name: string, extra = ''): string {
+export function writeBankTopology(dir: string, name: string, extra = '', partitions = 6): string {
   const file = path.join(dir, `${name}.yaml`)
   writeFileSync(
     file,
-    `name: ${name}\ndecider: ${path.join(ROOT, 'topologies/bank-account.ts')}\npartitions: 6\n${extra}`,
+    `name: ${name}\ndecider: ${path.join(ROOT, 'topologies/bank-account.ts')}\npartitions: ${partitions}\n${extra}`,
   )
   return file
 }
