@@ -250,7 +250,9 @@ export function formatTable(r: BenchResult): string {
   const out = [line(rows[0]!), w.map((x) => '-'.repeat(x)).join('  '), ...rows.slice(1).map(line), '']
   out.push('targets:')
   for (const tg of r.targets)
-    out.push(`  ${tg.met ? 'MET    ' : 'NOT MET'}  ${tg.name}: ${n1(tg.value)} (${tg.target})`)
+    out.push(
+      `  ${tg.met ? 'MET    ' : 'NOT MET'}  ${tg.name}: ${Math.abs(tg.value) < 10 ? tg.value.toFixed(2) : n1(tg.value)} (${tg.target})`,
+    )
   out.push(
     `phases: ${r.phases.join(', ')}; machine: ${r.machine.nproc} cores, ${r.machine.cpuModel}, ${Math.round(r.machine.memTotalMb)} MB, load at start ${r.machine.loadAvgAtStart.join(' ')}; ${n0(r.durationSeconds)} s`,
   )
