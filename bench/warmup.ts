@@ -68,7 +68,8 @@ export async function warmBroker(
     const full = Math.max(10, Math.round(one.result.commandsPerSec))
     const rates = [Math.round(full / 2), Math.max(1, Math.round(full / 10))]
     const windowSeconds = Math.max(1, Math.min(WINDOW_SECONDS, o.brokerWarmupSeconds))
-    for (let i = 0; (now() - started) / 1000 < o.brokerWarmupSeconds; i++) {
+    // At least one window (the drain alone can take longer than a short warm-up), then until quiet or out of time.
+    for (let i = 0; i === 0 || (now() - started) / 1000 < o.brokerWarmupSeconds; i++) {
       const rate = rates[i % rates.length]!
       const [c0, t0] = [jit(), now()]
       await measureLatency(kafka, admin, target, o.accounts, rate, windowSeconds, `warm${i}`)
