@@ -65,8 +65,8 @@ const RULES: [RegExp, Stage][] = [
   [/prom-client|src\/metrics\/|pino/, 'metrics'],
 ]
 
-/** Samples per stage (idle samples left out), over the whole profile. */
-export function stageSplit(p: Profile): Map<Stage, number> {
+/** Samples per stage (idle samples left out), over the whole profile or between window[0] and window[1] seconds. */
+export function stageSplit(p: Profile, window?: [number, number]): Map<Stage, number> {
   const byId = new Map(p.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
@@ -91,16 +91,20 @@ export function stageSplit(p: Profile): Map<Stage, number> {
     return stage
   }
   const out = new Map<Stage, number>()
-  for (const s of p.samples ?? []) {
-    const st = resolve(s)
+  const samples = p.samples ?? []
+  let t = 0
+  for (let i = 0; i < samples.length; i++) {
+    t += p.timeDeltas?.[i] ?? 0
+    if (window && (t / 1e6 < window[0] || t / 1e6 >= window[1])) continue
+    const st = resolve(samples[i]!)
     if (st !== 'idle') out.set(st, (out.get(st) ?? 0) + 1)
   }
   return out
 }
 
 /** The split as lines: share of busy samples per stage, and µs per command given the CPU seconds per 1,000 commands. */
-export function formatStages(p: Profile, cpuPer1k?: number): string {
-  const split = stageSplit(p)
+export function formatStages(p: Profile, cpuPer1k?: number, window?: [number, number]): string {
+  const split = stageSplit(p, window)
   const busy = [...split.values()].reduce((a, b) => a + b, 0)
   const lines = ['stage        share of busy' + (cpuPer1k ? '   µs per command' : '')]
   for (const s of STAGES) {

@@ -2,7 +2,7 @@
  * Summarises V8 .cpuprofile files (node --cpu-prof): self time by area (package / project folder) and the top
  * functions, optionally for a time window only. Usage:
  *   node --import tsx bench/profile-summary.ts <file.cpuprofile|dir> [top] [fromSeconds toSeconds]
- *   node --import tsx bench/profile-summary.ts <file.cpuprofile|dir> --stages [cpuSecondsPer1000Commands]
+ *   node --import tsx bench/profile-summary.ts <file.cpuprofile|dir> --stages [cpuSecondsPer1000Commands [fromSeconds toSeconds]]
  * (--stages: the split by stage of a command's path, bench/profile-stages.ts.)
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
@@ -108,7 +108,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     if (stages) {
       const { formatStages } = await import('./profile-stages.ts')
       const per1k = process.argv[4] === undefined ? undefined : Number(process.argv[4])
-      console.log(formatStages(JSON.parse(readFileSync(f, 'utf8')) as Profile, per1k))
+      const between: [number, number] | undefined =
+        process.argv[5] !== undefined && process.argv[6] !== undefined
+          ? [Number(process.argv[5]), Number(process.argv[6])]
+          : undefined
+      console.log(formatStages(JSON.parse(readFileSync(f, 'utf8')) as Profile, per1k, between))
       continue
     }
     console.log(
