@@ -18,16 +18,29 @@ function clockTicks(): number {
   return ticks
 }
 
-/** [ppid, utime + stime in ticks] of a process, or undefined when it is gone. */
-function stat(pid: number): [number, number] | undefined {
+/**
+ * A /proc stat file (of a process or of one of its threads): its name, ppid and utime + stime in ticks, or undefined
+ * when it is gone.
+ */
+function readStat(file: string): { comm: string; ppid: number; ticks: number } | undefined {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const s = readFileSync(file, 'utf8')
     // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-    return [Number(f[1]), Number(f[11]) + Number(f[12])]
+    return {
+      comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')),
+      ppid: Number(f[1]),
+      ticks: Number(f[11]) + Number(f[12]),
+    }
   } catch {
     return undefined
   }
+}
+
+/** [ppid, utime + stime in ticks] of a process, or undefined when it is gone. */
+function stat(pid: number): [number, number] | undefined {
+  const s = readStat(`/proc/${pid}/stat`)
+  return s && [s.ppid, s.ticks]
 }
 
 function pids(): number[] {
@@ -168,15 +181,9 @@ export function threadCpuSeconds(pid: number | undefined, name: RegExp): number 
   }
   let total = 0
   for (const tid of tids) {
-    try {
-      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'))
-      if (!name.test(comm)) continue
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-      total += Number(f[11]) + Number(f[12])
-    } catch {
-      // the thread ended between the listing and the read
-    }
+    // undefined: the thread ended between the listing and the read
+    const s = readStat(`/proc/${pid}/task/${tid}/stat`)
+    if (s !== undefined && name.test(s.comm)) total += s.ticks
   }
   return total / clockTicks()
 }

@@ -39,6 +39,9 @@ export async function eosPhase(
     const w1 = one.workers[0]!
     const running = one.running[0]!
     const broker = brokerPid(kafka_brokers(kafka))
+    // CPU seconds so far: the worker, the broker, the broker's JIT compiler threads.
+    const cpuNow = () =>
+      [cpuSeconds(w1.proc.pid), cpuSeconds(broker), threadCpuSeconds(broker, JIT_THREADS)] as const
     const level = async (rate: number, tag: string) => {
       log(`bench:    latency at ${rate}/s`)
       const dump = async (when: string) => {
@@ -49,11 +52,7 @@ export async function eosPhase(
       }
       await dump('before')
       const m0 = await scrape([running])
-      const cpu0 = [
-        cpuSeconds(w1.proc.pid),
-        cpuSeconds(broker),
-        threadCpuSeconds(broker, JIT_THREADS),
-      ] as const
+      const cpu0 = cpuNow()
       const [machine0, bench0] = [machineTicks(), process.cpuUsage()]
       const target = {
         group: one.topology.applicationId,
@@ -64,11 +63,7 @@ export async function eosPhase(
       const l = await measureLatency(kafka, admin, target, o.accounts, rate, o.latencySeconds, tag)
       const m1 = await scrape([running])
       await dump('after')
-      const cpu1 = [
-        cpuSeconds(w1.proc.pid),
-        cpuSeconds(broker),
-        threadCpuSeconds(broker, JIT_THREADS),
-      ] as const
+      const cpu1 = cpuNow()
       const [machine1, bench1] = [machineTicks(), process.cpuUsage(bench0)]
       const batches = m1.batchCount - m0.batchCount
       const commands = m1.batchSum - m0.batchSum

@@ -7,7 +7,7 @@
  * request threads and the load generator then lack, which shows as latency and lost throughput that a long-running
  * broker does not have. So the warm-up drains a backlog through one EOS worker and then offers it the latency
  * levels' kind of load (alternately half and a tenth of that drain's rate) in windows, until the compiler threads used
- * less than `quietCores` of a core over a window, or the time is up. It reads the threads from /proc, so it needs
+ * less than QUIET_CORES (bench/cpu.ts) of a core over a window, or the time is up. It reads the threads from /proc, so it needs
  * the broker's pid (a broker the bench started, or one on this machine): without it, it is skipped.
  */
 import type { Admin, Kafka } from 'kafkajs'
