@@ -4,7 +4,8 @@
  * under .cache/node/<version>/, so CI downloads nothing else and a second run downloads nothing.
  *
  *   node --import tsx scripts/node-lines.ts fetch        download the missing binaries, print their paths
- *   node --import tsx scripts/node-lines.ts unit         run the unit tests on every line (exit 1 if any fails)
+ *   node --import tsx scripts/node-lines.ts unit [ARGS]  run the unit tests on every line (exit 1 if any fails);
+ *                                                        ARGS go to vitest (CI: --maxWorkers=1)
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
@@ -50,7 +51,7 @@ export function allNodeBinaries(): { version: string; bin: string }[] {
   ]
 }
 
-function main(command: string | undefined): number {
+function main(command: string | undefined, vitestArgs: string[] = []): number {
   if (command === 'fetch') {
     for (const v of NODE_LINES) console.log(`node ${v}: ${nodeBinary(v)}`)
     return 0
@@ -72,6 +73,7 @@ function main(command: string | undefined): number {
           '--reporter=dot',
           '--reporter=json',
           `--outputFile.json=${outputFile}`,
+          ...vitestArgs,
         ],
         { cwd: root, stdio: 'inherit', timeout: 15 * 60_000 },
       )
@@ -80,10 +82,10 @@ function main(command: string | undefined): number {
     if (failed.length > 0) console.error(`node-lines: unit tests failed on Node ${failed.join(', ')}`)
     return failed.length === 0 ? 0 : 1
   }
-  console.error('usage: node-lines.ts fetch|unit')
+  console.error('usage: node-lines.ts fetch|unit [vitest args]')
   return 2
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  process.exitCode = main(process.argv[2])
+  process.exitCode = main(process.argv[2], process.argv.slice(3))
 }
